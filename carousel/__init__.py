@@ -1,0 +1,1 @@
+"""The `carousel` command line: prepare, train, translate, evaluate, serve."""

@@ -1,0 +1,3 @@
+from carousel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""`carousel` command-line entry point: one subcommand per product capability.
+
+Each subcommand parses its own flags here and hands a typed config to the package that owns the work.
+Errors a user can fix are raised as `UserError` and printed as one line, with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from carousel.errors import UserError
+
+
+def _not_ready(name: str):
+    def run(args: argparse.Namespace) -> int:
+        raise UserError(f"`carousel {name}` is not implemented yet")
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carousel", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in [
+        ("prepare", "build or import a parallel corpus"),
+        ("train", "train a model from a YAML config"),
+        ("translate", "translate files or stdin offline"),
+        ("evaluate", "score a model or hypothesis files with sacreBLEU"),
+        ("serve", "start the HTTP translation service"),
+    ]:
+        sub = commands.add_parser(name, help=help_text)
+        sub.set_defaults(run=_not_ready(name))
+        if name in COMMANDS:
+            add_arguments, run = COMMANDS[name]()
+            add_arguments(sub)
+            sub.set_defaults(run=run)
+    return parser
+
+
+def _prepare():
+    from data.cli import add_prepare_arguments, run_prepare
+
+    return add_prepare_arguments, run_prepare
+
+
+def _train():
+    from training.cli import add_train_arguments, run_train
+
+    return add_train_arguments, run_train
+
+
+# name -> loader of (add_arguments, run); loaders import lazily so `carousel --help` stays fast.
+COMMANDS = {"prepare": _prepare, "train": _train}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except UserError as error:
+        print(f"carousel {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"carousel {args.command}: interrupted", file=sys.stderr)
+        return 130

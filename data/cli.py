@@ -1,0 +1,185 @@
+"""`carousel prepare`: build the Bible corpus or import a user's corpus, optionally with subword models.
+
+carousel prepare bible [--out data/corpora/bible]
+carousel prepare tsv FILE --src-col N|NAME --tgt-col N|NAME [--header] --src-lang es --tgt-lang en
+carousel prepare text SRC_FILE TGT_FILE --src-lang es --tgt-lang en
+carousel prepare tmx FILE --src-lang es --tgt-lang en
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from carousel.errors import UserError
+
+DEFAULT_CORPORA = Path("data/corpora")
+
+
+def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `prepare` sub-subcommands (bible, tsv, text, tmx) and their flags to `parser`."""
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="SOURCE")
+
+    bible = kinds.add_parser("bible", help="verse-aligned RV1909 / WEB / KJV from the Debian SWORD modules")
+    bible.add_argument(
+        "--out", type=Path, default=DEFAULT_CORPORA / "bible", help="corpus directory (default: %(default)s)"
+    )
+    bible.add_argument(
+        "--max-length-ratio",
+        type=float,
+        help="drop verses whose longest/shortest column length ratio exceeds this (default: 2.5)",
+    )
+    _add_common(bible)
+    bible.add_argument(
+        "--subword-columns",
+        nargs=2,
+        default=["es", "en"],
+        metavar=("SRC", "TGT"),
+        help="columns for --subword-vocab (default: es en)",
+    )
+
+    tsv = kinds.add_parser("tsv", help="two columns of a tab-separated file")
+    tsv.add_argument("file", type=Path)
+    tsv.add_argument("--src-col", required=True, help="source column: number (from 1) or header name")
+    tsv.add_argument("--tgt-col", required=True, help="target column: number (from 1) or header name")
+    tsv.add_argument("--header", action="store_true", help="the first line names the columns")
+    _add_import(tsv, "FILE")
+
+    text = kinds.add_parser("text", help="two line-aligned text files")
+    text.add_argument("src_file", type=Path)
+    text.add_argument("tgt_file", type=Path)
+    _add_import(text, "SRC_FILE TGT_FILE")
+
+    tmx = kinds.add_parser("tmx", help="a TMX 1.4 translation memory")
+    tmx.add_argument("file", type=Path)
+    _add_import(tmx, "FILE")
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    """Build or import the corpus described by `args`, print its summary, and train subwords if asked."""
+    from data.summary import format_summary  # imported here so `carousel --help` stays fast
+
+    try:
+        if args.kind == "bible":
+            from data.bible import BibleConfig, build_bible_corpus
+
+            out = args.out
+            overrides = {"max_length_ratio": args.max_length_ratio} if args.max_length_ratio is not None else {}
+            manifest, splits = build_bible_corpus(out, BibleConfig(**overrides), progress=not args.quiet)
+            columns = args.subword_columns
+        else:
+            from data.user_corpus import import_corpus
+
+            config = _import_config(args)
+            out = args.out or DEFAULT_CORPORA / config.name
+            manifest, splits = import_corpus(config, out)
+            columns = [config.source_language, config.target_language]
+        print(format_summary(manifest, splits, shown_dropped=None if args.list_dropped else 30))
+        print(f"wrote {out}")
+        if args.subword_vocab:
+            from data.subwords import SubwordConfig, ensure_subword_models
+
+            subwords = SubwordConfig(
+                vocab_size=args.subword_vocab,
+                model_type=args.subword_type,
+                joint=not args.subword_separate,
+                seed=args.seed,
+            )
+            models = ensure_subword_models(out, columns[0], columns[1], subwords)
+            print(f"subword models: {models.src_model}" + ("" if subwords.joint else f", {models.tgt_model}"))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UserError(f"invalid setting {where}: {first['msg']}") from None
+    return 0
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--subword-vocab",
+        type=int,
+        metavar="N",
+        help="also train SentencePiece models with N pieces on the train split",
+    )
+    parser.add_argument("--subword-type", choices=["unigram", "bpe"], default="unigram")
+    parser.add_argument("--subword-separate", action="store_true", help="one model per language instead of a joint one")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed for the random split and SentencePiece (default: %(default)s)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--list-dropped", action="store_true", help="list every dropped record in the summary")
+
+
+def _add_import(parser: argparse.ArgumentParser, files: str) -> None:
+    parser.add_argument("--src-lang", required=True, help="source language code; also the source column's name")
+    parser.add_argument("--tgt-lang", required=True, help="target language code; also the target column's name")
+    parser.add_argument("--name", help="corpus name (default: the input file's name without extension)")
+    parser.add_argument("--out", type=Path, help=f"corpus directory (default: {DEFAULT_CORPORA}/NAME)")
+    parser.add_argument(
+        "--valid-file", nargs="+", type=Path, metavar="FILE", help=f"validation set, same format as {files}"
+    )
+    parser.add_argument("--test-file", nargs="+", type=Path, metavar="FILE", help=f"test set, same format as {files}")
+    parser.add_argument(
+        "--valid-size",
+        type=int,
+        default=1000,
+        help="pairs drawn for validation without --valid-file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--test-size", type=int, default=1000, help="pairs drawn for testing without --test-file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=250,
+        help="drop pairs with a longer side, in whitespace tokens; 0: no limit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-chars", type=int, default=0, help="drop pairs with a longer side, in characters; 0: no limit (default)"
+    )
+    parser.add_argument(
+        "--max-ratio",
+        type=float,
+        default=3.0,
+        help="drop pairs whose length ratio exceeds this; 0: no limit (default: %(default)s)",
+    )
+    parser.add_argument("--keep-duplicates", action="store_true", help="keep repeated identical pairs")
+    _add_common(parser)
+
+
+def _import_config(args: argparse.Namespace):
+    """The typed import configuration for `prepare tsv|text|tmx`."""
+    from data.cleaning import CleaningConfig
+    from data.user_corpus import ImportConfig, SplitConfig, TextSource, TmxSource, TsvSource
+
+    if args.kind == "tsv":
+        source = TsvSource(
+            paths=(args.file,), source_column=args.src_col, target_column=args.tgt_col, header=args.header
+        )
+    elif args.kind == "text":
+        source = TextSource(paths=(args.src_file, args.tgt_file))
+    else:
+        source = TmxSource(paths=(args.file,))
+    width = len(source.paths)
+    for flag, paths in (("--valid-file", args.valid_file), ("--test-file", args.test_file)):
+        if paths is not None and len(paths) != width:
+            raise UserError(
+                f"{flag} takes {width} file{'s' if width > 1 else ''} for `prepare {args.kind}`, got {len(paths)}"
+            )
+    return ImportConfig(
+        name=args.name or source.paths[0].stem,
+        source_language=args.src_lang,
+        target_language=args.tgt_lang,
+        source=source,
+        valid_paths=tuple(args.valid_file) if args.valid_file else None,
+        test_paths=tuple(args.test_file) if args.test_file else None,
+        cleaning=CleaningConfig(
+            max_tokens=args.max_tokens or None,
+            max_chars=args.max_chars or None,
+            max_ratio=args.max_ratio or None,
+            drop_duplicates=not args.keep_duplicates,
+        ),
+        split=SplitConfig(valid_size=args.valid_size, test_size=args.test_size, seed=args.seed),
+    )

@@ -1,0 +1,153 @@
+"""The on-disk corpus layout shared by every corpus: `{train,valid,test}.tsv` plus `corpus.json`.
+
+Each split is UTF-8 text, one record a line, no header, columns joined by tabs with no quoting
+(fields never hold a tab or a newline). `corpus.json` names the columns and their languages and
+records each split's row count and SHA-256, where the data came from and every dropped record.
+The manifest carries no timestamps, so rebuilding from the same sources gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from carousel.errors import UserError
+
+SPLITS = ("train", "valid", "test")
+MANIFEST_NAME = "corpus.json"
+
+
+class SplitInfo(BaseModel):
+    """Size and checksum of one split file, and the whitespace-separated words per text column."""
+
+    rows: int
+    sha256: str
+    words: dict[str, int]
+
+
+class DroppedRecord(BaseModel):
+    """A record left out of the corpus, with the rule that dropped it."""
+
+    id: str
+    reason: str
+    detail: str = ""
+
+
+class CorpusManifest(BaseModel):
+    """The contents of `corpus.json`."""
+
+    name: str
+    columns: list[str]
+    languages: dict[str, str]  # text column → language code; the first column is the record id
+    splits: dict[str, SplitInfo]
+    source: dict[str, Any]
+    dropped_counts: dict[str, int]
+    dropped: list[DroppedRecord]
+
+    @property
+    def id_column(self) -> str:
+        """The column that names each record (`ref` for the Bible, `id` for imported corpora)."""
+        return self.columns[0]
+
+
+def write_corpus(
+    directory: Path,
+    name: str,
+    columns: list[str],
+    languages: dict[str, str],
+    splits: dict[str, list[tuple[str, ...]]],
+    source: dict[str, Any],
+    dropped: list[DroppedRecord],
+) -> CorpusManifest:
+    """Write the split files and the manifest into `directory` and return the manifest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    infos = {}
+    for split in SPLITS:
+        data = _encode_rows(splits.get(split, []), len(columns), split)
+        _write_atomically(directory / f"{split}.tsv", data)
+        infos[split] = SplitInfo(
+            rows=len(splits.get(split, [])),
+            sha256=hashlib.sha256(data).hexdigest(),
+            words={column: count_words(splits.get(split, []), columns.index(column)) for column in languages},
+        )
+    counts: dict[str, int] = {}
+    for record in dropped:
+        counts[record.reason] = counts.get(record.reason, 0) + 1
+    manifest = CorpusManifest(
+        name=name,
+        columns=columns,
+        languages=languages,
+        splits=infos,
+        source=source,
+        dropped_counts=dict(sorted(counts.items())),
+        dropped=dropped,
+    )
+    text = json.dumps(manifest.model_dump(), ensure_ascii=False, indent=2) + "\n"
+    _write_atomically(directory / MANIFEST_NAME, text.encode("utf-8"))
+    return manifest
+
+
+def load_corpus_manifest(directory: Path) -> CorpusManifest:
+    """Read `corpus.json` from a corpus directory."""
+    path = Path(directory) / MANIFEST_NAME
+    try:
+        return CorpusManifest.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found (build the corpus with `carousel prepare`)") from None
+    except ValidationError as error:
+        raise UserError(f"{path}: not a corpus manifest ({error.errors()[0]['msg']})") from None
+
+
+def read_split(directory: Path, split: str, columns: list[str]) -> list[tuple[str, ...]]:
+    """Return the chosen columns of every row of one split, in file order."""
+    directory = Path(directory)
+    manifest = load_corpus_manifest(directory)
+    if split not in manifest.splits:
+        raise UserError(f"{directory / MANIFEST_NAME}: no split {split!r} (have {', '.join(manifest.splits)})")
+    unknown = [column for column in columns if column not in manifest.columns]
+    if unknown:
+        raise UserError(
+            f"{directory / MANIFEST_NAME}: no column {', '.join(map(repr, unknown))} "
+            f"(have {', '.join(manifest.columns)})"
+        )
+    indices = [manifest.columns.index(column) for column in columns]
+    path = directory / f"{split}.tsv"
+    rows = []
+    try:
+        with path.open(encoding="utf-8", newline="\n") as lines:
+            for number, line in enumerate(lines, start=1):
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) != len(manifest.columns):
+                    raise UserError(f"{path}:{number}: expected {len(manifest.columns)} columns, found {len(fields)}")
+                rows.append(tuple(fields[index] for index in indices))
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found (rebuild the corpus with `carousel prepare`)") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: invalid UTF-8 ({error.reason})") from None
+    return rows
+
+
+def count_words(rows: list[tuple[str, ...]], column: int) -> int:
+    """Whitespace-separated words in one column."""
+    return sum(len(row[column].split()) for row in rows)
+
+
+def _encode_rows(rows: list[tuple[str, ...]], width: int, split: str) -> bytes:
+    lines = []
+    for row in rows:
+        if len(row) != width or any("\t" in field or "\n" in field or "\r" in field for field in row):
+            raise ValueError(f"{split}: malformed row {row[:1]}")  # a bug in the builder, not user input
+        lines.append("\t".join(row) + "\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

@@ -1,0 +1,168 @@
+"""Import a user's parallel corpus (TSV, two text files or TMX) into the corpus layout of `data.corpus`.
+
+Pairs are read, cleaned (`data.cleaning`) and split into train/valid/test: either given
+valid/test files, or a seeded random draw from the cleaned corpus. Pairs of the test and
+valid sets are removed from the training data, so no evaluation sentence is trained on.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Literal, Union
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from carousel.errors import UserError
+from data.cleaning import CleaningConfig, Pair, clean_pairs
+from data.corpus import CorpusManifest, DroppedRecord, write_corpus
+from data.readers import read_text_pairs, read_tmx_pairs, read_tsv_pairs
+
+
+class TsvSource(BaseModel):
+    """Two columns of a tab-separated file."""
+
+    kind: Literal["tsv"] = "tsv"
+    paths: tuple[Path]
+    source_column: str
+    target_column: str
+    header: bool = False
+
+
+class TextSource(BaseModel):
+    """Two line-aligned plain-text files, source first."""
+
+    kind: Literal["text"] = "text"
+    paths: tuple[Path, Path]
+
+
+class TmxSource(BaseModel):
+    """A TMX 1.4 translation memory."""
+
+    kind: Literal["tmx"] = "tmx"
+    paths: tuple[Path]
+
+
+Source = Union[TsvSource, TextSource, TmxSource]
+
+
+class SplitConfig(BaseModel):
+    """How valid and test sets are drawn when no files are given for them."""
+
+    valid_size: int = Field(1000, ge=1)
+    test_size: int = Field(1000, ge=1)
+    seed: int = 1
+
+
+class ImportConfig(BaseModel):
+    """Everything `carousel prepare tsv|text|tmx` needs to build a corpus."""
+
+    name: str
+    source_language: str
+    target_language: str
+    source: Source = Field(discriminator="kind")
+    valid_paths: tuple[Path, ...] | None = None  # same format as `source`
+    test_paths: tuple[Path, ...] | None = None
+    cleaning: CleaningConfig = CleaningConfig()
+    split: SplitConfig = SplitConfig()
+
+    @field_validator("source_language", "target_language")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", value):
+            raise ValueError(f"{value!r} is not a language code such as es, en or pt-BR")
+        if value == "id":  # Indonesian: the code would collide with the record-id column
+            raise ValueError("'id' names the record-id column; use the ISO 639-3 code 'ind' for Indonesian")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_languages(self) -> "ImportConfig":
+        if self.source_language == self.target_language:
+            raise ValueError("source and target languages must differ: they name the corpus columns")
+        return self
+
+
+def import_corpus(config: ImportConfig, out_dir: Path) -> tuple[CorpusManifest, dict[str, list[tuple[str, ...]]]]:
+    """Read, clean, split and write a user corpus; return its manifest and the rows of each split."""
+    dropped: list[DroppedRecord] = []
+    seen: dict[tuple[str, str], str] = {}
+    given: dict[str, list[Pair]] = {}
+    # Evaluation sets first, so their sentences are removed from training data, not the other way round.
+    for split, paths in (("test", config.test_paths), ("valid", config.valid_paths)):
+        if paths:
+            source = config.source.model_copy(update={"paths": tuple(paths)})
+            given[split] = _read_and_clean(source, config, seen, dropped)
+    pairs = _read_and_clean(config.source, config, seen, dropped)
+
+    splits = _split(pairs, given, config.split, _source_label(config.source))
+    source, target = config.source_language, config.target_language
+    manifest = write_corpus(
+        out_dir,
+        name=config.name,
+        columns=["id", source, target],
+        languages={source: source, target: target},
+        splits=splits,
+        source={
+            "description": f"user corpus imported with `carousel prepare {config.source.kind}`",
+            "format": config.source.kind,
+            "files": [path.name for path in config.source.paths],
+            "valid_files": [path.name for path in config.valid_paths or ()],
+            "test_files": [path.name for path in config.test_paths or ()],
+            "cleaning": config.cleaning.model_dump(),
+            "split": config.split.model_dump() if len(given) < 2 else "given files",
+        },
+        dropped=dropped,
+    )
+    return manifest, splits
+
+
+def read_pairs(source: Source, source_language: str, target_language: str) -> tuple[list[Pair], list[DroppedRecord]]:
+    """All pairs of one input, plus records it could not use at all (TMX units lacking a language)."""
+    if isinstance(source, TsvSource):
+        return list(read_tsv_pairs(source.paths[0], source.source_column, source.target_column, source.header)), []
+    if isinstance(source, TextSource):
+        return list(read_text_pairs(*source.paths)), []
+    return read_tmx_pairs(source.paths[0], source_language, target_language)
+
+
+def _read_and_clean(source: Source, config: ImportConfig, seen: dict, dropped: list[DroppedRecord]) -> list[Pair]:
+    """Read one input and clean it; an input left with no pairs is an error."""
+    pairs, unusable = read_pairs(source, config.source_language, config.target_language)
+    kept, removed = clean_pairs(pairs, config.cleaning, seen)
+    dropped.extend(unusable + removed)
+    if not kept:
+        reasons = Counter(record.reason for record in unusable + removed)
+        detail = "".join(f"; {reason}: {count}" for reason, count in sorted(reasons.items()))
+        raise UserError(f"{_source_label(source)}: no sentence pairs left after cleaning ({len(pairs)} read{detail})")
+    return kept
+
+
+def _split(pairs: list[Pair], given: dict[str, list[Pair]], config: SplitConfig, label: str) -> dict[str, list[Pair]]:
+    """Train/valid/test: given sets as they are, the others drawn at random (seeded) from `pairs`."""
+    wanted = {
+        split: size for split, size in (("valid", config.valid_size), ("test", config.test_size)) if split not in given
+    }
+    drawn_total = sum(wanted.values())
+    if len(pairs) <= drawn_total:
+        sizes = " and ".join(f"--{split}-size {size}" for split, size in wanted.items())
+        raise UserError(
+            f"{label}: only {len(pairs)} sentence pairs after cleaning, too few for {sizes} "
+            "and a training set: choose smaller sizes or give --valid-file/--test-file"
+        )
+    order = list(range(len(pairs)))
+    random.Random(config.seed).shuffle(order)
+    splits = dict(given)
+    start = 0
+    for split, size in wanted.items():
+        chosen = sorted(order[start : start + size])  # keep the input order inside each split
+        splits[split] = [pairs[index] for index in chosen]
+        start += size
+    training = sorted(order[start:])
+    splits["train"] = [pairs[index] for index in training]
+    return splits
+
+
+def _source_label(source: Source) -> str:
+    return " + ".join(str(path) for path in source.paths)

@@ -1,0 +1,223 @@
+"""The exported model directory: weights that load without executing code, plus everything to use them.
+
+    model.safetensors     weights (safetensors: a plain tensor container, nothing is unpickled)
+    config.json           format version, ModelConfig, languages, file names
+    source.model, target.model   SentencePiece models (the same file twice when joint)
+    normalization.json    source-side normalisation rules (data/normalize.py)
+    card.json, card.md    the model card; card.json holds SHA-256 checksums verified at load
+
+Every way a directory can be wrong (missing file, truncated or flipped bytes, a config that does not
+match the weights) ends in `ModelLoadError` with a message that names the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from pydantic import ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from carousel.errors import UserError
+from data.normalize import Normalizer
+from model.config import ModelConfig
+from model.seq2seq import Seq2Seq
+
+FORMAT_NAME = "carousel-model"
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG, CARD_JSON, CARD_MD = "model.safetensors", "config.json", "card.json", "card.md"
+SOURCE_SPM, TARGET_SPM, NORMALIZATION = "source.model", "target.model", "normalization.json"
+CHECKSUMMED = [WEIGHTS, CONFIG, SOURCE_SPM, TARGET_SPM, NORMALIZATION]
+
+
+class ModelLoadError(UserError):
+    """The model directory cannot be used; the message says which file and why."""
+
+
+@dataclass
+class LoadedModel:
+    model: Seq2Seq
+    config: ModelConfig
+    directory: Path
+    src_lang: str
+    tgt_lang: str
+    source_spm: Path
+    target_spm: Path
+    normalizer: Normalizer
+    card: dict
+
+
+def save_model_dir(
+    directory: Path,
+    model: Seq2Seq,
+    *,
+    src_lang: str,
+    tgt_lang: str,
+    source_spm: Path,
+    target_spm: Path,
+    normalizer: Normalizer,
+    card: dict,
+    half_precision: bool = True,
+) -> None:
+    """Write a complete model directory atomically (a temporary sibling renamed into place)."""
+    directory = Path(directory)
+    staging = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    tensors = _weights_to_save(model, half_precision)
+    save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT_NAME})
+    config = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "src_lang": src_lang,
+        "tgt_lang": tgt_lang,
+        "model": model.config.model_dump(mode="json"),
+    }
+    (staging / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    shutil.copyfile(source_spm, staging / SOURCE_SPM)
+    shutil.copyfile(target_spm, staging / TARGET_SPM)
+    normalizer.save(staging / NORMALIZATION)
+    card = dict(card, checksums={name: sha256_file(staging / name) for name in CHECKSUMMED})
+    card.setdefault("parameters", model.parameter_count())
+    (staging / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    (staging / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
+    if directory.exists():
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+        os.replace(staging, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, directory)
+
+
+def update_card(directory: Path, **fields) -> dict:
+    """Add fields (e.g. evaluation results) to an existing card, re-rendering card.md."""
+    card = json.loads((directory / CARD_JSON).read_text(encoding="utf-8"))
+    card.update(fields)
+    (directory / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    (directory / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
+    return card
+
+
+def load_model_dir(directory: Path) -> LoadedModel:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelLoadError(f"model directory {directory} does not exist")
+    for name in CHECKSUMMED + [CARD_JSON]:
+        if not (directory / name).is_file():
+            raise ModelLoadError(f"{directory / name} is missing: not a complete model directory")
+    card = _read_json(directory / CARD_JSON)
+    _verify_checksums(directory, card)
+    raw = _read_json(directory / CONFIG)
+    if raw.get("format") != FORMAT_NAME or raw.get("format_version") != FORMAT_VERSION:
+        raise ModelLoadError(f"{directory / CONFIG}: not a {FORMAT_NAME} v{FORMAT_VERSION} config")
+    try:
+        config = ModelConfig.model_validate(raw["model"])
+    except (ValidationError, KeyError) as error:
+        raise ModelLoadError(f"{directory / CONFIG}: invalid model config: {error}") from None
+    model = Seq2Seq(config)
+    _load_weights(model, directory / WEIGHTS)
+    model.eval()
+    try:
+        normalizer = Normalizer.load(directory / NORMALIZATION)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelLoadError(f"{directory / NORMALIZATION}: invalid: {error}") from None
+    return LoadedModel(
+        model=model,
+        config=config,
+        directory=directory,
+        src_lang=str(raw.get("src_lang", "src")),
+        tgt_lang=str(raw.get("tgt_lang", "tgt")),
+        source_spm=directory / SOURCE_SPM,
+        target_spm=directory / TARGET_SPM,
+        normalizer=normalizer,
+        card=card,
+    )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _weights_to_save(model: Seq2Seq, half_precision: bool) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        if model.config.tie_output and name == "decoder.output_projection.weight":
+            continue  # the same tensor as decoder.embedding.weight
+        tensor = tensor.detach().cpu()
+        if half_precision and tensor.is_floating_point():
+            tensor = tensor.half()
+        tensors[name] = tensor.contiguous()
+    return tensors
+
+
+def _load_weights(model: Seq2Seq, path: Path) -> None:
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelLoadError(f"{path}: unreadable weights ({error})") from None
+    expected = model.state_dict()
+    if model.config.tie_output:
+        expected.pop("decoder.output_projection.weight")
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise ModelLoadError(
+            f"{path} does not match config.json: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise ModelLoadError(
+                f"{path} does not match config.json: {name} has shape {tuple(tensor.shape)}, "
+                f"the config needs {tuple(expected[name].shape)}"
+            )
+        if not torch.isfinite(tensor.float()).all():
+            raise ModelLoadError(f"{path}: {name} holds NaN or infinite values")
+    model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object")
+    return value
+
+
+def _verify_checksums(directory: Path, card: dict) -> None:
+    checksums = card.get("checksums")
+    if not isinstance(checksums, dict):
+        raise ModelLoadError(f"{directory / CARD_JSON} has no checksums")
+    for name in CHECKSUMMED:
+        if checksums.get(name) != sha256_file(directory / name):
+            raise ModelLoadError(f"{directory / name} does not match its checksum in card.json (corrupt or modified)")
+
+
+def render_card_markdown(card: dict) -> str:
+    """A human-readable model card from card.json's fields."""
+    lines = [f"# {card.get('name', 'carousel model')}", ""]
+    if card.get("description"):
+        lines += [card["description"], ""]
+    for key, value in card.items():
+        if key in {"name", "description", "checksums"}:
+            continue
+        if isinstance(value, (dict, list)):
+            lines += [f"## {key}", "", "```json", json.dumps(value, indent=2, ensure_ascii=False), "```", ""]
+        else:
+            lines.append(f"- **{key}**: {value}")
+    lines += ["", "## checksums (SHA-256, verified at load)", ""]
+    lines += [f"- `{name}`: `{digest}`" for name, digest in card.get("checksums", {}).items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,194 @@
+"""Greedy and batched beam search.
+
+`beam_search` keeps every sentence of a batch and all of its beams in one tensor of N = alive × K rows,
+takes one top-k over beam × vocabulary per sentence, moves hypotheses that produce EOS to a finished
+list, and removes sentences from the tensors as soon as they are done, so the work shrinks as the batch
+finishes. Scores are GNMT length-normalised: log p(y|x) / ((5 + |y|) / 6) ** alpha (Wu et al. 2016).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from model.seq2seq import Seq2Seq
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    beam_size: int = 5
+    length_penalty: float = 1.0  # GNMT alpha; 0 ranks by raw log-probability
+    max_length_ratio: float = 1.5  # output length cap: ratio × source length + offset ...
+    max_length_offset: int = 10
+    max_length_cap: int = 400  # ... and never more than this, whatever the source
+    min_length: int = 0  # tokens before EOS is allowed
+    nbest: int = 1
+    no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size (0 = off)
+    return_alignment: bool = False
+
+    def __post_init__(self):
+        if self.beam_size < 1:
+            raise ValueError("beam_size must be at least 1")
+        if not 1 <= self.nbest <= self.beam_size:
+            raise ValueError("nbest must be between 1 and beam_size")
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # target ids, without BOS and EOS
+    score: float  # length-normalised log-probability
+    log_prob: float  # total log-probability, EOS included
+    alignment: Tensor | None = None  # [len(tokens) + 1, source length] attention weights (last row: EOS)
+
+
+def length_normalised(log_prob: float, length: int, alpha: float) -> float:
+    return log_prob / (((5.0 + length) / 6.0) ** alpha) if alpha else log_prob
+
+
+def max_output_lengths(src_lengths: Tensor, config: SearchConfig) -> Tensor:
+    lengths = (src_lengths.float() * config.max_length_ratio).ceil().long() + config.max_length_offset
+    return lengths.clamp(min=1, max=config.max_length_cap)
+
+
+@torch.inference_mode()
+def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: SearchConfig) -> list[Hypothesis]:
+    """Pick the most probable token at every step; the reference that beam search with K=1 must match."""
+    _, memory, state = model.encode(src, src_lengths)
+    batch = src.size(0)
+    max_lengths = max_output_lengths(src_lengths, config)
+    prev = torch.full((batch,), BOS_ID, dtype=torch.long)
+    tokens: list[list[int]] = [[] for _ in range(batch)]
+    log_probs = [0.0] * batch
+    done = [False] * batch
+    for t in range(int(max_lengths.max())):
+        logits, state, _ = model.decoder(prev.unsqueeze(1), state, memory)
+        logp = _restrict(torch.log_softmax(logits[:, 0].float(), dim=-1), t, max_lengths, config)
+        best_logp, prev = logp.max(dim=-1)
+        for i, (token, lp) in enumerate(zip(prev.tolist(), best_logp.tolist())):
+            if done[i]:
+                continue
+            log_probs[i] += lp
+            if token == EOS_ID:
+                done[i] = True
+            else:
+                tokens[i].append(token)
+        if all(done):
+            break
+    return [
+        Hypothesis(toks, length_normalised(lp, len(toks) + 1, config.length_penalty), lp)
+        for toks, lp in zip(tokens, log_probs)
+    ]
+
+
+def _restrict(logp: Tensor, t: int, max_lengths: Tensor, config: SearchConfig) -> Tensor:
+    """Forbid special tokens, EOS before min_length, and anything but EOS at the length cap."""
+    logp[:, [PAD_ID, UNK_ID, BOS_ID]] = -math.inf
+    if t < config.min_length:
+        logp[:, EOS_ID] = -math.inf
+    at_cap = (t + 1) >= max_lengths
+    if at_cap.any():
+        eos = logp[at_cap, EOS_ID].clone()
+        logp[at_cap] = -math.inf
+        logp[at_cap, EOS_ID] = torch.where(torch.isfinite(eos), eos, torch.zeros_like(eos))
+    return logp
+
+
+@torch.inference_mode()
+def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: SearchConfig) -> list[list[Hypothesis]]:
+    """Return, per source sentence, its `nbest` hypotheses, best first."""
+    batch, k = src.size(0), config.beam_size
+    encoded, memory, state = model.encode(src, src_lengths)
+    vocab = model.config.tgt_vocab_size
+
+    # Every sentence gets K rows; only row 0 starts alive so the first step yields K distinct tokens.
+    rows = torch.arange(batch).repeat_interleave(k)
+    memory, state = memory.select(rows), state.select(rows)
+    scores = torch.full((batch, k), -math.inf)
+    scores[:, 0] = 0.0
+    scores = scores.view(-1)
+    alive = torch.arange(batch)  # original index of each sentence still searching
+    max_lengths = max_output_lengths(src_lengths, config)
+    tokens = torch.empty(batch * k, 0, dtype=torch.long)
+    alignment = torch.empty(batch * k, 0, src.size(1)) if config.return_alignment else None
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+
+    for t in range(int(max_lengths.max())):
+        prev = tokens[:, -1] if t else torch.full((tokens.size(0),), BOS_ID, dtype=torch.long)
+        logits, state, weights = model.decoder(prev.unsqueeze(1), state, memory)
+        logp = torch.log_softmax(logits[:, 0].float(), dim=-1)
+        logp = _restrict(logp, t, max_lengths[alive].repeat_interleave(k), config)
+        if config.no_repeat_ngram:
+            _ban_repeated_ngrams(logp, tokens, config.no_repeat_ngram)
+        step_alignment = None
+        if alignment is not None:
+            step_alignment = torch.cat([alignment, weights.float()], dim=1)
+
+        candidates = (scores.unsqueeze(1) + logp).view(len(alive), k * vocab)
+        top_scores, top_index = candidates.topk(2 * k, dim=1)
+        top_beam, top_token = top_index // vocab, top_index % vocab
+        is_eos = top_token == EOS_ID
+
+        _collect_finished(finished, alive, t, k, top_scores, top_beam, is_eos, tokens, step_alignment, config)
+
+        # Continue with the K best candidates that did not end (there are always K among 2K).
+        keep_rank = torch.sort(is_eos.to(torch.uint8), dim=1, stable=True).indices[:, :k]
+        scores = top_scores.gather(1, keep_rank)
+        next_tokens = top_token.gather(1, keep_rank)
+        origin = top_beam.gather(1, keep_rank) + (torch.arange(len(alive)) * k).unsqueeze(1)
+
+        done = torch.tensor([len(finished[s]) >= k for s in alive.tolist()]) | ((t + 1) >= max_lengths[alive])
+        if bool(done.all()):
+            break
+        still = (~done).nonzero().squeeze(1)
+        origin, scores, next_tokens = origin[still].view(-1), scores[still].view(-1), next_tokens[still].view(-1)
+        alive = alive[still]
+        tokens = torch.cat([tokens.index_select(0, origin), next_tokens.unsqueeze(1)], dim=1)
+        if step_alignment is not None:
+            alignment = step_alignment.index_select(0, origin)
+        state, memory = state.select(origin), memory.select(origin)
+
+    src_lengths_list = src_lengths.tolist()
+    results = []
+    for sentence, hyps in enumerate(finished):
+        hyps.sort(key=lambda h: h.score, reverse=True)
+        best = hyps[: config.nbest]
+        for hyp in best:
+            if hyp.alignment is not None:
+                hyp.alignment = hyp.alignment[:, : src_lengths_list[sentence]]
+        results.append(best)
+    return results
+
+
+def _collect_finished(finished, alive, t, k, top_scores, top_beam, is_eos, tokens, step_alignment, config) -> None:
+    """Move candidates that end with EOS among the top K into their sentence's finished list."""
+    eos_rank = (is_eos[:, :k] & torch.isfinite(top_scores[:, :k])).nonzero().tolist()
+    for a, rank in eos_rank:
+        sentence = int(alive[a])
+        if len(finished[sentence]) >= k:
+            continue
+        row = a * k + int(top_beam[a, rank])
+        log_prob = float(top_scores[a, rank])
+        finished[sentence].append(
+            Hypothesis(
+                tokens=tokens[row].tolist(),
+                score=length_normalised(log_prob, t + 1, config.length_penalty),
+                log_prob=log_prob,
+                alignment=None if step_alignment is None else step_alignment[row].clone(),
+            )
+        )
+
+
+def _ban_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int) -> None:
+    """Set -inf on every token that would complete an n-gram already present in the row's history."""
+    if tokens.size(1) < n - 1:
+        return
+    history = tokens.tolist()
+    for row, seq in enumerate(history):
+        prefix = tuple(seq[len(seq) - n + 1 :]) if n > 1 else ()
+        banned = [seq[i + n - 1] for i in range(len(seq) - n + 1) if tuple(seq[i : i + n - 1]) == prefix]
+        if banned:
+            logp[row, banned] = -math.inf

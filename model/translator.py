@@ -1,0 +1,118 @@
+"""The translator interface: text in, text out. The CLI, the evaluation and the service use only this.
+
+It owns the steps around the network: source normalisation, SentencePiece encoding, sorting and
+batching sentences by token count (so a batch carries little padding), beam search, and decoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sentencepiece as spm
+import torch
+
+from data.normalize import Normalizer
+from model.checkpoint import LoadedModel, load_model_dir
+from model.config import EOS_ID
+from model.search import Hypothesis, SearchConfig, beam_search
+from model.seq2seq import Seq2Seq
+
+
+@dataclass
+class Translation:
+    text: str
+    score: float  # length-normalised log-probability
+    source_tokens: list[str]
+    target_tokens: list[str]
+    alignment: list[list[float]] | None = None  # [target tokens + EOS][source tokens + EOS]
+
+
+class Translator:
+    def __init__(
+        self,
+        model: Seq2Seq,
+        source_spm: Path,
+        target_spm: Path,
+        normalizer: Normalizer,
+        src_lang: str = "src",
+        tgt_lang: str = "tgt",
+        max_source_tokens: int = 250,
+    ):
+        self.model = model.eval()
+        self.source_sp = spm.SentencePieceProcessor(model_file=str(source_spm))
+        self.target_sp = spm.SentencePieceProcessor(model_file=str(target_spm))
+        self.normalizer = normalizer
+        self.src_lang, self.tgt_lang = src_lang, tgt_lang
+        self.max_source_tokens = max_source_tokens
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel, **kwargs) -> "Translator":
+        return cls(
+            loaded.model, loaded.source_spm, loaded.target_spm, loaded.normalizer,
+            loaded.src_lang, loaded.tgt_lang, **kwargs,
+        )
+
+    @classmethod
+    def from_directory(cls, directory: Path, **kwargs) -> "Translator":
+        return cls.from_loaded(load_model_dir(directory), **kwargs)
+
+    def encode_source(self, sentence: str) -> list[int]:
+        ids = self.source_sp.encode(self.normalizer(sentence))[: self.max_source_tokens - 1]
+        return ids + [EOS_ID]
+
+    def translate(
+        self, sentences: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
+    ) -> list[list[Translation]]:
+        """n-best translations for each sentence, in input order. Empty input gives an empty string.
+
+        `batch_tokens` bounds source tokens × beam size per batch, i.e. the rows the search carries.
+        """
+        encoded = [self.encode_source(s) for s in sentences]
+        results: list[list[Translation]] = [[] for _ in sentences]
+        for indices in batches_by_tokens(encoded, max(1, batch_tokens // search.beam_size)):
+            src, lengths = _pad_batch([encoded[i] for i in indices])
+            with torch.inference_mode():
+                hypotheses = beam_search(self.model, src, lengths, search)
+            for index, hyps in zip(indices, hypotheses):
+                results[index] = [self._to_translation(encoded[index], h) for h in hyps]
+        for index, sentence in enumerate(sentences):
+            if not sentence.strip():  # nothing to translate: no hallucinated output
+                results[index] = [Translation("", 0.0, [], [], [] if search.return_alignment else None)]
+        return results
+
+    def translate_text(self, sentences: list[str], search: SearchConfig = SearchConfig()) -> list[str]:
+        return [nbest[0].text for nbest in self.translate(sentences, search)]
+
+    def _to_translation(self, source_ids: list[int], hyp: Hypothesis) -> Translation:
+        return Translation(
+            text=self.target_sp.decode(hyp.tokens),
+            score=hyp.score,
+            source_tokens=[self.source_sp.id_to_piece(i) for i in source_ids[:-1]] + ["</s>"],
+            target_tokens=[self.target_sp.id_to_piece(i) for i in hyp.tokens] + ["</s>"],
+            alignment=None if hyp.alignment is None else hyp.alignment.tolist(),
+        )
+
+
+def batches_by_tokens(encoded: list[list[int]], batch_tokens: int) -> list[list[int]]:
+    """Sort by length and cut into batches of at most `batch_tokens` source tokens (padding included)."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    batches, current, longest = [], [], 0
+    for index in order:
+        length = len(encoded[index])
+        if current and max(longest, length) * (len(current) + 1) > batch_tokens:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(index)
+        longest = max(longest, length)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _pad_batch(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(s) for s in sequences])
+    src = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        src[row, : len(seq)] = torch.tensor(seq)
+    return src, lengths

@@ -1,0 +1,72 @@
+"""Training data: corpus splits read, source normalised, SentencePiece-encoded, length-filtered."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import sentencepiece as spm
+
+from carousel.errors import UserError
+from data.corpus import read_split
+from data.normalize import Normalizer, build_normalizer
+from data.subwords import ensure_subword_models
+from model.config import EOS_ID
+from training.batching import Example
+from training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    train: list[Example]
+    valid: list[Example]
+    valid_sources: list[str]  # raw source text (the translator normalises it again, as in serving)
+    valid_references: list[str]
+    source_spm: Path
+    target_spm: Path
+    normalizer: Normalizer
+    src_vocab_size: int
+    tgt_vocab_size: int
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    data = config.data
+    normalizer = build_normalizer(data.normalize_source)
+    models = ensure_subword_models(data.corpus, data.src, data.tgt, config.subwords, normalize_source=normalizer)
+    source_sp = spm.SentencePieceProcessor(model_file=str(models.src_model))
+    target_sp = spm.SentencePieceProcessor(model_file=str(models.tgt_model))
+
+    train_pairs = read_split(data.corpus, "train", [data.src, data.tgt])
+    if data.max_train_examples:
+        train_pairs = train_pairs[: data.max_train_examples]
+    valid_pairs = read_split(data.corpus, "valid", [data.src, data.tgt])
+    if data.max_valid_examples:
+        valid_pairs = valid_pairs[: data.max_valid_examples]
+    if not train_pairs or not valid_pairs:
+        raise UserError(f"{data.corpus}: the train and valid splits must not be empty")
+
+    def encode(pairs):
+        sources = source_sp.encode([normalizer(s) for s, _ in pairs])
+        targets = target_sp.encode([t for _, t in pairs])
+        return [Example(s + [EOS_ID], t) for s, t in zip(sources, targets)]
+
+    train = [ex for ex in encode(train_pairs) if _fits(ex, data.max_train_tokens)]
+    log.info("training pairs: %d kept of %d (max %d subwords)", len(train), len(train_pairs), data.max_train_tokens)
+    return TrainingData(
+        train=train,
+        valid=encode(valid_pairs),
+        valid_sources=[s for s, _ in valid_pairs],
+        valid_references=[t for _, t in valid_pairs],
+        source_spm=models.src_model,
+        target_spm=models.tgt_model,
+        normalizer=normalizer,
+        src_vocab_size=source_sp.get_piece_size(),
+        tgt_vocab_size=target_sp.get_piece_size(),
+    )
+
+
+def _fits(example: Example, max_tokens: int) -> bool:
+    return 1 < len(example.src) <= max_tokens and 0 < len(example.tgt) < max_tokens

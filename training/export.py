@@ -1,0 +1,81 @@
+"""Export a trained run as a model directory (model/checkpoint.py) with its model card."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from data.corpus import load_corpus_manifest
+from model.checkpoint import save_model_dir
+from training.config import TrainConfig
+from training.trainer import Progress, Trainer
+from training.validation import validate
+
+
+def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path:
+    config: TrainConfig = trainer.config
+    directory = Path(config.export.dir or Path(config.run_dir) / "model")
+    model = trainer.final_weights()
+    valid = validate(model, trainer.data, config.validation.beam_size, config.validation.batch_tokens)
+    save_model_dir(
+        directory,
+        model,
+        src_lang=config.data.src_lang or config.data.src,
+        tgt_lang=config.data.tgt_lang or config.data.tgt,
+        source_spm=trainer.data.source_spm,
+        target_spm=trainer.data.target_spm,
+        normalizer=trainer.data.normalizer,
+        card=build_card(trainer, progress, valid.bleu, valid.chrf, command),
+        half_precision=config.export.half_precision,
+    )
+    if (Path(config.run_dir) / "curves.png").exists():
+        (directory / "curves.png").write_bytes((Path(config.run_dir) / "curves.png").read_bytes())
+    return directory
+
+
+def build_card(trainer: Trainer, progress: Progress, valid_bleu: float, valid_chrf: float, command: list[str]) -> dict:
+    config: TrainConfig = trainer.config
+    src = config.data.src_lang or config.data.src
+    tgt = config.data.tgt_lang or config.data.tgt
+    manifest = _manifest_or_empty(config.data.corpus)
+    return {
+        "name": f"{Path(config.run_dir).name} ({src}→{tgt})",
+        "description": "LSTM encoder-decoder with attention, trained with carousel.",
+        "languages": {"source": src, "target": tgt},
+        "corpus": {
+            "path": str(config.data.corpus),
+            "name": manifest.get("name"),
+            "columns": {"source": config.data.src, "target": config.data.tgt},
+            "splits": manifest.get("splits"),
+        },
+        "subwords": config.subwords.model_dump(mode="json"),
+        "source_normalization": config.data.normalize_source,
+        "parameters": trainer.model.parameter_count(),
+        "architecture": trainer.model_config.model_dump(mode="json"),
+        "training": {
+            "command": " ".join(command),
+            "steps": progress.step,
+            "epochs": round(progress.epoch + (progress.batch_in_epoch / max(1, len(trainer._epoch_share(progress.epoch)))), 2),
+            "target_tokens": progress.target_tokens,
+            "minutes": round(progress.elapsed_seconds / 60, 1),
+            "processes": trainer.dist.world_size,
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, python {sys.version.split()[0]}",
+            "exported_weights": (
+                f"average of the last {len(progress.validations)} validations" if config.training.average_last and len(progress.validations) > 1
+                else "best validation BLEU"
+            ),
+        },
+        "validation": {"bleu": round(valid_bleu, 2), "chrf": round(valid_chrf, 2), "beam_size": config.validation.beam_size},
+        "config": json.loads(config.model_dump_json()),
+    }
+
+
+def _manifest_or_empty(corpus: Path) -> dict:
+    try:
+        return load_corpus_manifest(corpus)
+    except Exception:
+        return {}

@@ -1,0 +1,386 @@
+"""The training loop: token batches, label-smoothed cross-entropy, Adam, clipping, validation,
+resumable checkpoints, metrics, and one or more processes (torchrun / DistributedDataParallel).
+
+Run directory layout:
+    config.yaml            the resolved config of this run
+    checkpoints/last.pt    full resumable state (weights_only-loadable)
+    checkpoints/best-*.safetensors, val-*.safetensors   weights of the best / latest validations
+    metrics.jsonl, curves.png, valid-hyps.txt           what happened, for people and plots
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+import yaml
+from safetensors.torch import load_model, save_model
+
+from carousel.errors import UserError
+from model.config import PAD_ID
+from model.seq2seq import Seq2Seq
+from training.batching import TokenBucketBatcher
+from training.config import TrainConfig
+from training.data import TrainingData, load_training_data
+from training.metrics import MetricsLog, plot_curves
+from training.schedule import LearningRateSchedule
+from training.state import atomic_torch_save, capture_rng_state, restore_rng_state, safe_torch_load
+from training.validation import validate
+
+log = logging.getLogger("carousel.train")
+
+
+@dataclass
+class Progress:
+    """Where training is; saved in every checkpoint."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of `epoch` already trained on (this process's share)
+    elapsed_seconds: float = 0.0
+    target_tokens: int = 0
+    best: list[list[float]] = field(default_factory=list)  # [bleu, step] of kept best checkpoints
+    validations: list[int] = field(default_factory=list)  # steps of kept val-* snapshots
+    bad_validations: int = 0  # for early stopping
+    finished: bool = False
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, data: TrainingData, dist_info: Distributed):
+        self.config = config
+        self.data = data
+        self.dist = dist_info
+        self.run_dir = Path(config.run_dir)
+        self.checkpoint_dir = self.run_dir / "checkpoints"
+        self.model_config = config.model.model_copy(
+            update={"src_vocab_size": data.src_vocab_size, "tgt_vocab_size": data.tgt_vocab_size}
+        )
+        torch.manual_seed(config.training.seed)
+        self.model = Seq2Seq(self.model_config)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(),
+            lr=config.optim.learning_rate,
+            betas=config.optim.betas,
+            weight_decay=config.optim.weight_decay,
+        )
+        self.schedule = LearningRateSchedule(self.optimizer, config.optim)
+        self.batcher = TokenBucketBatcher(data.train, config.training.batch_tokens, config.training.seed)
+        self.progress = Progress()
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.network = self.model
+        if dist_info.world_size > 1:
+            self.network = torch.nn.parallel.DistributedDataParallel(self.model)
+
+    # ----- the loop -----------------------------------------------------------------------------
+    def train(self) -> Progress:
+        cfg = self.config.training
+        self.model.train()
+        started = time.monotonic() - self.progress.elapsed_seconds
+        window = _Window()
+        while not self._should_stop():
+            batches = self._epoch_share(self.progress.epoch)
+            for index in range(self.progress.batch_in_epoch, len(batches)):
+                batch = self.batcher.collate(batches[index])
+                lr = self.schedule.step(self.progress.step + 1)
+                loss = self._train_step(batch)
+                self.progress.step += 1
+                self.progress.batch_in_epoch = index + 1
+                self.progress.target_tokens += batch.target_tokens * self.dist.world_size
+                self.progress.elapsed_seconds = time.monotonic() - started
+                window.add(loss, batch.target_tokens * self.dist.world_size)
+                step = self.progress.step
+                if step % cfg.log_every == 0:
+                    self._log_training(window, lr, epoch_fraction=(index + 1) / len(batches))
+                    window = _Window()
+                if step % cfg.validate_every == 0:
+                    self._validate_and_keep()
+                if step % cfg.checkpoint_every == 0:
+                    self._save_checkpoint()
+                if self._should_stop():
+                    break
+            else:
+                self.progress.epoch += 1
+                self.progress.batch_in_epoch = 0
+        if not self.progress.validations or self.progress.validations[-1] != self.progress.step:
+            self._validate_and_keep()
+        self.progress.finished = True
+        self._save_checkpoint()
+        return self.progress
+
+    def _train_step(self, batch) -> float:
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.training.precision == "bf16")
+        with autocast:
+            logits = self.network(batch.src, batch.src_lengths, batch.tgt_in)
+        loss_sum = F.cross_entropy(
+            logits.float().flatten(0, 1),
+            batch.tgt_out.flatten(),
+            ignore_index=PAD_ID,
+            label_smoothing=self.config.optim.label_smoothing,
+            reduction="sum",
+        )
+        loss = loss_sum / batch.target_tokens
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.clip_norm)
+        if torch.isfinite(grad_norm):
+            self.optimizer.step()
+        else:
+            log.warning("step %d: non-finite gradient norm, update skipped", self.progress.step + 1)
+        return loss.item()
+
+    def _epoch_share(self, epoch: int) -> list[list[int]]:
+        """This process's batches of an epoch; every process gets the same count (DDP steps in lockstep)."""
+        batches = self.batcher.epoch_batches(epoch)
+        usable = len(batches) - len(batches) % self.dist.world_size
+        return batches[self.dist.rank : usable : self.dist.world_size]
+
+    def _should_stop(self) -> bool:
+        cfg, p = self.config.training, self.progress
+        stop = (
+            p.finished
+            or (cfg.max_steps and p.step >= cfg.max_steps)
+            or (cfg.max_epochs and p.epoch >= cfg.max_epochs)
+            or (cfg.max_minutes and p.elapsed_seconds >= cfg.max_minutes * 60)
+            or (cfg.early_stopping_patience and p.bad_validations >= cfg.early_stopping_patience)
+        )
+        return bool(_agree(stop, self.dist))
+
+    # ----- logging ------------------------------------------------------------------------------
+    def _log_training(self, window: "_Window", lr: float, epoch_fraction: float) -> None:
+        p = self.progress
+        record = {
+            "kind": "train",
+            "step": p.step,
+            "epoch": round(p.epoch + epoch_fraction, 3),
+            "loss": round(window.mean_loss, 4),
+            "tokens_per_second": round(window.tokens_per_second),
+            "learning_rate": lr,
+            "elapsed_seconds": round(p.elapsed_seconds, 1),
+        }
+        if self.dist.is_main:
+            self.metrics.write(record)
+            eta = self._eta_seconds(window.seconds_per_step)
+            log.info(
+                "step %d | epoch %.2f | loss %.3f | %s tgt tok/s | lr %.2e | elapsed %s%s",
+                p.step, record["epoch"], window.mean_loss, f"{window.tokens_per_second:,.0f}", lr,
+                _clock(p.elapsed_seconds), f" | ETA {_clock(eta)}" if eta is not None else "",
+            )
+
+    def _eta_seconds(self, seconds_per_step: float) -> float | None:
+        cfg, p = self.config.training, self.progress
+        candidates = []
+        if cfg.max_steps:
+            candidates.append((cfg.max_steps - p.step) * seconds_per_step)
+        if cfg.max_minutes:
+            candidates.append(cfg.max_minutes * 60 - p.elapsed_seconds)
+        if cfg.max_epochs:
+            per_epoch = len(self._epoch_share(0)) * seconds_per_step
+            candidates.append((cfg.max_epochs - p.epoch) * per_epoch - p.batch_in_epoch * seconds_per_step)
+        return max(0.0, min(candidates)) if candidates else None
+
+    # ----- validation and checkpoints -----------------------------------------------------------
+    def _validate_and_keep(self) -> None:
+        if self.dist.is_main:
+            started = time.monotonic()
+            result = validate(self.model, self.data, self.config.validation.beam_size, self.config.validation.batch_tokens)
+            seconds = time.monotonic() - started
+            improved = not self.progress.best or result.bleu > max(b for b, _ in self.progress.best)
+            self.progress.bad_validations = 0 if improved else self.progress.bad_validations + 1
+            self.schedule.observe_validation(result.bleu)
+            self._keep_weights(result.bleu)
+            self.metrics.write({
+                "kind": "valid", "step": self.progress.step, "loss": round(result.loss, 4),
+                "bleu": round(result.bleu, 2), "chrf": round(result.chrf, 2),
+                "elapsed_seconds": round(self.progress.elapsed_seconds, 1), "seconds": round(seconds, 1),
+            })
+            (self.run_dir / "valid-hyps.txt").write_text("\n".join(result.hypotheses) + "\n", encoding="utf-8")
+            plot_curves(self.metrics.read(), self.run_dir / "curves.png", title=self.run_dir.name)
+            log.info(
+                "validation at step %d: loss %.3f | BLEU %.2f | chrF %.2f | %s(%.0f s)",
+                self.progress.step, result.loss, result.bleu, result.chrf, "new best " if improved else "", seconds,
+            )
+        self._share_main_progress()
+
+    def _keep_weights(self, bleu: float) -> None:
+        """Keep the best k weights by BLEU and the latest `average_last` validation snapshots."""
+        cfg, p = self.config.training, self.progress
+        step = p.step
+        p.best.append([bleu, step])
+        p.best.sort(key=lambda b: (-b[0], b[1]))
+        if [bleu, step] in p.best[: cfg.keep_best]:
+            save_model(self.model, str(self.checkpoint_dir / f"best-{step:08d}.safetensors"))
+        for _, dropped in p.best[cfg.keep_best :]:
+            (self.checkpoint_dir / f"best-{int(dropped):08d}.safetensors").unlink(missing_ok=True)
+        p.best = p.best[: cfg.keep_best]
+        if cfg.average_last:
+            save_model(self.model, str(self.checkpoint_dir / f"val-{step:08d}.safetensors"))
+            p.validations.append(step)
+            for dropped in p.validations[: -cfg.average_last]:
+                (self.checkpoint_dir / f"val-{dropped:08d}.safetensors").unlink(missing_ok=True)
+            p.validations = p.validations[-cfg.average_last :]
+        else:
+            p.validations = [step]
+
+    def _save_checkpoint(self) -> None:
+        if self.dist.is_main:
+            state = {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(),
+                "progress": asdict(self.progress),
+                "rng": capture_rng_state(),
+                "model_config": self.model_config.model_dump(mode="json"),
+                "config": self.config.model_dump(mode="json"),
+            }
+            atomic_torch_save(state, self.checkpoint_dir / "last.pt")
+        if self.dist.world_size > 1:
+            dist.barrier()
+
+    def resume_if_possible(self) -> bool:
+        path = self.checkpoint_dir / "last.pt"
+        if not path.exists():
+            return False
+        try:
+            state = safe_torch_load(path)
+        except Exception as error:  # a torn or foreign file: refuse rather than start over silently
+            raise UserError(f"cannot resume from {path}: {error}") from None
+        if state["model_config"] != self.model_config.model_dump(mode="json"):
+            raise UserError(f"{path} was trained with a different model config; use a new run_dir")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.progress = Progress(**state["progress"])
+        restore_rng_state(state["rng"])
+        if self.dist.rank:
+            torch.manual_seed(self.config.training.seed * 1000 + self.dist.rank + self.progress.step)
+        if self.dist.is_main:
+            self.metrics.truncate_after(self.progress.step)
+            log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.progress.step,
+                     self.progress.epoch, self.progress.batch_in_epoch)
+        return True
+
+    def _share_main_progress(self) -> None:
+        """After validation on rank 0, every process adopts its decisions (best list, patience)."""
+        if self.dist.world_size == 1:
+            return
+        payload = [asdict(self.progress), self.schedule.state_dict()]
+        dist.broadcast_object_list(payload, src=0)
+        self.progress = Progress(**payload[0])
+        self.schedule.load_state_dict(payload[1])
+
+    def final_weights(self) -> Seq2Seq:
+        """The weights to export: the average of the last validations, or the best by BLEU."""
+        cfg = self.config.training
+        model = Seq2Seq(self.model_config)
+        if cfg.average_last and len(self.progress.validations) > 1:
+            paths = [self.checkpoint_dir / f"val-{s:08d}.safetensors" for s in self.progress.validations]
+            average_weights(model, paths)
+        elif self.progress.best:
+            load_model(model, str(self.checkpoint_dir / f"best-{int(self.progress.best[0][1]):08d}.safetensors"))
+        else:
+            model.load_state_dict(self.model.state_dict())
+        return model.eval()
+
+
+def average_weights(model: Seq2Seq, paths: list[Path]) -> None:
+    total = None
+    for path in paths:
+        load_model(model, str(path))
+        state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+        total = state if total is None else {k: total[k] + state[k] for k in total}
+    model.load_state_dict({k: v / len(paths) for k, v in total.items()})
+
+
+class _Window:
+    """Loss and throughput over the steps since the last log line."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.losses: list[float] = []
+        self.tokens = 0
+
+    def add(self, loss: float, tokens: int) -> None:
+        self.losses.append(loss)
+        self.tokens += tokens
+
+    @property
+    def mean_loss(self) -> float:
+        return sum(self.losses) / max(len(self.losses), 1)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / max(time.monotonic() - self.started, 1e-9)
+
+    @property
+    def seconds_per_step(self) -> float:
+        return (time.monotonic() - self.started) / max(len(self.losses), 1)
+
+
+def _agree(flag: bool, dist_info: Distributed) -> bool:
+    """All processes stop together: any process's stop becomes everyone's."""
+    if dist_info.world_size == 1:
+        return flag
+    tensor = torch.tensor([1 if flag else 0])
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None or math.isinf(seconds):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def setup_process(config: TrainConfig) -> Distributed:
+    """Threads from the machine; under torchrun, join the process group (gloo on CPU, NCCL on GPUs)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    cores = os.cpu_count() or 1
+    threads = config.training.threads or max(1, cores // world_size)
+    torch.set_num_threads(threads)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr,
+    )
+    return Distributed(rank=rank, world_size=world_size)
+
+
+def run_training(config: TrainConfig) -> tuple[Trainer, Progress]:
+    """Train (or resume) the run described by `config`; returns the trainer for export."""
+    dist_info = setup_process(config)
+    run_dir = Path(config.run_dir)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    if dist_info.is_main:
+        (run_dir / "config.yaml").write_text(
+            yaml.safe_dump(json.loads(config.model_dump_json()), sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
+    data = load_training_data(config)
+    trainer = Trainer(config, data, dist_info)
+    if dist_info.is_main:
+        log.info("model: %s parameters; %d training pairs; %d threads; %d process(es)",
+                 f"{trainer.model.parameter_count():,}", len(data.train), torch.get_num_threads(), dist_info.world_size)
+    trainer.resume_if_possible()
+    progress = trainer.train()
+    return trainer, progress
