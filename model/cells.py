@@ -26,11 +26,11 @@ import torch
 from torch import nn
 
 __all__ = [
-    "ReferenceLSTMCell",
     "ElmanRNNCell",
     "ReferenceGRUCell",
-    "init_forget_gate_bias",
+    "ReferenceLSTMCell",
     "copy_weights_from_torch",
+    "init_forget_gate_bias",
     "unroll",
 ]
 
@@ -45,13 +45,17 @@ def init_forget_gate_bias(module: nn.Module, value: float = 1.0) -> None:
     the input bias takes `value` and the recurrent bias takes 0. A forget bias of 1 makes
     f ≈ σ(1) ≈ 0.73 at the start, so the cell state and its gradient survive many steps
     before the network has learnt when to forget (Gers et al. 2000; Jozefowicz et al. 2015).
-    The other gates' biases are left as they are.
+    That memory time, 1/(1 − σ(b_f)) ≈ 3.7 steps, suits sentences read with attention; to
+    learn a dependency over T steps from scratch the gate must start nearer 1, b_f ≈ ln T
+    (tests/test_lstm_theory.py). The other gates' biases are left as they are.
     """
     hidden = module.hidden_size
     forget = slice(hidden, 2 * hidden)
     found = False
     with torch.no_grad():
         for name, parameter in module.named_parameters(recurse=False):
+            if name.startswith("bias_") and parameter.shape[0] != 4 * hidden:
+                raise ValueError(f"{name} has {parameter.shape[0]} entries, not the 4 × {hidden} of an LSTM")
             if name.startswith("bias_ih"):
                 parameter[forget].fill_(value)
                 found = True
@@ -221,9 +225,7 @@ class ReferenceGRUCell(_ReferenceCell):
         return (1 - z) * n + z * h_prev  # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
 
 
-def copy_weights_from_torch(
-    cell: _ReferenceCell, module: nn.Module, layer: int = 0, reverse: bool = False
-) -> None:
+def copy_weights_from_torch(cell: _ReferenceCell, module: nn.Module, layer: int = 0, reverse: bool = False) -> None:
     """Copy weights from a torch cell (`nn.LSTMCell`, ...) or one layer of a torch RNN (`nn.LSTM`, ...).
 
     For a multi-layer or bidirectional RNN, `layer` and `reverse` pick the parameters
@@ -254,7 +256,8 @@ def copy_weights_from_torch(
                 target.zero_()
                 continue
             if source.shape != target.shape:
-                raise ValueError(f"{name}{suffix}: torch has shape {tuple(source.shape)}, cell has {tuple(target.shape)}")
+                shapes = f"torch {tuple(source.shape)}, cell {tuple(target.shape)}"
+                raise ValueError(f"{name}{suffix} has different shapes: {shapes}")
             target.copy_(source)
         if getattr(cell, "peephole", False):
             for name in ("weight_ci", "weight_cf", "weight_co"):

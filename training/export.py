@@ -41,16 +41,16 @@ def build_card(trainer: Trainer, progress: Progress, valid_bleu: float, valid_ch
     config: TrainConfig = trainer.config
     src = config.data.src_lang or config.data.src
     tgt = config.data.tgt_lang or config.data.tgt
-    manifest = _manifest_or_empty(config.data.corpus)
+    manifest = load_corpus_manifest(config.data.corpus)
     return {
         "name": f"{Path(config.run_dir).name} ({src}→{tgt})",
         "description": "LSTM encoder-decoder with attention, trained with carousel.",
         "languages": {"source": src, "target": tgt},
         "corpus": {
             "path": str(config.data.corpus),
-            "name": manifest.get("name"),
+            "name": manifest.name,
             "columns": {"source": config.data.src, "target": config.data.tgt},
-            "splits": manifest.get("splits"),
+            "splits": {name: split.model_dump() for name, split in manifest.splits.items()},
         },
         "subwords": config.subwords.model_dump(mode="json"),
         "source_normalization": config.data.normalize_source,
@@ -72,10 +72,3 @@ def build_card(trainer: Trainer, progress: Progress, valid_bleu: float, valid_ch
         "validation": {"bleu": round(valid_bleu, 2), "chrf": round(valid_chrf, 2), "beam_size": config.validation.beam_size},
         "config": json.loads(config.model_dump_json()),
     }
-
-
-def _manifest_or_empty(corpus: Path) -> dict:
-    try:
-        return load_corpus_manifest(corpus)
-    except Exception:
-        return {}
