@@ -50,8 +50,20 @@ def _train():
     return add_train_arguments, run_train
 
 
+def _translate():
+    from carousel.translate import add_translate_arguments, run_translate
+
+    return add_translate_arguments, run_translate
+
+
+def _evaluate():
+    from carousel.evaluate import add_evaluate_arguments, run_evaluate
+
+    return add_evaluate_arguments, run_evaluate
+
+
 # name -> loader of (add_arguments, run); loaders import lazily so `carousel --help` stays fast.
-COMMANDS = {"prepare": _prepare, "train": _train}
+COMMANDS = {"prepare": _prepare, "train": _train, "translate": _translate, "evaluate": _evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

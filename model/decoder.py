@@ -72,7 +72,7 @@ class AttentionalDecoder(nn.Module):
         )
         if config.rnn_type == "lstm":
             init_forget_gate_bias(self.rnn, config.forget_bias)
-        # Bridge: the decoder starts from a projection of the encoder's final states.
+        # Bridge: every decoder layer starts from a projection of the encoder's final hidden states.
         self.bridge_hidden = nn.Linear(encoder_output_size, config.decoder_hidden)
         self.bridge_cell = nn.Linear(encoder_output_size, config.decoder_hidden) if config.rnn_type == "lstm" else None
         self.attention = build_attention(config.attention, config.decoder_hidden, encoder_output_size)
@@ -89,8 +89,8 @@ class AttentionalDecoder(nn.Module):
         layers = self.config.decoder_layers
         hidden = torch.tanh(self.bridge_hidden(encoded.final_hidden))
         cell = None
-        if self.bridge_cell is not None and encoded.final_cell is not None:
-            cell = self.bridge_cell(encoded.final_cell).unsqueeze(0).repeat(layers, 1, 1).contiguous()
+        if self.bridge_cell is not None:
+            cell = self.bridge_cell(encoded.final_hidden).unsqueeze(0).repeat(layers, 1, 1).contiguous()
         attentional = None
         if self.config.input_feeding:
             attentional = hidden.new_zeros(hidden.size(0), self.config.attentional_dim)

@@ -1,0 +1,65 @@
+"""Shared fixtures: a tiny corpus sliced from the committed Bible corpus and a tiny model trained on it.
+
+The model trains for a few seconds (training/configs/tiny.yaml, fewer steps); it translates badly but
+exercises every real code path: subwords, normalisation, training, export, loading, search.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from data.corpus import SPLITS, read_split
+from training.config import TrainConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+BIBLE = ROOT / "data" / "corpora" / "bible"
+TINY_CONFIG = ROOT / "training" / "configs" / "tiny.yaml"
+
+# Test models are tiny: one thread is as fast as two and leaves a core to whatever else runs.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """The committed Bible corpus, cut to 1,500 train / 40 valid / 40 test verses."""
+    out = tmp_path_factory.mktemp("corpus") / "bible-slice"
+    out.mkdir()
+    shutil.copyfile(BIBLE / "corpus.json", out / "corpus.json")
+    sizes = {"train": 1500, "valid": 40, "test": 40}
+    for split in SPLITS:
+        lines = (BIBLE / f"{split}.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+        (out / f"{split}.tsv").write_text("".join(lines[: sizes[split]]), encoding="utf-8")
+    return out
+
+
+def tiny_train_config(run_dir: Path, corpus: Path, *overrides: str) -> TrainConfig:
+    defaults = [
+        f"run_dir={run_dir}",
+        f"data.corpus={corpus}",
+        "training.max_steps=60",
+        "training.validate_every=30",
+        "training.checkpoint_every=20",
+        "training.log_every=10",
+        f"export.dir={run_dir / 'model'}",
+    ]
+    return load_config(TINY_CONFIG, [*defaults, *overrides])
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Path:
+    """A model directory exported by a real (tiny, short) training run."""
+    from training.export import export_run
+    from training.trainer import run_training
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    trainer, progress = run_training(tiny_train_config(run_dir, tiny_corpus))
+    return export_run(trainer, progress, command=["pytest"])
+
+
+@pytest.fixture(scope="session")
+def tiny_test_pairs(tiny_corpus) -> list[tuple[str, str]]:
+    return read_split(tiny_corpus, "test", ["es", "en"])

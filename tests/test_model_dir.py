@@ -1,0 +1,119 @@
+"""The exported model directory: loads safely, translates, and refuses anything damaged or foreign."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.checkpoint import CARD_JSON, CONFIG, WEIGHTS, ModelLoadError, load_model_dir, update_card
+from model.search import SearchConfig
+from model.translator import Translator
+
+
+def _copy(model_dir: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(model_dir, target)
+    return target
+
+
+def test_exported_directory_holds_every_file_and_a_card(tiny_model_dir):
+    names = {p.name for p in tiny_model_dir.iterdir()}
+    assert {"model.safetensors", "config.json", "source.model", "target.model", "normalization.json",
+            "card.json", "card.md"} <= names
+    card = json.loads((tiny_model_dir / CARD_JSON).read_text())
+    assert card["training"]["steps"] == 60
+    assert card["parameters"] > 0
+    assert set(card["checksums"]) >= {"model.safetensors", "config.json"}
+    assert "valid" in card["corpus"]["splits"]
+
+
+def test_loaded_model_translates_and_is_deterministic(tiny_model_dir):
+    translator = Translator.from_directory(tiny_model_dir)
+    sentences = ["Y dijo Dios: Sea la luz.", "", "EN el principio crió Dios los cielos y la tierra."]
+    first = translator.translate_text(sentences, SearchConfig(beam_size=3))
+    again = translator.translate_text(sentences, SearchConfig(beam_size=3))
+    assert first == again
+    assert first[1] == ""
+    assert all(isinstance(t, str) for t in first)
+
+
+def test_half_precision_weights_load_as_float32(tiny_model_dir):
+    loaded = load_model_dir(tiny_model_dir)
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+
+
+def test_missing_directory_and_missing_file_are_named(tiny_model_dir, tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model_dir(tmp_path / "nowhere")
+    broken = _copy(tiny_model_dir, tmp_path)
+    (broken / "source.model").unlink()
+    with pytest.raises(ModelLoadError, match="source.model is missing"):
+        load_model_dir(broken)
+
+
+def test_truncated_weights_are_refused(tiny_model_dir, tmp_path):
+    broken = _copy(tiny_model_dir, tmp_path)
+    data = (broken / WEIGHTS).read_bytes()
+    (broken / WEIGHTS).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelLoadError, match="checksum"):
+        load_model_dir(broken)
+
+
+def test_flipped_byte_is_refused(tiny_model_dir, tmp_path):
+    broken = _copy(tiny_model_dir, tmp_path)
+    data = bytearray((broken / WEIGHTS).read_bytes())
+    data[len(data) - 100] ^= 0xFF
+    (broken / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="checksum"):
+        load_model_dir(broken)
+
+
+def _rewrite_checksums(directory: Path) -> None:
+    """Simulate an attacker (or a careless edit) that also updates card.json's checksums."""
+    from model.checkpoint import CHECKSUMMED, sha256_file
+
+    card = json.loads((directory / CARD_JSON).read_text())
+    card["checksums"] = {name: sha256_file(directory / name) for name in CHECKSUMMED}
+    update_card(directory, checksums=card["checksums"])
+
+
+def test_config_that_does_not_match_the_weights_is_refused(tiny_model_dir, tmp_path):
+    broken = _copy(tiny_model_dir, tmp_path)
+    config = json.loads((broken / CONFIG).read_text())
+    config["model"]["decoder_hidden"] *= 2
+    (broken / CONFIG).write_text(json.dumps(config))
+    _rewrite_checksums(broken)
+    with pytest.raises(ModelLoadError, match="does not match config.json"):
+        load_model_dir(broken)
+
+
+def test_truncated_weights_with_matching_checksums_are_still_refused(tiny_model_dir, tmp_path):
+    broken = _copy(tiny_model_dir, tmp_path)
+    data = (broken / WEIGHTS).read_bytes()
+    (broken / WEIGHTS).write_bytes(data[: len(data) - 64])
+    _rewrite_checksums(broken)
+    with pytest.raises(ModelLoadError, match="unreadable weights"):
+        load_model_dir(broken)
+
+
+class _CreatesFile:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def test_pickle_crafted_to_run_code_is_refused_and_never_executed(tiny_model_dir, tmp_path):
+    broken = _copy(tiny_model_dir, tmp_path)
+    marker = tmp_path / "pwned"
+    (broken / WEIGHTS).write_bytes(pickle.dumps({"weights": _CreatesFile(marker)}))
+    _rewrite_checksums(broken)
+    with pytest.raises(ModelLoadError):
+        load_model_dir(broken)
+    assert not marker.exists()

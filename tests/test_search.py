@@ -1,0 +1,142 @@
+"""Greedy and beam search on small random models: the properties any correct search has."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from model.config import EOS_ID, ModelConfig
+from model.search import SearchConfig, beam_search, greedy_search, max_output_lengths
+from model.seq2seq import Seq2Seq
+
+VARIANTS = [
+    dict(attention="luong_general", input_feeding=False),
+    dict(attention="bahdanau", input_feeding=True),
+    dict(attention="luong_dot", input_feeding=False, rnn_type="gru"),
+]
+
+
+def small_model(seed: int = 0, **changes) -> Seq2Seq:
+    torch.manual_seed(seed)
+    config = ModelConfig(
+        src_vocab_size=40, tgt_vocab_size=30, embedding_dim=16, encoder_hidden=16, decoder_hidden=32,
+        attentional_dim=16, **changes,
+    )
+    model = Seq2Seq(config).eval()
+    with torch.no_grad():  # make EOS rarer than in a random model so hypotheses get some length
+        model.decoder.output_projection.bias[EOS_ID] = -2.0
+    return model
+
+
+def batch_of(lengths: list[int], vocab: int = 40, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    src = torch.randint(4, vocab, (len(lengths), max(lengths)), generator=generator)
+    for row, length in enumerate(lengths):
+        src[row, length - 1] = EOS_ID
+        src[row, length:] = 0
+    return src, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_beam_of_one_equals_greedy(variant):
+    model = small_model(**variant)
+    src, lengths = batch_of([7, 3, 9, 1, 5])
+    config = SearchConfig(beam_size=1)
+    greedy = greedy_search(model, src, lengths, config)
+    beam = beam_search(model, src, lengths, config)
+    assert [h.tokens for h in greedy] == [b[0].tokens for b in beam]
+    assert [h.score for h in greedy] == pytest.approx([b[0].score for b in beam], abs=1e-4)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_results_do_not_depend_on_batch_size_or_padding(variant):
+    model = small_model(**variant)
+    lengths = [7, 3, 9, 1, 5, 9]
+    src, lens = batch_of(lengths)
+    config = SearchConfig(beam_size=4, nbest=2)
+    together = beam_search(model, src, lens, config)
+    for row, length in enumerate(lengths):
+        alone = beam_search(model, src[row : row + 1, :length], lens[row : row + 1], config)[0]
+        assert [h.tokens for h in alone] == [h.tokens for h in together[row]]
+        assert [h.score for h in alone] == pytest.approx([h.score for h in together[row]], abs=1e-4)
+
+
+def test_nbest_is_sorted_and_distinct():
+    model = small_model()
+    src, lengths = batch_of([6, 8, 4])
+    for nbest in beam_search(model, src, lengths, SearchConfig(beam_size=6, nbest=6)):
+        scores = [h.score for h in nbest]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(h.tokens) for h in nbest}) == len(nbest) == 6
+
+
+def test_wider_beam_never_finds_a_worse_best_score_here():
+    model = small_model(seed=3)
+    src, lengths = batch_of([6, 8, 4, 9], seed=5)
+    narrow = beam_search(model, src, lengths, SearchConfig(beam_size=1, length_penalty=0))
+    wide = beam_search(model, src, lengths, SearchConfig(beam_size=8, length_penalty=0))
+    for n, w in zip(narrow, wide):
+        assert w[0].score >= n[0].score - 1e-5
+
+
+def test_output_length_is_bounded_by_the_source():
+    model = small_model()
+    with torch.no_grad():  # a model that never wants to stop
+        model.decoder.output_projection.bias[EOS_ID] = -100.0
+    src, lengths = batch_of([4, 9])
+    config = SearchConfig(beam_size=3, max_length_ratio=1.5, max_length_offset=2)
+    caps = max_output_lengths(lengths, config).tolist()
+    for hyps, cap in zip(beam_search(model, src, lengths, config), caps):
+        assert hyps and len(hyps[0].tokens) + 1 == cap  # EOS forced at the cap
+
+
+def test_min_length_and_special_tokens():
+    model = small_model()
+    with torch.no_grad():
+        model.decoder.output_projection.bias[EOS_ID] = 100.0  # a model that wants to stop at once
+    src, lengths = batch_of([5, 5])
+    for hyps in beam_search(model, src, lengths, SearchConfig(beam_size=3, min_length=4)):
+        assert len(hyps[0].tokens) >= 4
+        assert not {0, 1, 2, 3} & set(hyps[0].tokens)
+
+
+def test_no_repeat_ngram_blocks_repeats():
+    model = small_model(seed=2)
+    with torch.no_grad():
+        model.decoder.output_projection.bias[EOS_ID] = -100.0
+    src, lengths = batch_of([6, 6])
+    for hyps in beam_search(model, src, lengths, SearchConfig(beam_size=3, no_repeat_ngram=2, max_length_offset=20)):
+        tokens = hyps[0].tokens
+        bigrams = list(zip(tokens, tokens[1:]))
+        assert len(bigrams) == len(set(bigrams))
+
+
+def test_alignment_has_one_row_per_target_token_and_sums_to_one():
+    model = small_model()
+    src, lengths = batch_of([6, 3])
+    results = beam_search(model, src, lengths, SearchConfig(beam_size=3, return_alignment=True))
+    for hyps, length in zip(results, lengths.tolist()):
+        alignment = hyps[0].alignment
+        assert alignment.shape == (len(hyps[0].tokens) + 1, length)
+        assert torch.allclose(alignment.sum(dim=1), torch.ones(alignment.size(0)), atol=1e-5)
+
+
+def test_scores_are_length_normalised_log_probabilities():
+    model = small_model()
+    src, lengths = batch_of([6])
+    hyp = beam_search(model, src, lengths, SearchConfig(beam_size=2, length_penalty=1.0))[0][0]
+    length = len(hyp.tokens) + 1
+    assert hyp.score == pytest.approx(hyp.log_prob / ((5 + length) / 6), rel=1e-6)
+    assert hyp.log_prob < 0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lengths=st.lists(st.integers(1, 12), min_size=1, max_size=6), beam=st.integers(1, 5))
+def test_any_batch_gives_one_result_per_sentence(lengths, beam):
+    model = small_model()
+    src, lens = batch_of(lengths)
+    results = beam_search(model, src, lens, SearchConfig(beam_size=beam))
+    assert len(results) == len(lengths)
+    assert all(len(r) == 1 for r in results)

@@ -1,0 +1,201 @@
+"""`carousel translate`: line-for-line output in every format, the same text as the Translator, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import carousel.translate
+from carousel.cli import main
+from model.checkpoint import load_model_dir
+from model.quantization import QUANTIZE_MODES, quantize
+from model.search import SearchConfig
+from model.translator import Translator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sources(tiny_test_pairs) -> list[str]:
+    """Test-split sources with empty and blank lines among them."""
+    spanish = [es for es, _ in tiny_test_pairs[:12]]
+    return spanish[:4] + ["", "   "] + spanish[4:10] + [""] + spanish[10:]
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _translate(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["translate", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_text_output_has_one_line_per_input_line_and_equals_the_translator(tiny_model_dir, sources, tmp_path, capsys):
+    code, out, err = _translate(capsys, "--model", tiny_model_dir, "--beam", 3, _write(tmp_path / "in.txt", sources))
+    assert code == 0
+    lines = out.split("\n")
+    assert lines[-1] == "" and len(lines) - 1 == len(sources)
+    expected = Translator.from_directory(tiny_model_dir).translate_text(sources, SearchConfig(beam_size=3))
+    assert lines[:-1] == expected
+    assert [i for i, line in enumerate(lines[:-1]) if not line] == [i for i, s in enumerate(sources) if not s.strip()]
+    assert err == ""  # stderr is not a terminal: no progress bar
+
+
+def test_stdin_to_stdout_keeps_line_count_and_empty_lines(tiny_model_dir, sources):
+    data = "".join(s + "\n" for s in sources[:6])
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "carousel", "translate", "--model", str(tiny_model_dir), "--beam", "1"],
+        input=data.encode("utf-8"), capture_output=True, cwd=ROOT, env=env, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stdout.decode("utf-8").split("\n")[:-1]
+    assert len(lines) == 6
+    assert lines[4] == lines[5] == ""
+    assert all(lines[:4])
+
+
+def test_output_file_multiple_inputs_and_progress_bar(tiny_model_dir, sources, tmp_path, capsys):
+    first, second = _write(tmp_path / "a.txt", sources[:3]), _write(tmp_path / "b.txt", sources[3:7])
+    out_file = tmp_path / "out.txt"
+    code, out, err = _translate(capsys, "--model", tiny_model_dir, "--beam", 1, first, second, "-o", out_file, "--progress")
+    assert code == 0 and out == ""
+    assert len(out_file.read_text(encoding="utf-8").splitlines()) == 7
+    assert "7/7" in err and "sentences/s" in err  # the total is known for files
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def test_jsonl_keeps_fields_and_adds_translation_score_and_alternatives(tiny_model_dir, sources, tmp_path, capsys):
+    records = [{"text": sources[0], "id": 1}, {"text": "", "id": 2}, {"text": sources[1], "meta": {"x": [1]}}]
+    path = _write(tmp_path / "in.jsonl", [json.dumps(records[0]), json.dumps(records[1]), "", json.dumps(records[2])])
+    code, out, _ = _translate(capsys, "--model", tiny_model_dir, "--format", "jsonl", "--beam", 3, "--nbest", 3, "--scores", path)
+    assert code == 0
+    lines = out.split("\n")[:-1]
+    assert len(lines) == 4 and lines[2] == ""
+    first, empty, third = json.loads(lines[0]), json.loads(lines[1]), json.loads(lines[3])
+    assert first["id"] == 1 and third["meta"] == {"x": [1]}
+    nbest = Translator.from_directory(tiny_model_dir).translate([sources[0]], SearchConfig(beam_size=3, nbest=3))[0]
+    assert first["translation"] == nbest[0].text
+    assert first["score"] == pytest.approx(nbest[0].score, abs=1e-3)
+    assert first["alternatives"] == [t.text for t in nbest[1:]]
+    assert first["alternative_scores"] == sorted(first["alternative_scores"], reverse=True)
+    assert empty["translation"] == "" and empty["alternatives"] == []
+
+
+def test_tsv_appends_a_translation_column(tiny_model_dir, sources, tmp_path, capsys):
+    rows = [f"{i}\t{s}\tnote {i}" for i, s in enumerate(sources[:4])]
+    with_header = _write(tmp_path / "h.tsv", ["id\tes\tnote", *rows])
+    code, out, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--format", "tsv", "--column", "es", "--header", with_header)
+    assert code == 0
+    lines = out.split("\n")[:-1]
+    assert lines[0] == "id\tes\tnote\ttranslation"
+    expected = Translator.from_directory(tiny_model_dir).translate_text(sources[:4], SearchConfig(beam_size=2))
+    assert lines[1:] == [f"{row}\t{translation}" for row, translation in zip(rows, expected)]
+
+    code, by_number, _ = _translate(
+        capsys, "--model", tiny_model_dir, "--beam", 2, "--format", "tsv", "--column", 2, _write(tmp_path / "n.tsv", rows)
+    )
+    assert code == 0 and by_number.split("\n")[:-1] == lines[1:]
+
+
+def test_workers_give_the_same_output_as_one_process(tiny_model_dir, sources, tmp_path, capsys, monkeypatch):
+    path = _write(tmp_path / "in.txt", sources * 2)
+    monkeypatch.setattr(carousel.translate, "CHUNK_LINES", 7)  # several chunks, finishing out of order is possible
+    code, single, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, path)
+    assert code == 0
+    code, parallel, err = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--workers", 2, path)
+    assert code == 0, err
+    assert parallel == single
+
+
+def test_very_long_line_is_truncated_and_returns_quickly(tiny_model_dir, sources, tmp_path, capsys):
+    long_line = (sources[0] + " ") * (100_000 // len(sources[0]) + 1)
+    assert len(long_line) > 100_000
+    path = _write(tmp_path / "long.txt", [long_line, sources[1]])
+    started = time.perf_counter()
+    code, out, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, path)
+    assert code == 0
+    lines = out.split("\n")[:-1]
+    assert len(lines) == 2
+    # The translator keeps its first max_source_tokens tokens; the output is capped at max_length_cap.
+    assert len(lines[0].split()) <= SearchConfig().max_length_cap
+    assert time.perf_counter() - started < 120  # seconds, on a loaded 2-core machine; far less when idle
+
+
+@pytest.mark.parametrize("mode", ["int8", "bf16"])
+def test_quantized_model_still_translates(tiny_model_dir, sources, tmp_path, capsys, mode):
+    code, out, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--quantize", mode, _write(tmp_path / "in.txt", sources))
+    assert code == 0
+    lines = out.split("\n")[:-1]
+    assert len(lines) == len(sources)
+    assert any(lines) and all(not line for line, source in zip(lines, sources) if not source.strip())
+
+
+def test_int8_quantizes_the_recurrent_and_linear_layers_including_the_tied_output(tiny_model_dir):
+    model = quantize(load_model_dir(tiny_model_dir).model, "int8")
+    assert "Quantized" in type(model.decoder.rnn).__name__
+    assert "Quantized" in type(model.decoder.output_projection).__name__
+    assert model.decoder.embedding.weight.dtype == torch.float32  # the tied embedding keeps its float copy
+    assert carousel.translate.QUANTIZE_MODES == QUANTIZE_MODES
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    """name -> (extra arguments, expected message fragment)."""
+    (tmp / "bad-utf8.txt").write_bytes("hola\n".encode() + b"caf\xe9\n")
+    (tmp / "binary.bin").write_bytes(b"\x7fELF\x00\x01\x02\n\x00")
+    (tmp / "bad.jsonl").write_text('{"text": "hola"}\n{"text": "adi\n', encoding="utf-8")
+    (tmp / "notext.jsonl").write_text('{"text": "hola"}\n{"src": "adiós"}\n', encoding="utf-8")
+    (tmp / "short.tsv").write_text("1\thola\n2\n", encoding="utf-8")
+    (tmp / "header.tsv").write_text("id\tes\n1\thola\n", encoding="utf-8")
+    (tmp / "ok.txt").write_text("hola\n", encoding="utf-8")
+    return {
+        "missing input": ([str(tmp / "nowhere.txt")], "nowhere.txt: no such file"),
+        "directory input": ([str(tmp)], "is a directory"),
+        "invalid utf-8": ([str(tmp / "bad-utf8.txt")], "bad-utf8.txt:2: invalid UTF-8"),
+        "binary file": ([str(tmp / "binary.bin")], "binary.bin:1: NUL byte"),
+        "invalid json": (["--format", "jsonl", str(tmp / "bad.jsonl")], "bad.jsonl:2: invalid JSON"),
+        "no text key": (["--format", "jsonl", str(tmp / "notext.jsonl")], 'notext.jsonl:2: the object has no "text" key'),
+        "tsv row too short": (["--format", "tsv", "--column", "2", str(tmp / "short.tsv")], "short.tsv:2: the row has 1 column"),
+        "unknown tsv column": (["--format", "tsv", "--column", "fr", "--header", str(tmp / "header.tsv")], "no column 'fr'"),
+        "tsv without column": (["--format", "tsv", str(tmp / "ok.txt")], "needs --column"),
+        "nbest above beam": (["--format", "jsonl", "--nbest", "4", "--beam", "2", str(tmp / "ok.txt")], "nbest"),
+        "nbest in text": (["--nbest", "2", str(tmp / "ok.txt")], "--nbest needs --format jsonl"),
+    }
+
+
+def test_each_input_problem_exits_2_with_a_one_line_message(tiny_model_dir, tmp_path, capsys):
+    for name, (extra, message) in _bad_inputs(tmp_path).items():
+        code, _, err = _translate(capsys, "--model", tiny_model_dir, *extra)
+        assert code == 2, name
+        assert message in err, (name, err)
+        assert err.count("\n") == 1 and "Traceback" not in err, name
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def test_missing_or_broken_model_directory_exits_2(tiny_model_dir, tmp_path, capsys):
+    text = _write(tmp_path / "in.txt", ["hola"])
+    code, _, err = _translate(capsys, "--model", tmp_path / "no-model", text)
+    assert code == 2 and "does not exist" in err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    code, _, err = _translate(capsys, "--model", broken, text)
+    assert code == 2 and "missing" in err
+
+
+def test_failed_run_leaves_no_output_file(tiny_model_dir, tmp_path, capsys):
+    (tmp_path / "in.txt").write_bytes(b"hola\n" * 3 + b"\xff\n")
+    out_file = tmp_path / "out.txt"
+    code, _, err = _translate(capsys, "--model", tiny_model_dir, tmp_path / "in.txt", "-o", out_file)
+    assert code == 2 and "in.txt:4" in err
+    assert not out_file.exists() and list(tmp_path.iterdir()) == [tmp_path / "in.txt"]
