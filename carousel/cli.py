@@ -62,8 +62,14 @@ def _evaluate():
     return add_evaluate_arguments, run_evaluate
 
 
+def _serve():
+    from service.cli import add_serve_arguments, run_serve
+
+    return add_serve_arguments, run_serve
+
+
 # name -> loader of (add_arguments, run); loaders import lazily so `carousel --help` stays fast.
-COMMANDS = {"prepare": _prepare, "train": _train, "translate": _translate, "evaluate": _evaluate}
+COMMANDS = {"prepare": _prepare, "train": _train, "translate": _translate, "evaluate": _evaluate, "serve": _serve}
 
 
 def main(argv: list[str] | None = None) -> int:

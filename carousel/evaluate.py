@@ -20,7 +20,13 @@ import sys
 from pathlib import Path
 
 from carousel.errors import UserError
-from carousel.translate import add_search_arguments, positive_int, read_lines, search_config, stop_after_broken_pipe
+from carousel.translate import (
+    add_search_arguments,
+    positive_int,
+    read_lines,
+    search_config,
+    stop_after_broken_pipe,
+)
 
 METRICS = ("bleu", "chrf", "ter")
 PROGRESS_CHUNK = 256  # sentences translated between progress-bar updates
@@ -35,7 +41,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--ref", action="append", metavar="COLUMN",
         help="reference column, repeatable for several references (default with --model: its training target)",
     )
-    parser.add_argument("--hyp", action="append", type=Path, default=[], metavar="FILE", help="hypothesis file to score (repeatable)")
+    parser.add_argument(
+        "--hyp", action="append", type=Path, default=[], metavar="FILE", help="hypothesis file to score (repeatable)"
+    )
     parser.add_argument("--refs", nargs="+", type=Path, metavar="FILE", help="reference files for --hyp, one per reference")
     add_search_arguments(parser)
     parser.add_argument(
@@ -56,7 +64,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def score_system(hypotheses: list[str], references: list[list[str]]) -> dict:
-    """BLEU, chrF and TER of one system with sacreBLEU's default settings, and their signatures.
+    """BLEU, chrF and TER of one system with sacreBLEU's default settings (rounded to 2 decimals, as
+    sacreBLEU prints them), and their signatures.
 
     `references` is sacreBLEU's layout: one list per reference set, `references[k][i]` being the
     k-th reference of sentence i.
@@ -251,7 +260,10 @@ def format_report(report: dict, where: str) -> str:
     lines = [f"{report['sentences']} sentences, {references} reference{'s' * (references > 1)} from {where}"]
     if "search" in report:
         search = report["search"]
-        lines[0] += f"; model decoding: beam {search['beam']}, length penalty {search['length_penalty']}, quantize {search['quantize']}"
+        lines[0] += (
+            f"; model decoding: beam {search['beam']}, length penalty {search['length_penalty']}, "
+            f"quantize {search['quantize']}"
+        )
     compared = len(report["systems"]) > 1
     width = max(6, *(len(s["name"]) for s in report["systems"]))
     header = f"{'system':<{width}}  {'BLEU':>6}  {'chrF':>6}  {'TER':>6}"

@@ -114,23 +114,19 @@ def run_translate(args: argparse.Namespace) -> int:
     for path in inputs:
         if path is not None:
             _check_readable(path)
-    translator = load_translator(args.model, args.quantize)  # also validates the directory before any work
+    translator = load_translator(args.model, args.quantize)  # a bad directory fails here, before any work
     if args.workers > 1:
-        del translator  # each worker loads its own
-        translate_chunk = None
-    else:
-        def translate_chunk(sources: list[str]) -> list[NBest]:
-            return translate_nbest(translator, sources, search, args.batch_tokens)
+        translator = None  # each worker process loads its own
 
     show_progress = not args.quiet and (args.progress or sys.stderr.isatty())
     total = sum(count_lines(path) for path in inputs) if show_progress and None not in inputs else None
     try:
         with _Output(args.output) as out, _progress_bar(total, show_progress) as bar:
             chunks = _chunks(_records(inputs, record_format), CHUNK_LINES)
-            if translate_chunk is None:
+            if translator is None:
                 results = _translate_in_workers(chunks, args, search)
             else:
-                results = ((chunk, translate_chunk(_sources(chunk))) for chunk in chunks)
+                results = ((c, translate_nbest(translator, _sources(c), search, args.batch_tokens)) for c in chunks)
             for chunk, translations in results:
                 out.write("".join(line + "\n" for line in _render(chunk, translations, record_format)))
                 out.flush()
@@ -163,7 +159,7 @@ class Record:
     """One input line: the text to translate and what the output line is built from."""
 
     source: str
-    payload: Any = None  # the TSV fields or the JSON object
+    payload: Any = None  # the TSV line or the JSON object
     verbatim: str | None = None  # a line copied to the output untranslated (a TSV header)
 
 
@@ -208,7 +204,7 @@ def count_lines(path: Path) -> int:
     return lines + (last != b"\n")
 
 
-def _records(inputs: list[Path | None], record_format: "RecordFormat") -> Iterator[Record]:
+def _records(inputs: list[Path | None], record_format: RecordFormat) -> Iterator[Record]:
     for index, path in enumerate(inputs):
         yield from record_format.parse(read_lines(path), _display_name(path), first_file=index == 0)
 
@@ -349,7 +345,10 @@ def _record_format(args: argparse.Namespace) -> RecordFormat:
 
 def _render(chunk: list[Record], translations: list[NBest], record_format: RecordFormat) -> list[str]:
     results = iter(translations)
-    return [record.verbatim if record.verbatim is not None else record_format.render(record, next(results)) for record in chunk]
+    return [
+        record.verbatim if record.verbatim is not None else record_format.render(record, next(results))
+        for record in chunk
+    ]
 
 
 def _one_line(text: str) -> str:

@@ -1,7 +1,7 @@
 """Reduced-precision inference: int8 dynamic quantization or bfloat16 weights, applied to a loaded model.
 
     none   float32, as trained
-    int8   LSTM and Linear weights stored as int8; activations quantized on the fly per batch
+    int8   LSTM, GRU and Linear weights stored as int8; activations quantized on the fly per batch
            (`torch.ao.quantization.quantize_dynamic`). Embeddings and attention arithmetic stay float32.
     bf16   every weight and activation in bfloat16 (fast on CPUs with AVX-512 BF16 / AMX)
 
@@ -12,14 +12,12 @@ is in benchmarks/decode.py.
 from __future__ import annotations
 
 import warnings
-from typing import Literal
 
 import torch
 from torch import nn
 
 from model.seq2seq import Seq2Seq
 
-QuantizeMode = Literal["none", "int8", "bf16"]
 QUANTIZE_MODES: tuple[str, ...] = ("none", "int8", "bf16")
 
 
@@ -37,7 +35,8 @@ def quantize(model: Seq2Seq, mode: str) -> Seq2Seq:
             # torch.ao.quantization is deprecated in favour of torchao, but still ships (and works) here.
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", UserWarning)
-            return torch.ao.quantization.quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype=torch.qint8, inplace=True)
+            layers = {nn.LSTM, nn.GRU, nn.Linear}
+            return torch.ao.quantization.quantize_dynamic(model, layers, dtype=torch.qint8, inplace=True)
     if mode == "bf16":
         return model.to(torch.bfloat16)
     raise ValueError(f"unknown quantization {mode!r} (choose from {', '.join(QUANTIZE_MODES)})")

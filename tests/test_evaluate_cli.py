@@ -147,11 +147,15 @@ def _error_cases(tmp: Path, corpus: Path) -> dict[str, tuple[list[str], str]]:
         "missing file": (["--hyp", tmp / "nowhere.txt", "--refs", hyp], "nowhere.txt: no such file"),
         "empty file": (["--hyp", tmp / "empty.txt", "--refs", hyp], "empty.txt: empty file"),
         "unknown column": (["--hyp", hyp, "--corpus", corpus, "--ref", "fr"], "no column 'fr'"),
-        "hyp vs split length": (["--hyp", hyp, "--corpus", corpus, "--ref", "en"], f"{hyp} has 3 lines but the test split of {corpus} has 40 sentences"),
+        "hyp vs split length": (
+            ["--hyp", hyp, "--corpus", corpus, "--ref", "en"], f"{hyp} has 3 lines but the test split of {corpus} has 40"
+        ),
         "unknown split": (["--hyp", hyp, "--corpus", corpus, "--split", "dev", "--ref", "en"], "no split 'dev'"),
         "nothing to score": (["--refs", hyp], "nothing to score"),
         "card without model": (["--hyp", hyp, "--refs", hyp, "--update-card"], "--update-card needs --model"),
-        "missing model": (["--model", tmp / "no-model", "--corpus", corpus, "--src", "es", "--ref", "en"], "does not exist"),
+        "missing model": (
+            ["--model", tmp / "no-model", "--corpus", corpus, "--src", "es", "--ref", "en"], "does not exist"
+        ),
     }
 
 

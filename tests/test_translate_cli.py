@@ -56,7 +56,7 @@ def test_stdin_to_stdout_keeps_line_count_and_empty_lines(tiny_model_dir, source
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run(
         [sys.executable, "-m", "carousel", "translate", "--model", str(tiny_model_dir), "--beam", "1"],
-        input=data.encode("utf-8"), capture_output=True, cwd=ROOT, env=env, timeout=600,
+        input=data.encode("utf-8"), capture_output=True, cwd=ROOT, env=env, timeout=600, check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
     lines = done.stdout.decode("utf-8").split("\n")[:-1]
@@ -78,7 +78,9 @@ def test_output_file_multiple_inputs_and_progress_bar(tiny_model_dir, sources, t
 def test_jsonl_keeps_fields_and_adds_translation_score_and_alternatives(tiny_model_dir, sources, tmp_path, capsys):
     records = [{"text": sources[0], "id": 1}, {"text": "", "id": 2}, {"text": sources[1], "meta": {"x": [1]}}]
     path = _write(tmp_path / "in.jsonl", [json.dumps(records[0]), json.dumps(records[1]), "", json.dumps(records[2])])
-    code, out, _ = _translate(capsys, "--model", tiny_model_dir, "--format", "jsonl", "--beam", 3, "--nbest", 3, "--scores", path)
+    code, out, _ = _translate(
+        capsys, "--model", tiny_model_dir, "--format", "jsonl", "--beam", 3, "--nbest", 3, "--scores", path
+    )
     assert code == 0
     lines = out.split("\n")[:-1]
     assert len(lines) == 4 and lines[2] == ""
@@ -95,7 +97,9 @@ def test_jsonl_keeps_fields_and_adds_translation_score_and_alternatives(tiny_mod
 def test_tsv_appends_a_translation_column(tiny_model_dir, sources, tmp_path, capsys):
     rows = [f"{i}\t{s}\tnote {i}" for i, s in enumerate(sources[:4])]
     with_header = _write(tmp_path / "h.tsv", ["id\tes\tnote", *rows])
-    code, out, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--format", "tsv", "--column", "es", "--header", with_header)
+    code, out, _ = _translate(
+        capsys, "--model", tiny_model_dir, "--beam", 2, "--format", "tsv", "--column", "es", "--header", with_header
+    )
     assert code == 0
     lines = out.split("\n")[:-1]
     assert lines[0] == "id\tes\tnote\ttranslation"
@@ -134,7 +138,8 @@ def test_very_long_line_is_truncated_and_returns_quickly(tiny_model_dir, sources
 
 @pytest.mark.parametrize("mode", ["int8", "bf16"])
 def test_quantized_model_still_translates(tiny_model_dir, sources, tmp_path, capsys, mode):
-    code, out, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--quantize", mode, _write(tmp_path / "in.txt", sources))
+    path = _write(tmp_path / "in.txt", sources)
+    code, out, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--quantize", mode, path)
     assert code == 0
     lines = out.split("\n")[:-1]
     assert len(lines) == len(sources)
@@ -143,15 +148,15 @@ def test_quantized_model_still_translates(tiny_model_dir, sources, tmp_path, cap
 
 def test_int8_quantizes_the_recurrent_and_linear_layers_including_the_tied_output(tiny_model_dir):
     model = quantize(load_model_dir(tiny_model_dir).model, "int8")
-    assert "Quantized" in type(model.decoder.rnn).__name__
-    assert "Quantized" in type(model.decoder.output_projection).__name__
+    for module in (model.encoder.forward_rnns[0], model.decoder.rnn, model.decoder.output_projection):
+        assert type(module).__module__.startswith("torch.ao.nn.quantized.dynamic"), module
     assert model.decoder.embedding.weight.dtype == torch.float32  # the tied embedding keeps its float copy
     assert carousel.translate.QUANTIZE_MODES == QUANTIZE_MODES
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     """name -> (extra arguments, expected message fragment)."""
-    (tmp / "bad-utf8.txt").write_bytes("hola\n".encode() + b"caf\xe9\n")
+    (tmp / "bad-utf8.txt").write_bytes(b"hola\n" + b"caf\xe9\n")
     (tmp / "binary.bin").write_bytes(b"\x7fELF\x00\x01\x02\n\x00")
     (tmp / "bad.jsonl").write_text('{"text": "hola"}\n{"text": "adi\n', encoding="utf-8")
     (tmp / "notext.jsonl").write_text('{"text": "hola"}\n{"src": "adiós"}\n', encoding="utf-8")
@@ -165,8 +170,12 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "binary file": ([str(tmp / "binary.bin")], "binary.bin:1: NUL byte"),
         "invalid json": (["--format", "jsonl", str(tmp / "bad.jsonl")], "bad.jsonl:2: invalid JSON"),
         "no text key": (["--format", "jsonl", str(tmp / "notext.jsonl")], 'notext.jsonl:2: the object has no "text" key'),
-        "tsv row too short": (["--format", "tsv", "--column", "2", str(tmp / "short.tsv")], "short.tsv:2: the row has 1 column"),
-        "unknown tsv column": (["--format", "tsv", "--column", "fr", "--header", str(tmp / "header.tsv")], "no column 'fr'"),
+        "tsv row too short": (
+            ["--format", "tsv", "--column", "2", str(tmp / "short.tsv")], "short.tsv:2: the row has 1 column"
+        ),
+        "unknown tsv column": (
+            ["--format", "tsv", "--column", "fr", "--header", str(tmp / "header.tsv")], "no column 'fr'"
+        ),
         "tsv without column": (["--format", "tsv", str(tmp / "ok.txt")], "needs --column"),
         "nbest above beam": (["--format", "jsonl", "--nbest", "4", "--beam", "2", str(tmp / "ok.txt")], "nbest"),
         "nbest in text": (["--nbest", "2", str(tmp / "ok.txt")], "--nbest needs --format jsonl"),

@@ -1,0 +1,108 @@
+"""Decoding speed on the test split: sentences/s and target tokens/s at beam 1 and 5, per precision.
+
+    python benchmarks/decode.py [--model models/bible-es-en] [--beams 1,5] [--modes none,int8,bf16]
+
+Also prints the model's FLOPs per target token per beam (counted from its shapes), this machine's
+matrix-multiply peak (measured here), and the fraction of that peak the search reaches. BLEU is printed
+beside each speed so a faster mode's quality cost is visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import sacrebleu
+import torch
+
+from data.corpus import read_split
+from model.checkpoint import load_model_dir
+from model.config import ModelConfig
+from model.quantization import quantize
+from model.search import SearchConfig
+from model.translator import Translator
+
+
+def matmul_peak_gflops(dtype: torch.dtype = torch.float32, size: int = 1024, seconds: float = 2.0) -> float:
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+    return 2 * size**3 * count / (time.perf_counter() - started) / 1e9
+
+
+def flops_per_target_token(config: ModelConfig, src_len: float, tgt_len: float, beam: int) -> float:
+    """Multiply-adds × 2 of one decoder step for one beam, plus the encoder's share per target token."""
+    e, he, hd, d, v = config.embedding_dim, config.encoder_hidden, config.decoder_hidden, config.attentional_dim, config.tgt_vocab_size
+    gates = 4 if config.rnn_type == "lstm" else 3
+    step = 0.0
+    rnn_input = e + (d if config.input_feeding else 0)
+    for _ in range(config.decoder_layers):
+        step += 2 * gates * hd * (rnn_input + hd)
+        rnn_input = hd
+    keys = 2 * he
+    if config.attention == "bahdanau":
+        step += 2 * hd * hd + 3 * src_len * hd
+    else:
+        step += 2 * src_len * hd
+    step += 2 * src_len * keys  # context vector
+    step += 2 * (hd + keys) * d + 2 * d * v  # attentional layer and output projection
+    encoder = 0.0
+    layer_input = e
+    for _ in range(config.encoder_layers):
+        encoder += 2 * 2 * gates * he * (layer_input + he)
+        layer_input = 2 * he
+    if config.attention != "luong_dot":
+        encoder += 2 * keys * hd
+    return step + encoder * src_len / (tgt_len * beam)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="models/bible-es-en")
+    parser.add_argument("--corpus", default="data/corpora/bible")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--src", default="es")
+    parser.add_argument("--ref", default="en")
+    parser.add_argument("--beams", default="1,5")
+    parser.add_argument("--modes", default="none,int8,bf16")
+    parser.add_argument("--batch-tokens", type=int, default=12000)
+    parser.add_argument("--limit", type=int, default=0, help="first N sentences only")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    pairs = read_split(args.corpus, args.split, [args.src, args.ref])
+    if args.limit:
+        pairs = pairs[: args.limit]
+    sources, references = [s for s, _ in pairs], [r for _, r in pairs]
+    peak = matmul_peak_gflops()
+    print(f"{len(sources)} sentences from {args.corpus} {args.split}; {torch.get_num_threads()} threads")
+    print(f"measured matmul peak: {peak:.0f} GFLOP/s fp32, {matmul_peak_gflops(torch.bfloat16, 512, 1.0):.1f} GFLOP/s bf16")
+    print(f"{'mode':6} {'beam':>4} {'sent/s':>8} {'tgt tok/s':>10} {'BLEU':>6} {'GFLOP/tok':>10} {'GFLOP/s':>8} {'% peak':>7}")
+    for mode in args.modes.split(","):
+        loaded = load_model_dir(args.model)
+        loaded.model = quantize(loaded.model, mode)
+        translator = Translator.from_loaded(loaded)
+        src_len = sum(len(translator.encode_source(s)) for s in sources) / len(sources)
+        for beam in [int(b) for b in args.beams.split(",")]:
+            search = SearchConfig(beam_size=beam)
+            translator.translate(sources[:8], search, args.batch_tokens)  # warm-up
+            started = time.perf_counter()
+            results = translator.translate(sources, search, args.batch_tokens)
+            seconds = time.perf_counter() - started
+            hypotheses = [r[0].text for r in results]
+            target_tokens = sum(len(r[0].target_tokens) for r in results)
+            tgt_len = target_tokens / len(results)
+            flops = flops_per_target_token(loaded.config, src_len, tgt_len, beam)
+            achieved = flops * target_tokens * beam / seconds / 1e9
+            bleu = sacrebleu.corpus_bleu(hypotheses, [references]).score
+            print(f"{mode:6} {beam:4d} {len(sources) / seconds:8.1f} {target_tokens / seconds:10,.0f} {bleu:6.2f} "
+                  f"{flops / 1e9:10.4f} {achieved:8.1f} {100 * achieved / peak:6.1f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The FastAPI application: routes of the HTTP contract (../shared/API.md), access checks, metrics, web page.
+
+`create_app(settings)` builds everything from one `ServiceSettings`; models load in the background when
+the app starts (see service/registry.py) and their queues drain when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service import translation
+from service.access import ApiKeys, RateLimiter, retry_after_header
+from service.errors import ApiError, SafeJSONResponse, error_response, install_error_handlers
+from service.languages import LanguageIdentifier, language_name
+from service.metrics import MetricsMiddleware, ServiceMetrics
+from service.registry import ModelRegistry
+from service.requests import DetectRequest, TranslateRequest, body_limit, read_fields, validate
+from service.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def _form_schema() -> dict:
+    schema = TranslateRequest.model_json_schema()
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": schema},
+            "application/x-www-form-urlencoded": {"schema": schema},
+            "multipart/form-data": {"schema": schema},
+        },
+    }
+
+
+def _version() -> str:
+    try:
+        return version("carousel")
+    except PackageNotFoundError:
+        return "0"
+
+
+def _disconnection(request: Request):
+    """An awaitable that finishes when the client disconnects (the body has been read by then)."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    return disconnected
+
+
+def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None) -> FastAPI:
+    registry = registry if registry is not None else ModelRegistry(settings)
+    metrics = ServiceMetrics(registry.queue_depths)
+    keys = ApiKeys(settings.api_keys)
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    max_body = body_limit(settings.max_chars)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        registry.start(metrics.batch_observer)
+        yield
+        # Uvicorn has finished the requests in flight; let the queues finish their work and stop.
+        await asyncio.to_thread(registry.close, settings.request_timeout_seconds)
+
+    app = FastAPI(
+        title="carousel",
+        version=_version(),
+        description="Recurrent neural machine translation with a LibreTranslate-compatible API.",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.registry, app.state.metrics = settings, registry, metrics
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer
+
+    def admit(fields: dict, request: Request) -> None:
+        """403 without a valid key (when keys are configured), 429 over the rate limit."""
+        key = fields.get("api_key")
+        if keys.required:
+            if not isinstance(key, str) or not key:
+                raise ApiError(403, "an API key is required: send it in the api_key field")
+            if not keys.valid(key):
+                raise ApiError(403, "invalid API key")
+            client = f"key:{key}"
+        else:
+            client = f"address:{request.client.host if request.client else 'unknown'}"
+        wait = limiter.acquire(client)
+        if wait:
+            raise ApiError(
+                429,
+                f"rate limit of {settings.rate_limit_per_minute} requests per minute exceeded",
+                headers=retry_after_header(wait),
+            )
+
+    @app.post("/translate", openapi_extra={"requestBody": _form_schema()}, summary="Translate text")
+    async def translate(request: Request):
+        fields = await read_fields(request, max_body)
+        admit(fields, request)
+        body = validate(TranslateRequest, fields)
+        try:
+            answer = await translation.translate(body, settings, registry, _disconnection(request))
+        except translation.ClientGone:
+            return Response(status_code=499)  # nobody reads it; logged and counted as such
+        return SafeJSONResponse(answer)
+
+    @app.get("/languages", summary="Languages and the targets each translates to")
+    async def languages():
+        return [
+            {"code": code, "name": language_name(code), "targets": targets}
+            for code, targets in registry.languages().items()
+        ]
+
+    @app.post("/detect", summary="Detect the language of a text")
+    async def detect(request: Request):
+        fields = await read_fields(request, max_body)
+        admit(fields, request)
+        body = validate(DetectRequest, fields)
+        translation.check_limits([body.q], settings)
+        translation.require_ready(registry)
+        identifier = LanguageIdentifier(list(registry.languages()))
+        return [{"language": d.language, "confidence": d.confidence} for d in identifier.detect(body.q)]
+
+    @app.get("/health", summary="Liveness")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: 200 once models are loaded")
+    async def ready():
+        if not registry.ready:
+            headers = retry_after_header(translation.RETRY_AFTER_LOADING) if registry.loading else None
+            return error_response(503, registry.not_ready_reason(), headers)
+        answer = {"status": "ready", "models": [m.name for m in registry.models]}
+        if registry.failures:
+            answer["failed"] = registry.failures
+        return answer
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus_metrics():
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/models", summary="Model cards of the loaded models")
+    async def models():
+        return [
+            {"name": m.name, "source": m.src_lang, "target": m.tgt_lang, "card": m.card} for m in registry.models
+        ]
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,81 @@
+"""`carousel serve`: the HTTP translation service.
+
+    carousel serve                                  # models/ on 127.0.0.1:5000
+    carousel serve --models-dir models --host 0.0.0.0 --port 8080 --api-key KEY --rate-limit 60
+
+Every flag overrides the `CAROUSEL_*` environment variable of the same setting (service/settings.py).
+SIGTERM or Ctrl-C stops taking connections, finishes the requests in flight, lets the batching
+workers translate what they hold, and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from carousel.errors import UserError
+
+# flag dest -> ServiceSettings field
+_OVERRIDES = {
+    "models_dir": "models_dir", "host": "host", "port": "port", "beam": "default_beam", "max_beam": "max_beam",
+    "max_alternatives": "max_alternatives", "max_chars": "max_chars", "max_batch_items": "max_batch_items",
+    "max_batch_tokens": "max_batch_tokens", "max_wait_ms": "max_wait_ms", "queue_size": "queue_size",
+    "timeout": "request_timeout_seconds", "api_keys": "api_keys", "rate_limit": "rate_limit_per_minute",
+    "cors_origins": "cors_origins", "log_level": "log_level",
+}
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models-dir", help="directory of model directories (default: models)")
+    parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: 5000, as LibreTranslate)")
+    parser.add_argument("--beam", type=int, help="default beam size (default: 5)")
+    parser.add_argument("--max-beam", type=int, help="largest beam a request may ask for (default: 10)")
+    parser.add_argument("--max-alternatives", type=int, help="most alternatives a request may ask for (default: 3)")
+    parser.add_argument("--max-chars", type=int, help="characters per request (default: 20000)")
+    parser.add_argument("--max-batch-items", type=int, help="strings in a list q (default: 128)")
+    parser.add_argument("--max-batch-tokens", type=int, help="estimated source tokens × beam per merged batch")
+    parser.add_argument("--max-wait-ms", type=float, help="how long a request waits for others to batch with")
+    parser.add_argument("--queue-size", type=int, help="pending sentences per model before 503 (default: 2048)")
+    parser.add_argument("--timeout", type=float, help="request timeout in seconds, then 504 (default: 30)")
+    parser.add_argument(
+        "--api-key", dest="api_keys", action="append", metavar="KEY",
+        help="require this API key (repeat for several; prefer CAROUSEL_API_KEYS, flags show in `ps`)",
+    )
+    parser.add_argument("--rate-limit", type=int, help="requests per minute per key or address (default: 0, off)")
+    parser.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN", help="allow a CORS origin")
+    parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def build_settings(args: argparse.Namespace):
+    """ServiceSettings from the environment, with the flags given on the command line on top."""
+    from pydantic import ValidationError
+
+    from service.settings import ServiceSettings
+
+    overrides = {field: getattr(args, dest) for dest, field in _OVERRIDES.items() if getattr(args, dest, None) is not None}
+    try:
+        return ServiceSettings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        raise UserError(f"invalid service settings: {problems}") from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    settings = build_settings(args)
+    import uvicorn
+
+    from service.app import create_app
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.request_timeout_seconds) + 5,
+    )
+    return 0

@@ -1,0 +1,182 @@
+"""The models the server translates with: found under `models_dir`, loaded once, each behind its queue.
+
+Every subdirectory holding a `config.json` is a model directory (as `carousel train` exports it, e.g.
+models/bible-es-en); its languages come from the model itself, so the directory name is only a label.
+Loading runs in a background thread started with the app, so `/health` answers at once and `/ready`
+turns 200 when loading is over. A directory that fails to load is logged and skipped; with no model
+at all the server still runs and says how to get one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.checkpoint import load_model_dir
+from model.translator import Translator
+from service.batching import BatchingQueue, BatchReport
+from service.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+BatchObserver = Callable[[str], Callable[[BatchReport], None] | None]  # model name -> callback
+
+
+def load_translator(directory: Path) -> tuple[Translator, dict]:
+    """A translator for a model directory, and the directory's model card."""
+    loaded = load_model_dir(directory)
+    return Translator.from_loaded(loaded), loaded.card
+
+
+@dataclass
+class ServedModel:
+    name: str  # the directory name
+    directory: Path
+    src_lang: str
+    tgt_lang: str
+    card: dict
+    queue: BatchingQueue = field(repr=False)
+
+
+class ModelRegistry:
+    def __init__(self, settings: ServiceSettings, load: Callable[[Path], tuple] = load_translator):
+        self.settings = settings
+        self.models_dir = Path(settings.models_dir)
+        self._load = load
+        self._models: list[ServedModel] = []
+        self.failures: dict[str, str] = {}  # directory name -> why it could not be loaded
+        self._state = "idle"  # idle -> loading -> loaded | closed
+        self._lock = threading.Lock()
+        self._loaded = threading.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self, observer: BatchObserver | None = None) -> None:
+        """Begin loading in a background thread (once; later calls do nothing)."""
+        with self._lock:
+            if self._state != "idle":
+                return
+            self._state = "loading"
+        threading.Thread(target=self._load_all, args=(observer,), name="model-loading", daemon=True).start()
+
+    def wait_until_loaded(self, timeout: float | None = None) -> bool:
+        return self._loaded.wait(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop every queue after it has translated what it holds."""
+        with self._lock:
+            self._state = "closed"
+            models = list(self._models)
+        for served in models:
+            served.queue.close(timeout)
+
+    def _load_all(self, observer: BatchObserver | None) -> None:
+        try:
+            for directory in self.discover():
+                served = self._load_one(directory, observer)
+                if served is None:
+                    continue
+                with self._lock:
+                    if self._state == "closed":
+                        served.queue.close()
+                        return
+                    self._models.append(served)
+                log.info("serving %s (%s→%s) from %s", served.name, served.src_lang, served.tgt_lang, directory)
+            with self._lock:
+                if self._state == "loading":
+                    self._state = "loaded"
+            if not self._models:
+                log.warning("%s", self.not_ready_reason())
+        finally:
+            self._loaded.set()
+
+    def _load_one(self, directory: Path, observer: BatchObserver | None) -> ServedModel | None:
+        name = directory.name
+        try:
+            translator, card = self._load(directory)
+        except Exception as error:  # ModelLoadError names the file; anything else is logged in full
+            log.error("cannot load model %s: %s", directory, error, exc_info=not _is_user_error(error))
+            self.failures[name] = str(error)
+            return None
+        pair = (translator.src_lang, translator.tgt_lang)
+        taken = next((m for m in self._models if (m.src_lang, m.tgt_lang) == pair), None)
+        if taken is not None:
+            log.warning("ignoring %s: %s already serves %s→%s", directory, taken.name, *pair)
+            self.failures[name] = f"{taken.name} already serves {pair[0]}→{pair[1]}"
+            return None
+        settings = self.settings
+        queue = BatchingQueue(
+            translator,
+            max_batch_tokens=settings.max_batch_tokens,
+            max_wait_ms=settings.max_wait_ms,
+            queue_size=settings.queue_size,
+            on_batch=observer(name) if observer else None,
+            name=name,
+        )
+        queue.start()
+        return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, card, queue)
+
+    def discover(self) -> list[Path]:
+        """Model directories under models_dir, by name (half-written `.partial`/`.old` ones skipped)."""
+        if not self.models_dir.is_dir():
+            return []
+        return sorted(
+            path
+            for path in self.models_dir.iterdir()
+            if path.is_dir()
+            and not path.name.startswith(".")
+            and not path.name.endswith((".partial", ".old"))
+            and (path / "config.json").is_file()
+        )
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._state == "loaded" and bool(self._models)
+
+    def not_ready_reason(self) -> str:
+        if self._state in ("idle", "loading"):
+            return "models are still loading; try again in a few seconds"
+        if self._state == "closed":
+            return "the server is shutting down"
+        where = f"{self.models_dir}/"
+        if self.failures:
+            problems = "; ".join(f"{name}: {why}" for name, why in sorted(self.failures.items()))
+            return f"no model could be loaded from {where} ({problems})"
+        return (
+            f"no model installed in {where}: train one with `carousel train --config "
+            f"training/configs/bible-es-en.yaml` (it exports to models/bible-es-en), or copy a model "
+            f"directory into {where} and restart"
+        )
+
+    @property
+    def loading(self) -> bool:
+        return self._state in ("idle", "loading")
+
+    @property
+    def models(self) -> list[ServedModel]:
+        return list(self._models)
+
+    def find(self, source: str, target: str) -> ServedModel | None:
+        return next((m for m in self._models if m.src_lang == source and m.tgt_lang == target), None)
+
+    def languages(self) -> dict[str, list[str]]:
+        """Every language code the loaded models read or write, with the targets it translates to."""
+        targets: dict[str, list[str]] = {}
+        for served in self._models:
+            targets.setdefault(served.src_lang, []).append(served.tgt_lang)
+            targets.setdefault(served.tgt_lang, [])
+        return {code: sorted(codes) for code, codes in targets.items()}
+
+    def queue_depths(self) -> dict[str, int]:
+        return {served.name: served.queue.depth for served in self._models}
+
+
+def _is_user_error(error: Exception) -> bool:
+    from carousel.errors import UserError
+
+    return isinstance(error, UserError)

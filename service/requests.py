@@ -1,0 +1,176 @@
+"""Reading request bodies (JSON, URL-encoded forms, multipart forms) into validated request objects.
+
+LibreTranslate clients send forms, others JSON; both end up as the same `TranslateRequest`. The body is
+read with a size cap before anything is parsed, so an oversized upload is refused (413) early.
+Anything malformed (bad JSON, invalid UTF-8, an unpaired surrogate escape, a null in `q`, a file where
+text belongs, an unknown content type) is a 400 that names the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any, Literal
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from starlette.datastructures import UploadFile
+
+from service.errors import ApiError, validation_summary
+
+JSON_TYPES = ("application/json",)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+BODY_OVERHEAD = 64 * 1024  # field names, other fields, multipart boundaries
+MAX_FORM_FIELDS = 1_000
+BYTES_PER_CHAR = 12  # worst case: one astral character as "\ud83d\ude00" or "%F0%9F%98%80"
+
+
+class TranslateRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    q: str | list[str]
+    source: str
+    target: str
+    format: Literal["text", "html"] = "text"
+    alternatives: int = 0
+    api_key: str | None = None
+    beam_size: int | None = None
+    return_scores: bool = False
+    return_alignment: bool = False
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _text_or_list_of_text(cls, value):
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if not isinstance(item, str):
+                    raise ValueError(f"item {index} of q is {_json_type(item)}, not a string")
+        elif not isinstance(value, str):
+            raise ValueError(f"q must be a string or a list of strings, not {_json_type(value)}")
+        return value
+
+
+def _json_type(value) -> str:
+    names = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", dict: "an object", list: "a list"}
+    return names.get(type(value), type(value).__name__)
+
+
+class DetectRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    q: str
+    api_key: str | None = None
+
+
+def body_limit(max_chars: int) -> int:
+    return max_chars * BYTES_PER_CHAR + BODY_OVERHEAD
+
+
+async def read_fields(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The request's fields as a dict, whatever the content type."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, f"request body of {declared} bytes is over the limit of {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ApiError(413, f"request body is over the limit of {max_bytes} bytes")
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";")[0].strip().lower()
+    if not body and not media_type:
+        return {}
+    if media_type in JSON_TYPES or media_type.endswith("+json"):
+        return _parse_json(bytes(body))
+    if media_type in FORM_TYPES:
+        return await _parse_form(request, bytes(body))
+    raise ApiError(
+        400,
+        f"unsupported content type {media_type or '(none)'!r}: send application/json, "
+        "application/x-www-form-urlencoded or multipart/form-data",
+    )
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(400, f"request body is not valid UTF-8 (byte {error.start})") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ApiError(400, f"malformed JSON body: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed JSON body: nested too deeply") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "JSON body must be an object, e.g. {\"q\": \"Hola\", \"source\": \"es\", \"target\": \"en\"}")
+    _check_unicode(value)
+    return value
+
+
+def _check_unicode(value: Any) -> None:
+    """Refuse strings that cannot be encoded (JSON allows escapes of unpaired surrogates)."""
+    strings = [value] if isinstance(value, str) else []
+    if isinstance(value, dict):
+        strings = list(value.keys())
+        for item in value.values():
+            _check_unicode(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_unicode(item)
+    for string in strings:
+        try:
+            string.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, "request contains invalid Unicode (an unpaired surrogate escape)") from None
+
+
+async def _parse_form(request: Request, body: bytes) -> dict[str, Any]:
+    if request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
+        pairs = _parse_urlencoded(body)
+    else:
+        pairs = await _parse_multipart(request, body)
+    fields: dict[str, Any] = {}
+    for name in dict.fromkeys(name for name, _ in pairs):
+        values = [value for key, value in pairs if key == name]
+        if any(isinstance(value, UploadFile) for value in values):
+            raise ApiError(400, f"field '{name}' must be text, not a file")
+        if name == "q":
+            fields[name] = values[0] if len(values) == 1 else list(values)
+        elif values[0] != "":  # empty form fields count as absent (clients send api_key="")
+            fields[name] = values[0]
+    _check_unicode(fields)
+    return fields
+
+
+def _parse_urlencoded(body: bytes) -> list[tuple[str, str]]:
+    """Strict, unlike most parsers: invalid UTF-8, raw or percent-encoded, is an error, not U+FFFD."""
+    try:
+        return urllib.parse.parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
+        )
+    except UnicodeDecodeError:
+        raise ApiError(400, "form body is not valid UTF-8") from None
+    except ValueError as error:  # too many fields
+        raise ApiError(400, f"malformed form body: {error}") from None
+
+
+async def _parse_multipart(request: Request, body: bytes) -> list[tuple[str, Any]]:
+    async def replay():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_fields=MAX_FORM_FIELDS)
+    except Exception as error:  # malformed multipart: boundaries, headers, limits
+        detail = getattr(error, "detail", None) or str(error) or type(error).__name__
+        raise ApiError(400, f"malformed form body: {detail}") from None
+    return list(form.multi_items())
+
+
+def validate(model: type[BaseModel], fields: dict[str, Any]):
+    """The request object, or a 400 naming the first bad field (all of them in `detail`)."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        errors = error.errors(include_url=False, include_context=False, include_input=False)
+        raise ApiError(400, validation_summary(errors), detail=errors) from None

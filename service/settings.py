@@ -1,0 +1,77 @@
+"""Service settings: one typed object, read from `CAROUSEL_*` environment variables and `carousel serve` flags.
+
+    CAROUSEL_MODELS_DIR=models CAROUSEL_PORT=5000 CAROUSEL_API_KEYS=key1,key2 carousel serve
+
+Lists (`api_keys`, `cors_origins`) are comma-separated in the environment (a JSON list also works).
+The object is built once at the edge (service/cli.py) and passed to everything that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAROUSEL_", extra="ignore", frozen=True)
+
+    # Where model directories are found (each one a translation direction, e.g. models/bible-es-en).
+    models_dir: Path = Path("models")
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=0, le=65535)  # LibreTranslate's default port
+
+    # Decoding: requests choose a beam between 1 and max_beam; alternatives need beam > alternatives.
+    default_beam: int = Field(5, ge=1)
+    max_beam: int = Field(10, ge=1)
+    max_alternatives: int = Field(3, ge=0)
+
+    # Request limits (413 above them).
+    max_chars: int = Field(20_000, ge=1)  # characters per request, summed over `q`
+    max_batch_items: int = Field(128, ge=1)  # strings in a list `q`
+
+    # Cross-request batching (service/batching.py), per model.
+    max_batch_tokens: int = Field(6_000, ge=1)  # estimated source tokens × beam per merged batch
+    max_wait_ms: float = Field(5.0, ge=0)  # how long the first request waits for others to join it
+    queue_size: int = Field(2_048, ge=1)  # pending sentences before requests get 503
+    request_timeout_seconds: float = Field(30.0, gt=0)  # 504 after this
+
+    # Access.
+    api_keys: Annotated[list[str], NoDecode] = []  # empty: no key needed
+    rate_limit_per_minute: int = Field(0, ge=0)  # requests per key (per client address without keys); 0 = off
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    log_level: LogLevel = "info"
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value):
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value):
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ServiceSettings":
+        if self.default_beam > self.max_beam:
+            raise ValueError(f"default_beam ({self.default_beam}) is larger than max_beam ({self.max_beam})")
+        if self.max_alternatives >= self.max_beam:
+            raise ValueError(
+                f"max_alternatives ({self.max_alternatives}) needs a beam of at least max_alternatives + 1, "
+                f"but max_beam is {self.max_beam}"
+            )
+        if any(not key for key in self.api_keys):
+            raise ValueError("api_keys must not contain empty keys")
+        return self

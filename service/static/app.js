@@ -1,0 +1,185 @@
+// The carousel web page: calls /languages, /ready and /translate; draws the attention alignment.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let languages = []; // [{code, name, targets}]
+let lastAlignment = []; // per sentence: {source, translation, source_tokens, target_tokens, weights}
+
+function showStatus(message, isError) {
+  const box = $("status");
+  box.textContent = message;
+  box.className = isError ? "status error" : "status";
+  box.hidden = !message;
+}
+
+async function checkReady() {
+  try {
+    const response = await fetch("/ready");
+    if (response.ok) { showStatus(""); return true; }
+    const body = await response.json();
+    showStatus(body.error || "The server is not ready.", false);
+  } catch (error) {
+    showStatus("Cannot reach the server: " + error, true);
+  }
+  return false;
+}
+
+function fillSelect(select, options, keep) {
+  select.replaceChildren();
+  for (const [value, label] of options) {
+    const option = document.createElement("option");
+    option.value = value;
+    option.textContent = label;
+    select.append(option);
+  }
+  if (options.some(([value]) => value === keep)) select.value = keep;
+}
+
+function nameOf(code) {
+  const language = languages.find((l) => l.code === code);
+  return language ? language.name : code;
+}
+
+function updateTargets() {
+  const source = $("source").value;
+  let targets;
+  if (source === "auto") {
+    targets = [...new Set(languages.flatMap((l) => l.targets))];
+  } else {
+    targets = (languages.find((l) => l.code === source) || { targets: [] }).targets;
+  }
+  fillSelect($("target"), targets.map((code) => [code, nameOf(code)]), $("target").value);
+}
+
+async function loadLanguages() {
+  const response = await fetch("/languages");
+  languages = response.ok ? await response.json() : [];
+  const sources = languages.filter((l) => l.targets.length);
+  const previous = $("source").value || (sources.length ? sources[0].code : "auto");
+  fillSelect($("source"), [["auto", "Detect language"], ...sources.map((l) => [l.code, l.name])], previous);
+  updateTargets();
+}
+
+async function waitUntilReady() {
+  while (!(await checkReady())) {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+  await loadLanguages();
+}
+
+function swapLanguages() {
+  const source = $("source").value;
+  const target = $("target").value;
+  if (source === "auto" || !target) return;
+  const reverse = languages.find((l) => l.code === target && l.targets.includes(source));
+  if (!reverse) { showStatus(`No model translates ${nameOf(target)} → ${nameOf(source)}.`, false); return; }
+  $("source").value = target;
+  updateTargets();
+  $("target").value = source;
+  const translated = $("output").textContent;
+  if (translated) $("text").value = translated;
+}
+
+async function translate(event) {
+  if (event) event.preventDefault();
+  const text = $("text").value;
+  if (!text.trim()) return;
+  const body = {
+    q: text,
+    source: $("source").value,
+    target: $("target").value,
+    format: "text",
+    alternatives: Number($("alternatives").value) || 0,
+    beam_size: Number($("beam").value) || undefined,
+    return_scores: true,
+    return_alignment: $("show-alignment").checked,
+  };
+  if ($("api-key").value) body.api_key = $("api-key").value;
+  $("go").disabled = true;
+  $("output").classList.remove("error");
+  try {
+    const response = await fetch("/translate", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+    showAnswer(answer);
+  } catch (error) {
+    $("output").textContent = String(error.message || error);
+    $("output").classList.add("error");
+    $("output-meta").textContent = "";
+    $("alternatives-box").hidden = true;
+    $("alignment-box").hidden = true;
+  } finally {
+    $("go").disabled = false;
+  }
+}
+
+function showAnswer(answer) {
+  $("output").textContent = answer.translatedText;
+  const meta = [];
+  if (answer.detectedLanguage) {
+    meta.push(`detected ${nameOf(answer.detectedLanguage.language)} (${answer.detectedLanguage.confidence}%)`);
+  }
+  if (typeof answer.scores === "number") meta.push(`score ${answer.scores.toFixed(3)} (length-normalised log-probability)`);
+  $("output-meta").textContent = meta.join(" · ");
+
+  const alternatives = answer.alternatives || [];
+  $("alternatives-list").replaceChildren(...alternatives.map((text) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    return item;
+  }));
+  $("alternatives-box").hidden = alternatives.length === 0;
+
+  lastAlignment = (answer.alignment || []).filter((entry) => entry.target_tokens.length);
+  fillSelect($("sentence"), lastAlignment.map((entry, i) => [String(i), `${i + 1}. ${entry.source}`]), "0");
+  $("alignment-box").hidden = lastAlignment.length === 0;
+  drawAlignment();
+}
+
+function showToken(token) {
+  return token.replace(/\u2581/g, "·"); // SentencePiece's word-start mark
+}
+
+function drawAlignment() {
+  const entry = lastAlignment[Number($("sentence").value)];
+  const box = $("heatmap");
+  box.replaceChildren();
+  if (!entry) return;
+  const table = document.createElement("table");
+  const head = table.createTHead().insertRow();
+  head.append(document.createElement("th"));
+  for (const token of entry.source_tokens) {
+    const th = document.createElement("th");
+    th.textContent = showToken(token);
+    th.scope = "col";
+    head.append(th);
+  }
+  const body = table.createTBody();
+  entry.weights.forEach((row, i) => {
+    const tr = body.insertRow();
+    const th = document.createElement("th");
+    th.textContent = showToken(entry.target_tokens[i] || "");
+    th.scope = "row";
+    tr.append(th);
+    row.forEach((weight, j) => {
+      const td = tr.insertCell();
+      td.style.background = `rgba(31, 95, 168, ${Math.min(1, Math.max(0, weight)).toFixed(3)})`;
+      td.title = `${showToken(entry.target_tokens[i] || "")} ← ${showToken(entry.source_tokens[j] || "")}: ${weight.toFixed(3)}`;
+    });
+  });
+  box.append(table);
+}
+
+$("translate-form").addEventListener("submit", translate);
+$("text").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) translate(event);
+});
+$("text").addEventListener("input", () => { $("chars").textContent = $("text").value.length; });
+$("source").addEventListener("change", updateTargets);
+$("swap").addEventListener("click", swapLanguages);
+$("sentence").addEventListener("change", drawAlignment);
+waitUntilReady();

@@ -1,0 +1,230 @@
+"""What `/translate` does between a validated request and its JSON answer.
+
+1. check limits and languages (resolving `source: "auto"` per string with the language identifier);
+2. cut every string into sentences (service/text.py), plain text or HTML;
+3. put each model's sentences on its batching queue, all at once, and wait for them with the request
+   timeout, giving up early if the client goes away (the queues then drop the work);
+4. put the translations back into each string, with n-best alternatives, scores and alignments.
+
+A string detected to be in the target language already is returned as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from model.search import SearchConfig
+from model.translator import Translation
+from service.access import retry_after_header
+from service.batching import QueueClosed, QueueFull
+from service.errors import ApiError
+from service.languages import Detection, LanguageIdentifier
+from service.registry import ModelRegistry, ServedModel
+from service.requests import TranslateRequest
+from service.settings import ServiceSettings
+from service.text import HtmlText, SplitText, split_for_translation
+
+RETRY_AFTER_BUSY = 2  # seconds a client waits when the queue is full
+RETRY_AFTER_LOADING = 5
+
+
+class ClientGone(Exception):
+    """The client disconnected before its translation was ready."""
+
+
+@dataclass
+class _Item:
+    """One string of `q` on its way through."""
+
+    text: str
+    document: SplitText | HtmlText
+    model: ServedModel | None  # None: already in the target language, returned as it is
+    detection: Detection | None = None
+    nbest: list[list[Translation]] | None = None  # per sentence
+
+
+def search_config(request: TranslateRequest, settings: ServiceSettings) -> SearchConfig:
+    """Decoding settings for a request, or 422 for values out of range."""
+    if not 0 <= request.alternatives <= settings.max_alternatives:
+        raise ApiError(422, f"alternatives must be between 0 and {settings.max_alternatives}, got {request.alternatives}")
+    nbest = request.alternatives + 1
+    if request.beam_size is None:
+        beam = max(settings.default_beam, nbest)
+    else:
+        beam = request.beam_size
+        if not 1 <= beam <= settings.max_beam:
+            raise ApiError(422, f"beam_size must be between 1 and {settings.max_beam}, got {beam}")
+        if beam < nbest:
+            raise ApiError(422, f"{request.alternatives} alternatives need beam_size of at least {nbest}, got {beam}")
+    return SearchConfig(beam_size=beam, nbest=nbest, return_alignment=request.return_alignment)
+
+
+def check_limits(texts: list[str], settings: ServiceSettings) -> None:
+    if len(texts) > settings.max_batch_items:
+        raise ApiError(413, f"q holds {len(texts)} strings; the limit is {settings.max_batch_items} per request")
+    chars = sum(len(text) for text in texts)
+    if chars > settings.max_chars:
+        raise ApiError(413, f"q holds {chars} characters; the limit is {settings.max_chars} per request")
+
+
+def require_ready(registry: ModelRegistry) -> None:
+    if not registry.ready:
+        headers = retry_after_header(RETRY_AFTER_LOADING) if registry.loading else None
+        raise ApiError(503, registry.not_ready_reason(), headers=headers)
+
+
+async def translate(
+    request: TranslateRequest, settings: ServiceSettings, registry: ModelRegistry, client_gone
+) -> dict:
+    """The `/translate` answer. `client_gone` is awaitable: it finishes when the client disconnects."""
+    texts = [request.q] if isinstance(request.q, str) else request.q
+    search = search_config(request, settings)
+    check_limits(texts, settings)
+    require_ready(registry)
+    items = _resolve_languages(texts, request, registry)
+    await _translate_items(items, search, settings, client_gone)
+    return _answer(items, request)
+
+
+def _resolve_languages(texts: list[str], request: TranslateRequest, registry: ModelRegistry) -> list[_Item]:
+    source, target = request.source.strip().lower(), request.target.strip().lower()
+    languages = registry.languages()
+    available = ", ".join(sorted(languages))
+    if target not in languages:
+        raise ApiError(400, f"target language {target!r} is not supported; available: {available}")
+    documents = [split_for_translation(text, request.format) for text in texts]
+    if source != "auto":
+        if source not in languages:
+            raise ApiError(400, f"source language {source!r} is not supported; available: {available}")
+        served = registry.find(source, target)
+        if served is None:
+            raise ApiError(400, f"no model translates {source}→{target}; available: {_pairs(registry)}")
+        return [_Item(text, document, served) for text, document in zip(texts, documents)]
+    sources = [code for code in languages if registry.find(code, target) is not None]
+    if not sources:
+        raise ApiError(400, f"no model translates into {target!r}; available: {_pairs(registry)}")
+    identifier = LanguageIdentifier(sources + [target])  # ties favour a language that can be translated
+    items = []
+    for text, document in zip(texts, documents):
+        detection = identifier.detect(" ".join(document.sentences))[0]
+        served = None if detection.language == target else registry.find(detection.language, target)
+        items.append(_Item(text, document, served, detection))
+    return items
+
+
+def _pairs(registry: ModelRegistry) -> str:
+    return ", ".join(f"{m.src_lang}→{m.tgt_lang}" for m in registry.models)
+
+
+def _translatable(sentence: str) -> bool:
+    """Whether a sentence has words or numbers; "." or "—" alone comes back as it is."""
+    return any(char.isalnum() for char in sentence)
+
+
+async def _translate_items(items: list[_Item], search: SearchConfig, settings: ServiceSettings, client_gone) -> None:
+    by_model: dict[str, list[_Item]] = {}
+    for item in items:
+        if item.model is not None:
+            by_model.setdefault(item.model.name, []).append(item)
+            alignment = [] if search.return_alignment else None
+            item.nbest = [[Translation(s, 0.0, [], [], alignment)] for s in item.document.sentences]
+    futures: list[tuple[list[tuple[_Item, int]], asyncio.Future]] = []
+    try:
+        for group in by_model.values():
+            slots = [(item, i) for item in group for i, s in enumerate(item.document.sentences) if _translatable(s)]
+            if slots:
+                sentences = [item.document.sentences[i] for item, i in slots]
+                futures.append((slots, group[0].model.queue.submit(sentences, search)))
+    except (QueueFull, QueueClosed) as error:
+        for _, future in futures:
+            future.cancel()
+        raise ApiError(503, f"the server is busy: {error}; retry later", headers=retry_after_header(RETRY_AFTER_BUSY))
+    if not futures:
+        return
+    results = await _wait([future for _, future in futures], settings.request_timeout_seconds, client_gone)
+    empty = Translation("", 0.0, [], [], [] if search.return_alignment else None)
+    for (slots, _), nbests in zip(futures, results):
+        for (item, index), nbest in zip(slots, nbests):
+            item.nbest[index] = nbest or [empty]  # the search found no hypothesis: say nothing rather than fail
+
+
+async def _wait(futures: list[asyncio.Future], timeout: float, client_gone) -> list:
+    together = asyncio.gather(*futures)
+    watcher = asyncio.ensure_future(client_gone())
+    try:
+        done, _ = await asyncio.wait({together, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if together in done:
+        return together.result()
+    together.cancel()  # cancels every future: the queues drop work they have not started
+    if watcher in done:
+        raise ClientGone()
+    raise ApiError(504, f"translation took longer than the request timeout of {timeout:g} seconds")
+
+
+# -- the answer ------------------------------------------------------------------------------------
+
+
+def _answer(items: list[_Item], request: TranslateRequest) -> dict:
+    single = isinstance(request.q, str)
+
+    def shape(values: list):
+        return values[0] if single else values
+
+    answer = {"translatedText": shape([_best(item) for item in items])}
+    if request.alternatives > 0:
+        answer["alternatives"] = shape([_alternatives(item, request.alternatives) for item in items])
+    if request.source.strip().lower() == "auto":
+        answer["detectedLanguage"] = shape(
+            [{"language": item.detection.language, "confidence": item.detection.confidence} for item in items]
+        )
+    if request.return_scores:
+        answer["scores"] = shape([_score(item) for item in items])
+    if request.return_alignment:
+        answer["alignment"] = shape([_alignments(item) for item in items])
+    return answer
+
+
+def _best(item: _Item) -> str:
+    if item.model is None:
+        return item.text
+    return item.document.join([nbest[0].text for nbest in item.nbest or []])
+
+
+def _alternatives(item: _Item, count: int) -> list[str]:
+    """The i-th alternative takes every sentence's i-th best translation (its best if it has fewer)."""
+    if item.model is None or not item.nbest:
+        return []
+    best, alternatives = _best(item), []
+    for rank in range(1, count + 1):
+        if not any(len(nbest) > rank for nbest in item.nbest):
+            break
+        text = item.document.join([(nbest[rank] if len(nbest) > rank else nbest[0]).text for nbest in item.nbest])
+        if text != best and text not in alternatives:
+            alternatives.append(text)
+    return alternatives
+
+
+def _score(item: _Item) -> float:
+    """Mean length-normalised log-probability of the string's sentences (0 when nothing was translated)."""
+    scores = [nbest[0].score for nbest in item.nbest or [] if nbest[0].target_tokens]
+    return round(sum(scores) / len(scores), 4) if scores else 0.0
+
+
+def _alignments(item: _Item) -> list[dict]:
+    """Per sentence: the tokens and target × source attention weights (EOS rows and columns included)."""
+    entries = []
+    for sentence, nbest in zip(item.document.sentences, item.nbest or []):
+        best = nbest[0]
+        entries.append(
+            {
+                "source": sentence,
+                "translation": best.text,
+                "source_tokens": best.source_tokens,
+                "target_tokens": best.target_tokens,
+                "weights": [[round(w, 4) for w in row] for row in best.alignment or []],
+            }
+        )
+    return entries

@@ -1,0 +1,489 @@
+"""The HTTP service against its contract (../shared/API.md): every route, every error status, JSON and forms.
+
+Translations come from the session's tiny model (copied to a models directory as `tiny-es-en`); the
+statuses that need a slow or blocked model (503 queue full, 504, loading) use a stand-in translator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import threading
+import warnings
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from model.search import SearchConfig
+from model.translator import Translation, Translator
+from service.app import create_app
+from service.cli import add_serve_arguments, build_settings
+from service.languages import LanguageIdentifier
+from service.registry import ModelRegistry
+from service.settings import ServiceSettings
+from service.text import split_html, split_sentences
+
+with warnings.catch_warnings():  # Starlette's TestClient warns about its httpx dependency at import
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+SPANISH = "Y murió Elimelech, marido de Noemi, y quedó ella con sus dos hijos;"
+SPANISH_2 = "Los cuales tomaron para sí mujeres de Moab."
+ENGLISH = "In the days when the judges judged, there was a famine in the land."
+
+
+# -- fixtures and helpers --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    directory = tmp_path_factory.mktemp("models")
+    shutil.copytree(tiny_model_dir, directory / "tiny-es-en")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model_dir) -> Translator:
+    return Translator.from_directory(tiny_model_dir)
+
+
+@contextmanager
+def running(app):
+    with TestClient(app) as client:
+        assert app.state.registry.wait_until_loaded(120)
+        yield client
+
+
+@asynccontextmanager
+async def served(app):
+    """The app with its lifespan, behind an async client: for requests that must overlap."""
+    async with app.router.lifespan_context(app):
+        assert await asyncio.to_thread(app.state.registry.wait_until_loaded, 120)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield client
+
+
+@pytest.fixture(scope="module")
+def client(models_dir):
+    with running(create_app(ServiceSettings(models_dir=models_dir, max_alternatives=3))) as client:
+        yield client
+
+
+class StandInTranslator:
+    """Upper-cases its input; `gate` holds every call until it is set (for queue and timeout tests)."""
+
+    src_lang, tgt_lang = "es", "en"
+
+    def __init__(self, blocked: bool = False):
+        self.gate = threading.Event()
+        if not blocked:
+            self.gate.set()
+        self.calls: list[list[str]] = []
+
+    def translate(self, sentences, search=SearchConfig(), batch_tokens=12000):
+        self.calls.append(list(sentences))
+        self.gate.wait(30)
+        return [[Translation(s.upper(), -0.5, [s, "</s>"], [s.upper(), "</s>"])] for s in sentences]
+
+
+def stand_in_app(tmp_path, translator, load_gate: threading.Event | None = None, **settings):
+    (tmp_path / "stand-in-es-en").mkdir(exist_ok=True)
+    (tmp_path / "stand-in-es-en" / "config.json").write_text("{}")
+
+    def load(directory):
+        if load_gate is not None:
+            load_gate.wait(30)
+        return translator, {"name": "stand-in"}
+
+    settings = ServiceSettings(models_dir=tmp_path, **settings)
+    return create_app(settings, ModelRegistry(settings, load))
+
+
+def translate(client, **fields):
+    return client.post("/translate", json=fields)
+
+
+def assert_error(response, status: int, *words: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert isinstance(body.get("error"), str) and body["error"]
+    for word in words:
+        assert word in body["error"], body["error"]
+    return body
+
+
+def alone(reference: Translator, text: str, beam: int = 5) -> str:
+    """What the service should answer for a text: its sentences translated one by one, rejoined."""
+    split = split_sentences(text)
+    return split.join([reference.translate([s], SearchConfig(beam_size=beam))[0][0].text for s in split.sentences])
+
+
+# -- POST /translate: bodies, shapes, extensions ---------------------------------------------------
+
+
+def test_json_string_is_translated_like_the_translator_does(client, reference):
+    response = translate(client, q=SPANISH, source="es", target="en")
+    assert response.status_code == 200
+    assert response.json() == {"translatedText": reference.translate([SPANISH], SearchConfig(beam_size=5))[0][0].text}
+
+
+def test_form_and_multipart_bodies_give_the_json_answer(client):
+    fields = {"q": SPANISH, "source": "es", "target": "en", "api_key": ""}
+    expected = translate(client, **fields).json()
+    assert client.post("/translate", data=fields).json() == expected  # x-www-form-urlencoded
+    multipart = client.post("/translate", data=fields, files={"unused": (None, b"x")})
+    assert multipart.status_code == 200 and multipart.json() == expected
+
+
+def test_list_keeps_order_and_empty_strings_give_empty_translations(client, reference):
+    texts = [SPANISH_2, "", SPANISH, "   "]
+    answer = translate(client, q=texts, source="es", target="en").json()
+    assert answer["translatedText"] == [alone(reference, SPANISH_2), "", alone(reference, SPANISH), "   "]
+    assert translate(client, q=[], source="es", target="en").json() == {"translatedText": []}
+
+
+def test_long_text_is_split_into_sentences_and_keeps_its_paragraphs(client, reference):
+    text = f"{SPANISH_2} {SPANISH}\n\n{SPANISH_2}"
+    answer = translate(client, q=text, source="es", target="en", beam_size=2).json()
+    first, second = alone(reference, SPANISH_2, 2), alone(reference, SPANISH, 2)
+    assert answer["translatedText"] == f"{first} {second}\n\n{first}"
+
+
+def test_alternatives_for_a_string_and_for_a_list(client):
+    answer = translate(client, q=SPANISH, source="es", target="en", alternatives=2).json()
+    assert isinstance(answer["alternatives"], list) and 1 <= len(answer["alternatives"]) <= 2
+    assert answer["translatedText"] not in answer["alternatives"]
+    assert len(set(answer["alternatives"])) == len(answer["alternatives"])
+    listed = translate(client, q=[SPANISH, ""], source="es", target="en", alternatives=1).json()
+    assert len(listed["alternatives"]) == 2 and listed["alternatives"][1] == []
+    assert all(isinstance(a, str) for a in listed["alternatives"][0])
+
+
+def test_auto_detects_the_source_per_string(client):
+    answer = translate(client, q=SPANISH, source="auto", target="en").json()
+    assert answer["detectedLanguage"]["language"] == "es"
+    assert 50 < answer["detectedLanguage"]["confidence"] <= 100
+    listed = translate(client, q=[SPANISH, ENGLISH], source="auto", target="en").json()
+    assert [d["language"] for d in listed["detectedLanguage"]] == ["es", "en"]
+    assert listed["translatedText"][1] == ENGLISH  # already in the target language: returned as it is
+
+
+def test_html_keeps_tags_and_translates_only_text(client, reference):
+    markup = (
+        f'<p class="verse">{SPANISH_2}</p><br/><!-- note --><script>var s = "{SPANISH}";</script>'
+        f"<div>A &amp; B</div>"
+    )
+    answer = translate(client, q=markup, source="es", target="en", format="html").json()["translatedText"]
+    translated = reference.translate([SPANISH_2])[0][0].text
+    assert answer.startswith(f'<p class="verse">{translated}</p><br/><!-- note --><script>var s = "{SPANISH}";</script><div>')
+    assert answer.endswith("</div>") and "<" not in answer[answer.rindex("<div>") + 5 : -6]  # text escaped
+
+
+def test_scores_and_alignment_extensions(client):
+    answer = translate(client, q=SPANISH, source="es", target="en", return_scores=True, return_alignment=True).json()
+    assert isinstance(answer["scores"], float) and answer["scores"] < 0
+    (entry,) = answer["alignment"]
+    assert entry["source"] == SPANISH and entry["translation"] == answer["translatedText"]
+    assert entry["source_tokens"][-1] == "</s>" and entry["target_tokens"][-1] == "</s>"
+    assert len(entry["weights"]) == len(entry["target_tokens"])
+    for row in entry["weights"]:
+        assert len(row) == len(entry["source_tokens"])
+        assert sum(row) == pytest.approx(1.0, abs=1e-2)
+    listed = translate(client, q=[SPANISH, ""], source="es", target="en", return_scores=True, return_alignment=True).json()
+    assert listed["scores"][1] == 0.0 and listed["alignment"][1] == []
+    assert len(listed["alignment"][0]) == 1
+
+
+def test_beam_size_is_used(client, reference):
+    answer = translate(client, q=SPANISH, source="es", target="en", beam_size=1).json()
+    assert answer["translatedText"] == reference.translate([SPANISH], SearchConfig(beam_size=1))[0][0].text
+
+
+# -- the other routes -------------------------------------------------------------------------------
+
+
+def test_languages_come_from_the_models(client):
+    assert client.get("/languages").json() == [
+        {"code": "es", "name": "Spanish", "targets": ["en"]},
+        {"code": "en", "name": "English", "targets": []},
+    ]
+
+
+def test_detect_ranks_the_servers_languages(client):
+    for text, language in [(SPANISH, "es"), (ENGLISH, "en")]:
+        ranked = client.post("/detect", json={"q": text}).json()
+        assert [d["language"] for d in ranked] in (["es", "en"], ["en", "es"])
+        assert ranked[0]["language"] == language and ranked[0]["confidence"] > 90
+        assert all(0 <= d["confidence"] <= 100 for d in ranked)
+    assert client.post("/detect", data={"q": "hola, ¿qué tal?"}).json()[0]["language"] == "es"
+
+
+def test_operations_routes(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"status": "ready", "models": ["tiny-es-en"]}
+    (card,) = client.get("/models").json()
+    assert card["name"] == "tiny-es-en" and (card["source"], card["target"]) == ("es", "en")
+    assert "checksums" in card["card"]
+    page = client.get("/")
+    assert page.status_code == 200 and "<textarea" in page.text and "/static/app.js" in page.text
+    assert "drawAlignment" in client.get("/static/app.js").text
+    assert client.get("/openapi.json").json()["paths"]["/translate"]["post"]["requestBody"]
+
+
+def test_metrics_count_requests_batches_and_tokens(client):
+    translate(client, q=SPANISH, source="es", target="en")
+    client.get("/no-such-page")
+    text = client.get("/metrics").text
+    assert 'carousel_http_requests_total{method="POST",route="/translate",status="200"}' in text
+    assert 'route="other",status="404"' in text
+    assert 'carousel_http_request_duration_seconds_bucket{le="0.005",route="/translate"}' in text
+    assert 'carousel_batch_sentences_count{model="tiny-es-en"}' in text
+    assert 'carousel_queue_depth{model="tiny-es-en"} 0.0' in text
+    tokens = [line for line in text.splitlines() if line.startswith('carousel_target_tokens_total{model="tiny-es-en"}')]
+    assert tokens and float(tokens[0].split()[-1]) > 0
+
+
+# -- errors: always JSON, with the contract's statuses --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, content_type, words",
+    [
+        (b'{"q": "Hola", ', "application/json", ["malformed JSON"]),
+        (b'{"q": "\xff\xfe"}', "application/json", ["UTF-8"]),
+        (b"q=%FF%FE&source=es&target=en", "application/x-www-form-urlencoded", ["UTF-8"]),
+        (b'["Hola"]', "application/json", ["object"]),
+        (b'{"q": "\\udc80", "source": "es", "target": "en"}', "application/json", ["Unicode"]),
+        (b'{"q": ["Hola", null], "source": "es", "target": "en"}', "application/json", ["item 1", "null"]),
+        (b'{"q": 5, "source": "es", "target": "en"}', "application/json", ["q"]),
+        (b'{"source": "es", "target": "en"}', "application/json", ["missing", "q"]),
+        (b'{"q": "Hola", "source": "es", "target": "en", "format": "pdf"}', "application/json", ["format"]),
+        (b'{"q": "Hola", "source": "es", "target": "en", "beam_size": "wide"}', "application/json", ["beam_size"]),
+        (b'{"q": "Hola", "source": "xx", "target": "en"}', "application/json", ["source", "xx"]),
+        (b'{"q": "Hola", "source": "es", "target": "fr"}', "application/json", ["target", "fr"]),
+        (b'{"q": "Hello", "source": "en", "target": "es"}', "application/json", ["en→es"]),
+        (b'{"q": "Hola", "source": "es", "target": "en"}', "text/plain", ["content type"]),
+        (b"[" * 100_000, "application/json", ["malformed JSON"]),
+        (b"--b\r\nbroken", "multipart/form-data; boundary=b", []),
+    ],
+)
+def test_malformed_requests_are_400_json(client, body, content_type, words):
+    assert_error(client.post("/translate", content=body, headers={"content-type": content_type}), 400, *words)
+
+
+def test_a_file_where_text_belongs_is_400(client):
+    response = client.post("/translate", data={"source": "es", "target": "en"}, files={"q": ("a.txt", b"Hola")})
+    assert_error(response, 400, "file")
+
+
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"beam_size": 0}, ["beam_size", "between 1 and 10"]),
+        ({"beam_size": 11}, ["beam_size"]),
+        ({"alternatives": 4}, ["alternatives"]),
+        ({"alternatives": -1}, ["alternatives"]),
+        ({"alternatives": 3, "beam_size": 2}, ["beam_size"]),
+    ],
+)
+def test_values_out_of_range_are_422(client, fields, words):
+    assert_error(translate(client, q="Hola", source="es", target="en", **fields), 422, *words)
+
+
+def test_unknown_routes_and_methods_are_json(client):
+    assert_error(client.get("/nowhere"), 404)
+    assert_error(client.get("/translate"), 405)
+
+
+def test_limits_are_413(models_dir):
+    app = create_app(ServiceSettings(models_dir=models_dir, max_chars=50, max_batch_items=3))
+    with running(app) as client:
+        assert_error(translate(client, q="a" * 51, source="es", target="en"), 413, "characters")
+        assert_error(translate(client, q=["a" * 20] * 3, source="es", target="en"), 413, "characters")
+        assert_error(translate(client, q=["a"] * 4, source="es", target="en"), 413, "strings")
+        assert_error(client.post("/detect", json={"q": "a" * 51}), 413)
+        huge = json.dumps({"q": "a" * 200_000, "source": "es", "target": "en"})
+        assert_error(client.post("/translate", content=huge, headers={"content-type": "application/json"}), 413)
+        assert translate(client, q=["a"] * 3, source="es", target="en").status_code == 200
+
+
+def test_api_keys_are_required_when_configured(tmp_path):
+    app = stand_in_app(tmp_path, StandInTranslator(), api_keys=["s3cret", "other"])
+    with running(app) as client:
+        assert_error(translate(client, q="hola", source="es", target="en"), 403, "required")
+        assert_error(translate(client, q="hola", source="es", target="en", api_key="wrong"), 403, "invalid")
+        assert_error(client.post("/detect", data={"q": "hola"}), 403)
+        ok = client.post("/translate", data={"q": "hola", "source": "es", "target": "en", "api_key": "other"})
+        assert ok.json() == {"translatedText": "HOLA"}
+        assert client.get("/languages").status_code == 200  # open routes stay open
+
+
+def test_rate_limit_is_429_with_retry_after(tmp_path):
+    app = stand_in_app(tmp_path, StandInTranslator(), api_keys=["a", "b"], rate_limit_per_minute=2)
+    with running(app) as client:
+        for _ in range(2):
+            assert translate(client, q="hola", source="es", target="en", api_key="a").status_code == 200
+        limited = translate(client, q="hola", source="es", target="en", api_key="a")
+        assert_error(limited, 429, "rate limit")
+        assert int(limited.headers["retry-after"]) >= 1
+        assert translate(client, q="hola", source="es", target="en", api_key="b").status_code == 200  # per key
+
+
+def test_full_queue_is_503_with_retry_after(tmp_path):
+    stand_in = StandInTranslator(blocked=True)
+    app = stand_in_app(tmp_path, stand_in, queue_size=2, max_wait_ms=0)
+
+    async def scenario():
+        async with served(app) as client:
+            body = {"source": "es", "target": "en"}
+            first = asyncio.create_task(client.post("/translate", json={**body, "q": "uno"}))
+            await _until(lambda: stand_in.calls)  # the worker is busy with the first request
+            second = asyncio.create_task(client.post("/translate", json={**body, "q": "dos. Tres."}))
+            queue = app.state.registry.models[0].queue
+            await _until(lambda: queue.depth == 2)
+            refused = await client.post("/translate", json={**body, "q": "cuatro"})
+            stand_in.gate.set()
+            return refused, await first, await second
+
+    refused, first, second = asyncio.run(scenario())
+    assert_error(refused, 503, "busy")
+    assert int(refused.headers["retry-after"]) >= 1
+    assert first.json() == {"translatedText": "UNO"} and second.json() == {"translatedText": "DOS. TRES."}
+
+
+def test_slow_translation_is_504_and_its_work_is_dropped(tmp_path):
+    stand_in = StandInTranslator(blocked=True)
+    app = stand_in_app(tmp_path, stand_in, request_timeout_seconds=0.2, max_wait_ms=0)
+
+    async def scenario():
+        async with served(app) as client:
+            body = {"source": "es", "target": "en"}
+            first = asyncio.create_task(client.post("/translate", json={**body, "q": "uno"}))
+            await _until(lambda: stand_in.calls)
+            waiting = await client.post("/translate", json={**body, "q": "dos"})  # queued behind, times out
+            timed_out = await first
+            stand_in.gate.set()
+            after = await client.post("/translate", json={**body, "q": "tres"})
+            return timed_out, waiting, after
+
+    timed_out, waiting, after = asyncio.run(scenario())
+    assert_error(timed_out, 504, "timeout")
+    assert_error(waiting, 504)
+    assert after.json() == {"translatedText": "TRES"}
+    assert ["dos"] not in stand_in.calls  # the timed-out request still waiting was never translated
+
+
+def test_server_answers_health_while_models_load(tmp_path):
+    gate = threading.Event()
+    app = stand_in_app(tmp_path, StandInTranslator(), load_gate=gate)
+    with TestClient(app) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        not_ready = assert_error(client.get("/ready"), 503, "loading")
+        assert not_ready and client.get("/ready").headers["retry-after"]
+        assert_error(translate(client, q="hola", source="es", target="en"), 503, "loading")
+        gate.set()
+        assert app.state.registry.wait_until_loaded(30)
+        assert client.get("/ready").status_code == 200
+        assert translate(client, q="hola", source="es", target="en").json() == {"translatedText": "HOLA"}
+
+
+def test_start_up_without_models_says_how_to_get_one(tmp_path, caplog):
+    app = create_app(ServiceSettings(models_dir=tmp_path / "models"))
+    with caplog.at_level(logging.WARNING, logger="service.registry"), running(app) as client:
+        assert client.get("/health").status_code == 200
+        body = assert_error(client.get("/ready"), 503, "no model installed", "carousel train")
+        assert_error(translate(client, q="hola", source="es", target="en"), 503, "no model installed")
+        assert_error(client.post("/detect", json={"q": "hola"}), 503, "no model installed")
+        assert client.get("/languages").json() == [] and client.get("/models").json() == []
+    assert body["error"] in caplog.text
+
+
+def test_a_broken_model_directory_is_skipped_and_named(tmp_path, models_dir):
+    shutil.copytree(models_dir / "tiny-es-en", tmp_path / "tiny-es-en")
+    (tmp_path / "tiny-es-en" / "model.safetensors").write_bytes(b"not weights")
+    with running(create_app(ServiceSettings(models_dir=tmp_path))) as client:
+        assert_error(client.get("/ready"), 503, "no model could be loaded", "model.safetensors")
+
+
+# -- building blocks: sentences, HTML, language identification, settings -------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, sentences",
+    [
+        ("Hola. ¿Cómo estás? ¡Bien!", ["Hola.", "¿Cómo estás?", "¡Bien!"]),
+        ("El Sr. García y la Dra. Pérez llegaron. Luego se fueron.", ["El Sr. García y la Dra. Pérez llegaron.", "Luego se fueron."]),
+        ("Frutas, p. ej. Manzanas, etc. Y más.", ["Frutas, p. ej. Manzanas, etc. Y más."]),
+        ("Mr. Smith met Dr. Jones, e.g. Monday. Then he left.", ["Mr. Smith met Dr. Jones, e.g. Monday.", "Then he left."]),
+        ("J. R. Jiménez escribió. Bien.", ["J. R. Jiménez escribió.", "Bien."]),
+        ('Dijo: «Ven.» "Sí." Fue.', ["Dijo: «Ven.»", '"Sí."', "Fue."]),
+        ("Version 2.5 is out. it is not a new sentence.", ["Version 2.5 is out. it is not a new sentence."]),
+        ("Wait... What?! Yes…  No.", ["Wait...", "What?!", "Yes…", "No."]),
+    ],
+)
+def test_sentence_splitting(text, sentences):
+    split = split_sentences(text)
+    assert split.sentences == sentences
+    assert split.join(split.sentences) == text
+
+
+def test_splitting_keeps_line_breaks_paragraphs_and_cuts_overlong_sentences():
+    text = "  Uno.\nDos.\n\n   Tres.  \n"
+    split = split_sentences(text)
+    assert split.sentences == ["Uno.", "Dos.", "Tres."]
+    assert split.join(["1", "2", "3"]) == "  1\n2\n\n   3  \n"
+    long = ", ".join(["palabra"] * 200) + "."
+    split = split_sentences(long, max_chars=100)
+    assert all(len(s) <= 100 for s in split.sentences) and split.join(split.sentences) == long
+
+
+def test_html_splitting_keeps_markup_verbatim():
+    markup = '<!DOCTYPE html><P CLASS=x>Hola &amp; adiós. Otra.</P ><style>p{a:b}</style><br/>&nbsp;<b>x</b'
+    document = split_html(markup)
+    assert document.sentences == ["Hola & adiós.", "Otra.", "x</b"]
+    assert document.join(document.sentences) == markup.replace("x</b", "x&lt;/b")
+    assert document.join(["A < B.", "C.", "D"]) == (
+        '<!DOCTYPE html><P CLASS=x>A &lt; B. C.</P ><style>p{a:b}</style><br/>&nbsp;<b>D'
+    )
+
+
+def test_language_identifier_is_honest_about_evidence():
+    identifier = LanguageIdentifier(["es", "en"])
+    assert identifier.detect("la casa de la madre")[0].language == "es"
+    assert identifier.detect("the house of the mother")[0].language == "en"
+    assert identifier.detect("Jesús lloró")[0].language == "es"  # the letters tell
+    assert [d.confidence for d in identifier.detect("Elimelech")] == [50.0, 50.0]  # no evidence either way
+    assert [d.confidence for d in identifier.detect("1234")] == [0.0, 0.0]
+    unknown = LanguageIdentifier(["es", "en", "sw"])  # no profile for Swahili: wins when nothing else fits
+    assert unknown.detect("Mwalimu huyu anafundisha watoto vizuri sana")[0].language == "sw"
+
+
+def test_settings_from_environment_and_flags(monkeypatch):
+    monkeypatch.setenv("CAROUSEL_PORT", "6000")
+    monkeypatch.setenv("CAROUSEL_API_KEYS", "one, two")
+    monkeypatch.setenv("CAROUSEL_MAX_BEAM", "8")
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    settings = build_settings(parser.parse_args(["--port", "7000", "--models-dir", "elsewhere"]))
+    assert settings.port == 7000 and settings.models_dir == Path("elsewhere")
+    assert settings.api_keys == ["one", "two"] and settings.max_beam == 8
+    from carousel.errors import UserError
+
+    with pytest.raises(UserError, match="default_beam"):
+        build_settings(parser.parse_args(["--beam", "9"]))
+
+
+async def _until(condition, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition never became true"
+        await asyncio.sleep(0.005)
