@@ -73,7 +73,9 @@ COMMANDS = {"prepare": _prepare, "train": _train, "translate": _translate, "eval
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = ["carousel", *argv]  # recorded in model cards
     try:
         return args.run(args) or 0
     except UserError as error:

@@ -70,14 +70,16 @@ class Translator:
         """
         encoded = [self.encode_source(s) for s in sentences]
         results: list[list[Translation]] = [[] for _ in sentences]
-        for indices in batches_by_tokens(encoded, max(1, batch_tokens // search.beam_size)):
+        to_search = [i for i, s in enumerate(sentences) if s.strip()]
+        for batch in batches_by_tokens([encoded[i] for i in to_search], max(1, batch_tokens // search.beam_size)):
+            indices = [to_search[i] for i in batch]
             src, lengths = _pad_batch([encoded[i] for i in indices])
             with torch.inference_mode():
                 hypotheses = beam_search(self.model, src, lengths, search)
             for index, hyps in zip(indices, hypotheses):
                 results[index] = [self._to_translation(encoded[index], h) for h in hyps]
         for index, sentence in enumerate(sentences):
-            if not sentence.strip():  # nothing to translate: no hallucinated output
+            if not sentence.strip():  # nothing to translate: no search, no hallucinated output
                 results[index] = [Translation("", 0.0, [], [], [] if search.return_alignment else None)]
         return results
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from carousel.errors import UserError
 from model.checkpoint import load_model_dir
 from model.translator import Translator
 from service.batching import BatchingQueue, BatchReport
@@ -98,7 +99,7 @@ class ModelRegistry:
         try:
             translator, card = self._load(directory)
         except Exception as error:  # ModelLoadError names the file; anything else is logged in full
-            log.error("cannot load model %s: %s", directory, error, exc_info=not _is_user_error(error))
+            log.error("cannot load model %s: %s", directory, error, exc_info=not isinstance(error, UserError))
             self.failures[name] = str(error)
             return None
         pair = (translator.src_lang, translator.tgt_lang)
@@ -175,8 +176,3 @@ class ModelRegistry:
     def queue_depths(self) -> dict[str, int]:
         return {served.name: served.queue.depth for served in self._models}
 
-
-def _is_user_error(error: Exception) -> bool:
-    from carousel.errors import UserError
-
-    return isinstance(error, UserError)

@@ -64,7 +64,7 @@ class ServiceSettings(BaseSettings):
         return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ServiceSettings":
+    def _consistent(self) -> ServiceSettings:
         if self.default_beam > self.max_beam:
             raise ValueError(f"default_beam ({self.default_beam}) is larger than max_beam ({self.max_beam})")
         if self.max_alternatives >= self.max_beam:

@@ -150,7 +150,7 @@ class HtmlText:
 class _MarkupSplitter(HTMLParser):
     """Records where each event starts, so markup can be copied from the input byte for byte."""
 
-    RAW_TEXT = {"script", "style"}
+    RAW_TEXT = frozenset({"script", "style"})
 
     def __init__(self):
         super().__init__(convert_charrefs=True)

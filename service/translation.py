@@ -12,6 +12,7 @@ A string detected to be in the target language already is returned as it is.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from model.search import SearchConfig
@@ -27,6 +28,9 @@ from service.text import HtmlText, SplitText, split_for_translation
 
 RETRY_AFTER_BUSY = 2  # seconds a client waits when the queue is full
 RETRY_AFTER_LOADING = 5
+
+
+Disconnection = Callable[[], Awaitable[None]]  # finishes when the client goes away
 
 
 class ClientGone(Exception):
@@ -75,9 +79,9 @@ def require_ready(registry: ModelRegistry) -> None:
 
 
 async def translate(
-    request: TranslateRequest, settings: ServiceSettings, registry: ModelRegistry, client_gone
+    request: TranslateRequest, settings: ServiceSettings, registry: ModelRegistry, client_gone: Disconnection
 ) -> dict:
-    """The `/translate` answer. `client_gone` is awaitable: it finishes when the client disconnects."""
+    """The `/translate` answer as a dict (JSON-ready)."""
     texts = [request.q] if isinstance(request.q, str) else request.q
     search = search_config(request, settings)
     check_limits(texts, settings)
@@ -122,7 +126,9 @@ def _translatable(sentence: str) -> bool:
     return any(char.isalnum() for char in sentence)
 
 
-async def _translate_items(items: list[_Item], search: SearchConfig, settings: ServiceSettings, client_gone) -> None:
+async def _translate_items(
+    items: list[_Item], search: SearchConfig, settings: ServiceSettings, client_gone: Disconnection
+) -> None:
     by_model: dict[str, list[_Item]] = {}
     for item in items:
         if item.model is not None:
@@ -149,7 +155,7 @@ async def _translate_items(items: list[_Item], search: SearchConfig, settings: S
             item.nbest[index] = nbest or [empty]  # the search found no hypothesis: say nothing rather than fail
 
 
-async def _wait(futures: list[asyncio.Future], timeout: float, client_gone) -> list:
+async def _wait(futures: list[asyncio.Future], timeout: float, client_gone: Disconnection) -> list:
     together = asyncio.gather(*futures)
     watcher = asyncio.ensure_future(client_gone())
     try:

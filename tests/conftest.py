@@ -6,13 +6,12 @@ exercises every real code path: subwords, normalisation, training, export, loadi
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from data.corpus import SPLITS, read_split
+from data.corpus import SPLITS, load_corpus_manifest, read_split, write_corpus
 from training.config import TrainConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,12 +26,10 @@ torch.set_num_threads(1)
 def tiny_corpus(tmp_path_factory) -> Path:
     """The committed Bible corpus, cut to 1,500 train / 40 valid / 40 test verses."""
     out = tmp_path_factory.mktemp("corpus") / "bible-slice"
-    out.mkdir()
-    shutil.copyfile(BIBLE / "corpus.json", out / "corpus.json")
+    full = load_corpus_manifest(BIBLE)
     sizes = {"train": 1500, "valid": 40, "test": 40}
-    for split in SPLITS:
-        lines = (BIBLE / f"{split}.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
-        (out / f"{split}.tsv").write_text("".join(lines[: sizes[split]]), encoding="utf-8")
+    splits = {split: read_split(BIBLE, split, full.columns)[: sizes[split]] for split in SPLITS}
+    write_corpus(out, "bible-slice", full.columns, full.languages, splits, {"sliced_from": str(BIBLE)}, [])
     return out
 
 

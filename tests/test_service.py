@@ -85,7 +85,7 @@ class StandInTranslator:
             self.gate.set()
         self.calls: list[list[str]] = []
 
-    def translate(self, sentences, search=SearchConfig(), batch_tokens=12000):
+    def translate(self, sentences, search, batch_tokens):
         self.calls.append(list(sentences))
         self.gate.wait(30)
         return [[Translation(s.upper(), -0.5, [s, "</s>"], [s.upper(), "</s>"])] for s in sentences]
@@ -377,6 +377,51 @@ def test_slow_translation_is_504_and_its_work_is_dropped(tmp_path):
     assert_error(waiting, 504)
     assert after.json() == {"translatedText": "TRES"}
     assert ["dos"] not in stand_in.calls  # the timed-out request still waiting was never translated
+
+
+def test_work_for_a_client_that_went_away_is_dropped(tmp_path):
+    stand_in = StandInTranslator(blocked=True)
+    app = stand_in_app(tmp_path, stand_in, max_wait_ms=0)
+
+    async def call(text: str, leave: asyncio.Event) -> int:
+        """One raw ASGI request whose client disconnects when `leave` is set."""
+        body, statuses = json.dumps({"q": text, "source": "es", "target": "en"}).encode(), []
+
+        async def receive():
+            nonlocal body
+            if body is not None:
+                message, body = {"type": "http.request", "body": body, "more_body": False}, None
+                return message
+            await leave.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/translate", "raw_path": b"/translate", "query_string": b"", "root_path": "",
+            "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 1), "server": ("service", 80),
+        }
+        await app(scope, receive, send)
+        return statuses[0]
+
+    async def scenario():
+        async with served(app):
+            stay, leave = asyncio.Event(), asyncio.Event()
+            first = asyncio.create_task(call("uno", stay))
+            await _until(lambda: stand_in.calls)
+            second = asyncio.create_task(call("dos", leave))
+            queue = app.state.registry.models[0].queue
+            await _until(lambda: queue.depth == 1)
+            leave.set()
+            await _until(lambda: queue.depth == 0)
+            stand_in.gate.set()
+            return await first, await second
+
+    assert asyncio.run(scenario()) == (200, 499)
+    assert stand_in.calls == [["uno"]]
 
 
 def test_server_answers_health_while_models_load(tmp_path):

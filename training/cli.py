@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from training.config import load_config
@@ -28,6 +27,6 @@ def run_train(args: argparse.Namespace) -> int:
 
     trainer, progress = run_training(config)
     if trainer.dist.is_main and not args.no_export:
-        directory = export_run(trainer, progress, command=["carousel", *sys.argv[1:]])
+        directory = export_run(trainer, progress, command=args.command_line)
         log.info("model exported to %s", directory)
     return 0
