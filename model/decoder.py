@@ -122,7 +122,13 @@ class AttentionalDecoder(nn.Module):
         return torch.cat(steps, dim=1), state, torch.cat(step_weights, dim=1)
 
     def _attend(self, queries: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
-        context, weights = self.attention(queries, memory.projected_keys, memory.values, memory.mask)
+        """queries [N, T, H]; memory has N rows, or N / K rows shared by K consecutive query rows (beams)."""
+        rows, steps = queries.size(0), queries.size(1)
+        sources = memory.values.size(0)
+        grouped = queries.reshape(sources, rows // sources * steps, -1)
+        context, weights = self.attention(grouped, memory.projected_keys, memory.values, memory.mask)
+        context = context.reshape(rows, steps, -1)
+        weights = weights.reshape(rows, steps, -1)
         attentional = torch.tanh(self.attentional_layer(torch.cat([queries, context], dim=-1)))
         return attentional, weights
 

@@ -101,12 +101,12 @@ def _restrict(logp: Tensor, t: int, max_lengths: Tensor, config: SearchConfig) -
 def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: SearchConfig) -> list[list[Hypothesis]]:
     """Return, per source sentence, its `nbest` hypotheses, best first."""
     batch, k = src.size(0), config.beam_size
-    encoded, memory, state = model.encode(src, src_lengths)
+    _, memory, state = model.encode(src, src_lengths)
     vocab = model.config.tgt_vocab_size
 
-    # Every sentence gets K rows; only row 0 starts alive so the first step yields K distinct tokens.
-    rows = torch.arange(batch).repeat_interleave(k)
-    memory, state = memory.select(rows), state.select(rows)
+    # Every sentence gets K rows of decoder state; only row 0 starts alive so the first step yields K
+    # distinct tokens. The encoder memory keeps one row per sentence, shared by its K beams.
+    state = state.select(torch.arange(batch).repeat_interleave(k))
     scores = torch.full((batch, k), -math.inf)
     scores[:, 0] = 0.0
     scores = scores.view(-1)
@@ -149,7 +149,9 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: Search
         tokens = torch.cat([tokens.index_select(0, origin), next_tokens.unsqueeze(1)], dim=1)
         if step_alignment is not None:
             alignment = step_alignment.index_select(0, origin)
-        state, memory = state.select(origin), memory.select(origin)
+        state = state.select(origin)
+        if len(still) < done.numel():
+            memory = memory.select(still)
 
     src_lengths_list = src_lengths.tolist()
     results = []
