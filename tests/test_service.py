@@ -534,15 +534,15 @@ async def _until(condition, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.005)
 
 
-# -- the web page, in a real browser (skipped without Debian's chromium and the playwright package) ----
+# -- the web page, in a real browser (Debian's chromium driven by playwright; .ci/run installs both) ----
 
 
 @pytest.mark.slow
 def test_web_page_translates_and_draws_the_alignment(models_dir):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
     chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("needs Debian's chromium package")
+    assert chromium.exists(), "the page test needs Debian's chromium: apt-get install chromium (see README)"
     import socket
 
     import uvicorn
