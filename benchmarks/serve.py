@@ -1,0 +1,313 @@
+"""Service load on loopback: throughput and latency with cross-request batching on and off, against offline.
+
+    python benchmarks/serve.py                                  # models/bible-es-en, 32 clients, 30 s, beam 5
+    python benchmarks/serve.py --clients 8 --duration 10 --configs on
+    python benchmarks/serve.py --single                         # one client, one 25-word sentence: latency
+    python benchmarks/serve.py --url http://127.0.0.1:5000      # a running server, as it is configured
+
+N clients each send one request at a time (one test-split sentence per request, `--per-request` for
+more), round-robin over the sentences, for a fixed duration after a short warm-up; the run stops by
+itself (`--max-requests` bounds it too). For each configuration the script starts its own
+`carousel serve` on a free port with the models directory:
+
+- on:  the server's batching defaults (requests wait up to max_wait_ms for others; merged up to
+       max_batch_tokens, see service/batching.py);
+- off: `--max-wait-ms 0 --max-batch-tokens 1`: no waiting, and a cost limit below any one request's,
+       so every request is its own `translate` call and every sentence its own network batch.
+
+It prints requests/s, sentences/s, p50/p95/p99 latency, errors by status, the mean batch the server
+formed (from /metrics), and "service / offline": sentences/s against `Translator.translate` on the same
+sentences in one call in this process (same beam, same threads). The client runs in this process too,
+so on a machine with few cores it takes CPU from the server: measure on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+CONFIGS = {"on": [], "off": ["--max-wait-ms", "0", "--max-batch-tokens", "1"]}
+MAX_CLIENTS, MAX_DURATION = 1024, 600.0
+
+
+@dataclass
+class LoadResult:
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # successful requests, seconds
+    sentences: int = 0  # in successful requests
+    statuses: Counter = field(default_factory=Counter)  # "200", "503", "ConnectTimeout", ...
+
+    @property
+    def successes(self) -> int:
+        return len(self.latencies)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+async def load(
+    url: str, sentences: list[str], pair: tuple[str, str], *, clients: int, seconds: float, beam: int,
+    per_request: int = 1, max_requests: int = 0, start: int = 0,
+) -> LoadResult:
+    """`clients` concurrent clients, each sending one request at a time until `seconds` pass."""
+    result = LoadResult()
+    issued = 0
+    stop_at = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal issued
+        while time.perf_counter() < stop_at and not (max_requests and issued >= max_requests):
+            first = (start + issued) * per_request
+            issued += 1
+            q = [sentences[(first + k) % len(sentences)] for k in range(per_request)]
+            body = {"q": q[0] if per_request == 1 else q, "source": pair[0], "target": pair[1], "beam_size": beam}
+            sent = time.perf_counter()
+            try:
+                answer = await client.post("/translate", json=body)
+                status = str(answer.status_code)
+            except httpx.HTTPError as error:
+                status = type(error).__name__
+            result.statuses[status] += 1
+            if status == "200":
+                result.latencies.append(time.perf_counter() - sent)
+                result.sentences += per_request
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+    result.seconds = time.perf_counter() - started  # includes the requests still running at stop_at
+    return result
+
+
+def batch_means(url: str) -> dict[str, float]:
+    """Sums and counts of the server's batch histograms (all models together)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    totals: Counter = Counter()
+    for name in ("carousel_batch_sentences_sum", "carousel_batch_sentences_count", "carousel_batch_requests_sum"):
+        for match in re.finditer(rf"^{name}\{{[^}}]*\}} (\S+)$", text, re.MULTILINE):
+            totals[name] += float(match.group(1))
+    return totals
+
+
+def describe_batches(before: dict[str, float], after: dict[str, float]) -> str:
+    batches = after["carousel_batch_sentences_count"] - before["carousel_batch_sentences_count"]
+    if not batches:
+        return "no batches"
+    sentences = after["carousel_batch_sentences_sum"] - before["carousel_batch_sentences_sum"]
+    requests = after["carousel_batch_requests_sum"] - before["carousel_batch_requests_sum"]
+    return f"{batches:.0f} batches of {sentences / batches:.1f} sentences from {requests / batches:.1f} requests"
+
+
+# -- the server ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`carousel serve` on a free loopback port, stopped with SIGTERM (killed if it does not stop)."""
+
+    def __init__(self, models_dir: Path, beam: int, extra: list[str], threads: int, ready_timeout: float = 300):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        descriptor, name = tempfile.mkstemp(prefix="carousel-serve-", suffix=".log")
+        self.log = Path(name)
+        env = dict(os.environ)
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
+        command = [sys.executable, "-m", "carousel", "serve", "--models-dir", str(models_dir), "--host", "127.0.0.1",
+                   "--port", str(self.port), "--beam", str(beam), "--log-level", "warning", *extra]
+        with os.fdopen(descriptor, "w") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self._wait_ready(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"carousel serve exited with status {self.process.returncode}:\n{self.tail()}")
+            try:
+                answer = httpx.get(f"{self.url}/ready", timeout=5)
+                if answer.status_code == 200:
+                    return
+                if answer.status_code == 503 and "retry-after" not in answer.headers:
+                    raise RuntimeError(f"the server cannot serve: {answer.json()}")
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"the server was not ready after {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.unlink(missing_ok=True)
+
+
+# -- measurements ----------------------------------------------------------------------------------
+
+
+def offline_rate(model_dir: Path, sentences: list[str], beam: int, threads: int) -> float:
+    """Sentences/s of one `Translator.translate` call on all the sentences, in this process."""
+    import torch
+
+    from model.search import SearchConfig
+    from model.translator import Translator
+
+    if threads:
+        torch.set_num_threads(threads)
+    translator = Translator.from_directory(model_dir)
+    search = SearchConfig(beam_size=beam)
+    translator.translate(sentences[:8], search)  # warm-up
+    started = time.perf_counter()
+    translator.translate(sentences, search)
+    return len(sentences) / (time.perf_counter() - started)
+
+
+def served_pair(url: str, model: str) -> tuple[str, str]:
+    models = httpx.get(f"{url}/models", timeout=10).json()
+    chosen = next((m for m in models if m["name"] == model), None) or (models[0] if models else None)
+    if chosen is None:
+        raise RuntimeError(f"{url} serves no model")
+    if chosen["name"] != model:
+        print(f"{url} does not serve {model!r}; using {chosen['name']!r}")
+    return chosen["source"], chosen["target"]
+
+
+def twenty_five_words(sentences: list[str]) -> str:
+    return min(sentences, key=lambda s: (abs(len(s.split()) - 25), len(s)))
+
+
+def run_load(url: str, sentences: list[str], pair, args, offline: float | None) -> None:
+    warmup = asyncio.run(load(url, sentences, pair, clients=args.clients, seconds=args.warmup, beam=args.beam,
+                              per_request=args.per_request))
+    before = batch_means(url)
+    result = asyncio.run(load(url, sentences, pair, clients=args.clients, seconds=args.duration, beam=args.beam,
+                              per_request=args.per_request, max_requests=args.max_requests,
+                              start=sum(warmup.statuses.values())))
+    after = batch_means(url)
+    milliseconds = [1000 * s for s in result.latencies]
+    rate = result.sentences / result.seconds
+    errors = {status: count for status, count in sorted(result.statuses.items()) if status != "200"}
+    print(f"  {result.successes} requests in {result.seconds:.1f} s: {result.successes / result.seconds:.1f} requests/s, "
+          f"{rate:.1f} sentences/s")
+    print(f"  latency p50 {percentile(milliseconds, 50):.0f} ms, p95 {percentile(milliseconds, 95):.0f} ms, "
+          f"p99 {percentile(milliseconds, 99):.0f} ms")
+    print(f"  errors: {errors or 'none'}")
+    print(f"  server: {describe_batches(before, after)}")
+    if offline:
+        print(f"  service / offline = {100 * rate / offline:.0f}%")
+
+
+def run_single(url: str, sentence: str, pair, args) -> None:
+    asyncio.run(load(url, [sentence], pair, clients=1, seconds=min(args.warmup, 2.0), beam=args.beam))
+    result = asyncio.run(load(url, [sentence], pair, clients=1, seconds=args.duration, beam=args.beam,
+                              max_requests=args.max_requests))
+    milliseconds = [1000 * s for s in result.latencies]
+    errors = {status: count for status, count in result.statuses.items() if status != "200"}
+    print(f"  {result.successes} requests: p50 {percentile(milliseconds, 50):.1f} ms, "
+          f"p95 {percentile(milliseconds, 95):.1f} ms, mean {statistics.fmean(milliseconds or [float('nan')]):.1f} ms"
+          f"{f', errors {errors}' if errors else ''}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument("--model", default="bible-es-en", help="model directory name under --models-dir")
+    parser.add_argument("--url", help="measure this running server instead of starting one")
+    parser.add_argument("--configs", default="on,off", help="batching configurations to start: on, off or both")
+    parser.add_argument("--corpus", type=Path, default=Path("data/corpora/bible"))
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--column", help="corpus column to send (default: the model's source language)")
+    parser.add_argument("--limit", type=int, default=0, help="first N sentences only")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per configuration")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
+    parser.add_argument("--max-requests", type=int, default=100_000, help="stop a measurement after this many")
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--per-request", type=int, default=1, help="sentences per request (q as a list when > 1)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for server and offline (default: torch's)")
+    parser.add_argument("--single", action="store_true", help="latency of one client sending one 25-word sentence")
+    parser.add_argument("--no-offline", action="store_true", help="skip the offline comparison")
+    args = parser.parse_args()
+    if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.duration <= MAX_DURATION or args.per_request < 1:
+        parser.error(f"--clients must be 1..{MAX_CLIENTS}, --duration 0..{MAX_DURATION:.0f} s, --per-request ≥ 1")
+
+    from data.corpus import read_split
+
+    model_dir = args.models_dir / args.model
+    column = args.column
+    if column is None:
+        config = model_dir / "config.json"
+        if not config.is_file():
+            parser.error(f"{config} not found: give --column, or --models-dir/--model of a model directory")
+        column = json.loads(config.read_text(encoding="utf-8")).get("src_lang") or "es"
+    sentences = [row[0] for row in read_split(args.corpus, args.split, [column]) if row[0].strip()]
+    if args.limit:
+        sentences = sentences[: args.limit]
+    if args.single:
+        sentences = [twenty_five_words(sentences)]
+        print(f"one client, one sentence of {len(sentences[0].split())} words, beam {args.beam}, {args.duration:.0f} s: "
+              f"{sentences[0]!r}")
+    else:
+        print(f"{len(sentences)} sentences ({args.corpus} {args.split} {column}), {args.clients} clients × "
+              f"{args.per_request} sentence(s) per request, beam {args.beam}, {args.duration:.0f} s per configuration")
+
+    offline = None
+    if not args.single and not args.no_offline and (model_dir / "config.json").is_file():
+        offline = offline_rate(model_dir, sentences, args.beam, args.threads)
+        print(f"offline: Translator.translate on all {len(sentences)} sentences: {offline:.1f} sentences/s")
+
+    targets = [("as configured", None)] if args.url else [(name, CONFIGS[name]) for name in args.configs.split(",")]
+    for name, extra in targets:
+        print(f"\nbatching {name}" + (f" ({' '.join(extra)})" if extra else ""), flush=True)
+        server = None if args.url else Server(args.models_dir, args.beam, extra, args.threads)
+        try:
+            url = args.url or server.url
+            pair = served_pair(url, args.model)
+            if args.single:
+                run_single(url, sentences[0], pair, args)
+            else:
+                run_load(url, sentences, pair, args, offline)
+        finally:
+            if server is not None:
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()
