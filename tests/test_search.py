@@ -132,7 +132,7 @@ def test_scores_are_length_normalised_log_probabilities():
     assert hyp.log_prob < 0
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lengths=st.lists(st.integers(1, 12), min_size=1, max_size=6), beam=st.integers(1, 5))
 def test_any_batch_gives_one_result_per_sentence(lengths, beam):
     model = small_model()
