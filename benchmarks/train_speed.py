@@ -20,6 +20,7 @@ from model.config import PAD_ID, ModelConfig
 from model.seq2seq import Seq2Seq
 from training.batching import Example, TokenBucketBatcher
 from training.config import load_config
+from training.trainer import bf16_supported
 
 
 def synthetic_examples(count: int, vocab: int, seed: int = 0) -> list[Example]:
@@ -78,6 +79,9 @@ def main() -> None:
     results = {}
     for name, model_config in variants.items():
         for precision in args.precisions.split(","):
+            if precision == "bf16" and not bf16_supported():
+                print(f"{name:16} {precision:9} {'n/a':>10}  (this CPU has no native bf16; oneDNN refuses bf16 LSTMs)")
+                continue
             rate = measure(model_config, config.training.batch_tokens, precision, args.steps)
             results[(name, precision)] = rate
             print(f"{name:16} {precision:9} {rate:10,.0f}", flush=True)

@@ -72,6 +72,7 @@ def save_model_dir(
     staging.mkdir(parents=True)
     tensors = _weights_to_save(model, half_precision)
     save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT_NAME})
+    os.chmod(staging / WEIGHTS, 0o644)  # safetensors writes 0600; a service user must be able to read it
     config = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,

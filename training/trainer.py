@@ -351,6 +351,11 @@ def _clock(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def bf16_supported() -> bool:
+    """Native bf16 matrix units (AVX512-BF16 / AMX); elsewhere oneDNN refuses bf16 LSTMs."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def setup_process(config: TrainConfig) -> Distributed:
     """Threads from the machine; under torchrun, join the process group (gloo on CPU, NCCL on GPUs)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -369,6 +374,8 @@ def setup_process(config: TrainConfig) -> Distributed:
 
 def run_training(config: TrainConfig) -> tuple[Trainer, Progress]:
     """Train (or resume) the run described by `config`; returns the trainer for export."""
+    if config.training.precision == "bf16" and not bf16_supported():
+        raise UserError("training.precision=bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX); use fp32 here")
     dist_info = setup_process(config)
     run_dir = Path(config.run_dir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
