@@ -155,9 +155,9 @@ class Trainer:
 
     def _should_stop(self) -> bool:
         cfg, p = self.config.training, self.progress
+        # Budgets only (not `finished`), so a finished run resumed with a larger budget trains on.
         stop = (
-            p.finished
-            or (cfg.max_steps and p.step >= cfg.max_steps)
+            (cfg.max_steps and p.step >= cfg.max_steps)
             or (cfg.max_epochs and p.epoch >= cfg.max_epochs)
             or (cfg.max_minutes and p.elapsed_seconds >= cfg.max_minutes * 60)
             or (cfg.early_stopping_patience and p.bad_validations >= cfg.early_stopping_patience)
