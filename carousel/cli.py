@@ -12,13 +12,6 @@ import sys
 from carousel.errors import UserError
 
 
-def _not_ready(name: str):
-    def run(args: argparse.Namespace) -> int:
-        raise UserError(f"`carousel {name}` is not implemented yet")
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carousel", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -30,11 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("serve", "start the HTTP translation service"),
     ]:
         sub = commands.add_parser(name, help=help_text)
-        sub.set_defaults(run=_not_ready(name))
-        if name in COMMANDS:
-            add_arguments, run = COMMANDS[name]()
-            add_arguments(sub)
-            sub.set_defaults(run=run)
+        add_arguments, run = COMMANDS[name]()
+        add_arguments(sub)
+        sub.set_defaults(run=run)
     return parser
 
 
@@ -68,7 +59,7 @@ def _serve():
     return add_serve_arguments, run_serve
 
 
-# name -> loader of (add_arguments, run); loaders import lazily so `carousel --help` stays fast.
+# name -> loader of (add_arguments, run): each package owns its subcommand's flags and work.
 COMMANDS = {"prepare": _prepare, "train": _train, "translate": _translate, "evaluate": _evaluate, "serve": _serve}
 
 
