@@ -143,3 +143,17 @@ def test_bad_config_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "batch_tokens" in result.stderr and "Traceback" not in result.stderr
     assert load_config(TINY_CONFIG, ["training.max_steps=7"]).training.max_steps == 7
+
+
+def test_a_new_run_can_start_from_an_exported_model(tmp_path, tiny_corpus, tiny_model_dir):
+    from model.checkpoint import load_model_dir
+    from training.trainer import Trainer, Distributed
+    from training.data import load_training_data
+
+    config = load_config(TINY_CONFIG, [f"run_dir={tmp_path / 'run'}", f"data.corpus={tiny_corpus}",
+                                       f"training.init_from={tiny_model_dir}"])
+    trainer = Trainer(config, load_training_data(config), Distributed())
+    trainer.initialise_from(config.training.init_from)
+    exported = load_model_dir(tiny_model_dir).model.state_dict()
+    for name, tensor in trainer.model.state_dict().items():
+        assert torch.equal(tensor, exported[name]), name

@@ -59,6 +59,9 @@ class TrainingConfig(_Section):
     keep_best: int = Field(3, ge=1)
     early_stopping_patience: int = Field(0, ge=0, description="validations without BLEU gain; 0 = off")
     average_last: int = Field(0, ge=0, description="export the average of the last N checkpoints (0 = best)")
+    init_from: Path | None = Field(
+        None, description="a model directory whose weights start a new run (same architecture and subwords)"
+    )
 
 
 class ValidationConfig(_Section):

@@ -26,6 +26,7 @@ import yaml
 from safetensors.torch import load_model, save_model
 
 from carousel.errors import UserError
+from model.checkpoint import load_model_dir
 from model.config import PAD_ID
 from model.seq2seq import Seq2Seq
 from training.batching import TokenBucketBatcher
@@ -255,6 +256,14 @@ class Trainer:
         if self.dist.world_size > 1:
             dist.barrier()
 
+    def initialise_from(self, model_dir: Path) -> None:
+        """Start a new run from an exported model's weights (fresh optimizer and schedule)."""
+        loaded = load_model_dir(model_dir)
+        if loaded.config != self.model_config:
+            raise UserError(f"{model_dir} has a different architecture or vocabulary than this config")
+        self.model.load_state_dict(loaded.model.state_dict())
+        log.info("initialised from %s", model_dir)
+
     def resume_if_possible(self) -> bool:
         path = self.checkpoint_dir / "last.pt"
         if not path.exists():
@@ -388,6 +397,7 @@ def run_training(config: TrainConfig) -> tuple[Trainer, Progress]:
     if dist_info.is_main:
         log.info("model: %s parameters; %d training pairs; %d threads; %d process(es)",
                  f"{trainer.model.parameter_count():,}", len(data.train), torch.get_num_threads(), dist_info.world_size)
-    trainer.resume_if_possible()
+    if not trainer.resume_if_possible() and config.training.init_from:
+        trainer.initialise_from(config.training.init_from)
     progress = trainer.train()
     return trainer, progress
