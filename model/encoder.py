@@ -25,12 +25,6 @@ class EncoderOutput:
     mask: Tensor  # [B, S] True on real tokens
     final_hidden: Tensor  # [B, 2H] top layer: last forward state and first backward state
 
-    def select(self, index: Tensor) -> "EncoderOutput":
-        """Rows `index` of every tensor (beam search expands and shrinks the batch with this)."""
-        return EncoderOutput(
-            self.states.index_select(0, index), self.mask.index_select(0, index), self.final_hidden.index_select(0, index)
-        )
-
 
 class RecurrentEncoder(nn.Module):
     def __init__(self, config: ModelConfig):
