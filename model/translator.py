@@ -13,6 +13,7 @@ import sentencepiece as spm
 import torch
 
 from data.normalize import Normalizer
+from model.batching import cut_into_batches, pad
 from model.checkpoint import LoadedModel, load_model_dir
 from model.config import EOS_ID
 from model.search import Hypothesis, SearchConfig, beam_search
@@ -73,7 +74,8 @@ class Translator:
         to_search = [i for i, s in enumerate(sentences) if s.strip()]
         for batch in batches_by_tokens([encoded[i] for i in to_search], max(1, batch_tokens // search.beam_size)):
             indices = [to_search[i] for i in batch]
-            src, lengths = _pad_batch([encoded[i] for i in indices])
+            sequences = [encoded[i] for i in indices]
+            src, lengths = pad(sequences), torch.tensor([len(seq) for seq in sequences])
             with torch.inference_mode():
                 hypotheses = beam_search(self.model, src, lengths, search)
             for index, hyps in zip(indices, hypotheses):
@@ -98,23 +100,5 @@ class Translator:
 
 def batches_by_tokens(encoded: list[list[int]], batch_tokens: int) -> list[list[int]]:
     """Sort by length and cut into batches of at most `batch_tokens` source tokens (padding included)."""
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    batches, current, longest = [], [], 0
-    for index in order:
-        length = len(encoded[index])
-        if current and max(longest, length) * (len(current) + 1) > batch_tokens:
-            batches.append(current)
-            current, longest = [], 0
-        current.append(index)
-        longest = max(longest, length)
-    if current:
-        batches.append(current)
-    return batches
-
-
-def _pad_batch(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(s) for s in sequences])
-    src = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        src[row, : len(seq)] = torch.tensor(seq)
-    return src, lengths
+    lengths = [len(seq) for seq in encoded]
+    return cut_into_batches(sorted(range(len(encoded)), key=lengths.__getitem__), lengths, batch_tokens)

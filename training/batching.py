@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from model.config import BOS_ID, EOS_ID, PAD_ID
+from model.batching import cut_into_batches, pad
+from model.config import BOS_ID, EOS_ID
 
 
 @dataclass
@@ -50,16 +51,8 @@ class TokenBucketBatcher:
             range(len(self.examples)),
             key=lambda i: (len(self.examples[i].tgt), len(self.examples[i].src), rng.random()),
         )
-        batches, current, longest = [], [], 0
-        for index in order:
-            length = len(self.examples[index].tgt) + 1
-            if current and max(longest, length) * (len(current) + 1) > self.batch_tokens:
-                batches.append(current)
-                current, longest = [], 0
-            current.append(index)
-            longest = max(longest, length)
-        if current:
-            batches.append(current)
+        target_lengths = [len(example.tgt) + 1 for example in self.examples]  # EOS included
+        batches = cut_into_batches(order, target_lengths, self.batch_tokens)
         rng.shuffle(batches)
         return batches
 
@@ -78,10 +71,3 @@ def collate(examples: list[Example]) -> Batch:
         tgt_out=tgt_out,
         target_tokens=sum(len(ex.tgt) + 1 for ex in examples),
     )
-
-
-def pad(sequences: list[list[int]]) -> Tensor:
-    out = torch.full((len(sequences), max(len(s) for s in sequences)), PAD_ID, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        out[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-    return out
