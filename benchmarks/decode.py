@@ -2,9 +2,12 @@
 
     python benchmarks/decode.py [--model models/bible-es-en] [--beams 1,5] [--modes none,int8,bf16]
 
-Also prints the model's FLOPs per target token per beam (counted from its shapes), this machine's
-matrix-multiply peak (measured here), and the fraction of that peak the search reaches. BLEU is printed
-beside each speed so a faster mode's quality cost is visible.
+Translation goes through `Translator.translate_texts`, as in `carousel translate` and `evaluate`: verses
+are cut into sentences, batched by length and joined back. Sentences/s counts verses (input lines);
+target tokens are the hypotheses re-encoded with the target SentencePiece model, plus one EOS per
+sentence. Also prints the model's FLOPs per target token per beam (counted from its shapes), this
+machine's matrix-multiply peak (measured here), and the fraction of that peak the search reaches. BLEU
+is printed beside each speed so a faster mode's quality cost is visible.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from model.checkpoint import load_model_dir
 from model.config import ModelConfig
 from model.quantization import quantize
 from model.search import SearchConfig
+from model.sentences import split_sentences
 from model.translator import Translator
 
 
@@ -80,23 +84,26 @@ def main() -> None:
         pairs = pairs[: args.limit]
     sources, references = [s for s, _ in pairs], [r for _, r in pairs]
     peak = matmul_peak_gflops()
-    print(f"{len(sources)} sentences from {args.corpus} {args.split}; {torch.get_num_threads()} threads")
+    split = [sentence for verse in sources for sentence in split_sentences(verse).sentences]
+    sentences = len(split)
+    print(f"{len(sources)} verses ({sentences} sentences) from {args.corpus} {args.split}; "
+          f"{torch.get_num_threads()} threads")
     print(f"measured matmul peak: {peak:.0f} GFLOP/s fp32, {matmul_peak_gflops(torch.bfloat16, 512, 1.0):.1f} GFLOP/s bf16")
     print(f"{'mode':6} {'beam':>4} {'sent/s':>8} {'tgt tok/s':>10} {'BLEU':>6} {'GFLOP/tok':>10} {'GFLOP/s':>8} {'% peak':>7}")
     for mode in args.modes.split(","):
         loaded = load_model_dir(args.model)
         loaded.model = quantize(loaded.model, mode)
         translator = Translator.from_loaded(loaded)
-        src_len = sum(len(translator.encode_source(s)) for s in sources) / len(sources)
+        src_len = sum(len(translator.encode_source(sentence)) for sentence in split) / sentences
         for beam in [int(b) for b in args.beams.split(",")]:
             search = SearchConfig(beam_size=beam)
-            translator.translate(sources[:8], search, args.batch_tokens)  # warm-up
+            translator.translate_texts(sources[:8], search, args.batch_tokens)  # warm-up
             started = time.perf_counter()
-            results = translator.translate(sources, search, args.batch_tokens)
+            results = translator.translate_texts(sources, search, args.batch_tokens)
             seconds = time.perf_counter() - started
-            hypotheses = [r[0].text for r in results]
-            target_tokens = sum(len(r[0].target_tokens) for r in results)
-            tgt_len = target_tokens / len(results)
+            hypotheses = [nbest[0][0] for nbest in results]
+            target_tokens = sum(len(translator.target_sp.encode(h)) for h in hypotheses) + sentences
+            tgt_len = target_tokens / sentences
             flops = flops_per_target_token(loaded.config, src_len, tgt_len, beam)
             achieved = flops * target_tokens * beam / seconds / 1e9
             bleu = sacrebleu.corpus_bleu(hypotheses, [references]).score

@@ -16,8 +16,8 @@ itself (`--max-requests` bounds it too). For each configuration the script start
        so every request is its own `translate` call and every sentence its own network batch.
 
 It prints requests/s, sentences/s, p50/p95/p99 latency, errors by status, the mean batch the server
-formed (from /metrics), and "service / offline": sentences/s against `Translator.translate` on the same
-sentences in one call in this process (same beam, same threads). The client runs in this process too,
+formed (from /metrics), and "service / offline": verses/s against `Translator.translate_texts` on the
+same verses in one call in this process (same beam, same threads). The client runs in this process too,
 so on a machine with few cores it takes CPU from the server: measure on an idle machine.
 """
 
@@ -81,15 +81,7 @@ async def load(
             issued += 1
             q = [sentences[(first + k) % len(sentences)] for k in range(per_request)]
             body = {"q": q[0] if per_request == 1 else q, "source": pair[0], "target": pair[1], "beam_size": beam}
-            sent = time.perf_counter()
-            try:
-                answer = await client.post("/translate", json=body)
-                status = str(answer.status_code)
-            except httpx.HTTPError as error:
-                status = type(error).__name__
-            result.statuses[status] += 1
-            if status == "200":
-                result.latencies.append(time.perf_counter() - sent)
+            if await timed_post(client, body, result) == "200":
                 result.sentences += per_request
 
     started = time.perf_counter()
@@ -97,6 +89,19 @@ async def load(
         await asyncio.gather(*(client_loop(client) for _ in range(clients)))
     result.seconds = time.perf_counter() - started  # includes the requests still running at stop_at
     return result
+
+
+async def timed_post(client: httpx.AsyncClient, body: dict, result: LoadResult) -> str:
+    """POST /translate; count the status (or transport error) and, for a 200, the latency. Returns the status."""
+    sent = time.perf_counter()
+    try:
+        status = str((await client.post("/translate", json=body)).status_code)
+    except httpx.HTTPError as error:
+        status = type(error).__name__
+    result.statuses[status] += 1
+    if status == "200":
+        result.latencies.append(time.perf_counter() - sent)
+    return status
 
 
 def batch_means(url: str) -> dict[str, float]:
@@ -183,7 +188,7 @@ class Server:
 
 
 def offline_rate(model_dir: Path, sentences: list[str], beam: int, threads: int) -> float:
-    """Sentences/s of one `Translator.translate` call on all the sentences, in this process."""
+    """Verses/s of one `Translator.translate_texts` call on all the verses, in this process."""
     import torch
 
     from model.search import SearchConfig
@@ -193,9 +198,9 @@ def offline_rate(model_dir: Path, sentences: list[str], beam: int, threads: int)
         torch.set_num_threads(threads)
     translator = Translator.from_directory(model_dir)
     search = SearchConfig(beam_size=beam)
-    translator.translate(sentences[:8], search)  # warm-up
+    translator.translate_texts(sentences[:8], search)  # warm-up
     started = time.perf_counter()
-    translator.translate(sentences, search)
+    translator.translate_texts(sentences, search)
     return len(sentences) / (time.perf_counter() - started)
 
 
@@ -291,7 +296,7 @@ def main() -> None:
     offline = None
     if not args.single and not args.no_offline and (model_dir / "config.json").is_file():
         offline = offline_rate(model_dir, sentences, args.beam, args.threads)
-        print(f"offline: Translator.translate on all {len(sentences)} sentences: {offline:.1f} sentences/s")
+        print(f"offline: Translator.translate_texts on all {len(sentences)} verses: {offline:.1f} verses/s")
 
     targets = [("as configured", None)] if args.url else [(name, CONFIGS[name]) for name in args.configs.split(",")]
     for name, extra in targets:

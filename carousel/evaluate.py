@@ -21,6 +21,7 @@ from pathlib import Path
 
 from carousel.errors import UserError
 from carousel.translate import (
+    DEFAULT_QUANTIZATION,
     add_search_arguments,
     positive_int,
     read_lines,
@@ -30,6 +31,9 @@ from carousel.translate import (
 
 METRICS = ("bleu", "chrf", "ter")
 PROGRESS_CHUNK = 256  # sentences translated between progress-bar updates
+# TER's cost grows with the square of a line's length: a 100,000-character line (some 17,000 words)
+# takes minutes; at this limit a line takes about a second. Longer "sentences" are misaligned files.
+MAX_WORDS_PER_LINE = 2000
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +151,7 @@ def evaluate_model_on_split(
     refs: list[str],
     search=None,
     batch_tokens: int = 12000,
-    quantization: str = "none",
+    quantization: str = DEFAULT_QUANTIZATION,
     progress: bool = False,
 ) -> dict:
     """Translate a split's source column with a model and score it against the reference columns.
@@ -180,14 +184,14 @@ def evaluate_model_on_split(
 
 
 def translate_sentences(translator, sentences: list[str], search, batch_tokens: int, progress: bool = False) -> list[str]:
-    """Best translations, translated in slices so that a progress bar can follow."""
+    """Best translations, as `carousel translate` gives them, in slices so that a progress bar can follow."""
     from tqdm import tqdm
 
     hypotheses: list[str] = []
     with tqdm(total=len(sentences), unit=" sentences", file=sys.stderr, disable=not progress, mininterval=0.5) as bar:
         for start in range(0, len(sentences), PROGRESS_CHUNK):
             chunk = sentences[start : start + PROGRESS_CHUNK]
-            hypotheses += [nbest[0].text for nbest in translator.translate(chunk, search, batch_tokens)]
+            hypotheses += [nbest[0][0] for nbest in translator.translate_texts(chunk, search, batch_tokens)]
             bar.update(len(chunk))
     return hypotheses
 
@@ -218,7 +222,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             args.model, corpus, args.split, src, refs, search, args.batch_tokens, args.quantize,
             progress=not args.quiet and (args.progress or sys.stderr.isatty()),
         )
-        quantized = "" if args.quantize == "none" else f", {args.quantize}"
+        quantized = "" if args.quantize == DEFAULT_QUANTIZATION else f", {args.quantize}"
         systems.insert(0, (f"{Path(args.model).name} (beam {args.beam}{quantized})", model_result["hypotheses"]))
         if args.write_hyps:
             _write_lines(args.write_hyps, model_result["hypotheses"])
@@ -325,7 +329,15 @@ def _training_corpus(model_dir: Path) -> dict:
 
 
 def _read_text_file(path: Path) -> list[str]:
-    lines = [line for _, line in read_lines(path)]
+    lines = []
+    for number, line in read_lines(path):
+        words = len(line.split())
+        if words > MAX_WORDS_PER_LINE:
+            raise UserError(
+                f"{path}:{number}: {words:,} words on one line; evaluate scores sentences, one per line, "
+                f"of at most {MAX_WORDS_PER_LINE:,} words"
+            )
+        lines.append(line)
     if not lines:
         raise UserError(f"{path}: empty file")
     return lines
@@ -345,10 +357,10 @@ def _write_lines(path: Path, lines: list[str]) -> None:
 
 
 def _update_card(args: argparse.Namespace, result: dict, corpus: Path) -> str:
-    """Record the model's scores under card["evaluation"][split] (split-quantize when quantized)."""
+    """Record the model's scores under card["evaluation"][split] (split-PRECISION when not the default int8)."""
     from model.checkpoint import update_card
 
-    key = args.split if args.quantize == "none" else f"{args.split}-{args.quantize}"
+    key = args.split if args.quantize == DEFAULT_QUANTIZATION else f"{args.split}-{args.quantize}"
     entry = {name: value for name, value in result.items() if name != "hypotheses"}
     entry["command"] = shlex.join(_reproducing_command(args, corpus, result))
     card = json.loads((Path(args.model) / "card.json").read_text(encoding="utf-8"))

@@ -4,7 +4,8 @@
     carousel translate --model DIR verses.tsv --format tsv --column es --header -o verses.en.tsv
     carousel translate --model DIR requests.jsonl --format jsonl --nbest 3 --scores
 
-One output line per input line, in input order. Input is read in chunks; each chunk is translated,
+One output line per input line, in input order; a line holding several sentences is cut into
+sentences, translated in the same batches as the rest and joined back. Input is read in chunks; each chunk is translated,
 written and flushed before the next is read, so memory stays bounded whatever the file size.
 With --workers N, N processes each load the model and translate chunks side by side; results are
 still written in input order. Problems with the input end in a `UserError` naming file and line.
@@ -28,6 +29,7 @@ CHUNK_LINES = 2000
 MAX_LINE_BYTES = 16 << 20  # a longer "line" is not text (the translator keeps only its first tokens anyway)
 FORMATS = ("text", "tsv", "jsonl")
 QUANTIZE_MODES = ("none", "int8", "bf16")  # model/quantization.py; repeated so `--help` needs no torch
+DEFAULT_QUANTIZATION = "int8"
 
 # (translation, score) pairs for one sentence, best first: what crosses process boundaries.
 NBest = list[tuple[str, float]]
@@ -67,8 +69,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="output length cap: ratio × source tokens + 10 (default: %(default)s)",
     )
     parser.add_argument(
-        "--quantize", choices=QUANTIZE_MODES, default="none",
-        help="inference precision: int8 dynamic quantization or bfloat16 (default: %(default)s)",
+        "--quantize", choices=QUANTIZE_MODES, default=DEFAULT_QUANTIZATION,
+        help="inference precision: int8 dynamic quantization, float32 as trained (none), or bfloat16 (default: %(default)s)",
     )
 
 
@@ -93,18 +95,14 @@ def search_config(args: argparse.Namespace, nbest: int = 1):
         raise UserError(f"{error} (--nbest {nbest}, --beam {args.beam})") from None
 
 
-def load_translator(model_dir: Path, quantization: str = "none"):
+def load_translator(model_dir: Path, quantization: str = DEFAULT_QUANTIZATION):
     """A `Translator` for a model directory, with its weights in the requested precision."""
-    from model.checkpoint import load_model_dir
-    from model.quantization import quantize
     from model.translator import Translator
 
-    loaded = load_model_dir(model_dir)
     try:
-        loaded.model = quantize(loaded.model, quantization)
-    except ValueError as error:
+        return Translator.from_directory(model_dir, quantization)
+    except ValueError as error:  # no quantized engine in this PyTorch build
         raise UserError(str(error)) from None
-    return Translator.from_loaded(loaded)
 
 
 def run_translate(args: argparse.Namespace) -> int:
@@ -147,8 +145,8 @@ def stop_after_broken_pipe() -> int:
 
 
 def translate_nbest(translator, sources: list[str], search, batch_tokens: int) -> list[NBest]:
-    """Translate with `translator` and keep only text and score of each hypothesis."""
-    return [[(_one_line(t.text), t.score) for t in nbest] for nbest in translator.translate(sources, search, batch_tokens)]
+    """Translate with `translator` (a line longer than a sentence is cut into sentences and joined back)."""
+    return [[(_one_line(text), score) for text, score in nbest] for nbest in translator.translate_texts(sources, search, batch_tokens)]
 
 
 # --- input ---------------------------------------------------------------------------------------

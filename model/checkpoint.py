@@ -16,6 +16,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,10 @@ CHECKSUMMED = [WEIGHTS, CONFIG, SOURCE_SPM, TARGET_SPM, NORMALIZATION]
 
 class ModelLoadError(UserError):
     """The model directory cannot be used; the message says which file and why."""
+
+
+class ModelSaveError(UserError):
+    """The model directory could not be written (disk full, permissions); the previous one is unchanged."""
 
 
 @dataclass
@@ -67,27 +73,25 @@ def save_model_dir(
 ) -> None:
     """Write a complete model directory atomically (a temporary sibling renamed into place)."""
     directory = Path(directory)
-    staging = directory.with_name(directory.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    tensors = _weights_to_save(model, half_precision)
-    save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT_NAME})
-    os.chmod(staging / WEIGHTS, 0o644)  # safetensors writes 0600; a service user must be able to read it
-    config = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "src_lang": src_lang,
-        "tgt_lang": tgt_lang,
-        "model": model.config.model_dump(mode="json"),
-    }
-    (staging / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
-    shutil.copyfile(source_spm, staging / SOURCE_SPM)
-    shutil.copyfile(target_spm, staging / TARGET_SPM)
-    normalizer.save(staging / NORMALIZATION)
-    card = dict(card, checksums={name: sha256_file(staging / name) for name in CHECKSUMMED})
-    card.setdefault("parameters", model.parameter_count())
-    (staging / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
-    (staging / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
+    with _staging_directory(directory) as staging:
+        tensors = _weights_to_save(model, half_precision)
+        save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT_NAME})
+        os.chmod(staging / WEIGHTS, 0o644)  # safetensors writes 0600; a service user must be able to read it
+        config = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "src_lang": src_lang,
+            "tgt_lang": tgt_lang,
+            "model": model.config.model_dump(mode="json"),
+        }
+        (staging / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
+        shutil.copyfile(source_spm, staging / SOURCE_SPM)
+        shutil.copyfile(target_spm, staging / TARGET_SPM)
+        normalizer.save(staging / NORMALIZATION)
+        card = dict(card, checksums={name: sha256_file(staging / name) for name in CHECKSUMMED})
+        card.setdefault("parameters", model.parameter_count())
+        (staging / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+        (staging / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
     if directory.exists():
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -98,13 +102,42 @@ def save_model_dir(
         os.replace(staging, directory)
 
 
+@contextmanager
+def _staging_directory(directory: Path) -> Iterator[Path]:
+    """An empty sibling `<name>.partial` to write the new directory into. If writing fails it is
+    removed, so no half-written directory is left, and a full disk becomes a `ModelSaveError`."""
+    staging = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        yield staging
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, (OSError, SafetensorError)):  # safetensors reports I/O errors as its own type
+            raise ModelSaveError(f"cannot save model directory {directory}: {error}; nothing was changed") from error
+        raise
+
+
 def update_card(directory: Path, **fields) -> dict:
     """Add fields (e.g. evaluation results) to an existing card, re-rendering card.md."""
     card = json.loads((directory / CARD_JSON).read_text(encoding="utf-8"))
     card.update(fields)
-    (directory / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
-    (directory / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
+    _replace_file(directory / CARD_JSON, json.dumps(card, indent=2, ensure_ascii=False))
+    _replace_file(directory / CARD_MD, render_card_markdown(card))
     return card
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write through a temporary sibling renamed over `path`: a failed write (disk full) keeps the old
+    file, so card.json (which holds the checksums) is never left truncated."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as error:
+        raise ModelSaveError(f"cannot write {path}: {error.strerror or error}; the file is unchanged") from error
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_model_dir(directory: Path) -> LoadedModel:

@@ -1,7 +1,8 @@
 """The translator interface: text in, text out. The CLI, the evaluation and the service use only this.
 
-It owns the steps around the network: source normalisation, SentencePiece encoding, sorting and
-batching sentences by token count (so a batch carries little padding), beam search, and decoding.
+It owns the steps around the network: cutting texts into sentences, source normalisation,
+SentencePiece encoding, sorting and batching sentences by token count (so a batch carries little
+padding), beam search, decoding, and joining sentence translations back into texts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from data.normalize import Normalizer
 from model.batching import cut_into_batches, pad
 from model.checkpoint import LoadedModel, load_model_dir
 from model.config import EOS_ID
+from model.quantization import DEFAULT_QUANTIZATION, quantize
 from model.search import Hypothesis, SearchConfig, beam_search
+from model.sentences import has_words, join_nbest, split_sentences
 from model.seq2seq import Seq2Seq
 
 
@@ -39,6 +42,7 @@ class Translator:
         src_lang: str = "src",
         tgt_lang: str = "tgt",
         max_source_tokens: int = 250,
+        card: dict | None = None,
     ):
         self.model = model.eval()
         self.source_sp = spm.SentencePieceProcessor(model_file=str(source_spm))
@@ -46,17 +50,21 @@ class Translator:
         self.normalizer = normalizer
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.max_source_tokens = max_source_tokens
+        self.card = card or {}  # the model directory's card.json
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, **kwargs) -> "Translator":
         return cls(
             loaded.model, loaded.source_spm, loaded.target_spm, loaded.normalizer,
-            loaded.src_lang, loaded.tgt_lang, **kwargs,
+            loaded.src_lang, loaded.tgt_lang, card=loaded.card, **kwargs,
         )
 
     @classmethod
-    def from_directory(cls, directory: Path, **kwargs) -> "Translator":
-        return cls.from_loaded(load_model_dir(directory), **kwargs)
+    def from_directory(cls, directory: Path, quantization: str = DEFAULT_QUANTIZATION, **kwargs) -> "Translator":
+        """Load a model directory, with the weights in `quantization` precision (model/quantization.py)."""
+        loaded = load_model_dir(directory)
+        loaded.model = quantize(loaded.model, quantization)
+        return cls.from_loaded(loaded, **kwargs)
 
     def encode_source(self, sentence: str) -> list[int]:
         ids = self.source_sp.encode(self.normalizer(sentence))[: self.max_source_tokens - 1]
@@ -87,6 +95,29 @@ class Translator:
 
     def translate_text(self, sentences: list[str], search: SearchConfig = SearchConfig()) -> list[str]:
         return [nbest[0].text for nbest in self.translate(sentences, search)]
+
+    def translate_texts(
+        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
+    ) -> list[list[tuple[str, float]]]:
+        """n-best (translation, score) for texts of any length, in input order.
+
+        Each text is cut into sentences (model/sentences.py); the sentences of all texts go through
+        one batched search, and each text is joined back with its own whitespace and line breaks.
+        """
+        documents = [split_sentences(text) for text in texts]
+        sentences = [sentence for document in documents for sentence in document.sentences]
+        to_translate = [sentence for sentence in sentences if has_words(sentence)]
+        translated = iter(self.translate(to_translate, search, batch_tokens))
+        nbests = [
+            [(t.text, t.score) for t in next(translated)] if has_words(sentence) else [(sentence, 0.0)]
+            for sentence in sentences
+        ]
+        results, start = [], 0
+        for document in documents:
+            end = start + len(document.sentences)
+            results.append(join_nbest(document, nbests[start:end], search.nbest))
+            start = end
+        return results
 
     def _to_translation(self, source_ids: list[int], hyp: Hypothesis) -> Translation:
         return Translation(

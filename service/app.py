@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -25,22 +25,36 @@ from service.languages import LanguageIdentifier, language_name
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.registry import ModelRegistry
 from service.requests import DetectRequest, TranslateRequest, body_limit, read_fields, validate
+from service.responses import DetectedLanguage, Health, Language, ModelEntry, Ready, TranslateAnswer, answers
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-def _form_schema() -> dict:
-    schema = TranslateRequest.model_json_schema()
+def _body_schema(request_model) -> dict:
+    """The request body of a route that reads its fields itself: the same fields in JSON and in forms."""
+    schema = request_model.model_json_schema()
+    form = _without_null(schema)
     return {
         "required": True,
         "content": {
             "application/json": {"schema": schema},
-            "application/x-www-form-urlencoded": {"schema": schema},
-            "multipart/form-data": {"schema": schema},
+            "application/x-www-form-urlencoded": {"schema": form},
+            "multipart/form-data": {"schema": form},
         },
     }
+
+
+def _without_null(schema: dict) -> dict:
+    """A form cannot send null (an optional field is left out instead): drop null from the fields' types."""
+    properties = {}
+    for name, field in schema["properties"].items():
+        options = [option for option in field.get("anyOf", []) if option.get("type") != "null"]
+        if len(options) == 1:
+            field = {key: value for key, value in field.items() if key != "anyOf"} | options[0]
+        properties[name] = field
+    return {**schema, "properties": properties}
 
 
 def _version() -> str:
@@ -107,7 +121,12 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
                 headers=retry_after_header(wait),
             )
 
-    @app.post("/translate", openapi_extra={"requestBody": _form_schema()}, summary="Translate text")
+    @app.post(
+        "/translate",
+        summary="Translate text",
+        openapi_extra={"requestBody": _body_schema(TranslateRequest)},
+        responses=answers(TranslateAnswer, 400, 403, 413, 422, 429, 503, 504),
+    )
     async def translate(request: Request):
         fields = await read_fields(request, max_body)
         admit(fields, request)
@@ -118,14 +137,21 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
             return Response(status_code=499)  # nobody reads it; logged and counted as such
         return SafeJSONResponse(answer)
 
-    @app.get("/languages", summary="Languages and the targets each translates to")
+    @app.get(
+        "/languages", summary="Languages and the targets each translates to", responses=answers(list[Language])
+    )
     async def languages():
         return [
             {"code": code, "name": language_name(code), "targets": targets}
             for code, targets in registry.languages().items()
         ]
 
-    @app.post("/detect", summary="Detect the language of a text")
+    @app.post(
+        "/detect",
+        summary="Detect the language of a text",
+        openapi_extra={"requestBody": _body_schema(DetectRequest)},
+        responses=answers(list[DetectedLanguage], 400, 403, 413, 429, 503),
+    )
     async def detect(request: Request):
         fields = await read_fields(request, max_body)
         admit(fields, request)
@@ -135,11 +161,11 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
         identifier = LanguageIdentifier(list(registry.languages()))
         return [{"language": d.language, "confidence": d.confidence} for d in identifier.detect(body.q)]
 
-    @app.get("/health", summary="Liveness")
+    @app.get("/health", summary="Liveness", responses=answers(Health))
     async def health():
         return {"status": "ok"}
 
-    @app.get("/ready", summary="Readiness: 200 once models are loaded")
+    @app.get("/ready", summary="Readiness: 200 once models are loaded", responses=answers(Ready, 503))
     async def ready():
         if not registry.ready:
             headers = retry_after_header(translation.RETRY_AFTER_LOADING) if registry.loading else None
@@ -149,11 +175,16 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
             answer["failed"] = registry.failures
         return answer
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def prometheus_metrics():
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/models", summary="Model cards of the loaded models")
+    @app.get("/models", summary="Model cards of the loaded models", responses=answers(list[ModelEntry]))
     async def models():
         return [
             {"name": m.name, "source": m.src_lang, "target": m.tgt_lang, "card": m.card} for m in registry.models

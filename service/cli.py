@@ -5,23 +5,24 @@
 
 Every flag overrides the `CAROUSEL_*` environment variable of the same setting (service/settings.py).
 SIGTERM or Ctrl-C stops taking connections, finishes the requests in flight, lets the batching
-workers translate what they hold, and exits.
+workers translate what they hold, and exits with status 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 
 from carousel.errors import UserError
 
 # flag dest -> ServiceSettings field
 _OVERRIDES = {
-    "models_dir": "models_dir", "host": "host", "port": "port", "beam": "default_beam", "max_beam": "max_beam",
-    "max_alternatives": "max_alternatives", "max_chars": "max_chars", "max_batch_items": "max_batch_items",
-    "max_batch_tokens": "max_batch_tokens", "max_wait_ms": "max_wait_ms", "queue_size": "queue_size",
-    "timeout": "request_timeout_seconds", "api_keys": "api_keys", "rate_limit": "rate_limit_per_minute",
-    "cors_origins": "cors_origins", "log_level": "log_level",
+    "models_dir": "models_dir", "host": "host", "port": "port", "quantize": "quantize", "beam": "default_beam",
+    "max_beam": "max_beam", "max_alternatives": "max_alternatives", "max_chars": "max_chars",
+    "max_batch_items": "max_batch_items", "max_batch_tokens": "max_batch_tokens", "max_wait_ms": "max_wait_ms",
+    "queue_size": "queue_size", "timeout": "request_timeout_seconds", "api_keys": "api_keys",
+    "rate_limit": "rate_limit_per_minute", "cors_origins": "cors_origins", "log_level": "log_level",
 }
 
 
@@ -30,6 +31,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: 5000, as LibreTranslate)")
     parser.add_argument("--beam", type=int, help="default beam size (default: 5)")
+    parser.add_argument("--quantize", choices=["none", "int8", "bf16"], help="inference precision (default: int8)")
     parser.add_argument("--max-beam", type=int, help="largest beam a request may ask for (default: 10)")
     parser.add_argument("--max-alternatives", type=int, help="most alternatives a request may ask for (default: 3)")
     parser.add_argument("--max-chars", type=int, help="characters per request (default: 20000)")
@@ -71,11 +73,33 @@ def run_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=int(settings.request_timeout_seconds) + 5,
     )
+    server = uvicorn.Server(config)
+    _stop_gracefully_on_signals(server)
+    server.run()
+    if not server.started:
+        raise UserError("the server did not start (see the log above)")
     return 0
+
+
+def _stop_gracefully_on_signals(server) -> None:
+    """Make SIGTERM and SIGINT a graceful stop that ends in exit status 0.
+
+    While it serves, uvicorn handles both signals itself; after its graceful shutdown it raises the
+    signal again for the handler that was there before it. With Python's default handlers that kills
+    the process by SIGTERM (status -15, or 143 in a shell: a failure to systemd or an orchestrator)
+    or raises KeyboardInterrupt. With this handler in place the repeated signal only asks again for
+    the stop that has already happened; a signal before uvicorn's handlers are in place stops it too.
+    """
+
+    def stop(signum, frame) -> None:
+        server.should_exit = True
+
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, stop)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from carousel.errors import UserError
-from model.checkpoint import load_model_dir
 from model.translator import Translator
 from service.batching import BatchingQueue, BatchReport
 from service.settings import ServiceSettings
@@ -24,12 +23,13 @@ from service.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 BatchObserver = Callable[[str], Callable[[BatchReport], None] | None]  # model name -> callback
+Loader = Callable[[Path, str], tuple[Translator, dict]]  # (directory, quantization) -> (translator, card)
 
 
-def load_translator(directory: Path) -> tuple[Translator, dict]:
-    """A translator for a model directory, and the directory's model card."""
-    loaded = load_model_dir(directory)
-    return Translator.from_loaded(loaded), loaded.card
+def load_translator(directory: Path, quantization: str) -> tuple[Translator, dict]:
+    """A translator for a model directory, in the service's inference precision, and the model card."""
+    translator = Translator.from_directory(directory, quantization)
+    return translator, translator.card
 
 
 @dataclass
@@ -43,7 +43,7 @@ class ServedModel:
 
 
 class ModelRegistry:
-    def __init__(self, settings: ServiceSettings, load: Callable[[Path], tuple] = load_translator):
+    def __init__(self, settings: ServiceSettings, load: Loader = load_translator):
         self.settings = settings
         self.models_dir = Path(settings.models_dir)
         self._load = load
@@ -97,7 +97,7 @@ class ModelRegistry:
     def _load_one(self, directory: Path, observer: BatchObserver | None) -> ServedModel | None:
         name = directory.name
         try:
-            translator, card = self._load(directory)
+            translator, card = self._load(directory, self.settings.quantize)
         except Exception as error:  # ModelLoadError names the file; anything else is logged in full
             log.error("cannot load model %s: %s", directory, error, exc_info=not isinstance(error, UserError))
             self.failures[name] = str(error)

@@ -9,6 +9,7 @@ text belongs, an unknown content type) is a 400 that names the problem.
 from __future__ import annotations
 
 import json
+import sys
 import urllib.parse
 from typing import Any, Literal
 
@@ -102,6 +103,10 @@ def _parse_json(body: bytes) -> dict[str, Any]:
         raise ApiError(400, f"malformed JSON body: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
         raise ApiError(400, "malformed JSON body: nested too deeply") from None
+    except ValueError:  # Python refuses to convert integers of more digits than its limit (DoS guard)
+        raise ApiError(
+            400, f"malformed JSON body: a number has more than {sys.get_int_max_str_digits()} digits"
+        ) from None
     if not isinstance(value, dict):
         raise ApiError(400, "JSON body must be an object, e.g. {\"q\": \"Hola\", \"source\": \"es\", \"target\": \"en\"}")
     _check_unicode(value)
@@ -164,7 +169,15 @@ async def _parse_multipart(request: Request, body: bytes) -> list[tuple[str, Any
     except Exception as error:  # malformed multipart: boundaries, headers, limits
         detail = getattr(error, "detail", None) or str(error) or type(error).__name__
         raise ApiError(400, f"malformed form body: {detail}") from None
-    return list(form.multi_items())
+    items = list(form.multi_items())
+    # Starlette decodes a text part that is not UTF-8 as Latin-1 without a word. Without file parts
+    # (refused anyway) the whole body is text fields and ASCII framing, so it must be valid UTF-8.
+    if not any(isinstance(value, UploadFile) for _, value in items):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ApiError(400, f"form body is not valid UTF-8 (byte {error.start})") from None
+    return items
 
 
 def validate(model: type[BaseModel], fields: dict[str, Any]):

@@ -1,7 +1,7 @@
 """What `/translate` does between a validated request and its JSON answer.
 
 1. check limits and languages (resolving `source: "auto"` per string with the language identifier);
-2. cut every string into sentences (service/text.py), plain text or HTML;
+2. cut every string into sentences (model/sentences.py; service/text.py for HTML);
 3. put each model's sentences on its batching queue, all at once, and wait for them with the request
    timeout, giving up early if the client goes away (the queues then drop the work);
 4. put the translations back into each string, with n-best alternatives, scores and alignments.
@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from model.search import SearchConfig
+from model.sentences import has_words, join_nbest
 from model.translator import Translation
 from service.access import retry_after_header
 from service.batching import QueueClosed, QueueFull
@@ -121,11 +122,6 @@ def _pairs(registry: ModelRegistry) -> str:
     return ", ".join(f"{m.src_lang}→{m.tgt_lang}" for m in registry.models)
 
 
-def _translatable(sentence: str) -> bool:
-    """Whether a sentence has words or numbers; "." or "—" alone comes back as it is."""
-    return any(char.isalnum() for char in sentence)
-
-
 async def _translate_items(
     items: list[_Item], search: SearchConfig, settings: ServiceSettings, client_gone: Disconnection
 ) -> None:
@@ -138,7 +134,7 @@ async def _translate_items(
     futures: list[tuple[list[tuple[_Item, int]], asyncio.Future]] = []
     try:
         for group in by_model.values():
-            slots = [(item, i) for item in group for i, s in enumerate(item.document.sentences) if _translatable(s)]
+            slots = [(item, i) for item in group for i, s in enumerate(item.document.sentences) if has_words(s)]
             if slots:
                 sentences = [item.document.sentences[i] for item, i in slots]
                 futures.append((slots, group[0].model.queue.submit(sentences, search)))
@@ -193,30 +189,26 @@ def _answer(items: list[_Item], request: TranslateRequest) -> dict:
     return answer
 
 
+def _joined(item: _Item, count: int) -> list[tuple[str, float]]:
+    """Up to `count` distinct (text, score) translations of the string, best first."""
+    nbests = [[(t.text, t.score) for t in nbest] for nbest in item.nbest or []]
+    return join_nbest(item.document, nbests, count)
+
+
 def _best(item: _Item) -> str:
-    if item.model is None:
-        return item.text
-    return item.document.join([nbest[0].text for nbest in item.nbest or []])
+    return item.text if item.model is None else _joined(item, 1)[0][0]
 
 
 def _alternatives(item: _Item, count: int) -> list[str]:
     """The i-th alternative takes every sentence's i-th best translation (its best if it has fewer)."""
-    if item.model is None or not item.nbest:
+    if item.model is None:
         return []
-    best, alternatives = _best(item), []
-    for rank in range(1, count + 1):
-        if not any(len(nbest) > rank for nbest in item.nbest):
-            break
-        text = item.document.join([(nbest[rank] if len(nbest) > rank else nbest[0]).text for nbest in item.nbest])
-        if text != best and text not in alternatives:
-            alternatives.append(text)
-    return alternatives
+    return [text for text, _ in _joined(item, count + 1)[1:]]
 
 
 def _score(item: _Item) -> float:
     """Mean length-normalised log-probability of the string's sentences (0 when nothing was translated)."""
-    scores = [nbest[0].score for nbest in item.nbest or [] if nbest[0].target_tokens]
-    return round(sum(scores) / len(scores), 4) if scores else 0.0
+    return 0.0 if item.model is None else round(_joined(item, 1)[0][1], 4)
 
 
 def _alignments(item: _Item) -> list[dict]:

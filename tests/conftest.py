@@ -6,6 +6,11 @@ exercises every real code path: subwords, normalisation, training, export, loadi
 
 from __future__ import annotations
 
+import errno
+import importlib.util
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +51,11 @@ def tiny_train_config(run_dir: Path, corpus: Path, *overrides: str) -> TrainConf
     return load_config(TINY_CONFIG, [*defaults, *overrides])
 
 
+def disk_full() -> OSError:
+    """The error a write gets when the disk is full (for tests that make a write fail partway)."""
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Path:
     """A model directory exported by a real (tiny, short) training run."""
@@ -60,3 +70,20 @@ def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Path:
 @pytest.fixture(scope="session")
 def tiny_test_pairs(tiny_corpus) -> list[tuple[str, str]]:
     return read_split(tiny_corpus, "test", ["es", "en"])
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    """A models directory, as `carousel serve` reads it, holding the tiny model as `tiny-es-en` (read-only)."""
+    directory = tmp_path_factory.mktemp("models")
+    shutil.copytree(tiny_model_dir, directory / "tiny-es-en")
+    return directory
+
+
+def load_script(path: Path):
+    """Import a script of scripts/ as a module, for tests of its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module

@@ -7,7 +7,6 @@ HEALTHCHECK, `/ready`, one `/translate` and a SIGTERM.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,19 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "dockerfile_steps.py"
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("dockerfile_steps", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-steps = _load_script()
+steps = load_script(SCRIPT)
 
 
 @pytest.fixture(scope="module")

@@ -107,9 +107,8 @@ def test_model_on_a_corpus_split_with_two_references_and_a_second_system(
     assert report["sentences"] == len(tiny_test_pairs) and report["references"] == ["en", "en_kjv"]
     assert report["search"]["beam"] == 2
     model, file_system = report["systems"]
-    expected = Translator.from_directory(tiny_model_dir).translate_text(
-        [es for es, _ in tiny_test_pairs], SearchConfig(beam_size=2)
-    )
+    nbests = Translator.from_directory(tiny_model_dir).translate_texts([es for es, _ in tiny_test_pairs], SearchConfig(beam_size=2))
+    expected = [nbest[0][0] for nbest in nbests]
     assert hyps.read_text(encoding="utf-8").split("\n")[:-1] == expected
     from data.corpus import read_split
 
@@ -140,12 +139,18 @@ def _error_cases(tmp: Path, corpus: Path) -> dict[str, tuple[list[str], str]]:
     short = _write(tmp / "short.txt", REFERENCES[:2])
     (tmp / "bad.txt").write_bytes(b"fine\n\xc3\x28 broken\nfine\n")
     (tmp / "empty.txt").write_bytes(b"")
+    (tmp / "binary.bin").write_bytes(b"\x7fELF\x00\x01\x02\n\x00")
+    long_line = ("house " * 20_000)[:100_000]  # 16,667 words: TER would take minutes
+    long = _write(tmp / "long.txt", [HYPOTHESES[0], long_line, HYPOTHESES[2]])
     return {
         "line count": (["--hyp", hyp, "--refs", short], f"{hyp} has 3 lines but {short} has 2 lines"),
         "reference line counts": (["--hyp", hyp, "--refs", hyp, short], f"{short} has 2 lines but {hyp} has 3"),
         "invalid utf-8": (["--hyp", tmp / "bad.txt", "--refs", hyp], "bad.txt:2: invalid UTF-8"),
         "missing file": (["--hyp", tmp / "nowhere.txt", "--refs", hyp], "nowhere.txt: no such file"),
         "empty file": (["--hyp", tmp / "empty.txt", "--refs", hyp], "empty.txt: empty file"),
+        "empty references": (["--hyp", hyp, "--refs", tmp / "empty.txt"], "empty.txt: empty file"),
+        "binary file": (["--hyp", tmp / "binary.bin", "--refs", hyp], "binary.bin:1: NUL byte"),
+        "100,000-character line": (["--hyp", long, "--refs", hyp], "long.txt:2: 16,667 words on one line"),
         "unknown column": (["--hyp", hyp, "--corpus", corpus, "--ref", "fr"], "no column 'fr'"),
         "hyp vs split length": (
             ["--hyp", hyp, "--corpus", corpus, "--ref", "en"], f"{hyp} has 3 lines but the test split of {corpus} has 40"
@@ -165,6 +170,16 @@ def test_each_error_exits_2_with_a_one_line_message(tiny_corpus, tmp_path, capsy
         assert code == 2, name
         assert message in err, (name, err)
         assert err.count("\n") == 1 and "Traceback" not in err, name
+
+
+def test_a_100000_character_line_of_one_word_is_scored_like_sacrebleu(tmp_path, capsys):
+    hypotheses = [HYPOTHESES[0], "x" * 100_000, HYPOTHESES[2]]  # like unspaced CJK text: cheap for every metric
+    report = _evaluate_json(
+        capsys, "--hyp", _write(tmp_path / "hyp.txt", hypotheses), "--refs", _write(tmp_path / "ref.txt", REFERENCES)
+    )
+    system = report["systems"][0]
+    assert system["bleu"] == round(sacrebleu.corpus_bleu(hypotheses, [REFERENCES]).score, 2)
+    assert system["ter"] == round(sacrebleu.corpus_ter(hypotheses, [REFERENCES]).score, 2)
 
 
 def test_score_system_is_reusable():

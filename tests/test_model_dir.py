@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from model.checkpoint import CARD_JSON, CONFIG, WEIGHTS, ModelLoadError, load_model_dir, update_card
+from model.checkpoint import (
+    CARD_JSON,
+    CONFIG,
+    WEIGHTS,
+    ModelLoadError,
+    ModelSaveError,
+    load_model_dir,
+    save_model_dir,
+    update_card,
+)
 from model.search import SearchConfig
 from model.translator import Translator
+from tests.conftest import disk_full
 
 
 def _copy(model_dir: Path, tmp_path: Path) -> Path:
@@ -117,3 +128,54 @@ def test_pickle_crafted_to_run_code_is_refused_and_never_executed(tiny_model_dir
     with pytest.raises(ModelLoadError):
         load_model_dir(broken)
     assert not marker.exists()
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in directory.iterdir()}
+
+
+def _save_again(loaded) -> None:
+    save_model_dir(
+        loaded.directory, loaded.model, src_lang=loaded.src_lang, tgt_lang=loaded.tgt_lang,
+        source_spm=loaded.source_spm, target_spm=loaded.target_spm, normalizer=loaded.normalizer, card=loaded.card,
+    )
+
+
+def test_a_full_disk_during_export_keeps_the_previous_directory_and_leaves_no_partial_one(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    model_dir = _copy(tiny_model_dir, tmp_path)
+    before = _files(model_dir)
+
+    def copy_until_the_disk_is_full(source, target, **_):  # the SentencePiece copies follow the weights and config
+        Path(target).write_bytes(Path(source).read_bytes()[:100])
+        raise disk_full()
+
+    monkeypatch.setattr(shutil, "copyfile", copy_until_the_disk_is_full)
+    message = re.escape(f"cannot save model directory {model_dir}: ") + ".*No space left on device"
+    with pytest.raises(ModelSaveError, match=message):
+        _save_again(load_model_dir(model_dir))
+    monkeypatch.undo()
+    assert _files(model_dir) == before
+    assert [path.name for path in tmp_path.iterdir()] == ["model"]  # no model.partial, no model.old
+
+    _save_again(load_model_dir(model_dir))  # with room on the disk, the new directory replaces the old one
+    load_model_dir(model_dir)
+    assert [path.name for path in tmp_path.iterdir()] == ["model"]
+
+
+def test_a_full_disk_during_a_card_update_keeps_the_card(tiny_model_dir, tmp_path, monkeypatch):
+    model_dir = _copy(tiny_model_dir, tmp_path)
+    before = _files(model_dir)
+
+    def write_half_then_fail(path, text, encoding=None):
+        with open(path, "w", encoding=encoding) as handle:
+            handle.write(text[: len(text) // 2])
+        raise disk_full()
+
+    monkeypatch.setattr(Path, "write_text", write_half_then_fail)
+    with pytest.raises(ModelSaveError, match="card.json: No space left on device; the file is unchanged"):
+        update_card(model_dir, evaluation={"test": {"bleu": 12.3}})
+    monkeypatch.undo()
+    assert _files(model_dir) == before  # card.json intact (it holds the checksums), no temporary file left
+    load_model_dir(model_dir)

@@ -1,21 +1,30 @@
-"""Training on tiny slices: it learns, it resumes exactly after SIGKILL, and it runs under torchrun (DDP)."""
+"""Training on tiny slices: it learns, it resumes exactly after SIGKILL, a full disk keeps the last
+checkpoint, and it runs under torchrun (DDP)."""
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import torch
 
-from tests.conftest import ROOT, TINY_CONFIG
-from training.batching import TokenBucketBatcher, Example
+import training.state
+from carousel.cli import main
+from tests.conftest import ROOT, TINY_CONFIG, disk_full
+from training.batching import Example, TokenBucketBatcher
 from training.config import load_config
 from training.state import safe_torch_load
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 
 def train_command(run_dir: Path, corpus: Path, *overrides: str) -> list[str]:
@@ -29,8 +38,7 @@ def train_command(run_dir: Path, corpus: Path, *overrides: str) -> list[str]:
 
 
 def run(command: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
 def metrics(run_dir: Path) -> list[dict]:
@@ -55,36 +63,88 @@ def test_tiny_run_learns_and_exports(tmp_path, tiny_corpus):
     assert "tgt tok/s" in result.stderr and "ETA" in result.stderr
 
 
+def kill_points(seed: int, first: int, last: int, count: int = 3) -> list[int]:
+    """`count` seeded random steps in [first, last), one in each equal slice, so they spread over the run."""
+    rng = random.Random(seed)
+    edges = [first + (last - first) * i // count for i in range(count + 1)]
+    return [rng.randrange(low, high) for low, high in itertools.pairwise(edges)]
+
+
+def train_until_killed(command: list[str], step: int) -> int:
+    """Start training and SIGKILL it as soon as it logs `step` (its own stderr, not a file an earlier
+    run left behind); returns the exit status, -SIGKILL when it was killed mid-run."""
+    process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(300, process.kill)  # a run that never logs the step cannot hang the suite
+    watchdog.start()
+    try:
+        for line in process.stderr:
+            logged = re.search(r" step (\d+) \|", line)  # "... step 7 | epoch 0.05 | loss ..."
+            if logged and int(logged.group(1)) >= step:
+                process.send_signal(signal.SIGKILL)
+                break
+        return process.wait()
+    finally:
+        watchdog.cancel()
+        process.stderr.close()
+
+
 def test_sigkill_then_resume_finishes_with_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_corpus):
-    steps = "training.max_steps=30"
+    settings = ("training.max_steps=30", "training.log_every=1")  # every step logged, so a kill can follow any
     straight = tmp_path / "straight"
-    assert run(train_command(straight, tiny_corpus, steps)).returncode == 0
+    assert run(train_command(straight, tiny_corpus, *settings)).returncode == 0
 
     killed = tmp_path / "killed"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    for kill_after_step in (7, 18):
-        process = subprocess.Popen(train_command(killed, tiny_corpus, steps), cwd=ROOT, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and process.poll() is None:
-            log = killed / "metrics.jsonl"
-            if log.exists() and any(r["step"] >= kill_after_step for r in metrics(killed)):
-                break
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert safe_torch_load(killed / "checkpoints" / "last.pt")["progress"]["step"] > 0  # never torn
-    resumed = run(train_command(killed, tiny_corpus, steps))
+    command = train_command(killed, tiny_corpus, *settings)
+    # From step 6 on, the step-5 checkpoint exists, so every kill has a checkpoint to keep or replace.
+    points = kill_points(seed=7, first=6, last=30)
+    for step in points:
+        assert train_until_killed(command, step) == -signal.SIGKILL, f"the run ended before step {step}"
+        checkpoint = safe_torch_load(killed / "checkpoints" / "last.pt")  # loads after every kill: never torn
+        assert checkpoint["progress"]["step"] >= (step - 1) // 5 * 5  # at least the last one written before the kill
+    resumed = run(command)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stderr
 
-    final = safe_torch_load(killed / "checkpoints" / "last.pt")
-    assert final["progress"]["step"] == 30 and final["progress"]["finished"]
-    expected = final_weights(straight)
+    final, uninterrupted = (safe_torch_load(run_dir / "checkpoints" / "last.pt") for run_dir in (killed, straight))
+    assert final["progress"]["step"] == uninterrupted["progress"]["step"] == 30 and final["progress"]["finished"]
     for name, tensor in final["model"].items():
-        assert torch.equal(tensor, expected[name]), name
+        assert torch.equal(tensor, uninterrupted["model"][name]), (name, points)  # bit-identical
     steps_logged = [r["step"] for r in metrics(killed) if r["kind"] == "train"]
-    assert steps_logged == sorted(set(steps_logged)), "no duplicated records after resuming"
+    assert steps_logged == list(range(1, 31)), "each step logged once, none lost or repeated by the resumes"
+    assert [p.name for p in (killed / "checkpoints").iterdir() if p.name.endswith(".tmp")] == []
+
+
+class _DiskWithLittleRoom(io.FileIO):
+    """A file on a disk with `room` bytes free: the write that crosses it writes what fits, then fails."""
+
+    room = 0
+
+    def write(self, data) -> int:
+        if self.tell() + len(data) > self.room:
+            super().write(bytes(data)[: max(0, self.room - self.tell())])
+            raise disk_full()
+        return super().write(data)
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint_and_says_so(
+    tmp_path, tiny_corpus, monkeypatch, capsys
+):
+    run_dir = tmp_path / "run"
+    train = [*train_command(run_dir, tiny_corpus, "training.max_steps=10")[3:], "--no-export"]  # `carousel train ...`
+    assert main(train) == 0
+    last = run_dir / "checkpoints" / "last.pt"
+    before = last.read_bytes()
+
+    monkeypatch.setattr(_DiskWithLittleRoom, "room", len(before) // 2)  # the next checkpoint fails halfway
+    monkeypatch.setattr(training.state, "open", _DiskWithLittleRoom, raising=False)
+    capsys.readouterr()
+    assert main([*train, "--set", "training.max_steps=20"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write checkpoint {last}: No space left on device; the previous checkpoint is unchanged" in err
+    assert "Traceback" not in err
+    assert last.read_bytes() == before
+    assert safe_torch_load(last)["progress"]["step"] == 10
+    assert [p.name for p in last.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_finished_run_is_not_trained_again(tmp_path, tiny_corpus):

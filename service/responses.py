@@ -1,0 +1,89 @@
+"""The answers of the HTTP API (../shared/API.md) as types, so the OpenAPI schema says what each route returns.
+
+The routes build their answers as plain dicts; these models only document them (`responses=` in the route
+decorators), and tests/test_service_fuzz.py checks every answer the fuzzer gets against them. Objects
+forbid unknown keys, so a key added to an answer without being declared here fails that test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorAnswer(_Answer):
+    error: str = Field(min_length=1, description="what is wrong, in one line")
+    detail: Any = Field(None, description="the validation errors, when the request did not validate")
+
+
+class DetectedLanguage(_Answer):
+    language: str
+    confidence: float = Field(ge=0, le=100)
+
+
+class AlignmentEntry(_Answer):
+    """One sentence: its tokens and the target × source attention weights."""
+
+    source: str
+    translation: str
+    source_tokens: list[str]
+    target_tokens: list[str]
+    weights: list[list[float]]
+
+
+class TranslateAnswer(_Answer):
+    """For a string `q`, each field holds one value; for a list `q`, a list of them in the same order."""
+
+    translatedText: str | list[str]
+    alternatives: list[str] | list[list[str]] = Field(None, description="with alternatives > 0")
+    detectedLanguage: DetectedLanguage | list[DetectedLanguage] = Field(None, description='with source "auto"')
+    scores: float | list[float] = Field(None, description="with return_scores")
+    alignment: list[AlignmentEntry] | list[list[AlignmentEntry]] = Field(None, description="with return_alignment")
+
+
+class Language(_Answer):
+    code: str
+    name: str
+    targets: list[str]
+
+
+class Health(_Answer):
+    status: str
+
+
+class Ready(_Answer):
+    status: str
+    models: list[str]
+    failed: dict[str, str] = Field(None, description="model directories that could not be loaded, and why")
+
+
+class ModelEntry(_Answer):
+    name: str
+    source: str
+    target: str
+    card: dict[str, Any]
+
+
+# When each error status is answered (the contract's table).
+ERROR_STATUSES = {
+    400: "missing or malformed field, unsupported language or pair, malformed body",
+    403: "API key missing or invalid when keys are configured",
+    413: "text or batch over the configured limits",
+    422: "value out of range (beam_size, alternatives)",
+    429: "rate limit exceeded (Retry-After header)",
+    503: "queue full, models not ready or server shutting down (Retry-After header while it makes sense)",
+    504: "translation exceeded the request timeout",
+}
+
+
+def answers(ok: Any, *errors: int) -> dict[int | str, dict]:
+    """The `responses=` of a route: its 200 answer type and the error statuses it can answer with."""
+    declared: dict[int | str, dict] = {200: {"model": ok, "description": "Successful Response"}}
+    for status in errors:
+        declared[status] = {"model": ErrorAnswer, "description": ERROR_STATUSES[status]}
+    return declared
