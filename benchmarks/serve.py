@@ -14,6 +14,7 @@ itself (`--max-requests` bounds it too). For each configuration the script start
        max_batch_tokens, see service/batching.py);
 - off: `--max-wait-ms 0 --max-batch-tokens 1`: no waiting, and a cost limit below any one request's,
        so every request is its own `translate` call and every sentence its own network batch.
+- on2: batching on, with two batching workers of one torch thread each (`--batch-workers 2`).
 
 It prints requests/s, sentences/s, p50/p95/p99 latency, errors by status, the mean batch the server
 formed (from /metrics), and "service / offline": verses/s against `Translator.translate_texts` on the
@@ -41,7 +42,11 @@ from pathlib import Path
 
 import httpx
 
-CONFIGS = {"on": [], "off": ["--max-wait-ms", "0", "--max-batch-tokens", "1"]}
+CONFIGS = {
+    "on": [],
+    "off": ["--max-wait-ms", "0", "--max-batch-tokens", "1"],
+    "on2": ["--batch-workers", "2"],
+}
 MAX_CLIENTS, MAX_DURATION = 1024, 600.0
 
 

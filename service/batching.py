@@ -1,12 +1,14 @@
 """Cross-request dynamic batching: many small requests become one `translate` call.
 
 Each model has one `BatchingQueue`. A request puts its sentences on the queue with `submit` and awaits
-the asyncio future it gets back. One worker thread (off the event loop, so the server keeps answering)
+the asyncio future it gets back. A worker thread (off the event loop, so the server keeps answering)
 takes the oldest waiting job, waits at most `max_wait_ms` from that job's arrival for others to join,
 merges the jobs that share its search settings (beam, n-best, alignment) up to `max_batch_tokens`,
 translates them in one call, and hands each request its own results through
 `loop.call_soon_threadsafe`. A job whose future was cancelled (request timed out, client went away)
-leaves the queue at once and is never translated.
+leaves the queue at once and is never translated. With several workers (`workers`), one batch is
+collected while others translate: on a small CPU, two single-threaded searches side by side keep both
+cores busier than one search over two threads (benchmarks/serve.py measures it).
 
 Cost is estimated before tokenisation as (characters / 4 + 2) × beam: about one subword per four
 characters plus EOS, times the rows the beam search carries. That is the unit of `translate`'s
@@ -63,7 +65,7 @@ class _Job:
 
 
 class BatchingQueue:
-    """A bounded queue of translation jobs in front of one translator, served by one worker thread."""
+    """A bounded queue of translation jobs in front of one translator, served by worker threads."""
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class BatchingQueue:
         queue_size: int = 2048,
         on_batch: Callable[[BatchReport], None] | None = None,
         name: str = "model",
+        workers: int = 1,
     ):
         self.translator = translator
         self.max_batch_tokens = max_batch_tokens
@@ -85,7 +88,8 @@ class BatchingQueue:
         self._pending = 0  # sentences waiting (not yet taken by the worker)
         self._condition = threading.Condition()
         self._closing = False
-        self._thread: threading.Thread | None = None
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
 
     @property
     def depth(self) -> int:
@@ -94,9 +98,13 @@ class BatchingQueue:
 
     def start(self) -> None:
         with self._condition:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name=f"batching-{self.name}", daemon=True)
-                self._thread.start()
+            if not self._threads:
+                self._threads = [
+                    threading.Thread(target=self._work, name=f"batching-{self.name}-{i}", daemon=True)
+                    for i in range(self.workers)
+                ]
+                for thread in self._threads:
+                    thread.start()
 
     def submit(self, sentences: list[str], search: SearchConfig) -> asyncio.Future:
         """Queue sentences; the future resolves to their n-best lists, in order. Call from the event loop.
@@ -118,12 +126,12 @@ class BatchingQueue:
         return job.future
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop taking work, translate what is queued, and stop the worker (waiting up to `timeout`)."""
+        """Stop taking work, translate what is queued, and stop the workers (waiting up to `timeout` each)."""
         with self._condition:
             self._closing = True
             self._condition.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     # -- worker thread -----------------------------------------------------------------------------
 

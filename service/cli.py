@@ -21,8 +21,9 @@ _OVERRIDES = {
     "models_dir": "models_dir", "host": "host", "port": "port", "quantize": "quantize", "beam": "default_beam",
     "max_beam": "max_beam", "max_alternatives": "max_alternatives", "max_chars": "max_chars",
     "max_batch_items": "max_batch_items", "max_batch_tokens": "max_batch_tokens", "max_wait_ms": "max_wait_ms",
-    "queue_size": "queue_size", "timeout": "request_timeout_seconds", "api_keys": "api_keys",
-    "rate_limit": "rate_limit_per_minute", "cors_origins": "cors_origins", "log_level": "log_level",
+    "queue_size": "queue_size", "batch_workers": "batch_workers", "timeout": "request_timeout_seconds",
+    "api_keys": "api_keys", "rate_limit": "rate_limit_per_minute", "cors_origins": "cors_origins",
+    "log_level": "log_level",
 }
 
 
@@ -38,6 +39,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch-items", type=int, help="strings in a list q (default: 128)")
     parser.add_argument("--max-batch-tokens", type=int, help="estimated source tokens × beam per merged batch")
     parser.add_argument("--max-wait-ms", type=float, help="how long a request waits for others to batch with")
+    parser.add_argument(
+        "--batch-workers", type=int,
+        help="batches translated side by side per model; torch threads are split among them (default: 1)",
+    )
     parser.add_argument("--queue-size", type=int, help="pending sentences per model before 503 (default: 2048)")
     parser.add_argument("--timeout", type=float, help="request timeout in seconds, then 504 (default: 30)")
     parser.add_argument(
@@ -72,6 +77,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from service.app import create_app
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _split_torch_threads(settings.batch_workers)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -86,6 +92,14 @@ def run_serve(args: argparse.Namespace) -> int:
     if not server.started:
         raise UserError("the server did not start (see the log above)")
     return 0
+
+
+def _split_torch_threads(workers: int) -> None:
+    """Each batching worker gets its share of torch's threads (torch's thread count is per process)."""
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
 
 
 def _stop_gracefully_on_signals(server) -> None:

@@ -116,6 +116,7 @@ class ModelRegistry:
             queue_size=settings.queue_size,
             on_batch=observer(name) if observer else None,
             name=name,
+            workers=settings.batch_workers,
         )
         queue.start()
         return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, card, queue)

@@ -68,6 +68,20 @@ def test_concurrent_jobs_are_merged_and_each_gets_its_own_results():
     assert reports[0].requests == 10 and reports[0].sentences == 20 and reports[0].target_tokens == 40
 
 
+def test_two_workers_translate_two_batches_side_by_side():
+    translator = RecordingTranslator(blocked=True)
+
+    async def scenario(queue):
+        first = queue.submit(["a"], SearchConfig(beam_size=2))
+        second = queue.submit(["b"], SearchConfig(beam_size=3))  # other settings: a batch of its own
+        await _until(lambda: len(translator.calls) == 2)  # both calls run while neither has returned
+        translator.gate.set()
+        return await asyncio.gather(first, second)
+
+    first, second = run_with_queue(translator, scenario, max_wait_ms=0, workers=2)
+    assert (first[0][0].text, second[0][0].text) == ("a@2", "b@3")
+
+
 def test_jobs_with_different_search_settings_are_never_mixed():
     translator = RecordingTranslator()
     configs = [SearchConfig(beam_size=2), SearchConfig(beam_size=3), SearchConfig(beam_size=2, return_alignment=True)]
@@ -150,7 +164,7 @@ def test_close_drains_queued_work_then_stops():
 
     first, second = asyncio.run(scenario())
     assert first[0][0].text == "one@1" and second[0][0].text == "two@1"
-    assert not queue._thread.is_alive()
+    assert not any(thread.is_alive() for thread in queue._threads)
 
 
 def test_a_failing_translation_fails_its_requests_and_the_worker_goes_on():
