@@ -41,7 +41,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-wait-ms", type=float, help="how long a request waits for others to batch with")
     parser.add_argument(
         "--batch-workers", type=int,
-        help="batches translated side by side per model; torch threads are split among them (default: 1)",
+        help="batches translated side by side per model; torch threads are split among them (default: 2)",
     )
     parser.add_argument("--queue-size", type=int, help="pending sentences per model before 503 (default: 2048)")
     parser.add_argument("--timeout", type=float, help="request timeout in seconds, then 504 (default: 30)")

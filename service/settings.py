@@ -43,7 +43,9 @@ class ServiceSettings(BaseSettings):
     max_wait_ms: float = Field(5.0, ge=0)  # how long the first request waits for others to join it
     queue_size: int = Field(2_048, ge=1)  # pending sentences before requests get 503
     request_timeout_seconds: float = Field(30.0, gt=0)  # 504 after this
-    batch_workers: int = Field(1, ge=1)  # batches translated side by side per model, torch threads split among them
+    # Batches translated side by side per model, torch threads split among them. Two single-threaded
+    # searches beat one two-threaded search on a 2-core CPU (benchmarks/serve.py: 79% vs 60% of offline).
+    batch_workers: int = Field(2, ge=1)
 
     # Access.
     api_keys: Annotated[list[str], NoDecode] = []  # empty: no key needed
