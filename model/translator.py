@@ -93,9 +93,6 @@ class Translator:
                 results[index] = [Translation("", 0.0, [], [], [] if search.return_alignment else None)]
         return results
 
-    def translate_text(self, sentences: list[str], search: SearchConfig = SearchConfig()) -> list[str]:
-        return [nbest[0].text for nbest in self.translate(sentences, search)]
-
     def translate_texts(
         self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
     ) -> list[list[tuple[str, float]]]:

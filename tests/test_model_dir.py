@@ -46,11 +46,11 @@ def test_exported_directory_holds_every_file_and_a_card(tiny_model_dir):
 def test_loaded_model_translates_and_is_deterministic(tiny_model_dir):
     translator = Translator.from_directory(tiny_model_dir)
     sentences = ["Y dijo Dios: Sea la luz.", "", "EN el principio crió Dios los cielos y la tierra."]
-    first = translator.translate_text(sentences, SearchConfig(beam_size=3))
-    again = translator.translate_text(sentences, SearchConfig(beam_size=3))
+    first = translator.translate_texts(sentences, SearchConfig(beam_size=3))
+    again = translator.translate_texts(sentences, SearchConfig(beam_size=3))
     assert first == again
-    assert first[1] == ""
-    assert all(isinstance(t, str) for t in first)
+    assert first[1] == [("", 0.0)]
+    assert all(isinstance(text, str) for nbest in first for text, _ in nbest)
 
 
 def test_half_precision_weights_load_as_float32(tiny_model_dir):

@@ -31,7 +31,9 @@ def validate(model: Seq2Seq, data: TrainingData, beam_size: int, batch_tokens: i
     try:
         loss = _teacher_forced_loss(model, data)
         translator = Translator(model, data.source_spm, data.target_spm, data.normalizer)
-        hypotheses = translator.translate_text(data.valid_sources, SearchConfig(beam_size=beam_size))
+        # As `carousel evaluate` translates: verses cut into sentences and joined back.
+        nbests = translator.translate_texts(data.valid_sources, SearchConfig(beam_size=beam_size))
+        hypotheses = [nbest[0][0] for nbest in nbests]
     finally:
         model.train(was_training)
     refs = [data.valid_references]
