@@ -96,7 +96,8 @@ def stand_in_app(tmp_path, translator, load_gate: threading.Event | None = None,
             load_gate.wait(30)
         return translator, {"name": "stand-in"}
 
-    settings = ServiceSettings(models_dir=tmp_path, **settings)
+    # One batching worker unless a test asks for more: a blocked stand-in then holds the whole queue.
+    settings = ServiceSettings(models_dir=tmp_path, **{"batch_workers": 1, **settings})
     return create_app(settings, ModelRegistry(settings, load))
 
 

@@ -52,6 +52,7 @@ class ServerProcess:
         command = [
             sys.executable, "-m", "carousel", "serve", "--models-dir", str(models_dir),
             "--port", self.url.rsplit(":", 1)[1], "--max-batch-tokens", "1", "--timeout", "120", "--log-level", "info",
+            "--batch-workers", "1",  # one request translating, the others queued behind it when SIGTERM comes
         ]
         environment = {**os.environ, "OMP_NUM_THREADS": "1"}
         with open(log, "w") as output:
