@@ -103,11 +103,11 @@ class Translator:
         """
         documents = [split_sentences(text) for text in texts]
         sentences = [sentence for document in documents for sentence in document.sentences]
-        to_translate = [sentence for sentence in sentences if has_words(sentence)]
-        translated = iter(self.translate(to_translate, search, batch_tokens))
+        wordy = [has_words(sentence) for sentence in sentences]  # "." or "—" alone comes back as it is
+        translated = iter(self.translate([s for s, w in zip(sentences, wordy) if w], search, batch_tokens))
         nbests = [
-            [(t.text, t.score) for t in next(translated)] if has_words(sentence) else [(sentence, 0.0)]
-            for sentence in sentences
+            [(t.text, t.score) for t in next(translated)] if w else [(sentence, 0.0)]
+            for sentence, w in zip(sentences, wordy)
         ]
         results, start = [], 0
         for document in documents:

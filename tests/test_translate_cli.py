@@ -15,10 +15,11 @@ import torch
 import carousel.translate
 from carousel.cli import main
 from model.checkpoint import load_model_dir
-from model.quantization import QUANTIZE_MODES, quantize
+from model.quantization import DEFAULT_QUANTIZATION, QUANTIZE_MODES, quantize
 from model.search import SearchConfig
 from model.sentences import split_sentences
 from model.translator import Translator
+from service.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,7 +170,8 @@ def test_int8_quantizes_the_recurrent_and_linear_layers_including_the_tied_outpu
     for module in (model.encoder.forward_rnns[0], model.decoder.rnn, model.decoder.output_projection):
         assert type(module).__module__.startswith("torch.ao.nn.quantized.dynamic"), module
     assert model.decoder.embedding.weight.dtype == torch.float32  # the tied embedding keeps its float copy
-    assert carousel.translate.QUANTIZE_MODES == QUANTIZE_MODES
+    assert carousel.translate.QUANTIZE_MODES == QUANTIZE_MODES  # repeated there so `--help` needs no torch
+    assert carousel.translate.DEFAULT_QUANTIZATION == DEFAULT_QUANTIZATION == ServiceSettings().quantize
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:

@@ -37,23 +37,21 @@ def test_int8_is_the_default_precision(translator):
 
 
 def test_a_paragraph_is_translated_sentence_by_sentence_and_keeps_its_layout(float32, tiny_test_pairs):
-    translator = float32
     first, second, third = (es for es, _ in tiny_test_pairs[:3])
     text = f"{first} {second}\n\n{third}"
-    alone = [best(translator, sentence) for sentence in (first, second, third)]
-    assert best(translator, text) == f"{alone[0]} {alone[1]}\n\n{alone[2]}"
+    alone = [best(float32, sentence) for sentence in (first, second, third)]
+    assert best(float32, text) == f"{alone[0]} {alone[1]}\n\n{alone[2]}"
     # All sentences of all texts go through one search: the same result as one text at a time.
-    together = translator.translate_texts([text, first, ""], SEARCH)
-    assert [nbest[0][0] for nbest in together] == [best(translator, text), alone[0], ""]
+    together = float32.translate_texts([text, first, ""], SEARCH)
+    assert [nbest[0][0] for nbest in together] == [best(float32, text), alone[0], ""]
 
 
 def test_nbest_of_a_paragraph_is_distinct_and_starts_with_the_best(float32, tiny_test_pairs):
-    translator = float32
     text = " ".join(es for es, _ in tiny_test_pairs[:2])
-    nbest = translator.translate_texts([text], SearchConfig(beam_size=4, nbest=3))[0]
+    nbest = float32.translate_texts([text], SearchConfig(beam_size=4, nbest=3))[0]
     texts = [t for t, _ in nbest]
     assert 1 <= len(nbest) <= 3 and len(set(texts)) == len(texts)
-    assert nbest[0] == translator.translate_texts([text], SearchConfig(beam_size=4))[0][0]
+    assert nbest[0] == float32.translate_texts([text], SearchConfig(beam_size=4))[0][0]
 
 
 def test_input_far_beyond_training_lengths_returns_in_bounded_time(translator, tiny_test_pairs):
