@@ -216,3 +216,24 @@ def test_a_new_run_can_start_from_an_exported_model(tmp_path, tiny_corpus, tiny_
     exported = load_model_dir(tiny_model_dir).model.state_dict()
     for name, tensor in trainer.model.state_dict().items():
         assert torch.equal(tensor, exported[name]), name
+
+
+def test_averaging_switched_on_when_resuming_exports_the_mean_of_the_snapshots_it_has(tmp_path, tiny_corpus):
+    from model.checkpoint import load_model_dir
+    from training.trainer import average_weights
+
+    run_dir = tmp_path / "run"
+    assert run(train_command(run_dir, tiny_corpus, "training.max_steps=30")).returncode == 0
+    resumed = run(train_command(run_dir, tiny_corpus, "training.max_steps=60", "training.average_last=4"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+    # Validations at 15 and 30 ran without averaging, so only 45 and 60 have snapshots.
+    snapshots = sorted((run_dir / "checkpoints").glob("val-*.safetensors"))
+    assert [p.name for p in snapshots] == ["val-00000045.safetensors", "val-00000060.safetensors"]
+    loaded = load_model_dir(run_dir / "model")
+    card = json.loads((run_dir / "model" / "card.json").read_text())
+    assert card["training"]["exported_weights"] == "average of the last 2 validations"
+    expected = type(loaded.model)(loaded.config)
+    average_weights(expected, snapshots)
+    for name, tensor in loaded.model.state_dict().items():
+        torch.testing.assert_close(tensor, expected.state_dict()[name].half().float(), rtol=0, atol=0, msg=name)

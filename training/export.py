@@ -65,7 +65,7 @@ def build_card(trainer: Trainer, progress: Progress, valid_bleu: float, valid_ch
             "processes": trainer.dist.world_size,
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, python {sys.version.split()[0]}",
             "exported_weights": (
-                f"average of the last {len(progress.validations)} validations" if config.training.average_last and len(progress.validations) > 1
+                f"average of the last {len(trainer.averaged_snapshots())} validations" if len(trainer.averaged_snapshots()) > 1
                 else "best validation BLEU"
             ),
         },

@@ -296,12 +296,19 @@ class Trainer:
         self.progress = Progress(**payload[0])
         self.schedule.load_state_dict(payload[1])
 
+    def averaged_snapshots(self) -> list[Path]:
+        """The validation snapshots export averages; a run that switched averaging on
+        when resumed has none for its earlier validations."""
+        if not self.config.training.average_last:
+            return []
+        paths = [self.checkpoint_dir / f"val-{s:08d}.safetensors" for s in self.progress.validations]
+        return [path for path in paths if path.exists()]
+
     def final_weights(self) -> Seq2Seq:
         """The weights to export: the average of the last validations, or the best by BLEU."""
-        cfg = self.config.training
         model = Seq2Seq(self.model_config)
-        if cfg.average_last and len(self.progress.validations) > 1:
-            paths = [self.checkpoint_dir / f"val-{s:08d}.safetensors" for s in self.progress.validations]
+        paths = self.averaged_snapshots()
+        if len(paths) > 1:
             average_weights(model, paths)
         elif self.progress.best:
             load_model(model, str(self.checkpoint_dir / f"best-{int(self.progress.best[0][1]):08d}.safetensors"))
