@@ -60,6 +60,8 @@ def test_tiny_run_learns_and_exports(tmp_path, tiny_corpus):
     assert [r["step"] for r in records if r["kind"] == "valid"] == [15, 30, 40]
     assert (run_dir / "curves.png").stat().st_size > 1000
     assert (run_dir / "model" / "model.safetensors").exists()
+    card = json.loads((run_dir / "model" / "card.json").read_text())
+    assert list(card["validation"]["bleu_by_step"]) == ["15", "30", "40"]
     assert "tgt tok/s" in result.stderr and "ETA" in result.stderr
 
 

@@ -69,6 +69,9 @@ def build_card(trainer: Trainer, progress: Progress, valid_bleu: float, valid_ch
                 else "best validation BLEU"
             ),
         },
-        "validation": {"bleu": round(valid_bleu, 2), "chrf": round(valid_chrf, 2), "beam_size": config.validation.beam_size},
+        "validation": {
+            "bleu": round(valid_bleu, 2), "chrf": round(valid_chrf, 2), "beam_size": config.validation.beam_size,
+            "bleu_by_step": {str(r["step"]): r["bleu"] for r in trainer.metrics.read() if r["kind"] == "valid"},
+        },
         "config": json.loads(config.model_dump_json()),
     }
