@@ -220,7 +220,9 @@ def test_a_new_run_can_start_from_an_exported_model(tmp_path, tiny_corpus, tiny_
         assert torch.equal(tensor, exported[name]), name
 
 
-def test_averaging_switched_on_when_resuming_exports_the_mean_of_the_snapshots_it_has(tmp_path, tiny_corpus):
+def test_averaging_switched_on_when_resuming_exports_the_better_of_average_and_best_by_validation(
+    tmp_path, tiny_corpus
+):
     from model.checkpoint import load_model_dir
     from training.trainer import average_weights
 
@@ -230,12 +232,23 @@ def test_averaging_switched_on_when_resuming_exports_the_mean_of_the_snapshots_i
     assert resumed.returncode == 0, resumed.stderr[-2000:]
 
     # Validations at 15 and 30 ran without averaging, so only 45 and 60 have snapshots.
-    snapshots = sorted((run_dir / "checkpoints").glob("val-*.safetensors"))
+    checkpoints = run_dir / "checkpoints"
+    snapshots = sorted(checkpoints.glob("val-*.safetensors"))
     assert [p.name for p in snapshots] == ["val-00000045.safetensors", "val-00000060.safetensors"]
-    loaded = load_model_dir(run_dir / "model")
     card = json.loads((run_dir / "model" / "card.json").read_text())
-    assert card["training"]["exported_weights"] == "average of the last 2 validations"
+    candidates = card["validation"]["bleu_by_candidate"]
+    average_name, best_name = candidates
+    assert average_name == "average of the last 2 validations"
+    best_step = int(re.fullmatch(r"best validation BLEU \(step (\d+)\)", best_name)[1])
+    valid_bleu = {r["step"]: r["bleu"] for r in metrics(run_dir) if r["kind"] == "valid"}
+    assert valid_bleu[best_step] == max(valid_bleu.values())
+    assert card["training"]["exported_weights"] == max(candidates, key=candidates.get)
+
+    loaded = load_model_dir(run_dir / "model")
     expected = type(loaded.model)(loaded.config)
-    average_weights(expected, snapshots)
+    if card["training"]["exported_weights"] == average_name:
+        average_weights(expected, snapshots)
+    else:
+        average_weights(expected, [checkpoints / f"best-{best_step:08d}.safetensors"])
     for name, tensor in loaded.model.state_dict().items():
         torch.testing.assert_close(tensor, expected.state_dict()[name].half().float(), rtol=0, atol=0, msg=name)

@@ -13,23 +13,28 @@ from data.corpus import load_corpus_manifest
 from model.checkpoint import save_model_dir
 from training.config import TrainConfig
 from training.trainer import Progress, Trainer
-from training.validation import validate
+from training.validation import ValidationResult, validate
 
 
 def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path:
     config: TrainConfig = trainer.config
     directory = Path(config.export.dir or Path(config.run_dir) / "model")
-    model = trainer.final_weights()
-    valid = validate(model, trainer.data, config.validation.beam_size, config.validation.batch_tokens)
+    # Validation BLEU picks between the averaged and the best weights; the test split never does.
+    candidates = trainer.export_candidates()
+    scores = {
+        name: validate(model, trainer.data, config.validation.beam_size, config.validation.batch_tokens)
+        for name, model in candidates.items()
+    }
+    chosen = max(scores, key=lambda name: scores[name].bleu)
     save_model_dir(
         directory,
-        model,
+        candidates[chosen],
         src_lang=config.data.src_lang or config.data.src,
         tgt_lang=config.data.tgt_lang or config.data.tgt,
         source_spm=trainer.data.source_spm,
         target_spm=trainer.data.target_spm,
         normalizer=trainer.data.normalizer,
-        card=build_card(trainer, progress, valid.bleu, valid.chrf, command),
+        card=build_card(trainer, progress, chosen, scores, command),
         half_precision=config.export.half_precision,
     )
     if (Path(config.run_dir) / "curves.png").exists():
@@ -37,7 +42,9 @@ def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path
     return directory
 
 
-def build_card(trainer: Trainer, progress: Progress, valid_bleu: float, valid_chrf: float, command: list[str]) -> dict:
+def build_card(
+    trainer: Trainer, progress: Progress, chosen: str, scores: dict[str, ValidationResult], command: list[str]
+) -> dict:
     config: TrainConfig = trainer.config
     src = config.data.src_lang or config.data.src
     tgt = config.data.tgt_lang or config.data.tgt
@@ -64,13 +71,12 @@ def build_card(trainer: Trainer, progress: Progress, valid_bleu: float, valid_ch
             "minutes": round(progress.elapsed_seconds / 60, 1),
             "processes": trainer.dist.world_size,
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, python {sys.version.split()[0]}",
-            "exported_weights": (
-                f"average of the last {len(trainer.averaged_snapshots())} validations" if len(trainer.averaged_snapshots()) > 1
-                else "best validation BLEU"
-            ),
+            "exported_weights": chosen,
         },
         "validation": {
-            "bleu": round(valid_bleu, 2), "chrf": round(valid_chrf, 2), "beam_size": config.validation.beam_size,
+            "bleu": round(scores[chosen].bleu, 2), "chrf": round(scores[chosen].chrf, 2),
+            "beam_size": config.validation.beam_size,
+            "bleu_by_candidate": {name: round(result.bleu, 2) for name, result in scores.items()},
             "bleu_by_step": {str(r["step"]): r["bleu"] for r in trainer.metrics.read() if r["kind"] == "valid"},
         },
         "config": json.loads(config.model_dump_json()),

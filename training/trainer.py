@@ -304,17 +304,24 @@ class Trainer:
         paths = [self.checkpoint_dir / f"val-{s:08d}.safetensors" for s in self.progress.validations]
         return [path for path in paths if path.exists()]
 
-    def final_weights(self) -> Seq2Seq:
-        """The weights to export: the average of the last validations, or the best by BLEU."""
-        model = Seq2Seq(self.model_config)
+    def export_candidates(self) -> dict[str, Seq2Seq]:
+        """The weights export chooses from, by description: the average of the last validation
+        snapshots (when averaging is on) and the best by validation BLEU."""
+        candidates = {}
         paths = self.averaged_snapshots()
         if len(paths) > 1:
-            average_weights(model, paths)
-        elif self.progress.best:
-            load_model(model, str(self.checkpoint_dir / f"best-{int(self.progress.best[0][1]):08d}.safetensors"))
-        else:
+            averaged = Seq2Seq(self.model_config)
+            average_weights(averaged, paths)
+            candidates[f"average of the last {len(paths)} validations"] = averaged.eval()
+        model = Seq2Seq(self.model_config)
+        if self.progress.best:
+            step = int(self.progress.best[0][1])
+            load_model(model, str(self.checkpoint_dir / f"best-{step:08d}.safetensors"))
+            candidates[f"best validation BLEU (step {step})"] = model.eval()
+        else:  # stopped before its first validation
             model.load_state_dict(self.model.state_dict())
-        return model.eval()
+            candidates["last weights"] = model.eval()
+        return candidates
 
 
 def average_weights(model: Seq2Seq, paths: list[Path]) -> None:
