@@ -42,6 +42,8 @@ from pathlib import Path
 
 import httpx
 
+from carousel.translate import DEFAULT_QUANTIZATION, QUANTIZE_MODES  # torch-free, like `carousel --help`
+
 CONFIGS = {
     "on": [],
     "off": ["--max-wait-ms", "0", "--max-batch-tokens", "1"],
@@ -192,7 +194,7 @@ class Server:
 # -- measurements ----------------------------------------------------------------------------------
 
 
-def offline_rate(model_dir: Path, sentences: list[str], beam: int, threads: int, quantize: str | None) -> float:
+def offline_rate(model_dir: Path, sentences: list[str], beam: int, threads: int, quantize: str) -> float:
     """Verses/s of one `Translator.translate_texts` call on all the verses, in this process."""
     import torch
 
@@ -201,7 +203,7 @@ def offline_rate(model_dir: Path, sentences: list[str], beam: int, threads: int,
 
     if threads:
         torch.set_num_threads(threads)
-    translator = Translator.from_directory(model_dir, **({"quantization": quantize} if quantize else {}))
+    translator = Translator.from_directory(model_dir, quantize)
     search = SearchConfig(beam_size=beam)
     translator.translate_texts(sentences[:8], search)  # warm-up
     started = time.perf_counter()
@@ -272,7 +274,10 @@ def main() -> None:
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--per-request", type=int, default=1, help="sentences per request (q as a list when > 1)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for server and offline (default: torch's)")
-    parser.add_argument("--quantize", choices=["none", "int8", "bf16"], help="precision, server and offline (default: theirs)")
+    parser.add_argument(
+        "--quantize", choices=QUANTIZE_MODES, default=DEFAULT_QUANTIZATION,
+        help="precision, server and offline (default: %(default)s)",
+    )
     parser.add_argument("--single", action="store_true", help="latency of one client sending one 25-word sentence")
     parser.add_argument("--no-offline", action="store_true", help="skip the offline comparison")
     args = parser.parse_args()
@@ -307,8 +312,7 @@ def main() -> None:
     targets = [("as configured", None)] if args.url else [(name, CONFIGS[name]) for name in args.configs.split(",")]
     for name, extra in targets:
         print(f"\nbatching {name}" + (f" ({' '.join(extra)})" if extra else ""), flush=True)
-        precision = ["--quantize", args.quantize] if args.quantize else []
-        server = None if args.url else Server(args.models_dir, args.beam, extra + precision, args.threads)
+        server = None if args.url else Server(args.models_dir, args.beam, [*extra, "--quantize", args.quantize], args.threads)
         try:
             url = args.url or server.url
             pair = served_pair(url, args.model)
