@@ -45,6 +45,10 @@ VALID_BOOKS = frozenset({"Esther", "Haggai", "Galatians", "Jude"})
 # Held back for a final evaluation: never written, counted or read by anything downstream.
 RESERVED_BOOKS = frozenset({"Lamentations", "Micah", "Ephesians", "II Timothy"})
 
+# WEB books that RV1909 lacks (the deuterocanon) are English-only text for back-translation
+# (data/backtranslation.py), except Greek Esther, which repeats and extends the valid book Esther.
+HELD_OUT_ENGLISH_ONLY_BOOKS = frozenset({"Esther (Greek)"})
+
 # KJV prints a Pauline epistle's subscription as a title after the last verse; RV1909 prints it
 # as plain text at the end of that verse, after its closing "Amén.".
 _KJV_COLOPHON = re.compile(r'<chapter eID="[^"]*"/>\s*(?:<div [^>]*/>\s*)*<title>')
@@ -79,6 +83,21 @@ def read_module(module: BibleModule) -> dict[str, RawVerse]:
     """The non-reserved verses of a module, by reference, in canonical order."""
     verses = parse_export(export_module(module.module))
     return {verse.ref: verse for verse in verses if verse.book not in RESERVED_BOOKS}
+
+
+def english_only_verses(progress: bool = True) -> list[tuple[str, str]]:
+    """(ref, text) of the WEB verses in books that RV1909 does not have, as plain text."""
+    spanish_books = {verse.book for verse in read_module(MODULES[0]).values()}
+    english = read_module(MODULES[1])
+    rows = []
+    for ref, verse in english.items():
+        if verse.book in spanish_books or verse.book in HELD_OUT_ENGLISH_ONLY_BOOKS:
+            continue
+        text = parse_osis_verse(verse.osis).text
+        if text:
+            rows.append((ref, text))
+    _say(progress, f"read {MODULES[1].module}: {len(rows):,} verses in books that {MODULES[0].module} lacks")
+    return rows
 
 
 def build_bible_corpus(out_dir: Path, config: BibleConfig, progress: bool = True) -> tuple[CorpusManifest, dict]:

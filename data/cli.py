@@ -4,11 +4,13 @@ carousel prepare bible [--out data/corpora/bible]
 carousel prepare tsv FILE --src-col N|NAME --tgt-col N|NAME [--header] --src-lang es --tgt-lang en
 carousel prepare text SRC_FILE TGT_FILE --src-lang es --tgt-lang en
 carousel prepare tmx FILE --src-lang es --tgt-lang en
+carousel prepare back-translation --model models/bible-en-es (--bible-english-only | --text FILE) --out DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -56,11 +58,29 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     tmx.add_argument("file", type=Path)
     _add_import(tmx, "FILE")
 
+    back = kinds.add_parser(
+        "back-translation",
+        help="synthetic pairs: a reverse-direction model translates target-language text (add with data.extra_train)",
+    )
+    back.add_argument("--model", type=Path, required=True, help="model from the target to the source language")
+    text = back.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", type=Path, help="one target-language sentence per line")
+    text.add_argument(
+        "--bible-english-only", action="store_true", help="the WEB books RV1909 lacks (the deuterocanon, less Greek Esther)"
+    )
+    back.add_argument("--out", type=Path, required=True, help="corpus directory to write")
+    from carousel.translate import add_search_arguments  # torch-free: only flags
+
+    add_search_arguments(back)
+    back.add_argument("--quiet", action="store_true", help="no progress output")
+
 
 def run_prepare(args: argparse.Namespace) -> int:
     """Build or import the corpus described by `args`, print its summary, and train subwords if asked."""
     from data.summary import format_summary  # imported here so `carousel --help` stays fast
 
+    if args.kind == "back-translation":
+        return _run_back_translation(args)
     try:
         if args.kind == "bible":
             from data.bible import BibleConfig, build_bible_corpus
@@ -93,6 +113,36 @@ def run_prepare(args: argparse.Namespace) -> int:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise UserError(f"invalid setting {where}: {first['msg']}") from None
+    return 0
+
+
+def _run_back_translation(args: argparse.Namespace) -> int:
+    from carousel.translate import load_translator, search_config
+    from data.backtranslation import back_translate, read_text_rows
+    from data.summary import format_summary
+
+    if args.bible_english_only:
+        from data.bible import english_only_verses
+
+        rows, text = english_only_verses(progress=not args.quiet), "WEB books that RV1909 lacks"
+    else:
+        rows, text = read_text_rows(args.text), str(args.text)
+    translator = load_translator(args.model, args.quantize)
+    search = search_config(args)
+    source = {
+        "description": "Back-translation: the original text and its machine translation by a reverse model.",
+        "text": text,
+        "model": str(args.model),
+        "model_checksums": translator.card.get("checksums", {}),
+        "search": dataclasses.asdict(search),
+        "quantize": args.quantize,
+    }
+    manifest, splits = back_translate(
+        rows, translator, search, args.out, name=args.out.name, source=source,
+        batch_tokens=args.batch_tokens, progress=not args.quiet,
+    )
+    print(format_summary(manifest, splits, shown_dropped=30))
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -39,6 +39,11 @@ class ModelConfig(BaseModel):
     hidden_dropout: float = Field(0.2, ge=0, lt=1, description="between stacked RNN layers")
     output_dropout: float = Field(0.2, ge=0, lt=1, description="on the attentional vector")
 
+    def architecture(self) -> dict:
+        """The fields that shape the weights; dropout rates and the forget-gate bias's initial
+        value do not, so a run may start from an exported model with different ones."""
+        return self.model_dump(exclude={"embedding_dropout", "hidden_dropout", "output_dropout", "forget_bias"})
+
     @model_validator(mode="after")
     def _check_compatible_sizes(self) -> "ModelConfig":
         if self.tie_output and self.attentional_dim != self.embedding_dim:

@@ -15,10 +15,13 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+import sentencepiece as spm
 import torch
 
 import training.state
 from carousel.cli import main
+from carousel.errors import UserError
 from tests.conftest import ROOT, TINY_CONFIG, disk_full
 from training.batching import Example, TokenBucketBatcher
 from training.config import load_config
@@ -218,6 +221,53 @@ def test_a_new_run_can_start_from_an_exported_model(tmp_path, tiny_corpus, tiny_
     exported = load_model_dir(tiny_model_dir).model.state_dict()
     for name, tensor in trainer.model.state_dict().items():
         assert torch.equal(tensor, exported[name]), name
+
+
+def test_init_from_accepts_other_dropout_rates_but_refuses_another_architecture(tmp_path, tiny_corpus, tiny_model_dir):
+    from model.checkpoint import load_model_dir
+    from training.data import load_training_data
+    from training.trainer import Distributed, Trainer
+
+    def trainer_with(*overrides: str) -> Trainer:
+        config = load_config(TINY_CONFIG, [f"run_dir={tmp_path / 'run'}", f"data.corpus={tiny_corpus}", *overrides])
+        return Trainer(config, load_training_data(config), Distributed())
+
+    more_dropout = trainer_with("model.hidden_dropout=0.35", "model.output_dropout=0.35")
+    more_dropout.initialise_from(tiny_model_dir)  # dropout shapes no weight: regularising a fine-tune is allowed
+    exported = load_model_dir(tiny_model_dir).model.state_dict()
+    assert all(torch.equal(tensor, exported[name]) for name, tensor in more_dropout.model.state_dict().items())
+    assert more_dropout.model.decoder.output_dropout.p == 0.35
+    wider = trainer_with("model.decoder_hidden=48")
+    with pytest.raises(UserError, match="different architecture"):
+        wider.initialise_from(tiny_model_dir)
+
+
+def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_alone(tmp_path, tiny_corpus):
+    from data.corpus import read_split, write_corpus
+    from training.data import load_training_data
+
+    extra = tmp_path / "extra"
+    extra_rows = [("x:1", "Un hombre nuevo.", "A new man."), ("x:2", "Dios es amor.", "God is love.")]
+    write_corpus(extra, "extra", ["id", "es", "en"], {"es": "es", "en": "en"}, {"train": extra_rows}, {}, [])
+    base = [f"data.corpus={tiny_corpus}", "data.src=en", "data.tgt=es", "data.max_train_tokens=1000"]
+    plain = load_training_data(load_config(TINY_CONFIG, base))
+    more = load_training_data(
+        load_config(TINY_CONFIG, [*base, "data.extra_sources=[en_kjv]", f"data.extra_train=[{extra}]"])
+    )
+
+    kjv_pairs = read_split(tiny_corpus, "train", ["en_kjv", "es"])
+    assert len(more.train) == len(plain.train) + len(kjv_pairs) + len(extra_rows)
+    assert more.train[: len(plain.train)] == plain.train  # the corpus's own pairs come first, unchanged
+    source_sp = spm.SentencePieceProcessor(model_file=str(more.source_spm))
+    added_sources = {tuple(example.src[:-1]) for example in more.train[len(plain.train) :]}
+    assert tuple(source_sp.encode(kjv_pairs[0][0])) in added_sources
+    assert tuple(source_sp.encode("A new man.")) in added_sources
+    assert more.valid == plain.valid and more.valid_sources == plain.valid_sources
+
+
+def test_an_extra_source_that_repeats_the_target_column_is_a_config_error():
+    with pytest.raises(UserError, match="extra_sources"):
+        load_config(TINY_CONFIG, ["data.extra_sources=[en]"])
 
 
 def test_averaging_switched_on_when_resuming_exports_the_better_of_average_and_best_by_validation(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carousel.errors import UserError
 from data.subwords import SubwordConfig
@@ -30,6 +30,18 @@ class DataConfig(_Section):
     max_train_tokens: int = Field(150, ge=1, description="drop training pairs longer than this (subwords)")
     max_train_examples: int = Field(0, ge=0, description="use only the first N training pairs (0 = all)")
     max_valid_examples: int = Field(0, ge=0, description="validate on the first N pairs (0 = all)")
+    extra_sources: list[str] = Field(
+        [], description="more source columns of the corpus, each paired with the target, for training only"
+    )
+    extra_train: list[Path] = Field(
+        [], description="more corpus directories whose train split (same src/tgt columns) is added to training"
+    )
+
+    @model_validator(mode="after")
+    def _extra_sources_are_not_the_target(self) -> "DataConfig":
+        if self.tgt in self.extra_sources or self.src in self.extra_sources:
+            raise ValueError("extra_sources must not repeat the src or tgt column")
+        return self
 
 
 class OptimConfig(_Section):

@@ -14,7 +14,7 @@ from data.normalize import Normalizer, build_normalizer
 from data.subwords import ensure_subword_models
 from model.config import EOS_ID
 from training.batching import Example
-from training.config import TrainConfig
+from training.config import DataConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     train_pairs = read_split(data.corpus, "train", [data.src, data.tgt])
     if data.max_train_examples:
         train_pairs = train_pairs[: data.max_train_examples]
+    train_pairs += _extra_training_pairs(data)
     valid_pairs = read_split(data.corpus, "valid", [data.src, data.tgt])
     if data.max_valid_examples:
         valid_pairs = valid_pairs[: data.max_valid_examples]
@@ -66,6 +67,23 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         src_vocab_size=source_sp.get_piece_size(),
         tgt_vocab_size=target_sp.get_piece_size(),
     )
+
+
+def _extra_training_pairs(data: DataConfig) -> list[tuple[str, str]]:
+    """Pairs that only training sees: other source columns of the corpus (e.g. a second English
+    translation of each verse) and the train splits of other corpora (e.g. back-translations)."""
+    pairs: list[tuple[str, str]] = []
+    for column in data.extra_sources:
+        rows = read_split(data.corpus, "train", [column, data.tgt])
+        if data.max_train_examples:
+            rows = rows[: data.max_train_examples]
+        log.info("extra source column %s: %d pairs", column, len(rows))
+        pairs += rows
+    for corpus in data.extra_train:
+        rows = read_split(corpus, "train", [data.src, data.tgt])
+        log.info("extra training corpus %s: %d pairs", corpus, len(rows))
+        pairs += rows
+    return pairs
 
 
 def _fits(example: Example, max_tokens: int) -> bool:

@@ -1,0 +1,78 @@
+"""Back-translation (Sennrich et al. 2016): synthetic training pairs from target-language text.
+
+A model trained in the opposite direction translates monolingual target-language sentences;
+each (machine translation, original) pair joins the training data of the forward direction,
+whose decoder thus learns from text no parallel corpus holds. For the Bible, that text is the
+World English Bible's deuterocanonical books, which Reina-Valera 1909 does not contain.
+The result is an ordinary corpus directory (data/corpus.py) with a train split only, which a
+training config adds with `data.extra_train`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from carousel.errors import UserError
+from data.corpus import CorpusManifest, DroppedRecord, write_corpus
+
+CHUNK_SENTENCES = 256  # translated per step, so the progress bar moves
+
+
+def back_translate(
+    rows: list[tuple[str, str]],
+    translator,
+    search,
+    out_dir: Path,
+    name: str,
+    source: dict,
+    batch_tokens: int = 12000,
+    progress: bool = True,
+) -> tuple[CorpusManifest, dict[str, list[tuple[str, ...]]]]:
+    """Translate each (id, text) row with a reverse-direction `translator` and write the corpus.
+
+    Columns: the id, the machine translation (the forward model's source side), the original.
+    Rows whose translation comes back empty are dropped with a reason.
+    """
+    if translator.src_lang == translator.tgt_lang:
+        raise UserError("back-translation needs a model between two different languages")
+    texts = [text for _, text in rows]
+    translations: list[str] = []
+    with tqdm(total=len(texts), desc="back-translating", unit="sent", file=sys.stderr, disable=not progress) as bar:
+        for start in range(0, len(texts), CHUNK_SENTENCES):
+            chunk = texts[start : start + CHUNK_SENTENCES]
+            translations += [nbest[0][0] for nbest in translator.translate_texts(chunk, search, batch_tokens)]
+            bar.update(len(chunk))
+    kept, dropped = [], []
+    for (record_id, original), synthetic in zip(rows, translations, strict=True):
+        if synthetic.strip():
+            kept.append((record_id, synthetic, original))
+        else:
+            dropped.append(DroppedRecord(id=record_id, reason="empty", detail="empty back-translation"))
+    synthetic_column, original_column = translator.tgt_lang, translator.src_lang
+    manifest = write_corpus(
+        out_dir,
+        name=name,
+        columns=["id", synthetic_column, original_column],
+        languages={synthetic_column: synthetic_column, original_column: original_column},
+        splits={"train": kept},
+        source=source,
+        dropped=dropped,
+    )
+    return manifest, {"train": kept}
+
+
+def read_text_rows(path: Path) -> list[tuple[str, str]]:
+    """Non-empty lines of a UTF-8 text file as (`file:line`, text) rows."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: invalid UTF-8 ({error.reason})") from None
+    rows = [(f"{path.name}:{number}", line.strip()) for number, line in enumerate(lines, start=1) if line.strip()]
+    if not rows:
+        raise UserError(f"{path}: no text to back-translate")
+    return rows
