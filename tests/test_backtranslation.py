@@ -46,7 +46,7 @@ def test_back_translations_become_a_train_only_corpus_with_the_original_as_targe
 
 def test_an_empty_back_translation_is_dropped_with_a_reason(tmp_path):
     rows = [("a", "Jesus wept."), ("b", "Amen."), ("c", "God is love.")]
-    manifest, splits = back_translate(rows, _SilentOnAmen(), SearchConfig(), tmp_path / "bt", "bt", {}, progress=False)
+    _, splits = back_translate(rows, _SilentOnAmen(), SearchConfig(), tmp_path / "bt", "bt", {}, progress=False)
     assert [row[0] for row in splits["train"]] == ["a", "c"]
     assert [(record.id, record.reason) for record in load_corpus_manifest(tmp_path / "bt").dropped] == [("b", "empty")]
     assert splits["train"][0] == ("a", "«Jesus wept.»", "Jesus wept.")

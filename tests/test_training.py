@@ -243,7 +243,7 @@ def test_init_from_accepts_other_dropout_rates_but_refuses_another_architecture(
 
 
 def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_alone(tmp_path, tiny_corpus):
-    from data.corpus import read_split, write_corpus
+    from data.corpus import load_corpus_manifest, read_split, write_corpus
     from training.data import load_training_data
 
     extra = tmp_path / "extra"
@@ -263,6 +263,12 @@ def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_a
     assert tuple(source_sp.encode(kjv_pairs[0][0])) in added_sources
     assert tuple(source_sp.encode("A new man.")) in added_sources
     assert more.valid == plain.valid and more.valid_sources == plain.valid_sources
+
+    from training.export import extra_training_data
+
+    recorded = extra_training_data(load_config(TINY_CONFIG, [*base, "data.extra_sources=[en_kjv]", f"data.extra_train=[{extra}]"]))
+    assert recorded["extra_sources"] == ["en_kjv"]
+    assert recorded["extra_train"] == [{"path": str(extra), "name": "extra", "rows": 2, "sha256": load_corpus_manifest(extra).splits["train"].sha256}]
 
 
 def test_an_extra_source_that_repeats_the_target_column_is_a_config_error():

@@ -42,6 +42,16 @@ def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path
     return directory
 
 
+def extra_training_data(config: TrainConfig) -> dict:
+    """What training saw beyond the corpus's own pairs, each extra corpus identified by checksum."""
+    extra_train = []
+    for path in config.data.extra_train:
+        manifest = load_corpus_manifest(path)
+        train = manifest.splits["train"]
+        extra_train.append({"path": str(path), "name": manifest.name, "rows": train.rows, "sha256": train.sha256})
+    return {"extra_sources": list(config.data.extra_sources), "extra_train": extra_train}
+
+
 def build_card(
     trainer: Trainer, progress: Progress, chosen: str, scores: dict[str, ValidationResult], command: list[str]
 ) -> dict:
@@ -58,6 +68,7 @@ def build_card(
             "name": manifest.name,
             "columns": {"source": config.data.src, "target": config.data.tgt},
             "splits": {name: split.model_dump() for name, split in manifest.splits.items()},
+            **extra_training_data(config),
         },
         "subwords": config.subwords.model_dump(mode="json"),
         "source_normalization": config.data.normalize_source,
@@ -72,6 +83,7 @@ def build_card(
             "processes": trainer.dist.world_size,
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, python {sys.version.split()[0]}",
             "exported_weights": chosen,
+            "initialised_from": str(config.training.init_from) if config.training.init_from else None,
         },
         "validation": {
             "bleu": round(scores[chosen].bleu, 2), "chrf": round(scores[chosen].chrf, 2),
