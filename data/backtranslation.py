@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from carousel.errors import UserError
 from data.corpus import CorpusManifest, DroppedRecord, write_corpus
+from data.readers import read_lines
 
 CHUNK_SENTENCES = 256  # translated per step, so the progress bar moves
 
@@ -66,13 +67,7 @@ def back_translate(
 
 def read_text_rows(path: Path) -> list[tuple[str, str]]:
     """Non-empty lines of a UTF-8 text file as (`file:line`, text) rows."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path}: invalid UTF-8 ({error.reason})") from None
-    rows = [(f"{path.name}:{number}", line.strip()) for number, line in enumerate(lines, start=1) if line.strip()]
+    rows = [(f"{path.name}:{number}", line.strip()) for number, line in read_lines(path) if line.strip()]
     if not rows:
         raise UserError(f"{path}: no text to back-translate")
     return rows
