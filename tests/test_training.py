@@ -274,6 +274,35 @@ def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_a
 def test_an_extra_source_that_repeats_the_target_column_is_a_config_error():
     with pytest.raises(UserError, match="extra_sources"):
         load_config(TINY_CONFIG, ["data.extra_sources=[en]"])
+    with pytest.raises(UserError, match="extra_targets"):
+        load_config(TINY_CONFIG, ["data.extra_targets={en: KJV}"])
+    with pytest.raises(UserError, match="tag"):
+        load_config(TINY_CONFIG, ["data.extra_targets={en_kjv: ''}"])
+
+
+def test_extra_targets_pair_the_tagged_source_with_the_second_translation(tiny_corpus):
+    from data.corpus import read_split
+    from training.data import load_training_data
+    from training.export import extra_training_data
+
+    base = [f"data.corpus={tiny_corpus}", "data.src=es", "data.tgt=en", "data.max_train_tokens=1000"]
+    plain = load_training_data(load_config(TINY_CONFIG, base))
+    config = load_config(TINY_CONFIG, [*base, "data.extra_targets={en_kjv: KJV}"])
+    tagged = load_training_data(config)
+
+    kjv_pairs = read_split(tiny_corpus, "train", ["es", "en_kjv"])
+    added = tagged.train[len(plain.train) :]
+    assert tagged.train[: len(plain.train)] == plain.train and len(added) == len(kjv_pairs)
+    source_sp = spm.SentencePieceProcessor(model_file=str(tagged.source_spm))
+    target_sp = spm.SentencePieceProcessor(model_file=str(tagged.target_spm))
+    tag = source_sp.encode(tagged.normalizer("KJV"))  # normalised like every source
+    first_source, first_target = kjv_pairs[0]
+    assert added[0].src[: len(tag)] == tag  # the tag leads the source ...
+    assert added[0].src[:-1] == source_sp.encode(tagged.normalizer(f"KJV {first_source}"))
+    assert added[0].tgt == target_sp.encode(first_target)  # ... and the KJV verse is the target
+    assert all(example.src[: len(tag)] != tag for example in plain.train)  # untagged pairs keep the main style
+    assert tagged.valid == plain.valid and tagged.valid_sources == plain.valid_sources
+    assert extra_training_data(config)["extra_targets"] == {"en_kjv": "KJV"}
 
 
 def test_averaging_switched_on_when_resuming_exports_the_better_of_average_and_best_by_validation(

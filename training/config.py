@@ -36,11 +36,21 @@ class DataConfig(_Section):
     extra_train: list[Path] = Field(
         [], description="more corpus directories whose train split (same src/tgt columns) is added to training"
     )
+    extra_targets: dict[str, str] = Field(
+        {},
+        description="more target columns of the corpus, each mapped to a tag that is put before the source "
+        "of its pairs (e.g. {en_kjv: KJV}), for training only: the model learns the second translation as a "
+        "style it produces when the tag is there, and keeps the main target's style for untagged input",
+    )
 
     @model_validator(mode="after")
-    def _extra_sources_are_not_the_target(self) -> "DataConfig":
+    def _extra_columns_are_not_src_or_tgt(self) -> "DataConfig":
         if self.tgt in self.extra_sources or self.src in self.extra_sources:
             raise ValueError("extra_sources must not repeat the src or tgt column")
+        if self.tgt in self.extra_targets or self.src in self.extra_targets:
+            raise ValueError("extra_targets must not repeat the src or tgt column")
+        if any(not tag.strip() or tag != tag.strip() for tag in self.extra_targets.values()):
+            raise ValueError("every extra_targets tag must be a non-empty word without surrounding spaces")
         return self
 
 

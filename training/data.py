@@ -71,7 +71,9 @@ def load_training_data(config: TrainConfig) -> TrainingData:
 
 def _extra_training_pairs(data: DataConfig) -> list[tuple[str, str]]:
     """Pairs that only training sees: other source columns of the corpus (e.g. a second English
-    translation of each verse) and the train splits of other corpora (e.g. back-translations)."""
+    translation of each verse), other target columns behind a source tag (a second translation style,
+    as target-language tags select the output of multilingual NMT, Johnson et al. 2017), and the
+    train splits of other corpora (e.g. back-translations)."""
     pairs: list[tuple[str, str]] = []
     for column in data.extra_sources:
         rows = read_split(data.corpus, "train", [column, data.tgt])
@@ -79,6 +81,12 @@ def _extra_training_pairs(data: DataConfig) -> list[tuple[str, str]]:
             rows = rows[: data.max_train_examples]
         log.info("extra source column %s: %d pairs", column, len(rows))
         pairs += rows
+    for column, tag in data.extra_targets.items():
+        rows = read_split(data.corpus, "train", [data.src, column])
+        if data.max_train_examples:
+            rows = rows[: data.max_train_examples]
+        log.info("extra target column %s behind the source tag %r: %d pairs", column, tag, len(rows))
+        pairs += [(f"{tag} {source}", target) for source, target in rows]
     for corpus in data.extra_train:
         rows = read_split(corpus, "train", [data.src, data.tgt])
         log.info("extra training corpus %s: %d pairs", corpus, len(rows))

@@ -49,7 +49,11 @@ def extra_training_data(config: TrainConfig) -> dict:
         manifest = load_corpus_manifest(path)
         train = manifest.splits["train"]
         extra_train.append({"path": str(path), "name": manifest.name, "rows": train.rows, "sha256": train.sha256})
-    return {"extra_sources": list(config.data.extra_sources), "extra_train": extra_train}
+    return {
+        "extra_sources": list(config.data.extra_sources),
+        "extra_targets": dict(config.data.extra_targets),
+        "extra_train": extra_train,
+    }
 
 
 def build_card(
