@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("train", "train a model from a YAML config"),
         ("translate", "translate files or stdin offline"),
         ("evaluate", "score a model or hypothesis files with sacreBLEU"),
+        ("tune", "choose a model's length penalty on validation data"),
         ("serve", "start the HTTP translation service"),
     ]:
         sub = commands.add_parser(name, help=help_text)
@@ -53,6 +54,12 @@ def _evaluate():
     return add_evaluate_arguments, run_evaluate
 
 
+def _tune():
+    from carousel.tune import add_tune_arguments, run_tune
+
+    return add_tune_arguments, run_tune
+
+
 def _serve():
     from service.cli import add_serve_arguments, run_serve
 
@@ -60,7 +67,8 @@ def _serve():
 
 
 # name -> loader of (add_arguments, run): each package owns its subcommand's flags and work.
-COMMANDS = {"prepare": _prepare, "train": _train, "translate": _translate, "evaluate": _evaluate, "serve": _serve}
+COMMANDS = {"prepare": _prepare, "train": _train, "translate": _translate, "evaluate": _evaluate, "tune": _tune,
+            "serve": _serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,6 +166,7 @@ def evaluate_model_on_split(
     search = search or SearchConfig()
     sources, references = read_references(corpus, split, src, refs)
     translator = load_translator(model_dir, quantization)
+    search = translator.with_model_defaults(search)
     hypotheses = translate_sentences(translator, sources, search, batch_tokens, progress)
     return {
         **score_system(hypotheses, references),
@@ -202,7 +203,7 @@ def translate_sentences(translator, sentences: list[str], search, batch_tokens: 
 def run_evaluate(args: argparse.Namespace) -> int:
     _check_combination(args)
     search = search_config(args)
-    corpus, src, refs = _corpus_settings(args) if args.refs is None else (None, None, None)
+    corpus, src, refs = corpus_settings(args) if args.refs is None else (None, None, None)
     if corpus is not None:
         references, reference_names = read_reference_columns(corpus, args.split, refs), refs
         where, unit = f"the {args.split} split of {corpus}", "sentences"
@@ -235,7 +236,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         report.update(corpus=str(corpus), split=args.split, source=src)
     if args.model is not None:
         report["search"] = {
-            "beam": args.beam, "length_penalty": args.length_penalty,
+            "beam": args.beam, "length_penalty": model_result["length_penalty"],
             "max_length_ratio": args.max_length_ratio, "quantize": args.quantize,
         }
     report.update(_score_systems(systems, references, args.resamples, model_result))
@@ -306,7 +307,7 @@ def _check_combination(args: argparse.Namespace) -> None:
             raise UserError("--hyp needs references: --refs FILE..., or --corpus DIR --ref COLUMN")
 
 
-def _corpus_settings(args: argparse.Namespace) -> tuple[Path, str, list[str]]:
+def corpus_settings(args: argparse.Namespace) -> tuple[Path, str, list[str]]:
     """Corpus, source column and reference columns, defaulting to what the model was trained on."""
     trained = _training_corpus(args.model) if args.model is not None else {}
     corpus = args.corpus or (Path(trained["path"]) if "path" in trained else None)
@@ -376,5 +377,5 @@ def _reproducing_command(args: argparse.Namespace, corpus: Path, result: dict) -
     for ref in result["references"]:
         command += ["--ref", ref]
     command += ["--beam", str(args.beam), "--batch-tokens", str(args.batch_tokens)]
-    command += ["--length-penalty", str(args.length_penalty), "--max-length-ratio", str(args.max_length_ratio)]
+    command += ["--length-penalty", str(result["length_penalty"]), "--max-length-ratio", str(args.max_length_ratio)]
     return command + ["--quantize", args.quantize]

@@ -61,8 +61,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="source tokens × beam per batch (default: %(default)s)",
     )
     parser.add_argument(
-        "--length-penalty", type=float, default=1.0,
-        help="GNMT length normalisation alpha; 0 ranks by raw log-probability (default: %(default)s)",
+        "--length-penalty", type=float, default=None,
+        help="GNMT length normalisation alpha; 0 ranks by raw log-probability "
+        "(default: the model's own, chosen on validation data by `carousel tune`, else 1.0)",
     )
     parser.add_argument(
         "--max-length-ratio", type=float, default=1.5,

@@ -4,6 +4,8 @@
 takes one top-k over beam × vocabulary per sentence, moves hypotheses that produce EOS to a finished
 list, and removes sentences from the tensors as soon as they are done, so the work shrinks as the batch
 finishes. Scores are GNMT length-normalised: log p(y|x) / ((5 + |y|) / 6) ** alpha (Wu et al. 2016).
+A model directory may carry its own alpha, chosen on validation data (`carousel tune`); the
+`Translator` fills it in wherever a config leaves `length_penalty` unset.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from model.seq2seq import Seq2Seq
 
 
+DEFAULT_LENGTH_PENALTY = 1.0
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     beam_size: int = 5
-    length_penalty: float = 1.0  # GNMT alpha; 0 ranks by raw log-probability
+    length_penalty: float | None = None  # GNMT alpha; 0 ranks by raw log-probability; None: the model's own
     max_length_ratio: float = 1.5  # output length cap: ratio × source length + offset ...
     max_length_offset: int = 10
     max_length_cap: int = 400  # ... and never more than this, whatever the source
@@ -35,6 +40,12 @@ class SearchConfig:
             raise ValueError("beam_size must be at least 1")
         if not 1 <= self.nbest <= self.beam_size:
             raise ValueError("nbest must be between 1 and beam_size")
+        if self.length_penalty is not None and not 0 <= self.length_penalty <= 10:
+            raise ValueError(f"length_penalty must be between 0 and 10, got {self.length_penalty}")
+
+    @property
+    def alpha(self) -> float:
+        return DEFAULT_LENGTH_PENALTY if self.length_penalty is None else self.length_penalty
 
 
 @dataclass
@@ -79,7 +90,7 @@ def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: Sear
         if all(done):
             break
     return [
-        Hypothesis(toks, length_normalised(lp, len(toks) + 1, config.length_penalty), lp)
+        Hypothesis(toks, length_normalised(lp, len(toks) + 1, config.alpha), lp)
         for toks, lp in zip(tokens, log_probs)
     ]
 
@@ -177,7 +188,7 @@ def _collect_finished(finished, alive, t, k, top_scores, top_beam, is_eos, token
         finished[sentence].append(
             Hypothesis(
                 tokens=tokens[row].tolist(),
-                score=length_normalised(log_prob, t + 1, config.length_penalty),
+                score=length_normalised(log_prob, t + 1, config.alpha),
                 log_prob=log_prob,
                 alignment=None if step_alignment is None else step_alignment[row].clone(),
             )

@@ -7,7 +7,7 @@ padding), beam search, decoding, and joining sentence translations back into tex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sentencepiece as spm
@@ -15,10 +15,10 @@ import torch
 
 from data.normalize import Normalizer
 from model.batching import cut_into_batches, pad
-from model.checkpoint import LoadedModel, load_model_dir
+from model.checkpoint import LoadedModel, ModelLoadError, load_model_dir
 from model.config import EOS_ID
 from model.quantization import DEFAULT_QUANTIZATION, quantize
-from model.search import Hypothesis, SearchConfig, beam_search
+from model.search import DEFAULT_LENGTH_PENALTY, Hypothesis, SearchConfig, beam_search
 from model.sentences import has_words, join_nbest, split_sentences
 from model.seq2seq import Seq2Seq
 
@@ -51,6 +51,7 @@ class Translator:
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.max_source_tokens = max_source_tokens
         self.card = card or {}  # the model directory's card.json
+        self.length_penalty = tuned_length_penalty(self.card)
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, **kwargs) -> "Translator":
@@ -66,6 +67,10 @@ class Translator:
         loaded.model = quantize(loaded.model, quantization)
         return cls.from_loaded(loaded, **kwargs)
 
+    def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
+        """`search` with the model's own length penalty wherever it leaves one unset."""
+        return search if search.length_penalty is not None else replace(search, length_penalty=self.length_penalty)
+
     def encode_source(self, sentence: str) -> list[int]:
         ids = self.source_sp.encode(self.normalizer(sentence))[: self.max_source_tokens - 1]
         return ids + [EOS_ID]
@@ -77,6 +82,7 @@ class Translator:
 
         `batch_tokens` bounds source tokens × beam size per batch, i.e. the rows the search carries.
         """
+        search = self.with_model_defaults(search)
         encoded = [self.encode_source(s) for s in sentences]
         results: list[list[Translation]] = [[] for _ in sentences]
         to_search = [i for i, s in enumerate(sentences) if s.strip()]
@@ -124,6 +130,14 @@ class Translator:
             target_tokens=[self.target_sp.id_to_piece(i) for i in hyp.tokens] + ["</s>"],
             alignment=None if hyp.alignment is None else hyp.alignment.tolist(),
         )
+
+
+def tuned_length_penalty(card: dict) -> float:
+    """The length penalty `carousel tune` chose on validation data (card.json `decoding`), else the default."""
+    value = (card.get("decoding") or {}).get("length_penalty", DEFAULT_LENGTH_PENALTY)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
+        raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to 10, got {value!r}")
+    return float(value)
 
 
 def batches_by_tokens(encoded: list[list[int]], batch_tokens: int) -> list[list[int]]:

@@ -1,0 +1,80 @@
+"""`carousel tune`: the length penalty is chosen on validation data, kept in the card, and used by default."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from carousel.cli import main
+from carousel.tune import choose
+from model.checkpoint import ModelLoadError, update_card
+from model.search import SearchConfig
+from model.translator import Translator
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir, tmp_path):
+    directory = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, directory)
+    return directory
+
+
+def _card(model_dir) -> dict:
+    return json.loads((model_dir / "card.json").read_text(encoding="utf-8"))
+
+
+def test_tune_sweeps_on_valid_and_records_the_best_value_with_its_evidence(model_copy, tiny_corpus, capsys):
+    code = main(["tune", "--model", str(model_copy), "--corpus", str(tiny_corpus), "--beam", "3",
+                 "--length-penalties", "0", "1.0", "3.0", "--update-card", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    decoding = _card(model_copy)["decoding"]
+    assert decoding["split"] == "valid" and decoding["beam"] == 3 and decoding["quantize"] == "int8"
+    assert set(decoding["sweep"]) == {"0.0", "1.0", "3.0"}
+    sweep = {float(alpha): scores for alpha, scores in decoding["sweep"].items()}
+    assert decoding["length_penalty"] == choose(sweep)
+    assert f"length penalty {decoding['length_penalty']}" in out
+    assert decoding["command"].startswith("carousel tune --model")
+    assert Translator.from_directory(model_copy).length_penalty == decoding["length_penalty"]  # checksums verify
+
+
+def test_the_test_split_is_refused(model_copy, capsys):
+    assert main(["tune", "--model", str(model_copy), "--split", "test"]) == 2
+    err = capsys.readouterr().err
+    assert "validation data" in err and "Traceback" not in err
+    assert "decoding" not in _card(model_copy)
+
+
+def test_choose_prefers_bleu_then_chrf_then_the_value_nearest_the_default():
+    assert choose({0.6: {"bleu": 20.0, "chrf": 40.0}, 1.4: {"bleu": 20.5, "chrf": 39.0}}) == 1.4
+    assert choose({0.6: {"bleu": 20.0, "chrf": 41.0}, 1.4: {"bleu": 20.0, "chrf": 40.0}}) == 0.6
+    assert choose({0.6: {"bleu": 20.0, "chrf": 40.0}, 1.2: {"bleu": 20.0, "chrf": 40.0}}) == 1.2
+
+
+def test_the_models_length_penalty_fills_in_only_where_the_request_leaves_it_unset(model_copy, tiny_test_pairs):
+    update_card(model_copy, decoding={"length_penalty": 2.5})
+    translator = Translator.from_directory(model_copy)
+    assert translator.with_model_defaults(SearchConfig()).length_penalty == 2.5
+    assert translator.with_model_defaults(SearchConfig(length_penalty=0.0)).length_penalty == 0.0
+    sources = [source for source, _ in tiny_test_pairs[:6]]
+    by_default = translator.translate(sources, SearchConfig(beam_size=3))
+    explicit = translator.translate(sources, SearchConfig(beam_size=3, length_penalty=2.5))
+    assert [[(t.text, t.score) for t in n] for n in by_default] == [[(t.text, t.score) for t in n] for n in explicit]
+
+
+def test_evaluate_reports_and_records_the_length_penalty_it_used(model_copy, tiny_corpus, capsys):
+    update_card(model_copy, decoding={"length_penalty": 1.7})
+    assert main(["evaluate", "--model", str(model_copy), "--corpus", str(tiny_corpus), "--beam", "2",
+                 "--json", "--update-card", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["search"]["length_penalty"] == 1.7
+    entry = _card(model_copy)["evaluation"]["test"]
+    assert entry["length_penalty"] == 1.7 and "--length-penalty 1.7" in entry["command"]
+
+
+def test_a_malformed_tuned_value_is_a_load_error(model_copy):
+    update_card(model_copy, decoding={"length_penalty": "long"})
+    with pytest.raises(ModelLoadError, match="decoding.length_penalty"):
+        Translator.from_directory(model_copy)
