@@ -4,7 +4,8 @@ The GNMT length penalty trades short against long translations, and the best val
 models and language pairs. This command sweeps it at a fixed beam on a corpus split (valid by default;
 the test split is refused, so no choice ever sees test scores), prints BLEU and chrF per value and,
 with --update-card, writes the winner under `decoding` in card.json. `carousel translate`, `carousel
-evaluate` and the service then use it whenever --length-penalty (or its API equivalent) is not given.
+evaluate` use it whenever --length-penalty is not given, and the service always does. Scores measured
+before tuning (the card's `evaluation`) used another value: re-run `carousel evaluate --update-card`.
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def run_tune(args: argparse.Namespace) -> int:
     sources, references = read_references(corpus, args.split, src, refs)
     translator = load_translator(args.model, args.quantize)
 
-    sweep = {}
+    sweep, show_progress = {}, not args.quiet and sys.stderr.isatty()
     for alpha in dict.fromkeys(args.length_penalties):  # each value once, in the order given
         search = SearchConfig(beam_size=args.beam, length_penalty=alpha)
-        hypotheses = translate_sentences(translator, sources, search, args.batch_tokens, progress=not args.quiet)
+        hypotheses = translate_sentences(translator, sources, search, args.batch_tokens, progress=show_progress)
         sweep[alpha] = score_system(hypotheses, references)
         print(f"length penalty {alpha:<4}  BLEU {sweep[alpha]['bleu']:6.2f}  chrF {sweep[alpha]['chrf']:6.2f}", flush=True)
     best = choose(sweep)
@@ -75,7 +76,8 @@ def run_tune(args: argparse.Namespace) -> int:
             "sweep": {str(alpha): {"bleu": s["bleu"], "chrf": s["chrf"]} for alpha, s in sweep.items()},
             "command": shlex.join(args.command_line),
         })
-        print(f"recorded decoding.length_penalty = {best} in {args.model / 'card.json'}", file=sys.stderr)
+        print(f"recorded decoding.length_penalty = {best} in {args.model / 'card.json'}; scores recorded under "
+              "`evaluation` used the earlier value: re-run `carousel evaluate --update-card`", file=sys.stderr)
     return 0
 
 

@@ -128,7 +128,7 @@ def _run_back_translation(args: argparse.Namespace) -> int:
     else:
         rows, text = read_text_rows(args.text), str(args.text)
     translator = load_translator(args.model, args.quantize)
-    search = search_config(args)
+    search = translator.with_model_defaults(search_config(args))
     source = {
         "description": "Back-translation: the original text and its machine translation by a reverse model.",
         "text": text,

@@ -134,9 +134,12 @@ class Translator:
 
 def tuned_length_penalty(card: dict) -> float:
     """The length penalty `carousel tune` chose on validation data (card.json `decoding`), else the default."""
-    value = (card.get("decoding") or {}).get("length_penalty", DEFAULT_LENGTH_PENALTY)
+    decoding = card.get("decoding") or {}
+    if not isinstance(decoding, dict):
+        raise ModelLoadError(f"card.json decoding must be an object, got {decoding!r}; fix or remove it")
+    value = decoding.get("length_penalty", DEFAULT_LENGTH_PENALTY)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
-        raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to 10, got {value!r}")
+        raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to 10, got {value!r}; fix or remove it")
     return float(value)
 
 

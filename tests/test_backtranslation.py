@@ -60,6 +60,8 @@ def test_cli_back_translates_a_text_file_and_refuses_a_missing_one(tmp_path, tin
     done = subprocess.run([*command, "--text", str(text)], cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert [row[0] for row in read_split(tmp_path / "bt", "train", ["id"])] == ["mono.txt:1", "mono.txt:3"]
+    search = load_corpus_manifest(tmp_path / "bt").source["search"]
+    assert search["beam_size"] == 2 and search["length_penalty"] == 1.0  # the value used, the model's own
 
     missing = subprocess.run(
         [*command, "--text", str(tmp_path / "nope.txt")], cwd=ROOT, env=ENV, capture_output=True, text=True

@@ -276,8 +276,9 @@ def test_an_extra_source_that_repeats_the_target_column_is_a_config_error():
         load_config(TINY_CONFIG, ["data.extra_sources=[en]"])
     with pytest.raises(UserError, match="extra_targets"):
         load_config(TINY_CONFIG, ["data.extra_targets={en: KJV}"])
-    with pytest.raises(UserError, match="tag"):
-        load_config(TINY_CONFIG, ["data.extra_targets={en_kjv: ''}"])
+    for tag in ["''", "'K JV'", "' KJV'"]:
+        with pytest.raises(UserError, match="tag"):
+            load_config(TINY_CONFIG, [f"data.extra_targets={{en_kjv: {tag}}}"])
 
 
 def test_extra_targets_pair_the_tagged_source_with_the_second_translation(tiny_corpus):

@@ -35,7 +35,7 @@ def test_tune_sweeps_on_valid_and_records_the_best_value_with_its_evidence(model
     assert set(decoding["sweep"]) == {"0.0", "1.0", "3.0"}
     sweep = {float(alpha): scores for alpha, scores in decoding["sweep"].items()}
     assert decoding["length_penalty"] == choose(sweep)
-    assert f"length penalty {decoding['length_penalty']}" in out
+    assert f"best on valid: length penalty {decoding['length_penalty']} " in out
     assert decoding["command"].startswith("carousel tune --model")
     assert Translator.from_directory(model_copy).length_penalty == decoding["length_penalty"]  # checksums verify
 
@@ -78,3 +78,26 @@ def test_a_malformed_tuned_value_is_a_load_error(model_copy):
     update_card(model_copy, decoding={"length_penalty": "long"})
     with pytest.raises(ModelLoadError, match="decoding.length_penalty"):
         Translator.from_directory(model_copy)
+
+
+def test_carousel_translate_uses_the_cards_value_and_the_flag_overrides_it(model_copy, tiny_test_pairs, tmp_path, capsys):
+    update_card(model_copy, decoding={"length_penalty": 3.0})
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"text": tiny_test_pairs[0][0]}) + "\n", encoding="utf-8")
+    translator = Translator.from_directory(model_copy)
+
+    def cli_score(*flags) -> float:
+        code = main(["translate", "--model", str(model_copy), "--beam", "3", "--format", "jsonl", "--scores", "--quiet", *flags, str(path)])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return json.loads(out)["score"]
+
+    def score(alpha: float) -> float:
+        return translator.translate_texts([tiny_test_pairs[0][0]], SearchConfig(beam_size=3, length_penalty=alpha))[0][0][1]
+
+    assert score(3.0) != pytest.approx(score(0.0), abs=1e-3)  # the two settings are distinguishable
+    assert cli_score() == pytest.approx(score(3.0), abs=1e-3)
+    assert cli_score("--length-penalty", "0") == pytest.approx(score(0.0), abs=1e-3)
+    assert main(["translate", "--model", str(model_copy), "--length-penalty", "-1", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "--length-penalty must be between 0 and 10, got -1.0" in err and "Traceback" not in err

@@ -49,7 +49,7 @@ class DataConfig(_Section):
             raise ValueError("extra_sources must not repeat the src or tgt column")
         if self.tgt in self.extra_targets or self.src in self.extra_targets:
             raise ValueError("extra_targets must not repeat the src or tgt column")
-        if any(not tag.strip() or tag != tag.strip() for tag in self.extra_targets.values()):
+        if any(tag.split() != [tag] for tag in self.extra_targets.values()):
             raise ValueError("every extra_targets tag must be a non-empty word without surrounding spaces")
         return self
 

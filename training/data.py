@@ -85,6 +85,7 @@ def _extra_training_pairs(data: DataConfig) -> list[tuple[str, str]]:
         rows = read_split(data.corpus, "train", [data.src, column])
         if data.max_train_examples:
             rows = rows[: data.max_train_examples]
+        rows = [(source, target) for source, target in rows if source.strip() and target.strip()]
         log.info("extra target column %s behind the source tag %r: %d pairs", column, tag, len(rows))
         pairs += [(f"{tag} {source}", target) for source, target in rows]
     for corpus in data.extra_train:
