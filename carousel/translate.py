@@ -84,10 +84,10 @@ def positive_int(text: str) -> int:
 
 def search_config(args: argparse.Namespace, nbest: int = 1):
     """The `SearchConfig` the decoding flags describe."""
-    from model.search import SearchConfig
+    from model.search import MAX_LENGTH_PENALTY, SearchConfig, is_valid_length_penalty
 
-    if args.length_penalty is not None and not 0 <= args.length_penalty <= 10:
-        raise UserError(f"--length-penalty must be between 0 and 10, got {args.length_penalty}")
+    if args.length_penalty is not None and not is_valid_length_penalty(args.length_penalty):
+        raise UserError(f"--length-penalty must be between 0 and {MAX_LENGTH_PENALTY:g}, got {args.length_penalty}")
     if args.max_length_ratio <= 0:
         raise UserError(f"--max-length-ratio must be positive, got {args.max_length_ratio}")
     try:

@@ -45,12 +45,12 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_tune(args: argparse.Namespace) -> int:
     from model.checkpoint import sha256_file, update_card
-    from model.search import SearchConfig
+    from model.search import MAX_LENGTH_PENALTY, SearchConfig, is_valid_length_penalty
 
     if args.split == "test":
         raise UserError("decoding settings are chosen on validation data; the test split only measures the result")
-    if any(not 0 <= alpha <= 10 for alpha in args.length_penalties):
-        raise UserError(f"--length-penalties must lie between 0 and 10, got {args.length_penalties}")
+    if not all(map(is_valid_length_penalty, args.length_penalties)):
+        raise UserError(f"--length-penalties must lie between 0 and {MAX_LENGTH_PENALTY:g}, got {args.length_penalties}")
     corpus, src, refs = corpus_settings(args)
     sources, references = read_references(corpus, args.split, src, refs)
     translator = load_translator(args.model, args.quantize)

@@ -21,6 +21,11 @@ from model.seq2seq import Seq2Seq
 
 
 DEFAULT_LENGTH_PENALTY = 1.0
+MAX_LENGTH_PENALTY = 10.0  # far past any useful alpha; bounds what flags, cards and requests may ask for
+
+
+def is_valid_length_penalty(value: float) -> bool:
+    return 0 <= value <= MAX_LENGTH_PENALTY
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,8 @@ class SearchConfig:
             raise ValueError("beam_size must be at least 1")
         if not 1 <= self.nbest <= self.beam_size:
             raise ValueError("nbest must be between 1 and beam_size")
-        if self.length_penalty is not None and not 0 <= self.length_penalty <= 10:
-            raise ValueError(f"length_penalty must be between 0 and 10, got {self.length_penalty}")
+        if self.length_penalty is not None and not is_valid_length_penalty(self.length_penalty):
+            raise ValueError(f"length_penalty must be between 0 and {MAX_LENGTH_PENALTY:g}, got {self.length_penalty}")
 
     @property
     def alpha(self) -> float:

@@ -18,7 +18,14 @@ from model.batching import cut_into_batches, pad
 from model.checkpoint import LoadedModel, ModelLoadError, load_model_dir
 from model.config import EOS_ID
 from model.quantization import DEFAULT_QUANTIZATION, quantize
-from model.search import DEFAULT_LENGTH_PENALTY, Hypothesis, SearchConfig, beam_search
+from model.search import (
+    DEFAULT_LENGTH_PENALTY,
+    MAX_LENGTH_PENALTY,
+    Hypothesis,
+    SearchConfig,
+    beam_search,
+    is_valid_length_penalty,
+)
 from model.sentences import has_words, join_nbest, split_sentences
 from model.seq2seq import Seq2Seq
 
@@ -138,8 +145,8 @@ def tuned_length_penalty(card: dict) -> float:
     if not isinstance(decoding, dict):
         raise ModelLoadError(f"card.json decoding must be an object, got {decoding!r}; fix or remove it")
     value = decoding.get("length_penalty", DEFAULT_LENGTH_PENALTY)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
-        raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to 10, got {value!r}; fix or remove it")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_valid_length_penalty(value):
+        raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g}, got {value!r}; fix or remove it")
     return float(value)
 
 

@@ -39,10 +39,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     source_sp = spm.SentencePieceProcessor(model_file=str(models.src_model))
     target_sp = spm.SentencePieceProcessor(model_file=str(models.tgt_model))
 
-    train_pairs = read_split(data.corpus, "train", [data.src, data.tgt])
-    if data.max_train_examples:
-        train_pairs = train_pairs[: data.max_train_examples]
-    train_pairs += _extra_training_pairs(data)
+    train_pairs = _corpus_train_rows(data, [data.src, data.tgt]) + _extra_training_pairs(data)
     valid_pairs = read_split(data.corpus, "valid", [data.src, data.tgt])
     if data.max_valid_examples:
         valid_pairs = valid_pairs[: data.max_valid_examples]
@@ -76,15 +73,11 @@ def _extra_training_pairs(data: DataConfig) -> list[tuple[str, str]]:
     train splits of other corpora (e.g. back-translations)."""
     pairs: list[tuple[str, str]] = []
     for column in data.extra_sources:
-        rows = read_split(data.corpus, "train", [column, data.tgt])
-        if data.max_train_examples:
-            rows = rows[: data.max_train_examples]
+        rows = _corpus_train_rows(data, [column, data.tgt])
         log.info("extra source column %s: %d pairs", column, len(rows))
         pairs += rows
     for column, tag in data.extra_targets.items():
-        rows = read_split(data.corpus, "train", [data.src, column])
-        if data.max_train_examples:
-            rows = rows[: data.max_train_examples]
+        rows = _corpus_train_rows(data, [data.src, column])
         rows = [(source, target) for source, target in rows if source.strip() and target.strip()]
         log.info("extra target column %s behind the source tag %r: %d pairs", column, tag, len(rows))
         pairs += [(f"{tag} {source}", target) for source, target in rows]
@@ -93,6 +86,12 @@ def _extra_training_pairs(data: DataConfig) -> list[tuple[str, str]]:
         log.info("extra training corpus %s: %d pairs", corpus, len(rows))
         pairs += rows
     return pairs
+
+
+def _corpus_train_rows(data: DataConfig, columns: list[str]) -> list[tuple[str, ...]]:
+    """The chosen columns of the corpus's train split, cut to `max_train_examples` like its own pairs."""
+    rows = read_split(data.corpus, "train", columns)
+    return rows[: data.max_train_examples] if data.max_train_examples else rows
 
 
 def _fits(example: Example, max_tokens: int) -> bool:
