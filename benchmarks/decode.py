@@ -24,7 +24,7 @@ from model.config import ModelConfig
 from model.quantization import quantize
 from model.search import SearchConfig
 from model.sentences import split_sentences
-from model.translator import Translator
+from model.translator import Translator, load_channel
 
 
 def matmul_peak_gflops(dtype: torch.dtype = torch.float32, size: int = 1024, seconds: float = 2.0) -> float:
@@ -93,7 +93,7 @@ def main() -> None:
     for mode in args.modes.split(","):
         loaded = load_model_dir(args.model)
         loaded.model = quantize(loaded.model, mode)
-        translator = Translator.from_loaded(loaded)
+        translator = Translator.from_loaded(loaded, channel=load_channel(loaded, mode))
         src_len = sum(len(translator.encode_source(sentence)) for sentence in split) / sentences
         for beam in [int(b) for b in args.beams.split(",")]:
             search = SearchConfig(beam_size=beam)
@@ -104,7 +104,8 @@ def main() -> None:
             hypotheses = [nbest[0][0] for nbest in results]
             target_tokens = sum(len(translator.target_sp.encode(h)) for h in hypotheses) + sentences
             tgt_len = target_tokens / sentences
-            flops = flops_per_target_token(loaded.config, src_len, tgt_len, beam)
+            # Every ensemble member runs; a channel model's reranking pass is not counted.
+            flops = flops_per_target_token(loaded.config, src_len, tgt_len, beam) * len(loaded.weight_files)
             achieved = flops * target_tokens * beam / seconds / 1e9
             bleu = sacrebleu.corpus_bleu(hypotheses, [references]).score
             print(f"{mode:6} {beam:4d} {len(sources) / seconds:8.1f} {target_tokens / seconds:10,.0f} {bleu:6.2f} "

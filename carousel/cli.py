@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("translate", "translate files or stdin offline"),
         ("evaluate", "score a model or hypothesis files with sacreBLEU"),
         ("tune", "choose a model's length penalty on validation data"),
+        ("ensemble", "combine trained models into one model directory that decodes as their ensemble"),
         ("serve", "start the HTTP translation service"),
     ]:
         sub = commands.add_parser(name, help=help_text)
@@ -60,6 +61,12 @@ def _tune():
     return add_tune_arguments, run_tune
 
 
+def _ensemble():
+    from carousel.ensemble import add_ensemble_arguments, run_ensemble
+
+    return add_ensemble_arguments, run_ensemble
+
+
 def _serve():
     from service.cli import add_serve_arguments, run_serve
 
@@ -68,7 +75,7 @@ def _serve():
 
 # name -> loader of (add_arguments, run): each package owns its subcommand's flags and work.
 COMMANDS = {"prepare": _prepare, "train": _train, "translate": _translate, "evaluate": _evaluate, "tune": _tune,
-            "serve": _serve}
+            "ensemble": _ensemble, "serve": _serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,7 +165,7 @@ def evaluate_model_on_split(
 
     search = search or SearchConfig()
     sources, references = read_references(corpus, split, src, refs)
-    translator = load_translator(model_dir, quantization)
+    translator = load_translator(model_dir, quantization, search)
     search = translator.with_model_defaults(search)
     hypotheses = translate_sentences(translator, sources, search, batch_tokens, progress)
     return {
@@ -178,6 +178,7 @@ def evaluate_model_on_split(
         "sentences": len(sources),
         "beam": search.beam_size,
         "length_penalty": search.length_penalty,
+        "channel_weight": search.channel_weight,
         "max_length_ratio": search.max_length_ratio,
         "quantize": quantization,
         "hypotheses": hypotheses,
@@ -237,6 +238,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.model is not None:
         report["search"] = {
             "beam": args.beam, "length_penalty": model_result["length_penalty"],
+            "channel_weight": model_result["channel_weight"],
             "max_length_ratio": args.max_length_ratio, "quantize": args.quantize,
         }
     report.update(_score_systems(systems, references, args.resamples, model_result))
@@ -267,7 +269,7 @@ def format_report(report: dict, where: str) -> str:
         search = report["search"]
         lines[0] += (
             f"; model decoding: beam {search['beam']}, length penalty {search['length_penalty']}, "
-            f"quantize {search['quantize']}"
+            f"channel weight {search['channel_weight']}, quantize {search['quantize']}"
         )
     compared = len(report["systems"]) > 1
     width = max(6, *(len(s["name"]) for s in report["systems"]))
@@ -377,5 +379,6 @@ def _reproducing_command(args: argparse.Namespace, corpus: Path, result: dict) -
     for ref in result["references"]:
         command += ["--ref", ref]
     command += ["--beam", str(args.beam), "--batch-tokens", str(args.batch_tokens)]
-    command += ["--length-penalty", str(result["length_penalty"]), "--max-length-ratio", str(args.max_length_ratio)]
+    command += ["--length-penalty", str(result["length_penalty"]), "--channel-weight", str(result["channel_weight"])]
+    command += ["--max-length-ratio", str(args.max_length_ratio)]
     return command + ["--quantize", args.quantize]

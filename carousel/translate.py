@@ -66,6 +66,11 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the model's own, chosen on validation data by `carousel tune`, else 1.0)",
     )
     parser.add_argument(
+        "--channel-weight", type=float, default=None,
+        help="weight of the reverse-direction model's score when reranking the beam; 0 turns reranking off "
+        "(default: the model's own, chosen by `carousel tune --channel-model`, else off)",
+    )
+    parser.add_argument(
         "--max-length-ratio", type=float, default=1.5,
         help="output length cap: ratio × source tokens + 10 (default: %(default)s)",
     )
@@ -84,28 +89,38 @@ def positive_int(text: str) -> int:
 
 def search_config(args: argparse.Namespace, nbest: int = 1):
     """The `SearchConfig` the decoding flags describe."""
-    from model.search import MAX_LENGTH_PENALTY, SearchConfig, is_valid_length_penalty
+    from model.search import (
+        MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, SearchConfig, is_valid_channel_weight, is_valid_length_penalty,
+    )
 
     if args.length_penalty is not None and not is_valid_length_penalty(args.length_penalty):
         raise UserError(f"--length-penalty must be between 0 and {MAX_LENGTH_PENALTY:g}, got {args.length_penalty}")
+    if args.channel_weight is not None and not is_valid_channel_weight(args.channel_weight):
+        raise UserError(f"--channel-weight must be between 0 and {MAX_CHANNEL_WEIGHT:g}, got {args.channel_weight}")
     if args.max_length_ratio <= 0:
         raise UserError(f"--max-length-ratio must be positive, got {args.max_length_ratio}")
     try:
         return SearchConfig(
-            beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty, max_length_ratio=args.max_length_ratio
+            beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty, max_length_ratio=args.max_length_ratio,
+            channel_weight=args.channel_weight,
         )
     except ValueError as error:
         raise UserError(f"{error} (--nbest {nbest}, --beam {args.beam})") from None
 
 
-def load_translator(model_dir: Path, quantization: str = DEFAULT_QUANTIZATION):
-    """A `Translator` for a model directory, with its weights in the requested precision."""
+def load_translator(model_dir: Path, quantization: str = DEFAULT_QUANTIZATION, search=None):
+    """A `Translator` for a model directory, with its weights in the requested precision; with `search`,
+    refuse settings the model cannot honour (a channel weight without a channel model)."""
     from model.translator import Translator
 
     try:
-        return Translator.from_directory(model_dir, quantization)
+        translator = Translator.from_directory(model_dir, quantization)
     except ValueError as error:  # no quantized engine in this PyTorch build
         raise UserError(str(error)) from None
+    if search is not None and search.channel_weight and translator.channel is None:
+        raise UserError(f"--channel-weight needs a channel model, and {model_dir} names none: "
+                        f"choose one with `carousel tune --model {model_dir} --channel-model DIR --update-card`")
+    return translator
 
 
 def run_translate(args: argparse.Namespace) -> int:
@@ -115,7 +130,7 @@ def run_translate(args: argparse.Namespace) -> int:
     for path in inputs:
         if path is not None:
             _check_readable(path)
-    translator = load_translator(args.model, args.quantize)  # a bad directory fails here, before any work
+    translator = load_translator(args.model, args.quantize, search)  # a bad directory fails here, before any work
     if args.workers > 1:
         translator = None  # each worker process loads its own
 

@@ -6,11 +6,17 @@ the test split is refused, so no choice ever sees test scores), prints BLEU and 
 with --update-card, writes the winner under `decoding` in card.json. `carousel translate`, `carousel
 evaluate` use it whenever --length-penalty is not given, and the service always does. Scores measured
 before tuning (the card's `evaluation`) used another value: re-run `carousel evaluate --update-card`.
+
+With --channel-model DIR (a model of the reverse direction), it then sweeps the weight of that model's
+score in reranking the beam (model/reranking.py) at the chosen length penalty, and records both the
+directory (relative to the tuned one, so the two move together) and the weight under
+`decoding.channel`. A weight of 0 (reranking did not help) is recorded too, and then nothing is loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -21,6 +27,7 @@ from carousel.translate import QUANTIZE_MODES, load_translator, positive_int
 from model.quantization import DEFAULT_QUANTIZATION
 
 DEFAULT_SWEEP = [0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0]
+DEFAULT_CHANNEL_SWEEP = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5]
 
 
 def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,48 +46,92 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
         "--quantize", choices=QUANTIZE_MODES, default=DEFAULT_QUANTIZATION,
         help="inference precision to tune with, as the model will be served (default: %(default)s)",
     )
+    parser.add_argument("--channel-model", type=Path, metavar="DIR",
+                        help="a model of the reverse direction: also tune its weight in reranking the beam")
+    parser.add_argument(
+        "--channel-weights", type=float, nargs="+", default=DEFAULT_CHANNEL_SWEEP, metavar="WEIGHT",
+        help=f"channel weights to try (default: {' '.join(map(str, DEFAULT_CHANNEL_SWEEP))})",
+    )
     parser.add_argument("--update-card", action="store_true", help="write the best value into the model's card.json")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run_tune(args: argparse.Namespace) -> int:
     from model.checkpoint import sha256_file, update_card
-    from model.search import MAX_LENGTH_PENALTY, SearchConfig, is_valid_length_penalty
+    from model.search import (
+        MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, SearchConfig, is_valid_channel_weight, is_valid_length_penalty,
+    )
 
     if args.split == "test":
         raise UserError("decoding settings are chosen on validation data; the test split only measures the result")
     if not all(map(is_valid_length_penalty, args.length_penalties)):
         raise UserError(f"--length-penalties must lie between 0 and {MAX_LENGTH_PENALTY:g}, got {args.length_penalties}")
+    if not all(map(is_valid_channel_weight, args.channel_weights)):
+        raise UserError(f"--channel-weights must lie between 0 and {MAX_CHANNEL_WEIGHT:g}, got {args.channel_weights}")
     corpus, src, refs = corpus_settings(args)
     sources, references = read_references(corpus, args.split, src, refs)
     translator = load_translator(args.model, args.quantize)
+    if args.channel_model is not None:
+        translator.channel = _load_channel_model(args.channel_model, translator, args.quantize)
 
-    sweep, show_progress = {}, not args.quiet and sys.stderr.isatty()
-    for alpha in dict.fromkeys(args.length_penalties):  # each value once, in the order given
-        search = SearchConfig(beam_size=args.beam, length_penalty=alpha)
-        hypotheses = translate_sentences(translator, sources, search, args.batch_tokens, progress=show_progress)
-        sweep[alpha] = score_system(hypotheses, references)
-        print(f"length penalty {alpha:<4}  BLEU {sweep[alpha]['bleu']:6.2f}  chrF {sweep[alpha]['chrf']:6.2f}", flush=True)
-    best = choose(sweep)
-    print(f"best on {args.split}: length penalty {best} (BLEU {sweep[best]['bleu']:.2f})")
+    def sweep(name: str, values: list[float], **search_fields) -> dict[float, dict]:
+        results = {}
+        for value in dict.fromkeys(values):  # each value once, in the order given
+            search = SearchConfig(beam_size=args.beam, **search_fields, **{name: value})
+            hypotheses = translate_sentences(translator, sources, search, args.batch_tokens,
+                                             progress=not args.quiet and sys.stderr.isatty())
+            results[value] = score_system(hypotheses, references)
+            label = name.replace("_", " ")
+            print(f"{label} {value:<4}  BLEU {results[value]['bleu']:6.2f}  chrF {results[value]['chrf']:6.2f}", flush=True)
+        return results
+
+    penalties = sweep("length_penalty", args.length_penalties, channel_weight=0.0)
+    best = choose(penalties, neutral=1.0)
+    print(f"best on {args.split}: length penalty {best} (BLEU {penalties[best]['bleu']:.2f})")
+    decoding = {
+        "length_penalty": best,
+        "chosen_by": "BLEU",
+        "beam": args.beam,
+        "quantize": args.quantize,
+        "corpus": str(corpus),
+        "split": args.split,
+        "split_sha256": sha256_file(corpus / f"{args.split}.tsv"),
+        "sweep": _scores(penalties),
+        "command": shlex.join(args.command_line),
+    }
+    if args.channel_model is not None:
+        weights = sweep("channel_weight", args.channel_weights, length_penalty=best)
+        weight = choose(weights, neutral=0.0)
+        print(f"best on {args.split}: channel weight {weight} (BLEU {weights[weight]['bleu']:.2f})")
+        decoding["channel"] = {
+            "model": os.path.relpath(args.channel_model.resolve(), args.model.resolve()),
+            "weight": weight,
+            "model_card_name": translator.channel.card.get("name"),
+            "sweep": _scores(weights),
+        }
 
     if args.update_card:
-        update_card(args.model, decoding={
-            "length_penalty": best,
-            "chosen_by": "BLEU",
-            "beam": args.beam,
-            "quantize": args.quantize,
-            "corpus": str(corpus),
-            "split": args.split,
-            "split_sha256": sha256_file(corpus / f"{args.split}.tsv"),
-            "sweep": {str(alpha): {"bleu": s["bleu"], "chrf": s["chrf"]} for alpha, s in sweep.items()},
-            "command": shlex.join(args.command_line),
-        })
-        print(f"recorded decoding.length_penalty = {best} in {args.model / 'card.json'}; scores recorded under "
-              "`evaluation` used the earlier value: re-run `carousel evaluate --update-card`", file=sys.stderr)
+        update_card(args.model, decoding=decoding)
+        print(f"recorded the decoding settings in {args.model / 'card.json'}; scores recorded under "
+              "`evaluation` used the earlier ones: re-run `carousel evaluate --update-card`", file=sys.stderr)
     return 0
 
 
-def choose(sweep: dict[float, dict]) -> float:
-    """The value with the highest BLEU; chrF breaks ties, then the value nearest the default 1.0."""
-    return max(sweep, key=lambda alpha: (sweep[alpha]["bleu"], sweep[alpha]["chrf"], -abs(alpha - 1.0)))
+def _load_channel_model(directory: Path, translator, quantization: str):
+    from model.translator import Translator, check_channel_direction
+
+    try:
+        channel = Translator.from_directory(directory, quantization, with_channel=False)
+        check_channel_direction(translator.src_lang, translator.tgt_lang, channel, UserError)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return channel
+
+
+def _scores(sweep: dict[float, dict]) -> dict[str, dict]:
+    return {str(value): {"bleu": s["bleu"], "chrf": s["chrf"]} for value, s in sweep.items()}
+
+
+def choose(sweep: dict[float, dict], neutral: float = 1.0) -> float:
+    """The value with the highest BLEU; chrF breaks ties, then the value nearest `neutral` (the default)."""
+    return max(sweep, key=lambda value: (sweep[value]["bleu"], sweep[value]["chrf"], -abs(value - neutral)))

@@ -127,8 +127,9 @@ def _run_back_translation(args: argparse.Namespace) -> int:
         rows, text = english_only_verses(progress=not args.quiet), "WEB books that RV1909 lacks"
     else:
         rows, text = read_text_rows(args.text), str(args.text)
-    translator = load_translator(args.model, args.quantize)
-    search = translator.with_model_defaults(search_config(args))
+    search = search_config(args)
+    translator = load_translator(args.model, args.quantize, search)
+    search = translator.with_model_defaults(search)
     source = {
         "description": "Back-translation: the original text and its machine translation by a reverse model.",
         "text": text,

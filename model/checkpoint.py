@@ -1,7 +1,8 @@
 """The exported model directory: weights that load without executing code, plus everything to use them.
 
     model.safetensors     weights (safetensors: a plain tensor container, nothing is unpickled)
-    config.json           format version, ModelConfig, languages, file names
+    member-2.safetensors  ... only in an ensemble: the weights of its further members (model/ensemble.py)
+    config.json           format version, ModelConfig, languages, the weight files
     source.model, target.model   SentencePiece models (the same file twice when joint)
     normalization.json    source-side normalisation rules (data/normalize.py)
     card.json, card.md    the model card; card.json holds SHA-256 checksums verified at load
@@ -29,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from carousel.errors import UserError
 from data.normalize import Normalizer
 from model.config import ModelConfig
+from model.ensemble import Ensemble
 from model.seq2seq import Seq2Seq
 
 FORMAT_NAME = "carousel-model"
@@ -48,7 +50,7 @@ class ModelSaveError(UserError):
 
 @dataclass
 class LoadedModel:
-    model: Seq2Seq
+    model: Seq2Seq | Ensemble
     config: ModelConfig
     directory: Path
     src_lang: str
@@ -57,6 +59,7 @@ class LoadedModel:
     target_spm: Path
     normalizer: Normalizer
     card: dict
+    weight_files: list[str]  # model.safetensors, then one file per further ensemble member
 
 
 def save_model_dir(
@@ -92,6 +95,34 @@ def save_model_dir(
         card.setdefault("parameters", model.parameter_count())
         (staging / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
         (staging / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
+    _move_into_place(staging, directory)
+
+
+def save_ensemble_dir(directory: Path, members: list[LoadedModel], card: dict) -> None:
+    """Write one model directory holding several models' weights, which translate as an ensemble.
+
+    The members must share languages, architecture, SentencePiece models and source normalisation
+    (the caller checks, naming what differs). Their weight files are copied unchanged; a member that
+    is itself an ensemble contributes all of its files."""
+    directory = Path(directory)
+    sources = [member.directory / name for member in members for name in member.weight_files]
+    names = [WEIGHTS] + [f"member-{n}.safetensors" for n in range(2, len(sources) + 1)]
+    with _staging_directory(directory) as staging:
+        for source, name in zip(sources, names):
+            shutil.copyfile(source, staging / name)
+            os.chmod(staging / name, 0o644)
+        config = _read_json(members[0].directory / CONFIG)
+        config["weights"] = names
+        (staging / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
+        for name in (SOURCE_SPM, TARGET_SPM, NORMALIZATION):
+            shutil.copyfile(members[0].directory / name, staging / name)
+        card = dict(card, checksums={name: sha256_file(staging / name) for name in CHECKSUMMED + names[1:]})
+        (staging / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+        (staging / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
+    _move_into_place(staging, directory)
+
+
+def _move_into_place(staging: Path, directory: Path) -> None:
     if directory.exists():
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -148,7 +179,7 @@ def load_model_dir(directory: Path) -> LoadedModel:
         if not (directory / name).is_file():
             raise ModelLoadError(f"{directory / name} is missing: not a complete model directory")
     card = _read_json(directory / CARD_JSON)
-    _verify_checksums(directory, card)
+    _verify_checksums(directory, card, CHECKSUMMED)
     raw = _read_json(directory / CONFIG)
     if raw.get("format") != FORMAT_NAME or raw.get("format_version") != FORMAT_VERSION:
         raise ModelLoadError(f"{directory / CONFIG}: not a {FORMAT_NAME} v{FORMAT_VERSION} config")
@@ -156,9 +187,14 @@ def load_model_dir(directory: Path) -> LoadedModel:
         config = ModelConfig.model_validate(raw["model"])
     except (ValidationError, KeyError) as error:
         raise ModelLoadError(f"{directory / CONFIG}: invalid model config: {error}") from None
-    model = Seq2Seq(config)
-    _load_weights(model, directory / WEIGHTS)
-    model.eval()
+    weight_files = _weight_files(directory, raw)
+    _verify_checksums(directory, card, weight_files[1:])  # config.json, verified above, lists them
+    members = []
+    for name in weight_files:
+        member = Seq2Seq(config)
+        _load_weights(member, directory / name)
+        members.append(member.eval())
+    model = members[0] if len(members) == 1 else Ensemble(members).eval()
     try:
         normalizer = Normalizer.load(directory / NORMALIZATION)
     except (KeyError, TypeError, ValueError) as error:
@@ -173,6 +209,7 @@ def load_model_dir(directory: Path) -> LoadedModel:
         target_spm=directory / TARGET_SPM,
         normalizer=normalizer,
         card=card,
+        weight_files=weight_files,
     )
 
 
@@ -231,11 +268,25 @@ def _read_json(path: Path) -> dict:
     return value
 
 
-def _verify_checksums(directory: Path, card: dict) -> None:
+def _weight_files(directory: Path, raw_config: dict) -> list[str]:
+    """config.json `weights`: the member files of an ensemble, model.safetensors first; absent: one model."""
+    names = raw_config.get("weights", [WEIGHTS])
+    if not isinstance(names, list) or not names or names[0] != WEIGHTS or len(set(names)) != len(names):
+        raise ModelLoadError(f"{directory / CONFIG}: weights must list distinct files, {WEIGHTS} first")
+    for name in names:
+        # Plain names inside the directory only: a config must not point at files elsewhere.
+        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".safetensors"):
+            raise ModelLoadError(f"{directory / CONFIG}: weights entry {name!r} is not a .safetensors file name")
+        if not (directory / name).is_file():
+            raise ModelLoadError(f"{directory / name} is missing: not a complete model directory")
+    return names
+
+
+def _verify_checksums(directory: Path, card: dict, names: list[str]) -> None:
     checksums = card.get("checksums")
     if not isinstance(checksums, dict):
         raise ModelLoadError(f"{directory / CARD_JSON} has no checksums")
-    for name in CHECKSUMMED:
+    for name in names:
         if checksums.get(name) != sha256_file(directory / name):
             raise ModelLoadError(f"{directory / name} does not match its checksum in card.json (corrupt or modified)")
 

@@ -24,8 +24,15 @@ DEFAULT_LENGTH_PENALTY = 1.0
 MAX_LENGTH_PENALTY = 10.0  # far past any useful alpha; bounds what flags, cards and requests may ask for
 
 
+MAX_CHANNEL_WEIGHT = 10.0  # the reverse model's score would drown the forward model's long before this
+
+
 def is_valid_length_penalty(value: float) -> bool:
     return 0 <= value <= MAX_LENGTH_PENALTY
+
+
+def is_valid_channel_weight(value: float) -> bool:
+    return 0 <= value <= MAX_CHANNEL_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ class SearchConfig:
     nbest: int = 1
     no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size (0 = off)
     return_alignment: bool = False
+    # Not used by the search itself: the Translator reranks the beam with a reverse-direction model
+    # (model/reranking.py) at this weight; 0 is off, None the model's own.
+    channel_weight: float | None = None
 
     def __post_init__(self):
         if self.beam_size < 1:
@@ -47,6 +57,8 @@ class SearchConfig:
             raise ValueError("nbest must be between 1 and beam_size")
         if self.length_penalty is not None and not is_valid_length_penalty(self.length_penalty):
             raise ValueError(f"length_penalty must be between 0 and {MAX_LENGTH_PENALTY:g}, got {self.length_penalty}")
+        if self.channel_weight is not None and not is_valid_channel_weight(self.channel_weight):
+            raise ValueError(f"channel_weight must be between 0 and {MAX_CHANNEL_WEIGHT:g}, got {self.channel_weight}")
 
     @property
     def alpha(self) -> float:

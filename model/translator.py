@@ -2,7 +2,8 @@
 
 It owns the steps around the network: cutting texts into sentences, source normalisation,
 SentencePiece encoding, sorting and batching sentences by token count (so a batch carries little
-padding), beam search, decoding, and joining sentence translations back into texts.
+padding), beam search, reranking with a reverse-direction model where the model directory names one
+(model/reranking.py), decoding, and joining sentence translations back into texts.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from data.normalize import Normalizer
 from model.batching import cut_into_batches, pad
 from model.checkpoint import LoadedModel, ModelLoadError, load_model_dir
 from model.config import EOS_ID
+from model.ensemble import Ensemble
 from model.quantization import DEFAULT_QUANTIZATION, quantize
+from model.reranking import forced_log_probs, rerank
 from model.search import (
     DEFAULT_LENGTH_PENALTY,
+    MAX_CHANNEL_WEIGHT,
     MAX_LENGTH_PENALTY,
     Hypothesis,
     SearchConfig,
     beam_search,
+    is_valid_channel_weight,
     is_valid_length_penalty,
 )
 from model.sentences import has_words, join_nbest, split_sentences
@@ -33,7 +38,7 @@ from model.seq2seq import Seq2Seq
 @dataclass
 class Translation:
     text: str
-    score: float  # length-normalised log-probability
+    score: float  # length-normalised log-probability, plus the weighted channel score where reranked
     source_tokens: list[str]
     target_tokens: list[str]
     alignment: list[list[float]] | None = None  # [target tokens + EOS][source tokens + EOS]
@@ -42,7 +47,7 @@ class Translation:
 class Translator:
     def __init__(
         self,
-        model: Seq2Seq,
+        model: Seq2Seq | Ensemble,
         source_spm: Path,
         target_spm: Path,
         normalizer: Normalizer,
@@ -50,6 +55,7 @@ class Translator:
         tgt_lang: str = "tgt",
         max_source_tokens: int = 250,
         card: dict | None = None,
+        channel: "Translator | None" = None,
     ):
         self.model = model.eval()
         self.source_sp = spm.SentencePieceProcessor(model_file=str(source_spm))
@@ -59,6 +65,10 @@ class Translator:
         self.max_source_tokens = max_source_tokens
         self.card = card or {}  # the model directory's card.json
         self.length_penalty = tuned_length_penalty(self.card)
+        # The reverse-direction model that reranks the beam, and its weight (0 without one).
+        self.channel = channel
+        settings = channel_settings(self.card)
+        self.channel_weight = settings[1] if channel is not None and settings else 0.0
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, **kwargs) -> "Translator":
@@ -68,19 +78,44 @@ class Translator:
         )
 
     @classmethod
-    def from_directory(cls, directory: Path, quantization: str = DEFAULT_QUANTIZATION, **kwargs) -> "Translator":
-        """Load a model directory, with the weights in `quantization` precision (model/quantization.py)."""
+    def from_directory(
+        cls, directory: Path, quantization: str = DEFAULT_QUANTIZATION, with_channel: bool = True, **kwargs
+    ) -> "Translator":
+        """Load a model directory, with the weights in `quantization` precision (model/quantization.py),
+        and the channel model its card names (decoding.channel), unless `with_channel` is False."""
         loaded = load_model_dir(directory)
         loaded.model = quantize(loaded.model, quantization)
-        return cls.from_loaded(loaded, **kwargs)
+        channel = load_channel(loaded, quantization) if with_channel else None
+        return cls.from_loaded(loaded, channel=channel, **kwargs)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
-        """`search` with the model's own length penalty wherever it leaves one unset."""
-        return search if search.length_penalty is not None else replace(search, length_penalty=self.length_penalty)
+        """`search` with the model's own length penalty and channel weight wherever it leaves them unset."""
+        if search.length_penalty is None:
+            search = replace(search, length_penalty=self.length_penalty)
+        if search.channel_weight is None:
+            search = replace(search, channel_weight=self.channel_weight)
+        return search
 
     def encode_source(self, sentence: str) -> list[int]:
         ids = self.source_sp.encode(self.normalizer(sentence))[: self.max_source_tokens - 1]
         return ids + [EOS_ID]
+
+    def encode_target(self, sentence: str) -> list[int]:
+        return self.target_sp.encode(sentence)[: self.max_source_tokens - 1] + [EOS_ID]
+
+    def channel_scores(self, sources: list[str], translations: list[str], batch_tokens: int = 12000) -> list[float]:
+        """Average log p(source token | translation) per pair under the channel model (forced decoding).
+
+        The source is scored as this model sees it, normalised, so spellings that normalise alike
+        (data/normalize.py) are reranked alike."""
+        if self.channel is None:
+            raise ValueError("this model has no channel model (card.json decoding.channel)")
+        return forced_log_probs(
+            self.channel.model,
+            [self.channel.encode_source(text) for text in translations],
+            [self.channel.encode_target(self.normalizer(text)) for text in sources],
+            batch_tokens,
+        )
 
     def translate(
         self, sentences: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
@@ -90,6 +125,10 @@ class Translator:
         `batch_tokens` bounds source tokens × beam size per batch, i.e. the rows the search carries.
         """
         search = self.with_model_defaults(search)
+        if search.channel_weight and self.channel is None:
+            raise ValueError("channel_weight needs a channel model: choose one with `carousel tune --channel-model`")
+        # Reranking needs the whole beam; the search then keeps all of it.
+        beam = replace(search, nbest=search.beam_size) if search.channel_weight else search
         encoded = [self.encode_source(s) for s in sentences]
         results: list[list[Translation]] = [[] for _ in sentences]
         to_search = [i for i, s in enumerate(sentences) if s.strip()]
@@ -98,9 +137,11 @@ class Translator:
             sequences = [encoded[i] for i in indices]
             src, lengths = pad(sequences), torch.tensor([len(seq) for seq in sequences])
             with torch.inference_mode():
-                hypotheses = beam_search(self.model, src, lengths, search)
+                hypotheses = beam_search(self.model, src, lengths, beam)
             for index, hyps in zip(indices, hypotheses):
                 results[index] = [self._to_translation(encoded[index], h) for h in hyps]
+        if search.channel_weight:
+            self._rerank(sentences, results, to_search, search, batch_tokens)
         for index, sentence in enumerate(sentences):
             if not sentence.strip():  # nothing to translate: no search, no hallucinated output
                 results[index] = [Translation("", 0.0, [], [], [] if search.return_alignment else None)]
@@ -129,6 +170,14 @@ class Translator:
             start = end
         return results
 
+    def _rerank(self, sentences, results, searched: list[int], search: SearchConfig, batch_tokens: int) -> None:
+        """Rerank each searched sentence's beam in place by forward + channel score; keep `nbest`."""
+        pairs = [(index, translation.text) for index in searched for translation in results[index]]
+        scores = iter(self.channel_scores([sentences[i] for i, _ in pairs], [text for _, text in pairs], batch_tokens))
+        for index in searched:
+            channel = [next(scores) for _ in results[index]]
+            results[index] = rerank(results[index], channel, search.channel_weight, search.nbest)
+
     def _to_translation(self, source_ids: list[int], hyp: Hypothesis) -> Translation:
         return Translation(
             text=self.target_sp.decode(hyp.tokens),
@@ -148,6 +197,41 @@ def tuned_length_penalty(card: dict) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_valid_length_penalty(value):
         raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g}, got {value!r}; fix or remove it")
     return float(value)
+
+
+def channel_settings(card: dict) -> tuple[str, float] | None:
+    """The channel model (a path relative to the model directory) and weight `carousel tune` chose, if any."""
+    decoding = card.get("decoding") or {}
+    channel = decoding.get("channel") if isinstance(decoding, dict) else None
+    if channel is None:
+        return None
+    model, weight = (channel.get("model"), channel.get("weight")) if isinstance(channel, dict) else (None, None)
+    if not isinstance(model, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+            or not is_valid_channel_weight(weight):
+        raise ModelLoadError(f"card.json decoding.channel must hold a model path and a weight from 0 to "
+                             f"{MAX_CHANNEL_WEIGHT:g}, got {channel!r}; fix or remove it")
+    return model, float(weight)
+
+
+def load_channel(loaded: LoadedModel, quantization: str) -> "Translator | None":
+    """The reverse-direction model named by the card, loaded like the model itself, or None."""
+    settings = channel_settings(loaded.card)
+    if settings is None or settings[1] == 0:  # tuned to off: no need to load it
+        return None
+    path = loaded.directory / settings[0]
+    if not path.is_dir():
+        raise ModelLoadError(f"{loaded.directory / 'card.json'}: decoding.channel.model {settings[0]!r} is not a "
+                             f"model directory beside it ({path}); restore it, or re-run `carousel tune`")
+    channel = Translator.from_directory(path, quantization, with_channel=False)
+    check_channel_direction(loaded.src_lang, loaded.tgt_lang, channel, ModelLoadError)
+    return channel
+
+
+def check_channel_direction(src_lang: str, tgt_lang: str, channel: "Translator", error=ValueError) -> None:
+    """A channel model translates the other way: target language → source language."""
+    if (channel.src_lang, channel.tgt_lang) != (tgt_lang, src_lang):
+        raise error(f"the channel model translates {channel.src_lang}→{channel.tgt_lang}; "
+                    f"a {src_lang}→{tgt_lang} model needs one for {tgt_lang}→{src_lang}")
 
 
 def batches_by_tokens(encoded: list[list[int]], batch_tokens: int) -> list[list[int]]:

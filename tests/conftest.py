@@ -7,6 +7,7 @@ exercises every real code path: subwords, normalisation, training, export, loadi
 from __future__ import annotations
 
 import errno
+import json
 import importlib.util
 import os
 import shutil
@@ -87,3 +88,30 @@ def load_script(path: Path):
     sys.modules[spec.name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
+
+
+def rewrite_config(directory: Path, **fields) -> None:
+    """Change fields of a model directory's config.json and update its checksum, as if exported that way."""
+    from model.checkpoint import sha256_file
+
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    (directory / "config.json").write_text(json.dumps({**config, **fields}), encoding="utf-8")
+    card = json.loads((directory / "card.json").read_text(encoding="utf-8"))
+    card["checksums"]["config.json"] = sha256_file(directory / "config.json")
+    (directory / "card.json").write_text(json.dumps(card), encoding="utf-8")
+
+
+def save_perturbed_copy(source: Path, target: Path, noise: float, **changes) -> None:
+    """Export `source`'s model with Gaussian noise of std `noise` added to every weight: a model with the
+    same subwords that predicts differently. `changes` (name, src_lang, tgt_lang) relabel it."""
+    from model.checkpoint import load_model_dir, save_model_dir
+
+    loaded = load_model_dir(source)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in loaded.model.parameters():
+            parameter.add_(noise * torch.randn_like(parameter))
+    card = dict(loaded.card, name=changes.get("name", loaded.card.get("name")))
+    save_model_dir(target, loaded.model, src_lang=changes.get("src_lang", loaded.src_lang),
+                   tgt_lang=changes.get("tgt_lang", loaded.tgt_lang), source_spm=loaded.source_spm,
+                   target_spm=loaded.target_spm, normalizer=loaded.normalizer, card=card)

@@ -259,6 +259,8 @@ class Trainer:
     def initialise_from(self, model_dir: Path) -> None:
         """Start a new run from an exported model's weights (fresh optimizer and schedule)."""
         loaded = load_model_dir(model_dir)
+        if len(loaded.weight_files) > 1:
+            raise UserError(f"{model_dir} is an ensemble of {len(loaded.weight_files)} models; start from one of its members")
         if loaded.config.architecture() != self.model_config.architecture():
             raise UserError(f"{model_dir} has a different architecture or vocabulary than this config")
         self.model.load_state_dict(loaded.model.state_dict())

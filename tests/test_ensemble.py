@@ -1,0 +1,146 @@
+"""Ensembles: the search averages the members' probabilities, and `carousel ensemble` builds a model
+directory that loads, verifies and translates like any other."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+
+from carousel.cli import main
+from model.checkpoint import ModelLoadError, load_model_dir
+from model.config import BOS_ID, EOS_ID
+from model.ensemble import Ensemble
+from model.search import SearchConfig, beam_search, greedy_search
+from model.translator import Translator
+from tests.conftest import rewrite_config, save_perturbed_copy
+from tests.test_search import VARIANTS, batch_of, small_model
+
+
+@torch.no_grad()
+def teacher_forced_log_probs(model, src, lengths, tokens: list[int]) -> torch.Tensor:
+    """log p(y_t | y_<t, x) of every token of `tokens` + EOS, for source row 0."""
+    target = torch.tensor([[BOS_ID, *tokens]])
+    logits = model(src, lengths, target)[0]
+    return torch.log_softmax(logits, dim=-1)[torch.arange(len(tokens) + 1), torch.tensor([*tokens, EOS_ID])]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_beam_hypotheses_score_the_average_of_the_members_probabilities(variant):
+    members = [small_model(seed, **variant) for seed in (0, 1, 2)]
+    ensemble = Ensemble(members)
+    src, lengths = batch_of([7, 3, 9, 5])
+    results = beam_search(ensemble, src, lengths, SearchConfig(beam_size=4, nbest=3, length_penalty=0))
+    for row, nbest in enumerate(results):
+        row_src, row_len = src[row : row + 1, : lengths[row]], lengths[row : row + 1]
+        for hyp in nbest:
+            # Beams are reordered at every step: each member's state must follow its own beam.
+            per_member = torch.stack([teacher_forced_log_probs(m, row_src, row_len, hyp.tokens) for m in members])
+            expected = (torch.logsumexp(per_member, dim=0) - math.log(len(members))).sum()
+            assert hyp.log_prob == pytest.approx(float(expected), abs=1e-3)
+
+
+def test_an_ensemble_of_one_model_twice_translates_exactly_as_that_model():
+    model = small_model(seed=4)
+    twin = small_model(seed=4)
+    src, lengths = batch_of([6, 8, 2, 9], seed=3)
+    config = SearchConfig(beam_size=5, nbest=2)
+    alone, together = beam_search(model, src, lengths, config), beam_search(Ensemble([model, twin]), src, lengths, config)
+    assert [[h.tokens for h in n] for n in alone] == [[h.tokens for h in n] for n in together]
+    greedy_alone = greedy_search(model, src, lengths, SearchConfig(beam_size=1))
+    greedy_together = greedy_search(Ensemble([model, twin]), src, lengths, SearchConfig(beam_size=1))
+    assert [h.tokens for h in greedy_alone] == [h.tokens for h in greedy_together]
+
+
+def test_members_must_share_the_architecture():
+    with pytest.raises(ValueError, match="architecture"):
+        Ensemble([small_model(), small_model(attention="bahdanau", input_feeding=True)])
+    with pytest.raises(ValueError, match="two members"):
+        Ensemble([small_model()])
+
+
+@pytest.fixture
+def two_members(tiny_model_dir, tmp_path):
+    """The tiny model and a sibling with perturbed weights (same subwords, different predictions)."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(tiny_model_dir, first)
+    save_perturbed_copy(first, second, noise=0.05, name="sibling")
+    return first, second
+
+
+def test_carousel_ensemble_writes_a_directory_that_loads_verifies_and_translates(two_members, tmp_path, tiny_test_pairs, capsys):
+    first, second = two_members
+    output = tmp_path / "ensemble"
+    assert main(["ensemble", "--models", str(first), str(second), "--output", str(output)]) == 0
+    assert "ensemble of 2 models" in capsys.readouterr().out
+
+    loaded = load_model_dir(output)
+    assert isinstance(loaded.model, Ensemble) and loaded.weight_files == ["model.safetensors", "member-2.safetensors"]
+    card = json.loads((output / "card.json").read_text(encoding="utf-8"))
+    assert [m["name"] for m in card["ensemble"]["members"]] == [load_model_dir(first).card["name"], "sibling"]
+    assert "decoding" not in card and "evaluation" not in card  # those belong to the combination: tune, evaluate
+
+    sources = [source for source, _ in tiny_test_pairs[:6]]
+    search = SearchConfig(beam_size=3, length_penalty=1.0)
+    from_files = [t[0].text for t in Translator.from_directory(output, "none").translate(sources, search)]
+    members = [load_model_dir(first).model, load_model_dir(second).model]
+    by_hand = Translator(Ensemble(members), loaded.source_spm, loaded.target_spm, loaded.normalizer)
+    assert from_files == [t[0].text for t in by_hand.translate(sources, search)]
+    assert all(t[0].text for t in Translator.from_directory(output).translate(sources, search))  # int8 too
+
+    # An ensemble directory can itself be a member: its members are all added.
+    bigger = tmp_path / "three"
+    assert main(["ensemble", "--models", str(output), str(first), "--output", str(bigger)]) == 0
+    assert load_model_dir(bigger).weight_files[-1] == "member-3.safetensors"
+
+
+def test_a_modified_member_file_is_refused_at_load(two_members, tmp_path):
+    output = tmp_path / "ensemble"
+    assert main(["ensemble", "--models", *map(str, two_members), "--output", str(output)]) == 0
+    data = bytearray((output / "member-2.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (output / "member-2.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="member-2.safetensors does not match its checksum"):
+        load_model_dir(output)
+
+
+@pytest.mark.parametrize("entry", ["../model.safetensors", "/etc/passwd", "member-2.pt"])
+def test_a_config_naming_files_outside_the_directory_or_not_safetensors_is_refused(two_members, tmp_path, entry):
+    output = tmp_path / "ensemble"
+    assert main(["ensemble", "--models", *map(str, two_members), "--output", str(output)]) == 0
+    rewrite_config(output, weights=["model.safetensors", entry])  # as if the card were edited too
+    with pytest.raises(ModelLoadError, match="not a .safetensors file name"):
+        load_model_dir(output)
+
+
+def test_incompatible_members_and_unsafe_outputs_are_refused_by_name(two_members, tmp_path, capsys):
+    first, second = two_members
+    other_languages = tmp_path / "en-es"
+    shutil.copytree(second, other_languages)
+    rewrite_config(other_languages, src_lang="en", tgt_lang="es")
+
+    cases = [
+        (["--models", str(first), str(other_languages), "--output", str(tmp_path / "x")], "translates en→es"),
+        (["--models", str(first), "--output", str(tmp_path / "x")], "at least two"),
+        (["--models", str(first), str(second), "--output", str(first)], "one of the members"),
+        (["--models", str(first), str(second), "--output", str(second.parent)], "exists; pass --force"),
+    ]
+    for args, message in cases:
+        assert main(["ensemble", *args]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_training_cannot_start_from_an_ensemble(two_members, tmp_path, tiny_corpus):
+    from carousel.errors import UserError
+    from tests.conftest import tiny_train_config
+    from training.trainer import run_training
+
+    output = tmp_path / "ensemble"
+    assert main(["ensemble", "--models", *map(str, two_members), "--output", str(output)]) == 0
+    config = tiny_train_config(tmp_path / "run", tiny_corpus, f"training.init_from={output}")
+    with pytest.raises(UserError, match="ensemble of 2 models"):
+        run_training(config)
