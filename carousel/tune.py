@@ -7,6 +7,9 @@ with --update-card, writes the winner under `decoding` in card.json. `carousel t
 evaluate` use it whenever --length-penalty is not given, and the service always does. Scores measured
 before tuning (the card's `evaluation`) used another value: re-run `carousel evaluate --update-card`.
 
+For an ensemble, --member-weights 1,1 2,1 3,1 first tries those weightings of the members (each
+normalised to sum to 1) at the default length penalty and keeps the best under `decoding.member_weights`.
+
 With --channel-model DIR (a model of the reverse direction), it then sweeps the weight of that model's
 score in reranking the beam (model/reranking.py) at the chosen length penalty, and records both the
 directory (relative to the tuned one, so the two move together) and the weight under
@@ -46,6 +49,10 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
         "--quantize", choices=QUANTIZE_MODES, default=DEFAULT_QUANTIZATION,
         help="inference precision to tune with, as the model will be served (default: %(default)s)",
     )
+    parser.add_argument(
+        "--member-weights", type=_weight_vector, nargs="+", metavar="W1,W2",
+        help="for an ensemble: member weight vectors to try first, e.g. 1,1 2,1 3,1 (normalised to sum to 1)",
+    )
     parser.add_argument("--channel-model", type=Path, metavar="DIR",
                         help="a model of the reverse direction: also tune its weight in reranking the beam")
     parser.add_argument(
@@ -74,17 +81,22 @@ def run_tune(args: argparse.Namespace) -> int:
     if args.channel_model is not None:
         translator.channel = _load_channel_model(args.channel_model, translator, args.quantize)
 
+    def score(search) -> dict:
+        hypotheses = translate_sentences(translator, sources, search, args.batch_tokens,
+                                         progress=not args.quiet and sys.stderr.isatty())
+        return score_system(hypotheses, references)
+
     def sweep(name: str, values: list[float], **search_fields) -> dict[float, dict]:
         results = {}
         for value in dict.fromkeys(values):  # each value once, in the order given
-            search = SearchConfig(beam_size=args.beam, **search_fields, **{name: value})
-            hypotheses = translate_sentences(translator, sources, search, args.batch_tokens,
-                                             progress=not args.quiet and sys.stderr.isatty())
-            results[value] = score_system(hypotheses, references)
+            results[value] = score(SearchConfig(beam_size=args.beam, **search_fields, **{name: value}))
             label = name.replace("_", " ")
             print(f"{label} {value:<4}  BLEU {results[value]['bleu']:6.2f}  chrF {results[value]['chrf']:6.2f}", flush=True)
         return results
 
+    member_weights = None
+    if args.member_weights:
+        member_weights = _sweep_member_weights(translator, args.member_weights, score, args.beam)
     penalties = sweep("length_penalty", args.length_penalties, channel_weight=0.0)
     best = choose(penalties, neutral=1.0)
     print(f"best on {args.split}: length penalty {best} (BLEU {penalties[best]['bleu']:.2f})")
@@ -99,6 +111,10 @@ def run_tune(args: argparse.Namespace) -> int:
         "sweep": _scores(penalties),
         "command": shlex.join(args.command_line),
     }
+    if member_weights is not None:
+        decoding["member_weights"], decoding["member_weights_sweep"] = member_weights
+    else:
+        _keep(translator.card, decoding, "member_weights", "member_weights_sweep")
     if args.channel_model is not None:
         weights = sweep("channel_weight", args.channel_weights, length_penalty=best)
         weight = choose(weights, neutral=0.0)
@@ -107,14 +123,57 @@ def run_tune(args: argparse.Namespace) -> int:
             "model": os.path.relpath(args.channel_model.resolve(), args.model.resolve()),
             "weight": weight,
             "model_card_name": translator.channel.card.get("name"),
+            "model_checksums": translator.channel.card.get("checksums"),
             "sweep": _scores(weights),
         }
+    else:
+        _keep(translator.card, decoding, "channel")
 
     if args.update_card:
         update_card(args.model, decoding=decoding)
         print(f"recorded the decoding settings in {args.model / 'card.json'}; scores recorded under "
               "`evaluation` used the earlier ones: re-run `carousel evaluate --update-card`", file=sys.stderr)
     return 0
+
+
+def _sweep_member_weights(translator, candidates: list[list[float]], score, beam: int):
+    """Try each weight vector (default length penalty, no reranking); leave the model on the best one."""
+    from model.ensemble import Ensemble
+    from model.search import SearchConfig
+
+    model = translator.model
+    if not isinstance(model, Ensemble):
+        raise UserError("--member-weights applies to ensembles (carousel ensemble); this model has one member")
+    results = {}
+    for weights in candidates:
+        try:
+            model.set_weights(weights)
+        except ValueError as error:
+            raise UserError(f"--member-weights: {error}") from None
+        key = ",".join(f"{w:g}" for w in weights)
+        results[key] = (model.weights, score(SearchConfig(beam_size=beam, length_penalty=1.0, channel_weight=0.0)))
+        print(f"member weights {key:<8}  BLEU {results[key][1]['bleu']:6.2f}  chrF {results[key][1]['chrf']:6.2f}", flush=True)
+    # Highest BLEU, then chrF, then the most even weights.
+    best = max(results, key=lambda k: (results[k][1]["bleu"], results[k][1]["chrf"], -max(results[k][0])))
+    model.set_weights(results[best][0])
+    print(f"best: member weights {best} (BLEU {results[best][1]['bleu']:.2f})")
+    sweep = {key: {"bleu": s["bleu"], "chrf": s["chrf"]} for key, (_, s) in results.items()}
+    return [round(w, 6) for w in results[best][0]], sweep
+
+
+def _keep(card: dict, decoding: dict, *keys: str) -> None:
+    """Carry settings this run did not tune over from the card's earlier `decoding`."""
+    earlier = card.get("decoding")
+    for key in keys:
+        if isinstance(earlier, dict) and key in earlier:
+            decoding[key] = earlier[key]
+
+
+def _weight_vector(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 2,1, got {text!r}") from None
 
 
 def _load_channel_model(directory: Path, translator, quantization: str):

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from carousel.errors import UserError
 from data.normalize import Normalizer
 from model.config import ModelConfig
-from model.ensemble import Ensemble
+from model.ensemble import Ensemble, valid_member_weights
 from model.seq2seq import Seq2Seq
 
 FORMAT_NAME = "carousel-model"
@@ -194,7 +194,7 @@ def load_model_dir(directory: Path) -> LoadedModel:
         member = Seq2Seq(config)
         _load_weights(member, directory / name)
         members.append(member.eval())
-    model = members[0] if len(members) == 1 else Ensemble(members).eval()
+    model = members[0] if len(members) == 1 else Ensemble(members, _member_weights(directory, card, members)).eval()
     try:
         normalizer = Normalizer.load(directory / NORMALIZATION)
     except (KeyError, TypeError, ValueError) as error:
@@ -266,6 +266,16 @@ def _read_json(path: Path) -> dict:
     if not isinstance(value, dict):
         raise ModelLoadError(f"{path}: expected a JSON object")
     return value
+
+
+def _member_weights(directory: Path, card: dict, members: list) -> list[float] | None:
+    """An ensemble's member weights as `carousel tune --member-weights` chose them (card.json decoding)."""
+    decoding = card.get("decoding")
+    weights = decoding.get("member_weights") if isinstance(decoding, dict) else None
+    if weights is not None and not (isinstance(weights, list) and valid_member_weights(weights, len(members))):
+        raise ModelLoadError(f"{directory / CARD_JSON}: decoding.member_weights must be {len(members)} positive "
+                             f"numbers, got {weights!r}; fix or remove it")
+    return weights
 
 
 def _weight_files(directory: Path, raw_config: dict) -> list[str]:

@@ -2,10 +2,11 @@
 translate as one.
 
 At every target step each member m gives p_m(y_t | y_<t, x); the ensemble predicts their average,
-log((1/M) Σ_m p_m), the way recurrent NMT systems have combined models since Sutskever et al. (2014)
-averaged five LSTMs. Members that start from different random weights make different errors, so the
-average is usually better than any one of them; copies of one run (snapshots of the same training)
-agree too closely to gain much (checkpoint averaging covers that case).
+log(Σ_m w_m p_m), the way recurrent NMT systems have combined models since Sutskever et al. (2014)
+averaged five LSTMs. The weights w_m are equal unless `carousel tune --member-weights` chose others on
+validation data (a weaker member deserves less say). Members that start from different random weights
+make different errors, so the average is usually better than any one of them; copies of one run
+(snapshots of the same training) agree too closely to gain much (checkpoint averaging covers that case).
 
 The search code (model/search.py) sees one model: `encode` gives per-member memories and decoder
 states wrapped so that reordering beams (`select`) applies to every member, and `decoder` returns
@@ -34,7 +35,7 @@ class PerMember:
 
 
 class Ensemble(nn.Module):
-    def __init__(self, members: list[Seq2Seq]):
+    def __init__(self, members: list[Seq2Seq], weights: list[float] | None = None):
         super().__init__()
         if len(members) < 2:
             raise ValueError("an ensemble needs at least two members")
@@ -44,6 +45,15 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
         self.config = members[0].config
         self.decoder = _EnsembleDecoder(self.members)
+        self.set_weights(weights)
+
+    def set_weights(self, weights: list[float] | None) -> None:
+        """Each member's share of the average (equal if None); positive, normalised to sum to 1."""
+        weights = [1.0] * len(self.members) if weights is None else list(weights)
+        if not valid_member_weights(weights, len(self.members)):
+            raise ValueError(f"member weights must be {len(self.members)} positive numbers, got {weights}")
+        self.weights = [w / sum(weights) for w in weights]
+        self.decoder.log_weights = torch.tensor(self.weights).log()
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[None, PerMember, PerMember]:
         encoded = [member.encode(src, src_lengths) for member in self.members]
@@ -60,6 +70,7 @@ class _EnsembleDecoder:
 
     def __init__(self, members: nn.ModuleList):
         self.members = members
+        self.log_weights = torch.zeros(len(members))
 
     def __call__(self, prev: Tensor, state: PerMember, memory: PerMember) -> tuple[Tensor, PerMember, Tensor]:
         log_probs, states, weights = [], [], []
@@ -68,5 +79,12 @@ class _EnsembleDecoder:
             log_probs.append(torch.log_softmax(logits.float(), dim=-1))
             states.append(new_state)
             weights.append(attention.float())
-        average = torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(log_probs))
+        log_weights = self.log_weights.view(-1, *([1] * log_probs[0].dim()))
+        average = torch.logsumexp(torch.stack(log_probs) + log_weights, dim=0)
         return average, PerMember(states), torch.stack(weights).mean(dim=0)
+
+
+def valid_member_weights(weights: list[float], members: int) -> bool:
+    return len(weights) == members and all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights
+    )

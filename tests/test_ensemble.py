@@ -4,14 +4,13 @@ directory that loads, verifies and translates like any other."""
 from __future__ import annotations
 
 import json
-import math
 import shutil
 
 import pytest
 import torch
 
 from carousel.cli import main
-from model.checkpoint import ModelLoadError, load_model_dir
+from model.checkpoint import ModelLoadError, load_model_dir, update_card
 from model.config import BOS_ID, EOS_ID
 from model.ensemble import Ensemble
 from model.search import SearchConfig, beam_search, greedy_search
@@ -29,9 +28,12 @@ def teacher_forced_log_probs(model, src, lengths, tokens: list[int]) -> torch.Te
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_beam_hypotheses_score_the_average_of_the_members_probabilities(variant):
+@pytest.mark.parametrize("weights", [None, [3.0, 1.0, 0.5]])
+def test_beam_hypotheses_score_the_weighted_average_of_the_members_probabilities(variant, weights):
     members = [small_model(seed, **variant) for seed in (0, 1, 2)]
-    ensemble = Ensemble(members)
+    ensemble = Ensemble(members, weights)
+    shares = torch.tensor(weights or [1.0, 1.0, 1.0])
+    shares = (shares / shares.sum()).view(-1, 1)
     src, lengths = batch_of([7, 3, 9, 5])
     results = beam_search(ensemble, src, lengths, SearchConfig(beam_size=4, nbest=3, length_penalty=0))
     for row, nbest in enumerate(results):
@@ -39,7 +41,7 @@ def test_beam_hypotheses_score_the_average_of_the_members_probabilities(variant)
         for hyp in nbest:
             # Beams are reordered at every step: each member's state must follow its own beam.
             per_member = torch.stack([teacher_forced_log_probs(m, row_src, row_len, hyp.tokens) for m in members])
-            expected = (torch.logsumexp(per_member, dim=0) - math.log(len(members))).sum()
+            expected = torch.logsumexp(per_member + shares.log(), dim=0).sum()
             assert hyp.log_prob == pytest.approx(float(expected), abs=1e-3)
 
 
@@ -60,6 +62,9 @@ def test_members_must_share_the_architecture():
         Ensemble([small_model(), small_model(attention="bahdanau", input_feeding=True)])
     with pytest.raises(ValueError, match="two members"):
         Ensemble([small_model()])
+    for weights in ([1.0], [1.0, 0.0], [1.0, float("nan")], [1.0, -2.0]):
+        with pytest.raises(ValueError, match="2 positive numbers"):
+            Ensemble([small_model(), small_model(seed=1)], weights)
 
 
 @pytest.fixture
@@ -144,3 +149,28 @@ def test_training_cannot_start_from_an_ensemble(two_members, tmp_path, tiny_corp
     config = tiny_train_config(tmp_path / "run", tiny_corpus, f"training.init_from={output}")
     with pytest.raises(UserError, match="ensemble of 2 models"):
         run_training(config)
+
+
+def test_tune_chooses_member_weights_on_valid_and_loading_applies_them(two_members, tmp_path, tiny_corpus, capsys):
+    output = tmp_path / "ensemble"
+    assert main(["ensemble", "--models", *map(str, two_members), "--output", str(output)]) == 0
+    assert main(["tune", "--model", str(output), "--corpus", str(tiny_corpus), "--beam", "2", "--length-penalties",
+                 "1.0", "--member-weights", "1,1", "3,1", "1,3", "--update-card", "--quiet"]) == 0
+    assert "member weights 3,1" in capsys.readouterr().out
+    decoding = json.loads((output / "card.json").read_text(encoding="utf-8"))["decoding"]
+    sweep = decoding["member_weights_sweep"]
+    assert set(sweep) == {"1,1", "3,1", "1,3"}
+    chosen = [key for key in sweep if _normalised(key) == pytest.approx(decoding["member_weights"])]
+    assert len(chosen) == 1 and sweep[chosen[0]]["bleu"] == max(s["bleu"] for s in sweep.values())
+    assert load_model_dir(output).model.weights == pytest.approx(decoding["member_weights"])
+
+    update_card(output, decoding={"member_weights": [1.0]})
+    with pytest.raises(ModelLoadError, match="member_weights must be 2 positive numbers"):
+        load_model_dir(output)
+    assert main(["tune", "--model", str(two_members[0]), "--corpus", str(tiny_corpus), "--member-weights", "1,1"]) == 2
+    assert "applies to ensembles" in capsys.readouterr().err
+
+
+def _normalised(key: str) -> list[float]:
+    values = [float(part) for part in key.split(",")]
+    return [value / sum(values) for value in values]

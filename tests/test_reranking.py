@@ -95,6 +95,12 @@ def test_tune_records_the_channel_model_beside_the_model_and_the_weight_it_chose
     best = max(channel["sweep"], key=lambda w: (channel["sweep"][w]["bleu"], channel["sweep"][w]["chrf"], -float(w)))
     assert channel["weight"] == float(best)
 
+    # Re-tuning only the length penalty keeps the channel settings.
+    assert main(["tune", "--model", str(forward), "--corpus", str(tiny_corpus), "--beam", "3",
+                 "--length-penalties", "0.8", "--update-card", "--quiet"]) == 0
+    retuned = json.loads((forward / "card.json").read_text(encoding="utf-8"))["decoding"]
+    assert retuned["length_penalty"] == 0.8 and retuned["channel"] == channel
+
     # The two directories move together: the relative path still holds after both are moved.
     moved = forward.parent.parent / "moved"
     shutil.copytree(forward.parent, moved)
