@@ -242,7 +242,7 @@ class Upper:
     def translate_texts(self, sources, search, batch_tokens):
         return [[(source.upper(), 0.0)] for source in sources]
 
-carousel.translate.load_translator = lambda model_dir, quantization: Upper()
+carousel.translate.load_translator = lambda model_dir, quantization, search=None: Upper()
 sys.exit(main(sys.argv[1:]))
 """
 
