@@ -1,7 +1,10 @@
 """`carousel ensemble`: combine independently trained models into one model directory that translates
 as their ensemble (model/ensemble.py).
 
-    carousel ensemble --models models/bible-es-en runs/bible-es-en-seed2/model --output models/bible-es-en-2
+    carousel ensemble --models models/bible-es-en runs/bible-es-en-seed2/model --output runs/bible-es-en-ensemble
+
+The service serves one model directory per language pair (the first by name), so to serve an ensemble
+put its directory in models/ in place of the single model's, not beside it.
 
 The members must translate between the same languages with the same architecture, SentencePiece
 models and source normalisation; the command names the first thing that differs. The new card lists

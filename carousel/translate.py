@@ -108,13 +108,17 @@ def search_config(args: argparse.Namespace, nbest: int = 1):
         raise UserError(f"{error} (--nbest {nbest}, --beam {args.beam})") from None
 
 
-def load_translator(model_dir: Path, quantization: str = DEFAULT_QUANTIZATION, search=None):
+def load_translator(model_dir: Path, quantization: str = DEFAULT_QUANTIZATION, search=None, channel: str | None = None):
     """A `Translator` for a model directory, with its weights in the requested precision; with `search`,
-    refuse settings the model cannot honour (a channel weight without a channel model)."""
+    refuse settings the model cannot honour (a channel weight without a channel model). A channel
+    weight given on the command line loads the channel model the card names even where it was tuned to 0;
+    `channel` overrides that choice (model.translator.ChannelLoading)."""
     from model.translator import Translator
 
+    if channel is None:
+        channel = "named" if search is not None and search.channel_weight else "tuned"
     try:
-        translator = Translator.from_directory(model_dir, quantization)
+        translator = Translator.from_directory(model_dir, quantization, channel)
     except ValueError as error:  # no quantized engine in this PyTorch build
         raise UserError(str(error)) from None
     if search is not None and search.channel_weight and translator.channel is None:
@@ -437,7 +441,7 @@ def _translate_in_workers(
         args.workers,
         mp_context=multiprocessing.get_context("spawn"),  # no fork of a process whose thread pools already run
         initializer=_start_worker,
-        initargs=(args.model, args.quantize, threads),
+        initargs=(args.model, args.quantize, search, threads),
     )
     pending: deque = deque()
     try:
@@ -455,12 +459,12 @@ def _translate_in_workers(
         pool.shutdown(wait=not pending, cancel_futures=True)
 
 
-def _start_worker(model_dir: Path, quantization: str, threads: int) -> None:
+def _start_worker(model_dir: Path, quantization: str, search, threads: int) -> None:
     import torch
 
     global _worker_translator
     torch.set_num_threads(threads)
-    _worker_translator = load_translator(model_dir, quantization)
+    _worker_translator = load_translator(model_dir, quantization, search)
 
 
 def _translate_in_worker(sources: list[str], search, batch_tokens: int) -> list[NBest]:

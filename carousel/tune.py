@@ -77,7 +77,9 @@ def run_tune(args: argparse.Namespace) -> int:
         raise UserError(f"--channel-weights must lie between 0 and {MAX_CHANNEL_WEIGHT:g}, got {args.channel_weights}")
     corpus, src, refs = corpus_settings(args)
     sources, references = read_references(corpus, args.split, src, refs)
-    translator = load_translator(args.model, args.quantize)
+    # The forward model alone: a channel model the card names may have moved, and this run either
+    # re-tunes it (--channel-model) or keeps its record untouched.
+    translator = load_translator(args.model, args.quantize, channel="none")
     if args.channel_model is not None:
         translator.channel = _load_channel_model(args.channel_model, translator, args.quantize)
 
@@ -158,7 +160,7 @@ def _sweep_member_weights(translator, candidates: list[list[float]], score, beam
     model.set_weights(results[best][0])
     print(f"best: member weights {best} (BLEU {results[best][1]['bleu']:.2f})")
     sweep = {key: {"bleu": s["bleu"], "chrf": s["chrf"]} for key, (_, s) in results.items()}
-    return [round(w, 6) for w in results[best][0]], sweep
+    return list(results[best][0]), sweep  # unrounded: a tiny share must not round to 0, which loading refuses
 
 
 def _keep(card: dict, decoding: dict, *keys: str) -> None:
@@ -180,7 +182,7 @@ def _load_channel_model(directory: Path, translator, quantization: str):
     from model.translator import Translator, check_channel_direction
 
     try:
-        channel = Translator.from_directory(directory, quantization, with_channel=False)
+        channel = Translator.from_directory(directory, quantization, channel="none")
         check_channel_direction(translator.src_lang, translator.tgt_lang, channel, UserError)
     except ValueError as error:
         raise UserError(str(error)) from None

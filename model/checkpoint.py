@@ -107,10 +107,14 @@ def save_ensemble_dir(directory: Path, members: list[LoadedModel], card: dict) -
     directory = Path(directory)
     sources = [member.directory / name for member in members for name in member.weight_files]
     names = [WEIGHTS] + [f"member-{n}.safetensors" for n in range(2, len(sources) + 1)]
+    curves = [member.directory / name for member in members for name in _curve_names(len(member.weight_files))]
     with _staging_directory(directory) as staging:
         for source, name in zip(sources, names):
             shutil.copyfile(source, staging / name)
             os.chmod(staging / name, 0o644)
+        for source, name in zip(curves, _curve_names(len(names))):  # each member's training curves, where kept
+            if source.is_file():
+                shutil.copyfile(source, staging / name)
         config = _read_json(members[0].directory / CONFIG)
         config["weights"] = names
         (staging / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -120,6 +124,11 @@ def save_ensemble_dir(directory: Path, members: list[LoadedModel], card: dict) -
         (staging / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
         (staging / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
     _move_into_place(staging, directory)
+
+
+def _curve_names(members: int) -> list[str]:
+    """The training-curve plots of a directory with this many weight files, in member order."""
+    return ["curves.png"] + [f"curves-member-{n}.png" for n in range(2, members + 1)]
 
 
 def _move_into_place(staging: Path, directory: Path) -> None:

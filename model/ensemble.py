@@ -52,7 +52,8 @@ class Ensemble(nn.Module):
         weights = [1.0] * len(self.members) if weights is None else list(weights)
         if not valid_member_weights(weights, len(self.members)):
             raise ValueError(f"member weights must be {len(self.members)} positive numbers, got {weights}")
-        self.weights = [w / sum(weights) for w in weights]
+        largest = max(weights)  # scaled first, so that huge weights cannot sum to infinity
+        self.weights = [w / largest / sum(v / largest for v in weights) for w in weights]
         self.decoder.log_weights = torch.tensor(self.weights).log()
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[None, PerMember, PerMember]:
@@ -86,5 +87,12 @@ class _EnsembleDecoder:
 
 def valid_member_weights(weights: list[float], members: int) -> bool:
     return len(weights) == members and all(
-        isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights
+        isinstance(w, (int, float)) and not isinstance(w, bool) and _finite(w) and w > 0 for w in weights
     )
+
+
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer too large for a float (JSON allows any number of digits)
+        return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import sentencepiece as spm
 import torch
@@ -33,6 +34,8 @@ from model.search import (
 )
 from model.sentences import has_words, join_nbest, split_sentences
 from model.seq2seq import Seq2Seq
+
+ChannelLoading = Literal["tuned", "named", "none"]  # which channel model `Translator.from_directory` loads
 
 
 @dataclass
@@ -79,14 +82,16 @@ class Translator:
 
     @classmethod
     def from_directory(
-        cls, directory: Path, quantization: str = DEFAULT_QUANTIZATION, with_channel: bool = True, **kwargs
+        cls, directory: Path, quantization: str = DEFAULT_QUANTIZATION, channel: ChannelLoading = "tuned", **kwargs
     ) -> "Translator":
         """Load a model directory, with the weights in `quantization` precision (model/quantization.py),
-        and the channel model its card names (decoding.channel), unless `with_channel` is False."""
+        and the channel model its card names (decoding.channel): "tuned" loads it when its tuned weight
+        is not 0, "named" whenever the card names one (a command-line weight may switch it on), "none"
+        never (the forward model alone, e.g. to re-tune a model whose channel model has moved)."""
         loaded = load_model_dir(directory)
         loaded.model = quantize(loaded.model, quantization)
-        channel = load_channel(loaded, quantization) if with_channel else None
-        return cls.from_loaded(loaded, channel=channel, **kwargs)
+        reverse = None if channel == "none" else load_channel(loaded, quantization, even_if_off=channel == "named")
+        return cls.from_loaded(loaded, channel=reverse, **kwargs)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
         """`search` with the model's own length penalty and channel weight wherever it leaves them unset."""
@@ -213,17 +218,25 @@ def channel_settings(card: dict) -> tuple[str, float] | None:
     return model, float(weight)
 
 
-def load_channel(loaded: LoadedModel, quantization: str) -> "Translator | None":
-    """The reverse-direction model named by the card, loaded like the model itself, or None."""
+def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = False) -> "Translator | None":
+    """The reverse-direction model named by the card, loaded like the model itself, or None.
+
+    A channel weight tuned to 0 loads nothing unless `even_if_off`. The model must be the one the
+    weight was tuned with: its checksums are compared with those `carousel tune` recorded."""
     settings = channel_settings(loaded.card)
-    if settings is None or settings[1] == 0:  # tuned to off: no need to load it
+    if settings is None or (settings[1] == 0 and not even_if_off):  # tuned to off: no need to load it
         return None
+    card_path = loaded.directory / "card.json"
+    retune = f"re-run `carousel tune --model {loaded.directory} --channel-model DIR --update-card`"
     path = loaded.directory / settings[0]
     if not path.is_dir():
-        raise ModelLoadError(f"{loaded.directory / 'card.json'}: decoding.channel.model {settings[0]!r} is not a "
-                             f"model directory beside it ({path}); restore it, or re-run `carousel tune`")
-    channel = Translator.from_directory(path, quantization, with_channel=False)
+        raise ModelLoadError(f"{card_path}: decoding.channel.model {settings[0]!r} is not a "
+                             f"model directory beside it ({path}); restore it, or {retune}")
+    channel = Translator.from_directory(path, quantization, channel="none")
     check_channel_direction(loaded.src_lang, loaded.tgt_lang, channel, ModelLoadError)
+    recorded = loaded.card["decoding"]["channel"].get("model_checksums")
+    if recorded is not None and recorded != channel.card.get("checksums"):
+        raise ModelLoadError(f"{card_path}: the channel model {path} has changed since its weight was tuned; {retune}")
     return channel
 
 

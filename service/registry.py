@@ -9,6 +9,7 @@ at all the server still runs and says how to get one.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -96,17 +97,15 @@ class ModelRegistry:
 
     def _load_one(self, directory: Path, observer: BatchObserver | None) -> ServedModel | None:
         name = directory.name
+        if self._skip_second_for_pair(directory, _declared_pair(directory)):
+            return None  # decided from config.json, before loading weights (an ensemble's can be large)
         try:
             translator, card = self._load(directory, self.settings.quantize)
         except Exception as error:  # ModelLoadError names the file; anything else is logged in full
             log.error("cannot load model %s: %s", directory, error, exc_info=not isinstance(error, UserError))
             self.failures[name] = str(error)
             return None
-        pair = (translator.src_lang, translator.tgt_lang)
-        taken = next((m for m in self._models if (m.src_lang, m.tgt_lang) == pair), None)
-        if taken is not None:
-            log.warning("ignoring %s: %s already serves %s→%s", directory, taken.name, *pair)
-            self.failures[name] = f"{taken.name} already serves {pair[0]}→{pair[1]}"
+        if self._skip_second_for_pair(directory, (translator.src_lang, translator.tgt_lang)):
             return None
         settings = self.settings
         queue = BatchingQueue(
@@ -120,6 +119,16 @@ class ModelRegistry:
         )
         queue.start()
         return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, card, queue)
+
+    def _skip_second_for_pair(self, directory: Path, pair: tuple[str, str] | None) -> bool:
+        """One model serves a language pair: the first directory by name. Later ones are reported."""
+        taken = next((m for m in self._models if (m.src_lang, m.tgt_lang) == pair), None)
+        if taken is None:
+            return False
+        log.warning("ignoring %s: %s already serves %s→%s; keep one model directory per language pair in %s",
+                    directory, taken.name, *pair, self.models_dir)
+        self.failures[directory.name] = f"{taken.name} already serves {pair[0]}→{pair[1]}"
+        return True
 
     def discover(self) -> list[Path]:
         """Model directories under models_dir, by name (half-written `.partial`/`.old` ones skipped)."""
@@ -177,3 +186,11 @@ class ModelRegistry:
     def queue_depths(self) -> dict[str, int]:
         return {served.name: served.queue.depth for served in self._models}
 
+
+def _declared_pair(directory: Path) -> tuple[str, str] | None:
+    """The language pair config.json names, or None where it cannot be read (loading then says why)."""
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        return str(config["src_lang"]), str(config["tgt_lang"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -78,9 +78,13 @@ def two_members(tiny_model_dir, tmp_path):
 
 def test_carousel_ensemble_writes_a_directory_that_loads_verifies_and_translates(two_members, tmp_path, tiny_test_pairs, capsys):
     first, second = two_members
+    (first / "curves.png").write_bytes(b"first's curves")
+    (second / "curves.png").write_bytes(b"second's curves")
     output = tmp_path / "ensemble"
     assert main(["ensemble", "--models", str(first), str(second), "--output", str(output)]) == 0
     assert "ensemble of 2 models" in capsys.readouterr().out
+    assert (output / "curves.png").read_bytes() == b"first's curves"
+    assert (output / "curves-member-2.png").read_bytes() == b"second's curves"
 
     loaded = load_model_dir(output)
     assert isinstance(loaded.model, Ensemble) and loaded.weight_files == ["model.safetensors", "member-2.safetensors"]
@@ -100,6 +104,8 @@ def test_carousel_ensemble_writes_a_directory_that_loads_verifies_and_translates
     bigger = tmp_path / "three"
     assert main(["ensemble", "--models", str(output), str(first), "--output", str(bigger)]) == 0
     assert load_model_dir(bigger).weight_files[-1] == "member-3.safetensors"
+    assert (bigger / "curves-member-2.png").read_bytes() == b"second's curves"
+    assert (bigger / "curves-member-3.png").read_bytes() == b"first's curves"
 
 
 def test_a_modified_member_file_is_refused_at_load(two_members, tmp_path):
@@ -164,9 +170,12 @@ def test_tune_chooses_member_weights_on_valid_and_loading_applies_them(two_membe
     assert len(chosen) == 1 and sweep[chosen[0]]["bleu"] == max(s["bleu"] for s in sweep.values())
     assert load_model_dir(output).model.weights == pytest.approx(decoding["member_weights"])
 
-    update_card(output, decoding={"member_weights": [1.0]})
-    with pytest.raises(ModelLoadError, match="member_weights must be 2 positive numbers"):
-        load_model_dir(output)
+    update_card(output, decoding={"member_weights": [1e308, 1e308]})  # sums to infinity unscaled
+    assert load_model_dir(output).model.weights == pytest.approx([0.5, 0.5])
+    for malformed in ([1.0], [10**400, 1], [0, 1]):
+        update_card(output, decoding={"member_weights": malformed})
+        with pytest.raises(ModelLoadError, match="member_weights must be 2 positive numbers"):
+            load_model_dir(output)
     assert main(["tune", "--model", str(two_members[0]), "--corpus", str(tiny_corpus), "--member-weights", "1,1"]) == 2
     assert "applies to ensembles" in capsys.readouterr().err
 

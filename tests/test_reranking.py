@@ -123,6 +123,26 @@ def test_a_missing_wrong_way_or_malformed_channel_model_is_a_load_error(pair, tm
     assert Translator.from_directory(forward).channel is None
 
 
+def test_a_channel_model_changed_since_tuning_is_refused(pair, tiny_model_dir, tiny_corpus):
+    forward, reverse = pair
+    assert main(["tune", "--model", str(forward), "--corpus", str(tiny_corpus), "--beam", "2", "--length-penalties",
+                 "1.0", "--channel-model", str(reverse), "--channel-weights", "0.5", "--update-card", "--quiet"]) == 0
+    assert Translator.from_directory(forward).channel is not None
+    shutil.rmtree(reverse)
+    save_perturbed_copy(tiny_model_dir, reverse, noise=0.3, src_lang="en", tgt_lang="es")  # retrained, say
+    with pytest.raises(ModelLoadError, match="has changed since its weight was tuned"):
+        Translator.from_directory(forward)
+
+
+def test_tune_runs_on_a_model_whose_channel_model_has_moved_and_keeps_its_record(pair, tiny_corpus):
+    forward, _ = pair
+    _record_channel(forward, 0.5, model="../nowhere")
+    assert main(["tune", "--model", str(forward), "--corpus", str(tiny_corpus), "--beam", "2",
+                 "--length-penalties", "0.8", "--update-card", "--quiet"]) == 0
+    decoding = json.loads((forward / "card.json").read_text(encoding="utf-8"))["decoding"]
+    assert decoding["length_penalty"] == 0.8 and decoding["channel"] == {"model": "../nowhere", "weight": 0.5}
+
+
 def test_the_cli_weight_overrides_the_card_and_needs_a_channel_model(pair, tiny_test_pairs, tmp_path, capsys):
     forward, _ = pair
     source = tmp_path / "in.txt"
@@ -135,7 +155,15 @@ def test_the_cli_weight_overrides_the_card_and_needs_a_channel_model(pair, tiny_
     _record_channel(forward, 1.0)
     assert main(["translate", "--model", str(forward), "--quiet", "--channel-weight", "0", str(source)]) == 0
     plain = capsys.readouterr().out
-    translator = Translator.from_directory(forward, with_channel=False)
+    translator = Translator.from_directory(forward, channel="none")
     assert plain.splitlines() == [n[0][0] for n in translator.translate_texts([s for s, _ in tiny_test_pairs[:5]])]
     assert main(["evaluate", "--model", str(forward), "--split", "valid", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["search"]["channel_weight"] == 1.0
+
+    # A weight tuned to 0 loads no channel model, yet the command line can still switch reranking on.
+    _record_channel(forward, 0.0)
+    assert Translator.from_directory(forward).channel is None
+    assert main(["translate", "--model", str(forward), "--quiet", "--channel-weight", "5", str(source)]) == 0
+    reranked = Translator.from_directory(forward, channel="named")
+    expected = reranked.translate_texts([s for s, _ in tiny_test_pairs[:5]], SearchConfig(beam_size=5, channel_weight=5.0))
+    assert capsys.readouterr().out.splitlines() == [n[0][0] for n in expected]

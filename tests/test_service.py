@@ -453,6 +453,29 @@ def test_a_broken_model_directory_is_skipped_and_named(tmp_path, models_dir):
         assert_error(client.get("/ready"), 503, "no model could be loaded", "model.safetensors")
 
 
+
+def test_a_second_model_for_a_language_pair_is_named_and_never_loaded(tmp_path, caplog):
+    for name in ("a-es-en", "b-es-en"):  # e.g. a single model and an ensemble of it, side by side
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"src_lang": "es", "tgt_lang": "en"}))
+    loaded = []
+
+    def load(directory, quantization):
+        loaded.append(directory.name)
+        return StandInTranslator(), {"name": directory.name}
+
+    settings = ServiceSettings(models_dir=tmp_path, batch_workers=1)
+    registry = ModelRegistry(settings, load)
+    with caplog.at_level(logging.WARNING, logger="service.registry"):
+        registry.start()
+        assert registry.wait_until_loaded(30)
+    try:
+        assert loaded == ["a-es-en"]  # the second directory's weights were never read
+        assert registry.failures == {"b-es-en": "a-es-en already serves es→en"}
+        assert "ignoring" in caplog.text and "one model directory per language pair" in caplog.text
+    finally:
+        registry.close(5)
+
 # -- building blocks: sentences, HTML, language identification, settings -------------------------------
 
 
