@@ -52,8 +52,8 @@ class Ensemble(nn.Module):
         weights = [1.0] * len(self.members) if weights is None else list(weights)
         if not valid_member_weights(weights, len(self.members)):
             raise ValueError(f"member weights must be {len(self.members)} positive numbers, got {weights}")
-        largest = max(weights)  # scaled first, so that huge weights cannot sum to infinity
-        self.weights = [w / largest / sum(v / largest for v in weights) for w in weights]
+        scaled = [w / max(weights) for w in weights]  # scaled first, so that huge weights cannot sum to infinity
+        self.weights = [w / sum(scaled) for w in scaled]
         self.decoder.shares = self.weights
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[None, PerMember, PerMember]:

@@ -453,7 +453,6 @@ def test_a_broken_model_directory_is_skipped_and_named(tmp_path, models_dir):
         assert_error(client.get("/ready"), 503, "no model could be loaded", "model.safetensors")
 
 
-
 def test_a_second_model_for_a_language_pair_is_named_and_never_loaded(tmp_path, caplog):
     for name in ("a-es-en", "b-es-en"):  # e.g. a single model and an ensemble of it, side by side
         (tmp_path / name).mkdir()
@@ -475,6 +474,7 @@ def test_a_second_model_for_a_language_pair_is_named_and_never_loaded(tmp_path, 
         assert "ignoring" in caplog.text and "one model directory per language pair" in caplog.text
     finally:
         registry.close(5)
+
 
 # -- building blocks: sentences, HTML, language identification, settings -------------------------------
 
