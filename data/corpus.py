@@ -8,6 +8,7 @@ The manifest carries no timestamps, so rebuilding from the same sources gives id
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -63,13 +64,25 @@ def write_corpus(
     splits: dict[str, list[tuple[str, ...]]],
     source: dict[str, Any],
     dropped: list[DroppedRecord],
+    compress: bool = False,
 ) -> CorpusManifest:
-    """Write the split files and the manifest into `directory` and return the manifest."""
+    """Write the split files and the manifest into `directory` and return the manifest.
+
+    With `compress`, each split is written as `{split}.tsv.gz` (gzip without a timestamp or file
+    name, so the bytes are reproducible) and any `{split}.tsv` is removed, so a reader never picks
+    up a stale uncompressed copy; `sha256` is always that of the uncompressed text.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     infos = {}
     for split in SPLITS:
         data = _encode_rows(splits.get(split, []), len(columns), split)
-        _write_atomically(directory / f"{split}.tsv", data)
+        plain, packed = directory / f"{split}.tsv", directory / f"{split}.tsv.gz"
+        if compress:
+            _write_atomically(packed, gzip.compress(data, compresslevel=9, mtime=0))
+            plain.unlink(missing_ok=True)
+        else:
+            _write_atomically(plain, data)
+            packed.unlink(missing_ok=True)
         infos[split] = SplitInfo(
             rows=len(splits.get(split, [])),
             sha256=hashlib.sha256(data).hexdigest(),
@@ -104,7 +117,10 @@ def load_corpus_manifest(directory: Path) -> CorpusManifest:
 
 
 def read_split(directory: Path, split: str, columns: list[str]) -> list[tuple[str, ...]]:
-    """Return the chosen columns of every row of one split, in file order."""
+    """Return the chosen columns of every row of one split, in file order.
+
+    Reads `{split}.tsv`, or `{split}.tsv.gz` where the uncompressed file is absent.
+    """
     directory = Path(directory)
     manifest = load_corpus_manifest(directory)
     if split not in manifest.splits:
@@ -117,9 +133,11 @@ def read_split(directory: Path, split: str, columns: list[str]) -> list[tuple[st
         )
     indices = [manifest.columns.index(column) for column in columns]
     path = directory / f"{split}.tsv"
+    if not path.is_file() and path.with_name(f"{split}.tsv.gz").is_file():
+        path = path.with_name(f"{split}.tsv.gz")
     rows = []
     try:
-        with path.open(encoding="utf-8", newline="\n") as lines:
+        with _open_text(path) as lines:
             for number, line in enumerate(lines, start=1):
                 fields = line.rstrip("\n").split("\t")
                 if len(fields) != len(manifest.columns):
@@ -129,7 +147,16 @@ def read_split(directory: Path, split: str, columns: list[str]) -> list[tuple[st
         raise UserError(f"{path}: not found (rebuild the corpus with `carousel prepare`)") from None
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: invalid UTF-8 ({error.reason})") from None
+    except (gzip.BadGzipFile, EOFError) as error:
+        raise UserError(f"{path}: not a readable gzip file ({error})") from None
     return rows
+
+
+def _open_text(path: Path):
+    """A split file opened as UTF-8 text, decompressing a `.gz` file."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline="\n")
+    return path.open(encoding="utf-8", newline="\n")
 
 
 def count_words(rows: list[tuple[str, ...]], column: int) -> int:
