@@ -90,9 +90,9 @@ def build_debian_corpus(
         pairs += [Pair(pair_id, en, es, candidate.package, candidate.kind, split) for pair_id, en, es in kept]
     _say(progress, f"cleaned: {len(pairs):,} pairs from {len(candidates):,} candidates")
 
-    pairs = _one_translation_each(pairs, dropped)
-    pairs = _remove_held_out_overlap(pairs, dropped)
-    pairs, cutoffs = _cap_fragments(pairs, config, dropped)
+    pairs = one_translation_each(pairs, dropped)
+    pairs = remove_held_out_overlap(pairs, dropped)
+    pairs, cutoffs = cap_fragments(pairs, config, dropped)
 
     by_split = {split: sorted((pair for pair in pairs if pair.split == split), key=lambda p: p.id) for split in SPLITS}
     licences = {name: package_licence(root, name, _main_kind(kinds.get(name))) for name, root in roots.items()}
@@ -119,7 +119,7 @@ def build_debian_corpus(
 # --- global rules ------------------------------------------------------------------------------
 
 
-def _one_translation_each(pairs: list[Pair], dropped: list[DroppedRecord]) -> list[Pair]:
+def one_translation_each(pairs: list[Pair], dropped: list[DroppedRecord]) -> list[Pair]:
     """Keep one pair per English string: its most frequent translation, in the best-ranked split."""
     frequency = Counter((pair.en, pair.es) for pair in pairs)
     by_english: dict[str, list[Pair]] = defaultdict(list)
@@ -137,10 +137,10 @@ def _one_translation_each(pairs: list[Pair], dropped: list[DroppedRecord]) -> li
     return kept
 
 
-def _remove_held_out_overlap(pairs: list[Pair], dropped: list[DroppedRecord]) -> list[Pair]:
+def remove_held_out_overlap(pairs: list[Pair], dropped: list[DroppedRecord]) -> list[Pair]:
     """Drop train (and valid) pairs whose Spanish side appears in a held-out split ranked before them.
 
-    English sides are already unique across splits (`_one_translation_each`).
+    English sides are already unique across splits (`one_translation_each`).
     """
     first_split: dict[str, str] = {}
     for pair in sorted(pairs, key=lambda p: _SPLIT_RANK[p.split]):
@@ -159,7 +159,7 @@ def is_fragment(english: str, config: DebianConfig) -> bool:
     return word_count(english) <= config.fragment_words
 
 
-def _cap_fragments(
+def cap_fragments(
     pairs: list[Pair], config: DebianConfig, dropped: list[DroppedRecord]
 ) -> tuple[list[Pair], dict[str, str | None]]:
     """Keep at most `max_fragment_share` fragments in each split, those with the smallest id hash.

@@ -17,10 +17,10 @@ from carousel.data.corpus import DroppedRecord
 from carousel.data.debian.config import DebianConfig
 from carousel.data.debian.records import Candidate
 
-# printf conversions (with positional `%1$s`, flags, width, precision, length), Python `%(name)s`,
+# printf conversions (Mozilla's `%S` too; with positional `%1$s`, flags, width, precision, length), Python `%(name)s`,
 # Qt/KDE `%1`, .NET/ICU `{0}`, Python/brace `{name}`, Fluent `{ $name }` and `{ -term }`.
 _PLACEHOLDER = re.compile(
-    r"%(?:\d+\$)?[-+#0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t|I64)?[diouxXeEfFgGaAcsp]"
+    r"%(?:\d+\$)?[-+#0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t|I64)?[diouxXeEfFgGaAcspS]"
     r"|%\([A-Za-z_]\w*\)[diouxXeEfFgGsr]"
     r"|%\d+"
     r"|\{\d+\}"
@@ -34,6 +34,8 @@ _MARKUP_NAMES = (
 )
 _TAG = re.compile(rf"<(/?)({_MARKUP_NAMES})(?=[\s/>])[^<>]*>", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+")
+# Terminal bells and other C0/C1 control characters (bash prints "\a" before some messages).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ENTITY = re.compile(r"&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
 
 # One accelerator mark before a letter: GTK `_File`, Qt/KDE `&File`, LibreOffice `~File`.
@@ -145,7 +147,8 @@ def clean_candidate(candidate: Candidate, config: DebianConfig) -> tuple[list[tu
     english, spanish = candidate.en, candidate.es
     if not candidate.document:
         english, spanish = strip_accelerators(english, spanish)
-    english, spanish = normalize_whitespace(english), normalize_whitespace(spanish)
+    english = normalize_whitespace(_CONTROL.sub("", english))
+    spanish = normalize_whitespace(_CONTROL.sub("", spanish))
     reason, detail = _basic_rejection(english, spanish, candidate.document, config)
     if reason:
         return [], [DroppedRecord(id=candidate.id, reason=reason, detail=detail)]

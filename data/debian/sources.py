@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carousel.data.corpus import DroppedRecord
-from carousel.data.debian import gettext, libreoffice
+from carousel.data.debian import blocks, firefox, gettext, libreoffice
 from carousel.data.debian.records import Candidate
 
 Roots = dict[str, Path]  # package name → its unpacked files
@@ -52,5 +52,16 @@ SOURCES: tuple[Source, ...] = (
         "lo-help",
         _needing(libreoffice.ENGLISH_PACKAGE, libreoffice.SPANISH_PACKAGE)(libreoffice.help_candidates),
         (libreoffice.ENGLISH_PACKAGE, libreoffice.SPANISH_PACKAGE),
+    ),
+    Source(
+        "gimp-help",
+        _needing("gimp-help-en", "gimp-help-es")(blocks.gimp_candidates),
+        ("gimp-help-en", "gimp-help-es"),
+    ),
+    Source("gnome-help", blocks.gnome_help_candidates),
+    Source(
+        "firefox",
+        _needing(firefox.ENGLISH_PACKAGE, firefox.SPANISH_PACKAGE)(firefox.firefox_candidates),
+        (firefox.ENGLISH_PACKAGE, firefox.SPANISH_PACKAGE),
     ),
 )
