@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from carousel.data.corpus import CorpusManifest
 from carousel.data.debian.builder import DEFAULT_CACHE, build_debian_corpus
 from carousel.data.debian.config import DebianConfig
 from carousel.data.debian.packages import DEFAULT_MANIFEST
+from carousel.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +45,10 @@ def config_from_args(args: argparse.Namespace) -> DebianConfig:
     overrides = {}
     if args.max_fragment_share is not None:
         overrides["max_fragment_share"] = args.max_fragment_share
-    return DebianConfig(**overrides)
+    try:
+        return DebianConfig(**overrides)
+    except ValidationError as error:
+        raise UserError(f"prepare debian: {error.errors()[0]['msg']}") from None
 
 
 def run(args: argparse.Namespace) -> CorpusManifest:
