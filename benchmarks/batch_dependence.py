@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from data.corpus import read_split
-from model.search import SearchConfig
-from model.translator import Translator
+from carousel.data.corpus import read_split
+from carousel.model.search import SearchConfig
+from carousel.model.translator import load_translator
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     sources = [row[0] for row in read_split(args.corpus, args.split, [args.src])][: args.limit]
     search = SearchConfig(beam_size=5)
     for mode in args.modes.split(","):
-        translator = Translator.from_directory(args.model, mode)
+        translator = load_translator(args.model, mode)
         together = [nbest[0][0] for nbest in translator.translate_texts(sources, search)]
         alone = [translator.translate_texts([source], search)[0][0][0] for source in sources]
         changed = sum(a != b for a, b in zip(together, alone))

@@ -18,13 +18,13 @@ import time
 import sacrebleu
 import torch
 
-from data.corpus import read_split
-from model.checkpoint import load_model_dir
-from model.config import ModelConfig
-from model.quantization import quantize
-from model.search import SearchConfig
-from model.sentences import split_sentences
-from model.translator import Translator, load_channel
+from carousel.data.corpus import read_split
+from carousel.model.checkpoint import load_model_dir
+from carousel.model.config import ModelConfig
+from carousel.model.quantization import quantize
+from carousel.model.search import SearchConfig
+from carousel.model.sentences import split_sentences
+from carousel.model.translator import Translator, load_channel
 
 
 def matmul_peak_gflops(dtype: torch.dtype = torch.float32, size: int = 1024, seconds: float = 2.0) -> float:

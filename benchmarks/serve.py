@@ -42,7 +42,7 @@ from pathlib import Path
 
 import httpx
 
-from carousel.translate import DEFAULT_QUANTIZATION, QUANTIZE_MODES  # torch-free, like `carousel --help`
+from carousel.model.precision import DEFAULT_QUANTIZATION, QUANTIZE_MODES  # torch-free, like `carousel --help`
 
 CONFIGS = {
     "on": [],
@@ -198,12 +198,12 @@ def offline_rate(model_dir: Path, sentences: list[str], beam: int, threads: int,
     """Verses/s of one `Translator.translate_texts` call on all the verses, in this process."""
     import torch
 
-    from model.search import SearchConfig
-    from model.translator import Translator
+    from carousel.model.search import SearchConfig
+    from carousel.model.translator import load_translator
 
     if threads:
         torch.set_num_threads(threads)
-    translator = Translator.from_directory(model_dir, quantize)
+    translator = load_translator(model_dir, quantize)
     search = SearchConfig(beam_size=beam)
     translator.translate_texts(sentences[:8], search)  # warm-up
     started = time.perf_counter()
@@ -284,7 +284,7 @@ def main() -> None:
     if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.duration <= MAX_DURATION or args.per_request < 1:
         parser.error(f"--clients must be 1..{MAX_CLIENTS}, --duration 0..{MAX_DURATION:.0f} s, --per-request ≥ 1")
 
-    from data.corpus import read_split
+    from carousel.data.corpus import read_split
 
     model_dir = args.models_dir / args.model
     column = args.column

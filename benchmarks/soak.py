@@ -214,7 +214,7 @@ def wait_until_idle(url: str, pid: int | None, timeout: float = 60.0) -> dict:
 
 
 def source_texts(args) -> list[str]:
-    from data.corpus import read_split
+    from carousel.data.corpus import read_split
 
     column = args.column
     if column is None:

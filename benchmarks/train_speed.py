@@ -16,11 +16,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from model.config import PAD_ID, ModelConfig
-from model.seq2seq import Seq2Seq
-from training.batching import Example, TokenBucketBatcher
-from training.config import load_config
-from training.trainer import bf16_supported
+from carousel.model.config import PAD_ID, ModelConfig
+from carousel.model.seq2seq import Seq2Seq
+from carousel.training.batching import Example, TokenBucketBatcher
+from carousel.training.config import load_config
+from carousel.training.trainer import bf16_supported
 
 
 def synthetic_examples(count: int, vocab: int, seed: int = 0) -> list[Example]:

@@ -16,8 +16,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from carousel.errors import UserError
-from data.corpus import CorpusManifest, DroppedRecord, write_corpus
-from data.readers import read_lines
+from carousel.data.corpus import CorpusManifest, DroppedRecord, write_corpus
+from carousel.data.readers import read_lines
 
 CHUNK_SENTENCES = 256  # translated per step, so the progress bar moves
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
-from data.alignment import find_shifted_verses
-from data.cleaning import length_ratio
-from data.corpus import CorpusManifest, DroppedRecord, write_corpus
-from data.osis import OsisVerse, parse_osis_verse
-from data.sword import RawVerse, export_module, parse_export
+from carousel.data.alignment import find_shifted_verses
+from carousel.data.cleaning import length_ratio
+from carousel.data.corpus import CorpusManifest, DroppedRecord, write_corpus
+from carousel.data.osis import OsisVerse, parse_osis_verse
+from carousel.data.sword import RawVerse, export_module, parse_export
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
-from data.corpus import DroppedRecord
+from carousel.data.corpus import DroppedRecord
 
 # Added to both lengths before taking their ratio, so short pairs ("Sí." / "Yes, I do.")
 # are not dropped for a handful of characters.

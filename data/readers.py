@@ -18,8 +18,8 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from carousel.errors import UserError
-from data.cleaning import Pair
-from data.corpus import DroppedRecord
+from carousel.data.cleaning import Pair
+from carousel.data.corpus import DroppedRecord
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # TMX inline codes hold the original document's formatting, not text; <hi> wraps real text.

@@ -24,7 +24,7 @@ import sentencepiece as spm
 from pydantic import BaseModel, Field
 
 from carousel.errors import UserError
-from data.corpus import load_corpus_manifest, read_split
+from carousel.data.corpus import load_corpus_manifest, read_split
 
 # The model code relies on these ids.
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from data.corpus import SPLITS, CorpusManifest
+from carousel.data.corpus import SPLITS, CorpusManifest
 
 SHOWN_DROPPED = 30  # list this many dropped records; the counts per reason cover the rest
 

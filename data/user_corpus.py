@@ -16,9 +16,9 @@ from typing import Literal, Union
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from carousel.errors import UserError
-from data.cleaning import CleaningConfig, Pair, clean_pairs
-from data.corpus import CorpusManifest, DroppedRecord, write_corpus
-from data.readers import read_text_pairs, read_tmx_pairs, read_tsv_pairs
+from carousel.data.cleaning import CleaningConfig, Pair, clean_pairs
+from carousel.data.corpus import CorpusManifest, DroppedRecord, write_corpus
+from carousel.data.readers import read_text_pairs, read_tmx_pairs, read_tsv_pairs
 
 
 class TsvSource(BaseModel):

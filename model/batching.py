@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from model.config import PAD_ID
+from carousel.model.config import PAD_ID
 
 
 def cut_into_batches(order: list[int], lengths: list[int], batch_tokens: int) -> list[list[int]]:
@@ -29,3 +29,8 @@ def pad(sequences: list[list[int]]) -> Tensor:
     for row, seq in enumerate(sequences):
         out[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
     return out
+
+
+def model_device(model) -> torch.device:
+    """The device a model's (float) parameters live on; int8-quantized models keep float embeddings."""
+    return next(model.parameters()).device

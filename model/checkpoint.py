@@ -13,7 +13,6 @@ match the weights) ends in `ModelLoadError` with a message that names the file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,10 +27,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from carousel.errors import UserError
-from data.normalize import Normalizer
-from model.config import ModelConfig
-from model.ensemble import Ensemble, valid_member_weights
-from model.seq2seq import Seq2Seq
+from carousel.io import sha256_file
+from carousel.model.normalize import Normalizer
+from carousel.model.config import ModelConfig
+from carousel.model.ensemble import Ensemble, valid_member_weights
+from carousel.model.seq2seq import Seq2Seq
 
 FORMAT_NAME = "carousel-model"
 FORMAT_VERSION = 1
@@ -220,14 +220,6 @@ def load_model_dir(directory: Path) -> LoadedModel:
         card=card,
         weight_files=weight_files,
     )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _weights_to_save(model: Seq2Seq, half_precision: bool) -> dict[str, torch.Tensor]:

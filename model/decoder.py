@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from model.attention import build_attention
-from model.cells import init_forget_gate_bias
-from model.config import PAD_ID, ModelConfig
-from model.encoder import EncoderOutput
+from carousel.model.attention import build_attention
+from carousel.model.cells import init_forget_gate_bias
+from carousel.model.config import PAD_ID, ModelConfig
+from carousel.model.encoder import EncoderOutput
 
 
 @dataclass

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from model.cells import init_forget_gate_bias
-from model.config import PAD_ID, ModelConfig
+from carousel.model.cells import init_forget_gate_bias
+from carousel.model.config import PAD_ID, ModelConfig
 
 
 @dataclass
@@ -53,7 +53,7 @@ class RecurrentEncoder(nn.Module):
             backward_states, _ = backward_rnn(_reorder(layer_input, reverse))
             layer_input = torch.cat([forward_states, _reorder(backward_states, reverse)], dim=-1)
         last = (src_lengths - 1).clamp(min=0)
-        rows = torch.arange(src.size(0))
+        rows = torch.arange(src.size(0), device=src.device)
         hidden = layer_input.size(-1) // 2
         final_hidden = torch.cat([layer_input[rows, last, :hidden], layer_input[:, 0, hidden:]], dim=-1)
         return EncoderOutput(states=layer_input, mask=src != PAD_ID, final_hidden=final_hidden)
@@ -61,7 +61,7 @@ class RecurrentEncoder(nn.Module):
 
 def reversal_index(lengths: Tensor, max_length: int) -> Tensor:
     """[B, S] positions that reverse each row within its length and leave its padding in place."""
-    positions = torch.arange(max_length).unsqueeze(0)
+    positions = torch.arange(max_length, device=lengths.device).unsqueeze(0)
     lengths = lengths.unsqueeze(1)
     return torch.where(positions < lengths, lengths - 1 - positions, positions)
 

@@ -19,11 +19,9 @@ import warnings
 import torch
 from torch import nn
 
-from model.seq2seq import Seq2Seq
+from carousel.model.seq2seq import Seq2Seq
 
-QUANTIZE_MODES: tuple[str, ...] = ("none", "int8", "bf16")
-# int8 is the default for translation: faster at the same BLEU on the Bible test split (benchmarks/decode.py).
-DEFAULT_QUANTIZATION = "int8"
+from carousel.model.precision import DEFAULT_QUANTIZATION, QUANTIZE_MODES  # noqa: F401  (re-exported)
 
 
 def quantize(model: Seq2Seq, mode: str) -> Seq2Seq:

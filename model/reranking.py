@@ -20,8 +20,8 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
-from model.batching import cut_into_batches, pad
-from model.config import BOS_ID, PAD_ID
+from carousel.model.batching import cut_into_batches, model_device, pad
+from carousel.model.config import BOS_ID, PAD_ID
 
 Scored = TypeVar("Scored")  # anything with a `score` (model.translator.Translation)
 
@@ -34,11 +34,12 @@ def forced_log_probs(model, sources: list[list[int]], targets: list[list[int]], 
     lengths = [max(len(s), len(t)) for s, t in zip(sources, targets)]
     order = sorted(range(len(sources)), key=lengths.__getitem__)
     scores = [0.0] * len(sources)
+    device = model_device(model)
     for batch in cut_into_batches(order, lengths, batch_tokens):
-        src = pad([sources[i] for i in batch])
-        tgt_out = pad([targets[i] for i in batch])
-        tgt_in = pad([[BOS_ID] + targets[i][:-1] for i in batch])
-        _, memory, state = model.encode(src, torch.tensor([len(sources[i]) for i in batch]))
+        src = pad([sources[i] for i in batch]).to(device)
+        tgt_out = pad([targets[i] for i in batch]).to(device)
+        tgt_in = pad([[BOS_ID] + targets[i][:-1] for i in batch]).to(device)
+        _, memory, state = model.encode(src, torch.tensor([len(sources[i]) for i in batch], device=device))
         logits, _, _ = model.decoder(tgt_in, state, memory)
         for index, value in zip(batch, _mean_token_log_prob(logits, tgt_out).tolist()):
             scores[index] = value

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from model.seq2seq import Seq2Seq
+from carousel.model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from carousel.model.seq2seq import Seq2Seq
 
 
 DEFAULT_LENGTH_PENALTY = 1.0
@@ -33,6 +33,25 @@ def is_valid_length_penalty(value: float) -> bool:
 
 def is_valid_channel_weight(value: float) -> bool:
     return 0 <= value <= MAX_CHANNEL_WEIGHT
+
+
+def search_settings_problem(
+    beam_size: int, nbest: int = 1, length_penalty: float | None = None, channel_weight: float | None = None,
+    max_length_ratio: float = 1.5,
+) -> tuple[str, str] | None:
+    """The first out-of-range decoding setting as (field, what is wrong), or None: the one check that
+    `SearchConfig`, the command-line flags and the service's request validation share."""
+    if beam_size < 1:
+        return "beam_size", f"must be at least 1, got {beam_size}"
+    if not 1 <= nbest <= beam_size:
+        return "nbest", f"must be between 1 and the beam size {beam_size}, got {nbest}"
+    if length_penalty is not None and not is_valid_length_penalty(length_penalty):
+        return "length_penalty", f"must be between 0 and {MAX_LENGTH_PENALTY:g}, got {length_penalty}"
+    if channel_weight is not None and not is_valid_channel_weight(channel_weight):
+        return "channel_weight", f"must be between 0 and {MAX_CHANNEL_WEIGHT:g}, got {channel_weight}"
+    if not max_length_ratio > 0:
+        return "max_length_ratio", f"must be positive, got {max_length_ratio}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -51,14 +70,11 @@ class SearchConfig:
     channel_weight: float | None = None
 
     def __post_init__(self):
-        if self.beam_size < 1:
-            raise ValueError("beam_size must be at least 1")
-        if not 1 <= self.nbest <= self.beam_size:
-            raise ValueError("nbest must be between 1 and beam_size")
-        if self.length_penalty is not None and not is_valid_length_penalty(self.length_penalty):
-            raise ValueError(f"length_penalty must be between 0 and {MAX_LENGTH_PENALTY:g}, got {self.length_penalty}")
-        if self.channel_weight is not None and not is_valid_channel_weight(self.channel_weight):
-            raise ValueError(f"channel_weight must be between 0 and {MAX_CHANNEL_WEIGHT:g}, got {self.channel_weight}")
+        problem = search_settings_problem(
+            self.beam_size, self.nbest, self.length_penalty, self.channel_weight, self.max_length_ratio
+        )
+        if problem is not None:
+            raise ValueError(f"{problem[0]} {problem[1]}")
 
     @property
     def alpha(self) -> float:
@@ -88,7 +104,7 @@ def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: Sear
     _, memory, state = model.encode(src, src_lengths)
     batch = src.size(0)
     max_lengths = max_output_lengths(src_lengths, config)
-    prev = torch.full((batch,), BOS_ID, dtype=torch.long)
+    prev = torch.full((batch,), BOS_ID, dtype=torch.long, device=src.device)
     tokens: list[list[int]] = [[] for _ in range(batch)]
     log_probs = [0.0] * batch
     done = [False] * batch
@@ -128,24 +144,24 @@ def _restrict(logp: Tensor, t: int, max_lengths: Tensor, config: SearchConfig) -
 @torch.inference_mode()
 def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: SearchConfig) -> list[list[Hypothesis]]:
     """Return, per source sentence, its `nbest` hypotheses, best first."""
-    batch, k = src.size(0), config.beam_size
+    batch, k, device = src.size(0), config.beam_size, src.device
     _, memory, state = model.encode(src, src_lengths)
     vocab = model.config.tgt_vocab_size
 
     # Every sentence gets K rows of decoder state; only row 0 starts alive so the first step yields K
     # distinct tokens. The encoder memory keeps one row per sentence, shared by its K beams.
-    state = state.select(torch.arange(batch).repeat_interleave(k))
-    scores = torch.full((batch, k), -math.inf)
+    state = state.select(torch.arange(batch, device=device).repeat_interleave(k))
+    scores = torch.full((batch, k), -math.inf, device=device)
     scores[:, 0] = 0.0
     scores = scores.view(-1)
-    alive = torch.arange(batch)  # original index of each sentence still searching
+    alive = torch.arange(batch, device=device)  # original index of each sentence still searching
     max_lengths = max_output_lengths(src_lengths, config)
-    tokens = torch.empty(batch * k, 0, dtype=torch.long)
-    alignment = torch.empty(batch * k, 0, src.size(1)) if config.return_alignment else None
+    tokens = torch.empty(batch * k, 0, dtype=torch.long, device=device)
+    alignment = torch.empty(batch * k, 0, src.size(1), device=device) if config.return_alignment else None
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
 
     for t in range(int(max_lengths.max())):
-        prev = tokens[:, -1] if t else torch.full((tokens.size(0),), BOS_ID, dtype=torch.long)
+        prev = tokens[:, -1] if t else torch.full((tokens.size(0),), BOS_ID, dtype=torch.long, device=device)
         logits, state, weights = model.decoder(prev.unsqueeze(1), state, memory)
         logp = torch.log_softmax(logits[:, 0].float(), dim=-1)
         logp = _restrict(logp, t, max_lengths[alive].repeat_interleave(k), config)
@@ -166,9 +182,9 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: Search
         keep_rank = torch.sort(is_eos.to(torch.uint8), dim=1, stable=True).indices[:, :k]
         scores = top_scores.gather(1, keep_rank)
         next_tokens = top_token.gather(1, keep_rank)
-        origin = top_beam.gather(1, keep_rank) + (torch.arange(len(alive)) * k).unsqueeze(1)
+        origin = top_beam.gather(1, keep_rank) + (torch.arange(len(alive), device=device) * k).unsqueeze(1)
 
-        done = torch.tensor([len(finished[s]) >= k for s in alive.tolist()]) | ((t + 1) >= max_lengths[alive])
+        done = torch.tensor([len(finished[s]) >= k for s in alive.tolist()], device=device) | ((t + 1) >= max_lengths[alive])
         if bool(done.all()):
             break
         still = (~done).nonzero().squeeze(1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from model.config import ModelConfig
-from model.decoder import AttentionalDecoder, DecoderState, Memory
-from model.encoder import EncoderOutput, RecurrentEncoder
+from carousel.model.config import ModelConfig
+from carousel.model.decoder import AttentionalDecoder, DecoderState, Memory
+from carousel.model.encoder import EncoderOutput, RecurrentEncoder
 
 
 class Seq2Seq(nn.Module):

@@ -15,14 +15,15 @@ from typing import Literal
 import sentencepiece as spm
 import torch
 
-from data.normalize import Normalizer
-from model.batching import cut_into_batches, pad
-from model.checkpoint import LoadedModel, ModelLoadError, load_model_dir
-from model.config import EOS_ID
-from model.ensemble import Ensemble
-from model.quantization import DEFAULT_QUANTIZATION, quantize
-from model.reranking import forced_log_probs, rerank
-from model.search import (
+from carousel.model.batching import cut_into_batches, pad
+from carousel.model.normalize import Normalizer
+from carousel.model.checkpoint import LoadedModel, ModelLoadError, load_model_dir
+from carousel.model.config import EOS_ID
+from carousel.model.ensemble import Ensemble
+from carousel.model.precision import DEFAULT_QUANTIZATION, inference_mode_for, resolve_device
+from carousel.model.quantization import quantize
+from carousel.model.reranking import forced_log_probs, rerank
+from carousel.model.search import (
     DEFAULT_LENGTH_PENALTY,
     MAX_CHANNEL_WEIGHT,
     MAX_LENGTH_PENALTY,
@@ -32,10 +33,15 @@ from model.search import (
     is_valid_channel_weight,
     is_valid_length_penalty,
 )
-from model.sentences import has_words, join_nbest, split_sentences
-from model.seq2seq import Seq2Seq
+from carousel.model.sentences import SplitText, has_words, join_nbest, split_sentences
+from carousel.model.seq2seq import Seq2Seq
 
-ChannelLoading = Literal["tuned", "named", "none"]  # which channel model `Translator.from_directory` loads
+ChannelLoading = Literal["tuned", "named", "none"]  # which channel model `load_translator` loads
+
+__all__ = [  # the interface the service, the commands and the evaluation use
+    "Translator", "Translation", "SearchConfig", "ModelLoadError", "load_translator",
+    "SplitText", "split_sentences", "join_nbest", "has_words",
+]
 
 
 @dataclass
@@ -59,7 +65,9 @@ class Translator:
         max_source_tokens: int = 250,
         card: dict | None = None,
         channel: "Translator | None" = None,
+        device: torch.device | None = None,
     ):
+        self.device = device or torch.device("cpu")
         self.model = model.eval()
         self.source_sp = spm.SentencePieceProcessor(model_file=str(source_spm))
         self.target_sp = spm.SentencePieceProcessor(model_file=str(target_spm))
@@ -80,18 +88,27 @@ class Translator:
             loaded.src_lang, loaded.tgt_lang, card=loaded.card, **kwargs,
         )
 
-    @classmethod
-    def from_directory(
-        cls, directory: Path, quantization: str = DEFAULT_QUANTIZATION, channel: ChannelLoading = "tuned", **kwargs
-    ) -> "Translator":
-        """Load a model directory, with the weights in `quantization` precision (model/quantization.py),
-        and the channel model its card names (decoding.channel): "tuned" loads it when its tuned weight
-        is not 0, "named" whenever the card names one (a command-line weight may switch it on), "none"
-        never (the forward model alone, e.g. to re-tune a model whose channel model has moved)."""
-        loaded = load_model_dir(directory)
-        loaded.model = quantize(loaded.model, quantization)
-        reverse = None if channel == "none" else load_channel(loaded, quantization, even_if_off=channel == "named")
-        return cls.from_loaded(loaded, channel=reverse, **kwargs)
+    # -- what tuning changes -----------------------------------------------------------------------
+
+    def use_channel(self, channel: "Translator | None") -> None:
+        """Rerank with `channel` (a reverse-direction translator) from now on; None switches it off."""
+        if channel is not None:
+            check_channel_direction(self.src_lang, self.tgt_lang, channel)
+        self.channel = channel
+
+    @property
+    def is_ensemble(self) -> bool:
+        return isinstance(self.model, Ensemble)
+
+    @property
+    def member_weights(self) -> list[float] | None:
+        return list(self.model.weights) if self.is_ensemble else None
+
+    def set_member_weights(self, weights: list[float]) -> None:
+        """Each ensemble member's share of the mixed probabilities (normalised to sum to 1)."""
+        if not self.is_ensemble:
+            raise ValueError("member weights apply to ensembles; this model has one member")
+        self.model.set_weights(weights)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
         """`search` with the model's own length penalty and channel weight wherever it leaves them unset."""
@@ -140,7 +157,8 @@ class Translator:
         for batch in batches_by_tokens([encoded[i] for i in to_search], max(1, batch_tokens // search.beam_size)):
             indices = [to_search[i] for i in batch]
             sequences = [encoded[i] for i in indices]
-            src, lengths = pad(sequences), torch.tensor([len(seq) for seq in sequences])
+            src = pad(sequences).to(self.device)
+            lengths = torch.tensor([len(seq) for seq in sequences], device=self.device)
             with torch.inference_mode():
                 hypotheses = beam_search(self.model, src, lengths, beam)
             for index, hyps in zip(indices, hypotheses):
@@ -218,7 +236,7 @@ def channel_settings(card: dict) -> tuple[str, float] | None:
     return model, float(weight)
 
 
-def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = False) -> "Translator | None":
+def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = False, device: str = "cpu") -> "Translator | None":
     """The reverse-direction model named by the card, loaded like the model itself, or None.
 
     A channel weight tuned to 0 loads nothing unless `even_if_off`. The model must be the one the
@@ -232,7 +250,7 @@ def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = Fal
     if not path.is_dir():
         raise ModelLoadError(f"{card_path}: decoding.channel.model {settings[0]!r} is not a "
                              f"model directory beside it ({path}); restore it, or {retune}")
-    channel = Translator.from_directory(path, quantization, channel="none")
+    channel = load_translator(path, quantization, channel="none", device=device)
     check_channel_direction(loaded.src_lang, loaded.tgt_lang, channel, ModelLoadError)
     recorded = loaded.card["decoding"]["channel"].get("model_checksums")
     if recorded is not None and recorded != channel.card.get("checksums"):
@@ -251,3 +269,39 @@ def batches_by_tokens(encoded: list[list[int]], batch_tokens: int) -> list[list[
     """Sort by length and cut into batches of at most `batch_tokens` source tokens (padding included)."""
     lengths = [len(seq) for seq in encoded]
     return cut_into_batches(sorted(range(len(encoded)), key=lengths.__getitem__), lengths, batch_tokens)
+
+
+def load_translator(
+    directory: Path,
+    quantization: str = DEFAULT_QUANTIZATION,
+    search: SearchConfig | None = None,
+    channel: ChannelLoading | None = None,
+    device: str = "auto",
+) -> Translator:
+    """The one way to load a model directory for translation; every problem is a `ModelLoadError`.
+
+    The weights are put in `quantization` precision (model/quantization.py; int8 becomes bf16 on a GPU)
+    on `device` ("auto": a CUDA GPU where one is visible). `channel` says which reverse-direction model
+    the card's `decoding.channel` loads: "tuned" when its tuned weight is not 0, "named" whenever the card
+    names one, "none" never; by default "named" where `search` asks for a channel weight, else "tuned".
+    With `search`, settings the model cannot honour (a channel weight without a channel model) are refused.
+    """
+    try:
+        target = resolve_device(device)
+    except ValueError as error:
+        raise ModelLoadError(str(error)) from None
+    if channel is None:
+        channel = "named" if search is not None and search.channel_weight else "tuned"
+    loaded = load_model_dir(directory)
+    try:
+        loaded.model = quantize(loaded.model, inference_mode_for(target, quantization)).to(target)
+    except ValueError as error:  # no quantized engine in this PyTorch build
+        raise ModelLoadError(str(error)) from None
+    reverse = None
+    if channel != "none":
+        reverse = load_channel(loaded, quantization, even_if_off=channel == "named", device=str(target))
+    translator = Translator.from_loaded(loaded, channel=reverse, device=target)
+    if search is not None and search.channel_weight and translator.channel is None:
+        raise ModelLoadError(f"a channel weight needs a channel model, and {directory} names none: "
+                             f"choose one with `carousel tune --model {directory} --channel-model DIR --update-card`")
+    return translator

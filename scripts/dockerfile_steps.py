@@ -546,7 +546,7 @@ def run_cmd(image: Image, port: int, wait: float, log_path: Path) -> None:
         except subprocess.TimeoutExpired:
             raise StepFailed(f"the server did not exit within 60 s of {image.stop_signal}") from None
         log_text = log_path.read_text(encoding="utf-8", errors="replace")
-        # `carousel serve` drains, then exits with status 0 (service/cli.py), as a container's PID 1 or not.
+        # `carousel serve` drains, then exits with status 0 (carousel/commands/serve.py), as a container's PID 1 or not.
         if status != 0 or "Traceback" in log_text:
             raise StepFailed(f"unclean exit (status {status}):\n{_tail(log_path)}")
         note(f"exit status 0 in {time.perf_counter() - started:.1f} s, no traceback in the log")

@@ -124,8 +124,8 @@ def print_report(tally: Tally, seconds: float) -> None:
 def in_process_app(models_dir: Path, threads: int):
     import torch
 
-    from service.app import create_app
-    from service.settings import ServiceSettings
+    from carousel.service.app import create_app
+    from carousel.service.settings import ServiceSettings
 
     if threads:
         torch.set_num_threads(threads)

@@ -18,15 +18,15 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service import translation
-from service.access import ApiKeys, RateLimiter, retry_after_header
-from service.errors import ApiError, SafeJSONResponse, error_response, install_error_handlers
-from service.languages import LanguageIdentifier, language_name
-from service.metrics import MetricsMiddleware, ServiceMetrics
-from service.registry import ModelRegistry
-from service.requests import DetectRequest, TranslateRequest, body_limit, read_fields, validate
-from service.responses import DetectedLanguage, Health, Language, ModelEntry, Ready, TranslateAnswer, answers
-from service.settings import ServiceSettings
+from carousel.service import translation
+from carousel.service.access import ApiKeys, RateLimiter, retry_after_header
+from carousel.service.errors import ApiError, SafeJSONResponse, error_response, install_error_handlers
+from carousel.service.languages import LanguageIdentifier, language_name
+from carousel.service.metrics import MetricsMiddleware, ServiceMetrics
+from carousel.service.registry import ModelRegistry
+from carousel.service.requests import DetectRequest, TranslateRequest, body_limit, read_fields, validate
+from carousel.service.responses import DetectedLanguage, Health, Language, ModelEntry, Ready, TranslateAnswer, answers
+from carousel.service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"

@@ -25,8 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from model.search import SearchConfig
-from model.translator import Translation
+from carousel.model.translator import SearchConfig, Translation
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ at all the server still runs and says how to get one.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -17,20 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from carousel.errors import UserError
-from model.translator import Translator
-from service.batching import BatchingQueue, BatchReport
-from service.settings import ServiceSettings
+from carousel.model.translator import Translator, load_translator
+from carousel.shipped import language_pair, model_directories
+from carousel.service.batching import BatchingQueue, BatchReport
+from carousel.service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 BatchObserver = Callable[[str], Callable[[BatchReport], None] | None]  # model name -> callback
-Loader = Callable[[Path, str], tuple[Translator, dict]]  # (directory, quantization) -> (translator, card)
-
-
-def load_translator(directory: Path, quantization: str) -> tuple[Translator, dict]:
-    """A translator for a model directory, in the service's inference precision, and the model card."""
-    translator = Translator.from_directory(directory, quantization)
-    return translator, translator.card
+Loader = Callable[[Path, str], Translator]  # (directory, quantization) -> translator (model.translator.load_translator)
 
 
 @dataclass
@@ -97,10 +91,10 @@ class ModelRegistry:
 
     def _load_one(self, directory: Path, observer: BatchObserver | None) -> ServedModel | None:
         name = directory.name
-        if self._skip_second_for_pair(directory, _declared_pair(directory)):
+        if self._skip_second_for_pair(directory, language_pair(directory)):
             return None  # decided from config.json, before loading weights (an ensemble's can be large)
         try:
-            translator, card = self._load(directory, self.settings.quantize)
+            translator = self._load(directory, self.settings.quantize)
         except Exception as error:  # ModelLoadError names the file; anything else is logged in full
             log.error("cannot load model %s: %s", directory, error, exc_info=not isinstance(error, UserError))
             self.failures[name] = str(error)
@@ -118,7 +112,7 @@ class ModelRegistry:
             workers=settings.batch_workers,
         )
         queue.start()
-        return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, card, queue)
+        return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, translator.card, queue)
 
     def _skip_second_for_pair(self, directory: Path, pair: tuple[str, str] | None) -> bool:
         """One model serves a language pair: the first directory by name. Later ones are reported."""
@@ -132,16 +126,7 @@ class ModelRegistry:
 
     def discover(self) -> list[Path]:
         """Model directories under models_dir, by name (half-written `.partial`/`.old` ones skipped)."""
-        if not self.models_dir.is_dir():
-            return []
-        return sorted(
-            path
-            for path in self.models_dir.iterdir()
-            if path.is_dir()
-            and not path.name.startswith(".")
-            and not path.name.endswith((".partial", ".old"))
-            and (path / "config.json").is_file()
-        )
+        return model_directories(self.models_dir)
 
     # -- queries -----------------------------------------------------------------------------------
 
@@ -185,12 +170,3 @@ class ModelRegistry:
 
     def queue_depths(self) -> dict[str, int]:
         return {served.name: served.queue.depth for served in self._models}
-
-
-def _declared_pair(directory: Path) -> tuple[str, str] | None:
-    """The language pair config.json names, or None where it cannot be read (loading then says why)."""
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        return str(config["src_lang"]), str(config["tgt_lang"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None

@@ -17,7 +17,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from starlette.datastructures import UploadFile
 
-from service.errors import ApiError, validation_summary
+from carousel.service.errors import ApiError, validation_summary
 
 JSON_TYPES = ("application/json",)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -12,8 +12,11 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
+
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from carousel.shipped import models_dir as shipped_models_dir
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -22,7 +25,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CAROUSEL_", extra="ignore", frozen=True)
 
     # Where model directories are found (each one a translation direction, e.g. models/bible-es-en).
-    models_dir: Path = Path("models")
+    models_dir: Path = Field(default_factory=shipped_models_dir)  # CAROUSEL_MODELS_DIR, else the shipped models/
     host: str = "127.0.0.1"
     port: int = Field(5000, ge=0, le=65535)  # LibreTranslate's default port
 

@@ -10,7 +10,7 @@ import html
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from model.sentences import SplitText, split_sentences
+from carousel.model.translator import SplitText, split_sentences
 
 
 @dataclass

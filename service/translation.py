@@ -15,17 +15,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from model.search import SearchConfig
-from model.sentences import has_words, join_nbest
-from model.translator import Translation
-from service.access import retry_after_header
-from service.batching import QueueClosed, QueueFull
-from service.errors import ApiError
-from service.languages import Detection, LanguageIdentifier
-from service.registry import ModelRegistry, ServedModel
-from service.requests import TranslateRequest
-from service.settings import ServiceSettings
-from service.text import HtmlText, SplitText, split_for_translation
+from carousel.model.translator import SearchConfig, Translation, has_words, join_nbest
+from carousel.service.access import retry_after_header
+from carousel.service.batching import QueueClosed, QueueFull
+from carousel.service.errors import ApiError
+from carousel.service.languages import Detection, LanguageIdentifier
+from carousel.service.registry import ModelRegistry, ServedModel
+from carousel.service.requests import TranslateRequest
+from carousel.service.settings import ServiceSettings
+from carousel.service.text import HtmlText, SplitText, split_for_translation
 
 RETRY_AFTER_BUSY = 2  # seconds a client waits when the queue is full
 RETRY_AFTER_LOADING = 5

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from model.batching import cut_into_batches, pad
-from model.config import BOS_ID, EOS_ID
+from carousel.model.batching import cut_into_batches, pad
+from carousel.model.config import BOS_ID, EOS_ID
 
 
 @dataclass
@@ -34,6 +34,10 @@ class Batch:
     @property
     def size(self) -> int:
         return self.src.size(0)
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(self.src.to(device), self.src_lengths.to(device), self.tgt_in.to(device),
+                     self.tgt_out.to(device), self.target_tokens)
 
 
 class TokenBucketBatcher:

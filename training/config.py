@@ -12,8 +12,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carousel.errors import UserError
-from data.subwords import SubwordConfig
-from model.config import ModelConfig
+from carousel.model.precision import DeviceName, TrainingPrecision
+from carousel.data.subwords import SubwordConfig
+from carousel.model.config import ModelConfig
 
 
 class _Section(BaseModel):
@@ -73,7 +74,8 @@ class TrainingConfig(_Section):
     max_steps: int = Field(0, ge=0, description="0 = no step limit")
     max_epochs: int = Field(0, ge=0, description="0 = no epoch limit")
     max_minutes: float = Field(0, ge=0, description="wall-clock budget, summed over resumes; 0 = none")
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: TrainingPrecision = "fp32"  # bf16 autocast: CPUs with AVX512-BF16/AMX, or a GPU
+    device: DeviceName = Field("auto", description="auto: a CUDA GPU where one is visible, else the CPU")
     threads: int = Field(0, ge=0, description="torch threads; 0 = one per core")
     log_every: int = Field(50, ge=1)
     validate_every: int = Field(1000, ge=1)
@@ -93,6 +95,8 @@ class ValidationConfig(_Section):
 
 class ExportConfig(_Section):
     dir: Path | None = None  # model directory to write at the end (None: run_dir/model)
+    # Replace a directory that holds a model this run did not export (e.g. a shipped model in models/).
+    overwrite: bool = False
     half_precision: bool = True  # fp16 weights on disk; loaded back as fp32
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import sentencepiece as spm
 
 from carousel.errors import UserError
-from data.corpus import read_split
-from data.normalize import Normalizer, build_normalizer
-from data.subwords import ensure_subword_models
-from model.config import EOS_ID
-from training.batching import Example
-from training.config import DataConfig, TrainConfig
+from carousel.data.corpus import read_split
+from carousel.model.normalize import Normalizer, build_normalizer
+from carousel.data.subwords import ensure_subword_models
+from carousel.model.config import EOS_ID
+from carousel.training.batching import Example
+from carousel.training.config import DataConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 

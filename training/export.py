@@ -9,16 +9,40 @@ from pathlib import Path
 
 import torch
 
-from data.corpus import load_corpus_manifest
-from model.checkpoint import save_model_dir
-from training.config import TrainConfig
-from training.trainer import Progress, Trainer
-from training.validation import ValidationResult, validate
+from carousel.data.corpus import load_corpus_manifest
+from carousel.errors import UserError
+from carousel.model.checkpoint import save_model_dir
+from carousel.training.config import TrainConfig
+from carousel.training.trainer import Progress, Trainer
+from carousel.training.validation import ValidationResult, validate
+
+
+def export_directory(config: TrainConfig) -> Path:
+    return Path(config.export.dir or Path(config.run_dir) / "model")
+
+
+def check_export_target(config: TrainConfig) -> None:
+    """Refuse, before any training, to export over a model this run did not make (unless
+    `export.overwrite`): a model directory whose card names another run directory, or has no card."""
+    directory = export_directory(config)
+    if config.export.overwrite or not (directory / "config.json").exists():
+        return
+    try:
+        card = json.loads((directory / "card.json").read_text(encoding="utf-8"))
+        exported_by = Path(card["config"]["run_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        exported_by = None
+    if exported_by is None or exported_by.resolve() != Path(config.run_dir).resolve():
+        raise UserError(
+            f"export.dir {directory} holds a model this run ({config.run_dir}) did not export; "
+            f"choose another export.dir, or --set export.overwrite=true to replace it"
+        )
 
 
 def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path:
     config: TrainConfig = trainer.config
-    directory = Path(config.export.dir or Path(config.run_dir) / "model")
+    directory = export_directory(config)
+    check_export_target(config)
     # Validation BLEU picks between the averaged and the best weights; the test split never does.
     candidates = trainer.export_candidates()
     scores = {
@@ -81,7 +105,7 @@ def build_card(
         "training": {
             "command": " ".join(command),
             "steps": progress.step,
-            "epochs": round(progress.epoch + (progress.batch_in_epoch / max(1, len(trainer._epoch_share(progress.epoch)))), 2),
+            "epochs": round(trainer.fractional_epoch(), 2),
             "target_tokens": progress.target_tokens,
             "minutes": round(progress.elapsed_seconds / 60, 1),
             "processes": trainer.dist.world_size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from training.config import OptimConfig
+from carousel.training.config import OptimConfig
 
 
 class LearningRateSchedule:

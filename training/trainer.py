@@ -26,16 +26,17 @@ import yaml
 from safetensors.torch import load_model, save_model
 
 from carousel.errors import UserError
-from model.checkpoint import load_model_dir
-from model.config import PAD_ID
-from model.seq2seq import Seq2Seq
-from training.batching import TokenBucketBatcher
-from training.config import TrainConfig
-from training.data import TrainingData, load_training_data
-from training.metrics import MetricsLog, plot_curves
-from training.schedule import LearningRateSchedule
-from training.state import atomic_torch_save, capture_rng_state, restore_rng_state, safe_torch_load
-from training.validation import validate
+from carousel.model.checkpoint import load_model_dir
+from carousel.model.config import PAD_ID
+from carousel.model.precision import resolve_device
+from carousel.model.seq2seq import Seq2Seq
+from carousel.training.batching import TokenBucketBatcher
+from carousel.training.config import TrainConfig
+from carousel.training.data import TrainingData, load_training_data
+from carousel.training.metrics import MetricsLog, plot_curves
+from carousel.training.schedule import LearningRateSchedule
+from carousel.training.state import atomic_torch_save, capture_rng_state, restore_rng_state, safe_torch_load
+from carousel.training.validation import validate
 
 log = logging.getLogger("carousel.train")
 
@@ -59,6 +60,7 @@ class Progress:
 class Distributed:
     rank: int = 0
     world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def is_main(self) -> bool:
@@ -76,7 +78,8 @@ class Trainer:
             update={"src_vocab_size": data.src_vocab_size, "tgt_vocab_size": data.tgt_vocab_size}
         )
         torch.manual_seed(config.training.seed)
-        self.model = Seq2Seq(self.model_config)
+        self.device = dist_info.device
+        self.model = Seq2Seq(self.model_config).to(self.device)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(),
             lr=config.optim.learning_rate,
@@ -89,7 +92,8 @@ class Trainer:
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self.network = self.model
         if dist_info.world_size > 1:
-            self.network = torch.nn.parallel.DistributedDataParallel(self.model)
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.network = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
 
     # ----- the loop -----------------------------------------------------------------------------
     def train(self) -> Progress:
@@ -98,9 +102,9 @@ class Trainer:
         started = time.monotonic() - self.progress.elapsed_seconds
         window = _Window()
         while not self._should_stop():
-            batches = self._epoch_share(self.progress.epoch)
+            batches = self.epoch_share(self.progress.epoch)
             for index in range(self.progress.batch_in_epoch, len(batches)):
-                batch = self.batcher.collate(batches[index])
+                batch = self.batcher.collate(batches[index]).to(self.device)
                 lr = self.schedule.step(self.progress.step + 1)
                 loss = self._train_step(batch)
                 self.progress.step += 1
@@ -128,7 +132,7 @@ class Trainer:
         return self.progress
 
     def _train_step(self, batch) -> float:
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.training.precision == "bf16")
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.training.precision == "bf16")
         with autocast:
             logits = self.network(batch.src, batch.src_lengths, batch.tgt_in)
         loss_sum = F.cross_entropy(
@@ -148,7 +152,12 @@ class Trainer:
             log.warning("step %d: non-finite gradient norm, update skipped", self.progress.step + 1)
         return loss.item()
 
-    def _epoch_share(self, epoch: int) -> list[list[int]]:
+    def fractional_epoch(self) -> float:
+        """Epochs done, counting the current epoch's finished share of batches."""
+        p = self.progress
+        return p.epoch + p.batch_in_epoch / max(1, len(self.epoch_share(p.epoch)))
+
+    def epoch_share(self, epoch: int) -> list[list[int]]:
         """This process's batches of an epoch; every process gets the same count (DDP steps in lockstep)."""
         batches = self.batcher.epoch_batches(epoch)
         usable = len(batches) - len(batches) % self.dist.world_size
@@ -194,7 +203,7 @@ class Trainer:
         if cfg.max_minutes:
             candidates.append(cfg.max_minutes * 60 - p.elapsed_seconds)
         if cfg.max_epochs:
-            per_epoch = len(self._epoch_share(0)) * seconds_per_step
+            per_epoch = len(self.epoch_share(0)) * seconds_per_step
             candidates.append((cfg.max_epochs - p.epoch) * per_epoch - p.batch_in_epoch * seconds_per_step)
         return max(0.0, min(candidates)) if candidates else None
 
@@ -364,7 +373,7 @@ def _agree(flag: bool, dist_info: Distributed) -> bool:
     """All processes stop together: any process's stop becomes everyone's."""
     if dist_info.world_size == 1:
         return flag
-    tensor = torch.tensor([1 if flag else 0])
+    tensor = torch.tensor([1 if flag else 0], device=dist_info.device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return bool(tensor.item())
 
@@ -376,32 +385,44 @@ def _clock(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def bf16_supported() -> bool:
-    """Native bf16 matrix units (AVX512-BF16 / AMX); elsewhere oneDNN refuses bf16 LSTMs."""
+def bf16_supported(device: torch.device | None = None) -> bool:
+    """bf16 on a GPU that has it, or native bf16 matrix units on the CPU (AVX512-BF16 / AMX; elsewhere
+    oneDNN refuses bf16 LSTMs)."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def setup_process(config: TrainConfig) -> Distributed:
-    """Threads from the machine; under torchrun, join the process group (gloo on CPU, NCCL on GPUs)."""
+    """Threads from the machine, the device, and under torchrun the process group: NCCL when
+    training on GPUs (one per process, by LOCAL_RANK), gloo on CPUs."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     cores = os.cpu_count() or 1
     threads = config.training.threads or max(1, cores // world_size)
     torch.set_num_threads(threads)
+    try:
+        device = resolve_device(config.training.device)
+    except ValueError as error:
+        raise UserError(f"training.device: {error}") from None
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+        torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
         format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr,
     )
-    return Distributed(rank=rank, world_size=world_size)
+    return Distributed(rank=rank, world_size=world_size, device=device)
 
 
 def run_training(config: TrainConfig) -> tuple[Trainer, Progress]:
     """Train (or resume) the run described by `config`; returns the trainer for export."""
-    if config.training.precision == "bf16" and not bf16_supported():
-        raise UserError("training.precision=bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX); use fp32 here")
     dist_info = setup_process(config)
+    if config.training.precision == "bf16" and not bf16_supported(dist_info.device):
+        raise UserError("training.precision=bf16 needs a GPU with bf16 or a CPU with native bf16 (AVX512-BF16 "
+                        "or AMX); use fp32 here")
     run_dir = Path(config.run_dir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     if dist_info.is_main:

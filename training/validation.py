@@ -8,12 +8,13 @@ import sacrebleu
 import torch
 import torch.nn.functional as F
 
-from model.config import PAD_ID
-from model.search import SearchConfig
-from model.seq2seq import Seq2Seq
-from model.translator import Translator
-from training.batching import collate
-from training.data import TrainingData
+from carousel.model.batching import model_device
+from carousel.model.config import PAD_ID
+from carousel.model.search import SearchConfig
+from carousel.model.seq2seq import Seq2Seq
+from carousel.model.translator import Translator
+from carousel.training.batching import collate
+from carousel.training.data import TrainingData
 
 
 @dataclass
@@ -30,7 +31,7 @@ def validate(model: Seq2Seq, data: TrainingData, beam_size: int, batch_tokens: i
     model.eval()
     try:
         loss = _teacher_forced_loss(model, data)
-        translator = Translator(model, data.source_spm, data.target_spm, data.normalizer)
+        translator = Translator(model, data.source_spm, data.target_spm, data.normalizer, device=model_device(model))
         # As `carousel evaluate` translates: verses cut into sentences and joined back.
         nbests = translator.translate_texts(data.valid_sources, SearchConfig(beam_size=beam_size))
         hypotheses = [nbest[0][0] for nbest in nbests]
@@ -48,7 +49,7 @@ def validate(model: Seq2Seq, data: TrainingData, beam_size: int, batch_tokens: i
 def _teacher_forced_loss(model: Seq2Seq, data: TrainingData, sentences_per_batch: int = 64) -> float:
     total, tokens = 0.0, 0
     for start in range(0, len(data.valid), sentences_per_batch):
-        batch = collate(data.valid[start : start + sentences_per_batch])
+        batch = collate(data.valid[start : start + sentences_per_batch]).to(model_device(model))
         logits = model(batch.src, batch.src_lengths, batch.tgt_in)
         total += F.cross_entropy(
             logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID, reduction="sum"

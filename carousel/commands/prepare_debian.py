@@ -1,6 +1,6 @@
 """`carousel prepare debian`: the command-line arguments and their handling.
 
-Wire in with `add_arguments(subparser)` and `run(args)`:
+Wired into `carousel prepare` (carousel/commands/prepare.py):
     carousel prepare debian [--packages FILE] [--only PKG ...] [--cache DIR] [--max-fragment-share F] --out DIR
 """
 
@@ -62,14 +62,3 @@ def run(args: argparse.Namespace) -> CorpusManifest:
         progress=not args.quiet,
         compress=not args.uncompressed,
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Stand-alone entry point (`python -m carousel.data.debian.command`), until the CLI wires it in."""
-    parser = argparse.ArgumentParser(prog="carousel prepare debian", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    main()

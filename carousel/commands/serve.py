@@ -27,7 +27,7 @@ _OVERRIDES = {
 }
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", help="directory of model directories (default: models)")
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: 5000, as LibreTranslate)")
@@ -58,7 +58,7 @@ def build_settings(args: argparse.Namespace):
     """ServiceSettings from the environment, with the flags given on the command line on top."""
     from pydantic import ValidationError
 
-    from service.settings import ServiceSettings
+    from carousel.service.settings import ServiceSettings
 
     overrides = {field: getattr(args, dest) for dest, field in _OVERRIDES.items() if getattr(args, dest, None) is not None}
     try:
@@ -70,11 +70,11 @@ def build_settings(args: argparse.Namespace):
         raise UserError(f"invalid service settings: {problems}") from None
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     import uvicorn
 
-    from service.app import create_app
+    from carousel.service.app import create_app
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _split_torch_threads(settings.batch_workers)

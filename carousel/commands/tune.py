@@ -25,15 +25,15 @@ import sys
 from pathlib import Path
 
 from carousel.errors import UserError
-from carousel.evaluate import corpus_settings, read_references, score_system, translate_sentences
-from carousel.translate import QUANTIZE_MODES, load_translator, positive_int
-from model.quantization import DEFAULT_QUANTIZATION
+from carousel.commands.evaluate import corpus_settings
+from carousel.commands.options import add_device_argument, positive_int
+from carousel.model.precision import DEFAULT_QUANTIZATION, QUANTIZE_MODES
 
 DEFAULT_SWEEP = [0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0]
 DEFAULT_CHANNEL_SWEEP = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5]
 
 
-def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model directory to tune")
     parser.add_argument("--corpus", type=Path, help="corpus directory (default: the one the model was trained on)")
     parser.add_argument("--split", default="valid", help="corpus split to tune on; never test (default: %(default)s)")
@@ -60,12 +60,17 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"channel weights to try (default: {' '.join(map(str, DEFAULT_CHANNEL_SWEEP))})",
     )
     parser.add_argument("--update-card", action="store_true", help="write the best value into the model's card.json")
+    add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def run_tune(args: argparse.Namespace) -> int:
-    from model.checkpoint import sha256_file, update_card
-    from model.search import (
+def run(args: argparse.Namespace) -> int:
+    from carousel.evaluation import read_references, score_system, translate_sentences
+    from carousel.io import sha256_file
+    from carousel.model.checkpoint import update_card
+    from carousel.model.translator import load_translator
+    from carousel.tuning import choose, keep_untuned, load_channel_model, scores_by_value, sweep_member_weights
+    from carousel.model.search import (
         MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, SearchConfig, is_valid_channel_weight, is_valid_length_penalty,
     )
 
@@ -79,9 +84,9 @@ def run_tune(args: argparse.Namespace) -> int:
     sources, references = read_references(corpus, args.split, src, refs)
     # The forward model alone: a channel model the card names may have moved, and this run either
     # re-tunes it (--channel-model) or keeps its record untouched.
-    translator = load_translator(args.model, args.quantize, channel="none")
+    translator = load_translator(args.model, args.quantize, channel="none", device=args.device)
     if args.channel_model is not None:
-        translator.channel = _load_channel_model(args.channel_model, translator, args.quantize)
+        translator.use_channel(load_channel_model(args.channel_model, translator, args.quantize))
 
     def score(search) -> dict:
         hypotheses = translate_sentences(translator, sources, search, args.batch_tokens,
@@ -98,7 +103,7 @@ def run_tune(args: argparse.Namespace) -> int:
 
     member_weights = None
     if args.member_weights:
-        member_weights = _sweep_member_weights(translator, args.member_weights, score, args.beam)
+        member_weights = sweep_member_weights(translator, args.member_weights, score, args.beam)
     penalties = sweep("length_penalty", args.length_penalties, channel_weight=0.0)
     best = choose(penalties, neutral=1.0)
     print(f"best on {args.split}: length penalty {best} (BLEU {penalties[best]['bleu']:.2f})")
@@ -110,13 +115,13 @@ def run_tune(args: argparse.Namespace) -> int:
         "corpus": str(corpus),
         "split": args.split,
         "split_sha256": sha256_file(corpus / f"{args.split}.tsv"),
-        "sweep": _scores(penalties),
+        "sweep": scores_by_value(penalties),
         "command": shlex.join(args.command_line),
     }
     if member_weights is not None:
         decoding["member_weights"], decoding["member_weights_sweep"] = member_weights
     else:
-        _keep(translator.card, decoding, "member_weights", "member_weights_sweep")
+        keep_untuned(translator.card, decoding, "member_weights", "member_weights_sweep")
     if args.channel_model is not None:
         weights = sweep("channel_weight", args.channel_weights, length_penalty=best)
         weight = choose(weights, neutral=0.0)
@@ -126,10 +131,10 @@ def run_tune(args: argparse.Namespace) -> int:
             "weight": weight,
             "model_card_name": translator.channel.card.get("name"),
             "model_checksums": translator.channel.card.get("checksums"),
-            "sweep": _scores(weights),
+            "sweep": scores_by_value(weights),
         }
     else:
-        _keep(translator.card, decoding, "channel")
+        keep_untuned(translator.card, decoding, "channel")
 
     if args.update_card:
         update_card(args.model, decoding=decoding)
@@ -138,61 +143,9 @@ def run_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep_member_weights(translator, candidates: list[list[float]], score, beam: int):
-    """Try each weight vector (default length penalty, no reranking); leave the model on the best one."""
-    from model.ensemble import Ensemble
-    from model.search import SearchConfig
-
-    model = translator.model
-    if not isinstance(model, Ensemble):
-        raise UserError("--member-weights applies to ensembles (carousel ensemble); this model has one member")
-    results = {}
-    for weights in candidates:
-        try:
-            model.set_weights(weights)
-        except ValueError as error:
-            raise UserError(f"--member-weights: {error}") from None
-        key = ",".join(f"{w:g}" for w in weights)
-        results[key] = (model.weights, score(SearchConfig(beam_size=beam, length_penalty=1.0, channel_weight=0.0)))
-        print(f"member weights {key:<8}  BLEU {results[key][1]['bleu']:6.2f}  chrF {results[key][1]['chrf']:6.2f}", flush=True)
-    # Highest BLEU, then chrF, then the most even weights.
-    best = max(results, key=lambda k: (results[k][1]["bleu"], results[k][1]["chrf"], -max(results[k][0])))
-    model.set_weights(results[best][0])
-    print(f"best: member weights {best} (BLEU {results[best][1]['bleu']:.2f})")
-    sweep = {key: {"bleu": s["bleu"], "chrf": s["chrf"]} for key, (_, s) in results.items()}
-    return list(results[best][0]), sweep  # unrounded: a tiny share must not round to 0, which loading refuses
-
-
-def _keep(card: dict, decoding: dict, *keys: str) -> None:
-    """Carry settings this run did not tune over from the card's earlier `decoding`."""
-    earlier = card.get("decoding")
-    for key in keys:
-        if isinstance(earlier, dict) and key in earlier:
-            decoding[key] = earlier[key]
-
-
 def _weight_vector(text: str) -> list[float]:
     try:
         return [float(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 2,1, got {text!r}") from None
 
-
-def _load_channel_model(directory: Path, translator, quantization: str):
-    from model.translator import Translator, check_channel_direction
-
-    try:
-        channel = Translator.from_directory(directory, quantization, channel="none")
-        check_channel_direction(translator.src_lang, translator.tgt_lang, channel, UserError)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    return channel
-
-
-def _scores(sweep: dict[float, dict]) -> dict[str, dict]:
-    return {str(value): {"bleu": s["bleu"], "chrf": s["chrf"]} for value, s in sweep.items()}
-
-
-def choose(sweep: dict[float, dict], neutral: float = 1.0) -> float:
-    """The value with the highest BLEU; chrF breaks ties, then the value nearest `neutral` (the default)."""
-    return max(sweep, key=lambda value: (sweep[value]["bleu"], sweep[value]["chrf"], -abs(value - neutral)))

@@ -22,7 +22,7 @@ from pathlib import Path
 from carousel.errors import UserError
 
 
-def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=Path, nargs="+", required=True, metavar="DIR",
                         help="model directories to combine (two or more; an ensemble directory adds all its members)")
     parser.add_argument("--output", type=Path, required=True, help="model directory to write")
@@ -30,8 +30,9 @@ def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace --output if it exists")
 
 
-def run_ensemble(args: argparse.Namespace) -> int:
-    from model.checkpoint import load_model_dir, save_ensemble_dir
+def run(args: argparse.Namespace) -> int:
+    from carousel.model.checkpoint import load_model_dir, save_ensemble_dir
+    from carousel.model.ensemble import check_compatible, ensemble_card
 
     if len(args.models) < 2:
         raise UserError("--models needs at least two model directories")
@@ -47,47 +48,6 @@ def run_ensemble(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: an ensemble of {count} models ({card['parameters']:,} parameters); "
           f"next: carousel tune --model {args.output} --update-card")
     return 0
-
-
-def check_compatible(members) -> None:
-    """Refuse members that could not share one search: the first difference is named."""
-    from model.checkpoint import NORMALIZATION, SOURCE_SPM, TARGET_SPM, sha256_file
-
-    first = members[0]
-    for member in members[1:]:
-        if (member.src_lang, member.tgt_lang) != (first.src_lang, first.tgt_lang):
-            raise UserError(f"{member.directory} translates {member.src_lang}→{member.tgt_lang}, "
-                            f"{first.directory} {first.src_lang}→{first.tgt_lang}")
-        if member.config.architecture() != first.config.architecture():
-            raise UserError(f"{member.directory} has a different architecture or vocabulary size than {first.directory}")
-        for name in (SOURCE_SPM, TARGET_SPM, NORMALIZATION):
-            if sha256_file(member.directory / name) != sha256_file(first.directory / name):
-                raise UserError(f"{member.directory / name} differs from {first.directory / name}: "
-                                "ensemble members must share subwords and source normalisation")
-
-
-def ensemble_card(members, name: str, command: str) -> dict:
-    from model.checkpoint import sha256_file
-
-    first = members[0].card
-    shared = {key: first[key] for key in ("languages", "corpus", "subwords", "source_normalization", "architecture")
-              if key in first}
-    described = []
-    for member in members:
-        entry = {"directory": str(member.directory), "name": member.card.get("name"),
-                 "weights_sha256": [sha256_file(member.directory / file) for file in member.weight_files]}
-        for key in ("corpus", "training", "validation", "evaluation", "decoding", "history", "ensemble"):
-            if key in member.card:
-                entry[key] = member.card[key]
-        described.append(entry)
-    return {
-        "name": name,
-        "description": f"Ensemble of {sum(len(m.weight_files) for m in members)} LSTM encoder-decoders with "
-                       "attention (carousel): every decoding step averages the members' probabilities.",
-        **shared,
-        "parameters": sum(member.model.parameter_count() for member in members),
-        "ensemble": {"command": command, "members": described},
-    }
 
 
 def _default_name(output: Path, members) -> str:

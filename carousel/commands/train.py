@@ -6,12 +6,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from training.config import load_config
+
 
 log = logging.getLogger("carousel.train")
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="YAML config (see training/configs/)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -20,10 +20,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-export", action="store_true", help="train only; do not write the model directory")
 
 
-def run_train(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    from carousel.training.config import load_config
+
     config = load_config(args.config, args.overrides)
-    from training.export import export_run  # heavy imports only once the config is valid
-    from training.trainer import run_training
+    from carousel.training.export import check_export_target, export_run  # heavy imports once the config is valid
+    from carousel.training.trainer import run_training
+
+    if not args.no_export:
+        check_export_target(config)  # before hours of training, not after
 
     trainer, progress = run_training(config)
     if trainer.dist.is_main and not args.no_export:

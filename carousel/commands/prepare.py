@@ -15,12 +15,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from carousel.commands import prepare_debian as debian_command
 from carousel.errors import UserError
 
 DEFAULT_CORPORA = Path("data/corpora")
 
 
-def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `prepare` sub-subcommands (bible, tsv, text, tmx) and their flags to `parser`."""
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="SOURCE")
 
@@ -58,6 +59,15 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     tmx.add_argument("file", type=Path)
     _add_import(tmx, "FILE")
 
+    debian = kinds.add_parser(
+        "debian", help="Spanish–English pairs from Debian's translated software and manuals (data/debian/packages.txt)"
+    )
+    debian_command.add_arguments(debian)
+
+    mix = kinds.add_parser("mix", help="combine corpora and text files into one training mix (data/mixes/*.yaml)")
+    mix.add_argument("--spec", type=Path, required=True, help="the mix spec (YAML), e.g. data/mixes/general-es-en.yaml")
+    mix.add_argument("--out", type=Path, required=True, help="corpus directory to write")
+
     back = kinds.add_parser(
         "back-translation",
         help="synthetic pairs: a reverse-direction model translates target-language text (add with data.extra_train)",
@@ -69,28 +79,40 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
         "--bible-english-only", action="store_true", help="the WEB books RV1909 lacks (the deuterocanon, less Greek Esther)"
     )
     back.add_argument("--out", type=Path, required=True, help="corpus directory to write")
-    from carousel.translate import add_search_arguments  # torch-free: only flags
+    from carousel.commands.options import add_search_arguments  # torch-free: only flags
 
     add_search_arguments(back)
     back.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def run_prepare(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Build or import the corpus described by `args`, print its summary, and train subwords if asked."""
-    from data.summary import format_summary  # imported here so `carousel --help` stays fast
+    from carousel.data.summary import format_summary  # imported here so `carousel --help` stays fast
 
     if args.kind == "back-translation":
         return _run_back_translation(args)
+    if args.kind == "debian":
+        debian_command.run(args)
+        return 0
+    if args.kind == "mix":
+        from carousel.data.mixing import build_mix, load_spec
+
+        manifest = build_mix(load_spec(args.spec), args.out)
+        for part in manifest.source["parts"]:
+            rows = part.get("rows_in_train", part["pairs"])
+            print(f"{part['split']:5} {part['name']:18} {part['pairs']:>8,} pairs  {rows:>8,} rows  {part['licence']}")
+        print(f"wrote {args.out}: " + ", ".join(f"{name} {info.rows:,}" for name, info in manifest.splits.items()))
+        return 0
     try:
         if args.kind == "bible":
-            from data.bible import BibleConfig, build_bible_corpus
+            from carousel.data.bible import BibleConfig, build_bible_corpus
 
             out = args.out
             overrides = {"max_length_ratio": args.max_length_ratio} if args.max_length_ratio is not None else {}
             manifest, splits = build_bible_corpus(out, BibleConfig(**overrides), progress=not args.quiet)
             columns = args.subword_columns
         else:
-            from data.user_corpus import import_corpus
+            from carousel.data.user_corpus import import_corpus
 
             config = _import_config(args)
             out = args.out or DEFAULT_CORPORA / config.name
@@ -99,7 +121,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         print(format_summary(manifest, splits, shown_dropped=None if args.list_dropped else 30))
         print(f"wrote {out}")
         if args.subword_vocab:
-            from data.subwords import SubwordConfig, ensure_subword_models
+            from carousel.data.subwords import SubwordConfig, ensure_subword_models
 
             subwords = SubwordConfig(
                 vocab_size=args.subword_vocab,
@@ -117,18 +139,19 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def _run_back_translation(args: argparse.Namespace) -> int:
-    from carousel.translate import load_translator, search_config
-    from data.backtranslation import back_translate, read_text_rows
-    from data.summary import format_summary
+    from carousel.commands.options import search_config
+    from carousel.model.translator import load_translator
+    from carousel.data.backtranslation import back_translate, read_text_rows
+    from carousel.data.summary import format_summary
 
     if args.bible_english_only:
-        from data.bible import english_only_verses
+        from carousel.data.bible import english_only_verses
 
         rows, text = english_only_verses(progress=not args.quiet), "WEB books that RV1909 lacks"
     else:
         rows, text = read_text_rows(args.text), str(args.text)
     search = search_config(args)
-    translator = load_translator(args.model, args.quantize, search)
+    translator = load_translator(args.model, args.quantize, search, device=args.device)
     search = translator.with_model_defaults(search)
     source = {
         "description": "Back-translation: the original text and its machine translation by a reverse model.",
@@ -202,8 +225,8 @@ def _add_import(parser: argparse.ArgumentParser, files: str) -> None:
 
 def _import_config(args: argparse.Namespace):
     """The typed import configuration for `prepare tsv|text|tmx`."""
-    from data.cleaning import CleaningConfig
-    from data.user_corpus import ImportConfig, SplitConfig, TextSource, TmxSource, TsvSource
+    from carousel.data.cleaning import CleaningConfig
+    from carousel.data.user_corpus import ImportConfig, SplitConfig, TextSource, TmxSource, TsvSource
 
     if args.kind == "tsv":
         source = TsvSource(

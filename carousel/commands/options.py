@@ -1,0 +1,70 @@
+"""Flags several subcommands share (decoding, precision, device) and their translation into configs.
+
+Torch-free at import: `carousel --help` builds every parser without loading PyTorch.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from carousel.errors import UserError
+from carousel.model.precision import DEFAULT_QUANTIZATION, DEVICES, QUANTIZE_MODES
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where to run: a CUDA GPU when one is visible (auto), or the named device (default: auto)")
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """Decoding flags of translate, evaluate and back-translation."""
+    parser.add_argument("--beam", type=positive_int, default=5, help="beam size; 1 is greedy (default: %(default)s)")
+    parser.add_argument(
+        "--batch-tokens", type=positive_int, default=12000,
+        help="source tokens × beam per batch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--length-penalty", type=float, default=None,
+        help="GNMT length normalisation alpha; 0 ranks by raw log-probability "
+        "(default: the model's own, chosen on validation data by `carousel tune`, else 1.0)",
+    )
+    parser.add_argument(
+        "--channel-weight", type=float, default=None,
+        help="weight of the reverse-direction model's score when reranking the beam; 0 turns reranking off "
+        "(default: the model's own, chosen by `carousel tune --channel-model`, else off)",
+    )
+    parser.add_argument(
+        "--max-length-ratio", type=float, default=1.5,
+        help="output length cap: ratio × source tokens + 10 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quantize", choices=QUANTIZE_MODES, default=DEFAULT_QUANTIZATION,
+        help="inference precision: int8 dynamic quantization (CPU), float32 as trained (none), or bfloat16 "
+        "(default: %(default)s; int8 becomes bf16 on a GPU)",
+    )
+    add_device_argument(parser)
+
+
+def search_config(args: argparse.Namespace, nbest: int = 1):
+    """The `SearchConfig` the decoding flags describe; out-of-range values are a `UserError` naming the flag."""
+    from carousel.model.search import SearchConfig, search_settings_problem
+
+    problem = search_settings_problem(
+        beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty,
+        channel_weight=args.channel_weight, max_length_ratio=args.max_length_ratio,
+    )
+    if problem is not None:
+        field, message = problem
+        flag = {"beam_size": "--beam", "nbest": "--nbest"}.get(field, "--" + field.replace("_", "-"))
+        raise UserError(f"{flag} {message}")
+    return SearchConfig(
+        beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty, max_length_ratio=args.max_length_ratio,
+        channel_weight=args.channel_weight,
+    )

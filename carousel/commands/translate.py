@@ -1,0 +1,78 @@
+"""`carousel translate`: offline translation of text, TSV or JSONL files, or of stdin.
+
+    carousel translate --model models/bible-es-en < in.txt > out.txt
+    carousel translate --model DIR verses.tsv --format tsv --column es --header -o verses.en.tsv
+    carousel translate --model DIR requests.jsonl --format jsonl --nbest 3 --scores
+
+One output line per input line, in input order (carousel.file_translation does the work;
+carousel.records the formats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+from carousel.commands.options import add_search_arguments, positive_int, search_config
+from carousel.io import count_lines, open_for_reading
+from carousel.records import FORMATS, record_format
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="*", type=Path, metavar="FILE", help="input files (default: stdin)")
+    parser.add_argument("--model", type=Path, help="model directory (default: the shipped model for --source/--target)")
+    parser.add_argument("--source", help="source language of the default model (with --target, instead of --model)")
+    parser.add_argument("--target", help="target language of the default model")
+    parser.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="input format (default: %(default)s)")
+    parser.add_argument("--column", help="TSV: the column to translate, a number (from 1) or a header name")
+    parser.add_argument("--header", action="store_true", help="TSV: the first line of each file names the columns")
+    parser.add_argument("--scores", action="store_true", help="add each translation's length-normalised log-probability")
+    add_search_arguments(parser)
+    parser.add_argument("--nbest", type=positive_int, default=1, help="JSONL: also return N-1 alternatives (≤ --beam)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=1,
+        help="processes that each load the model and translate chunks in parallel (default: 1, in-process)",
+    )
+    parser.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from carousel import file_translation as files
+    from carousel.model.translator import load_translator
+    from carousel.records import render_chunk
+    from carousel.shipped import model_for
+
+    output_format = record_format(args.format, args.scores, args.nbest, args.column, args.header)
+    search = search_config(args, args.nbest)
+    model_dir = args.model or model_for(args.source, args.target)
+    inputs: list[Path | None] = list(args.inputs) or [None]  # None: stdin
+    for path in inputs:
+        if path is not None:
+            open_for_reading(path).close()
+    load = functools.partial(load_translator, model_dir, args.quantize, search=search, device=args.device)
+    translator = load()  # a bad directory fails here, before any work
+    show_progress = not args.quiet and (args.progress or sys.stderr.isatty())
+    total = sum(count_lines(path) for path in inputs) if show_progress and None not in inputs else None
+    try:
+        with files.AtomicOutput(args.output) as out, tqdm(
+            total=total, unit=" sentences", file=sys.stderr, disable=not show_progress, mininterval=0.5
+        ) as bar:
+            chunks = files.chunked(files.read_records(inputs, output_format), files.CHUNK_LINES)
+            if args.workers > 1:
+                del translator  # each worker process loads its own
+                results = files.translate_in_workers(chunks, args.workers, load, search, args.batch_tokens)
+            else:
+                results = files.translate_in_process(chunks, translator, search, args.batch_tokens)
+            for chunk, translations in results:
+                out.write("".join(line + "\n" for line in render_chunk(chunk, translations, output_format)))
+                out.flush()
+                bar.update(len(chunk))
+    except BrokenPipeError:
+        return files.stop_after_broken_pipe()
+    return 0

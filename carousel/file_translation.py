@@ -1,0 +1,149 @@
+"""Offline translation of whole files: records read in chunks, translated, written in input order.
+
+Input is read in chunks of `CHUNK_LINES` records; each chunk is translated, written and flushed
+before the next is read, so memory stays bounded whatever the file size. With several workers, N
+processes each load the model and translate chunks side by side; results still come out in input
+order, with at most two chunks per worker in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from carousel.errors import UserError
+from carousel.io import display_name, read_lines
+from carousel.records import NBest, Record, RecordFormat, one_line
+
+CHUNK_LINES = 2000
+
+
+def translate_nbest(translator, sources: list[str], search, batch_tokens: int) -> list[NBest]:
+    """Translate with `translator` (a line longer than a sentence is cut into sentences and joined back)."""
+    results = translator.translate_texts(sources, search, batch_tokens)
+    return [[(one_line(text), score) for text, score in nbest] for nbest in results]
+
+
+def read_records(inputs: list[Path | None], record_format: RecordFormat) -> Iterator[Record]:
+    """The records of every input (None: stdin), in order."""
+    for index, path in enumerate(inputs):
+        yield from record_format.parse(read_lines(path), display_name(path), first_file=index == 0)
+
+
+def chunked(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def sources_of(chunk: list[Record]) -> list[str]:
+    """The texts to translate in a chunk (verbatim records such as a TSV header are not translated)."""
+    return [record.source for record in chunk if record.verbatim is None]
+
+
+def translate_in_process(chunks: Iterable[list[Record]], translator, search, batch_tokens: int):
+    """(chunk, translations) for each chunk, translated here."""
+    for chunk in chunks:
+        yield chunk, translate_nbest(translator, sources_of(chunk), search, batch_tokens)
+
+
+class AtomicOutput:
+    """Stdout, or a file written under a temporary name and renamed at the end (never half a file)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.partial = None if path is None else path.with_name(f".{path.name}.partial")
+
+    def __enter__(self) -> IO[str]:
+        if self.path is None:
+            stdout = sys.stdout
+            if (getattr(stdout, "encoding", None) or "").lower().replace("-", "") != "utf8":
+                stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+            return stdout
+        try:
+            self.handle = open(self.partial, "w", encoding="utf-8", newline="\n")
+        except OSError as error:
+            raise UserError(f"{self.path}: cannot write ({error.strerror})") from None
+        return self.handle
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if self.path is None:
+            return
+        self.handle.close()
+        if kind is None:
+            os.replace(self.partial, self.path)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+def stop_after_broken_pipe() -> int:
+    """The reader of stdout went away (`carousel translate ... | head`): stop quietly, like Unix filters.
+
+    Stdout is pointed at /dev/null so that Python's final flush does not fail again; 141 is 128 + SIGPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
+# --- parallel workers ----------------------------------------------------------------------------
+
+TranslatorFactory = Callable[[], object]  # builds a translator inside a worker process (picklable)
+_worker_translator = None
+
+
+def translate_in_workers(
+    chunks: Iterator[list[Record]], workers: int, make_translator: TranslatorFactory, search, batch_tokens: int
+) -> Iterator[tuple[list[Record], list[NBest]]]:
+    """Translate chunks in `workers` processes, yielding results in input order.
+
+    At most two chunks per worker are in flight, so memory stays bounded however long the input is.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    import torch
+
+    threads = max(1, torch.get_num_threads() // workers)
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),  # no fork of a process whose thread pools already run
+        initializer=_start_worker,
+        initargs=(make_translator, threads),
+    )
+    pending: deque = deque()
+    try:
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_translate_in_worker, sources_of(chunk), search, batch_tokens)))
+            if len(pending) >= 2 * workers:
+                chunk, future = pending.popleft()
+                yield chunk, future.result()
+        while pending:
+            chunk, future = pending.popleft()
+            yield chunk, future.result()
+    except BrokenProcessPool:
+        raise UserError("a translation worker process died (out of memory? try fewer --workers)") from None
+    finally:
+        pool.shutdown(wait=not pending, cancel_futures=True)
+
+
+def _start_worker(make_translator: TranslatorFactory, threads: int) -> None:
+    import torch
+
+    global _worker_translator
+    torch.set_num_threads(threads)
+    _worker_translator = make_translator()
+
+
+def _translate_in_worker(sources: list[str], search, batch_tokens: int) -> list[NBest]:
+    return translate_nbest(_worker_translator, sources, search, batch_tokens)

@@ -1,0 +1,38 @@
+"""Names of the numeric precisions and devices, kept free of torch so `carousel --help` stays fast.
+
+Inference precision (`quantize`): `none` float32 as trained, `int8` dynamic quantization (the
+default: faster at the same BLEU, CPU only), `bf16` bfloat16 weights. Training precision: `fp32` or
+`bf16` autocast. Device: `auto` takes a CUDA GPU where one is visible, else the CPU.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+QuantizeMode = Literal["none", "int8", "bf16"]
+QUANTIZE_MODES: tuple[str, ...] = ("none", "int8", "bf16")
+DEFAULT_QUANTIZATION: QuantizeMode = "int8"
+
+TrainingPrecision = Literal["fp32", "bf16"]
+TRAINING_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str):
+    """The `torch.device` a device name means; `cuda` without a visible GPU is a ValueError."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is visible to PyTorch (torch.cuda.is_available() is False)")
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
+    return torch.device(name)
+
+
+def inference_mode_for(device, quantization: str) -> str:
+    """int8 dynamic quantization runs on the CPU only: on a GPU it becomes bf16 (same intent: fast, close)."""
+    return "bf16" if device.type == "cuda" and quantization == "int8" else quantization
