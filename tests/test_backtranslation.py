@@ -9,27 +9,24 @@ import sys
 
 import pytest
 
-from data.backtranslation import back_translate
-from data.bible import HELD_OUT_ENGLISH_ONLY_BOOKS, RESERVED_BOOKS, TEST_BOOKS, VALID_BOOKS
-from data.corpus import load_corpus_manifest, read_split
-from model.search import SearchConfig
-from model.translator import Translator
+from carousel.data.backtranslation import back_translate
+from carousel.data.bible import HELD_OUT_ENGLISH_ONLY_BOOKS, RESERVED_BOOKS, TEST_BOOKS, VALID_BOOKS
+from carousel.data.corpus import load_corpus_manifest, read_split
+from carousel.model.search import SearchConfig
+from carousel.model.translator import load_translator
 from tests.conftest import ROOT
+from tests.helpers import StandInTextTranslator
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 
-class _SilentOnAmen:
+def _silent_on_amen() -> StandInTextTranslator:
     """A stand-in reverse model that returns nothing for one sentence, to exercise the drop rule."""
-
-    src_lang, tgt_lang = "en", "es"
-
-    def translate_texts(self, texts, search, batch_tokens):
-        return [[("" if text == "Amen." else f"«{text}»", 0.0)] for text in texts]
+    return StandInTextTranslator(lambda text: "" if text == "Amen." else f"«{text}»", src_lang="en", tgt_lang="es")
 
 
 def test_back_translations_become_a_train_only_corpus_with_the_original_as_target(tmp_path, tiny_model_dir):
-    translator = Translator.from_directory(tiny_model_dir)  # es→en: its English output is the synthetic side
+    translator = load_translator(tiny_model_dir)  # es→en: its English output is the synthetic side
     rows = [("v1", "Y dijo Dios: Sea la luz."), ("v2", "En el principio creó Dios los cielos y la tierra.")]
     manifest, splits = back_translate(
         rows, translator, SearchConfig(beam_size=2), tmp_path / "bt", "bt", {"model": "tiny"}, progress=False
@@ -46,7 +43,7 @@ def test_back_translations_become_a_train_only_corpus_with_the_original_as_targe
 
 def test_an_empty_back_translation_is_dropped_with_a_reason(tmp_path):
     rows = [("a", "Jesus wept."), ("b", "Amen."), ("c", "God is love.")]
-    _, splits = back_translate(rows, _SilentOnAmen(), SearchConfig(), tmp_path / "bt", "bt", {}, progress=False)
+    _, splits = back_translate(rows, _silent_on_amen(), SearchConfig(), tmp_path / "bt", "bt", {}, progress=False)
     assert [row[0] for row in splits["train"]] == ["a", "c"]
     assert [(record.id, record.reason) for record in load_corpus_manifest(tmp_path / "bt").dropped] == [("b", "empty")]
     assert splits["train"][0] == ("a", "«Jesus wept.»", "Jesus wept.")
@@ -74,7 +71,7 @@ def test_cli_back_translates_a_text_file_and_refuses_a_missing_one(tmp_path, tin
 def test_english_only_bible_text_comes_from_books_outside_the_parallel_corpus_and_its_evaluation():
     if shutil.which("mod2imp") is None:
         pytest.fail("mod2imp not found: install libsword-utils and the sword-text-* packages (CI installs them)")
-    from data.bible import MODULES, english_only_verses, read_module
+    from carousel.data.bible import MODULES, english_only_verses, read_module
 
     rows = english_only_verses(progress=False)
     books = {ref.rsplit(" ", 1)[0] for ref, _ in rows}

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from carousel.cli import main
-from model.checkpoint import ModelLoadError, load_model_dir, update_card
-from model.config import BOS_ID, EOS_ID
-from model.ensemble import Ensemble
-from model.search import SearchConfig, beam_search, greedy_search
-from model.translator import Translator
+from carousel.model.checkpoint import ModelLoadError, load_model_dir, update_card
+from carousel.model.config import BOS_ID, EOS_ID
+from carousel.model.ensemble import Ensemble
+from carousel.model.search import SearchConfig, beam_search, greedy_search
+from carousel.model.translator import Translator, load_translator
 from tests.conftest import rewrite_config, save_perturbed_copy
 from tests.test_search import VARIANTS, batch_of, small_model
 
@@ -94,11 +94,11 @@ def test_carousel_ensemble_writes_a_directory_that_loads_verifies_and_translates
 
     sources = [source for source, _ in tiny_test_pairs[:6]]
     search = SearchConfig(beam_size=3, length_penalty=1.0)
-    from_files = [t[0].text for t in Translator.from_directory(output, "none").translate(sources, search)]
+    from_files = [t[0].text for t in load_translator(output, "none").translate(sources, search)]
     members = [load_model_dir(first).model, load_model_dir(second).model]
     by_hand = Translator(Ensemble(members), loaded.source_spm, loaded.target_spm, loaded.normalizer)
     assert from_files == [t[0].text for t in by_hand.translate(sources, search)]
-    assert all(t[0].text for t in Translator.from_directory(output).translate(sources, search))  # int8 too
+    assert all(t[0].text for t in load_translator(output).translate(sources, search))  # int8 too
 
     # An ensemble directory can itself be a member: its members are all added.
     bigger = tmp_path / "three"
@@ -148,7 +148,7 @@ def test_incompatible_members_and_unsafe_outputs_are_refused_by_name(two_members
 def test_training_cannot_start_from_an_ensemble(two_members, tmp_path, tiny_corpus):
     from carousel.errors import UserError
     from tests.conftest import tiny_train_config
-    from training.trainer import run_training
+    from carousel.training.trainer import run_training
 
     output = tmp_path / "ensemble"
     assert main(["ensemble", "--models", *map(str, two_members), "--output", str(output)]) == 0
@@ -157,18 +157,32 @@ def test_training_cannot_start_from_an_ensemble(two_members, tmp_path, tiny_corp
         run_training(config)
 
 
-def test_tune_chooses_member_weights_on_valid_and_loading_applies_them(two_members, tmp_path, tiny_corpus, capsys):
+def test_tune_chooses_member_weights_on_valid_and_loading_applies_them(
+    two_members, tmp_path, tiny_corpus, tiny_test_pairs, capsys
+):
     output = tmp_path / "ensemble"
     assert main(["ensemble", "--models", *map(str, two_members), "--output", str(output)]) == 0
     assert main(["tune", "--model", str(output), "--corpus", str(tiny_corpus), "--beam", "2", "--length-penalties",
                  "1.0", "--member-weights", "1,1", "3,1", "1,3", "--update-card", "--quiet"]) == 0
-    assert "member weights 3,1" in capsys.readouterr().out
+    capsys.readouterr()
     decoding = json.loads((output / "card.json").read_text(encoding="utf-8"))["decoding"]
     sweep = decoding["member_weights_sweep"]
     assert set(sweep) == {"1,1", "3,1", "1,3"}
-    chosen = [key for key in sweep if _normalised(key) == pytest.approx(decoding["member_weights"])]
-    assert len(chosen) == 1 and sweep[chosen[0]]["bleu"] == max(s["bleu"] for s in sweep.values())
+    # The card records the candidate with the highest BLEU, then chrF, then the most even shares.
+    best = max(sweep, key=lambda key: (sweep[key]["bleu"], sweep[key]["chrf"], -max(_normalised(key))))
+    assert decoding["member_weights"] == pytest.approx(_normalised(best))
     assert load_model_dir(output).model.weights == pytest.approx(decoding["member_weights"])
+
+    # The recorded shares steer decoding: a member with nearly all the weight translates as it does alone.
+    # (Shares of 10^6 : 1, not 0 : 1, which loading refuses; float32, where batching cannot change a translation.)
+    sources = [source for source, _ in tiny_test_pairs[:8]]
+    search = SearchConfig(beam_size=3, length_penalty=1.0)
+    alone = [[t[0].text for t in load_translator(member, "none").translate(sources, search)] for member in two_members]
+    assert alone[0] != alone[1]  # the members disagree, so the shares can be told apart
+    for shares, member in (([1e6, 1.0], 0), ([1.0, 1e6], 1)):
+        update_card(output, decoding={"member_weights": shares})
+        skewed = [t[0].text for t in load_translator(output, "none").translate(sources, search)]
+        assert skewed == alone[member], shares
 
     update_card(output, decoding={"member_weights": [1e308, 1e308]})  # sums to infinity unscaled
     assert load_model_dir(output).model.weights == pytest.approx([0.5, 0.5])

@@ -8,10 +8,10 @@ from safetensors.torch import save_model
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from model.attention import BahdanauAttention, LuongDotAttention, LuongGeneralAttention
-from model.config import ModelConfig
-from model.seq2seq import Seq2Seq
-from training.trainer import average_weights
+from carousel.model.attention import BahdanauAttention, LuongDotAttention, LuongGeneralAttention
+from carousel.model.config import ModelConfig
+from carousel.model.seq2seq import Seq2Seq
+from carousel.training.trainer import average_weights
 
 CONFIG = dict(src_vocab_size=50, tgt_vocab_size=40, embedding_dim=12, encoder_hidden=10, decoder_hidden=20,
               attentional_dim=12, encoder_layers=2, decoder_layers=2, embedding_dropout=0, hidden_dropout=0,
@@ -69,12 +69,62 @@ def test_tied_output_shares_the_target_embedding_and_forget_bias_is_one():
         ModelConfig(**{**CONFIG, "attentional_dim": 13})
 
 
-def test_input_feeding_changes_the_decoder_but_keeps_shapes():
+def feeding_model_and_batch(feeding: bool):
     torch.manual_seed(2)
-    src, lengths, tgt = torch.randint(4, 50, (3, 6)), torch.tensor([6, 6, 6]), torch.randint(4, 40, (3, 5))
-    for feeding in (False, True):
-        model = Seq2Seq(ModelConfig(**CONFIG, input_feeding=feeding)).eval()
-        assert model(src, lengths, tgt).shape == (3, 5, 40)
+    model = Seq2Seq(ModelConfig(**CONFIG, input_feeding=feeding)).eval()
+    src, lengths, tgt = torch.randint(4, 50, (3, 6)), torch.tensor([6, 4, 6]), torch.randint(4, 40, (3, 5))
+    src[1, 4:] = 0
+    return model, src, lengths, tgt
+
+
+@torch.no_grad()
+def logits_with_attentional_shifted_at(model, src, lengths, tgt, step: int | None) -> torch.Tensor:
+    """Teacher-forced logits, with the attentional vector a_step of every row shifted (none: unchanged)."""
+    position = 0
+
+    def shift(module, inputs, output):  # the attentional layer's output, whole sequence or one step
+        nonlocal position
+        if step is not None and position <= step < position + output.size(1):
+            output = output.clone()
+            output[:, step - position] += 0.5
+        position += output.size(1)
+        return output
+
+    handle = model.decoder.attentional_layer.register_forward_hook(shift)
+    try:
+        return model(src, lengths, tgt)
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("feeding", [False, True])
+def test_input_feeding_carries_each_attentional_vector_into_the_next_steps(feeding):
+    model, src, lengths, tgt = feeding_model_and_batch(feeding)
+    clean = logits_with_attentional_shifted_at(model, src, lengths, tgt, None)
+    shifted = logits_with_attentional_shifted_at(model, src, lengths, tgt, 2)
+    assert torch.equal(clean[:, :2], shifted[:, :2])  # earlier steps never see a_2
+    assert ((clean[:, 2] - shifted[:, 2]).abs().amax(dim=-1) > 1e-4).all()  # a_2 gives step 2's output
+    later = (clean[:, 3:] - shifted[:, 3:]).abs().amax(dim=-1)  # [rows, later steps]
+    if feeding:
+        assert (later > 1e-4).all()  # fed into the LSTM at step 3, and from there to every later step
+    else:
+        assert torch.equal(clean[:, 3:], shifted[:, 3:])  # the LSTM never sees a_t
+
+
+@pytest.mark.parametrize("feeding", [False, True])
+def test_decoding_step_by_step_equals_teacher_forcing(feeding):
+    """The state the decoder hands back (with input feeding: the last attentional vector) is all the
+    next step needs: search decodes one token at a time, training the whole target at once."""
+    model, src, lengths, tgt = feeding_model_and_batch(feeding)
+    with torch.no_grad():
+        _, memory, state = model.encode(src, lengths)
+        whole = model(src, lengths, tgt)
+        steps = []
+        for t in range(tgt.size(1)):
+            logits, state, _ = model.decoder(tgt[:, t : t + 1], state, memory)
+            steps.append(logits)
+    torch.testing.assert_close(torch.cat(steps, dim=1), whole, rtol=1e-5, atol=1e-5)
+    assert (state.attentional is not None) == feeding
 
 
 def test_averaged_weights_are_the_mean_of_the_snapshots(tmp_path):

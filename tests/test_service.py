@@ -18,15 +18,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model.search import SearchConfig
-from model.translator import Translation, Translator
-from service.app import create_app
-from service.cli import add_serve_arguments, build_settings
-from service.languages import LanguageIdentifier
-from service.registry import ModelRegistry
-from service.settings import ServiceSettings
-from model.sentences import split_sentences
-from service.text import split_html
+from carousel.model.search import SearchConfig
+from carousel.model.translator import Translator, load_translator
+from carousel.service.app import create_app
+from carousel.commands.serve import add_arguments as add_serve_arguments, build_settings
+from carousel.service.languages import LanguageIdentifier
+from carousel.service.registry import ModelRegistry
+from carousel.service.settings import ServiceSettings
+from carousel.model.sentences import split_sentences
+from carousel.service.text import split_html
+from tests.helpers import StandInTranslator, stand_in_app, until
 
 with warnings.catch_warnings():  # Starlette's TestClient warns about its httpx dependency at import
     warnings.simplefilter("ignore")
@@ -44,7 +45,7 @@ ENGLISH = "In the days when the judges judged, there was a famine in the land."
 # depend on the other sentences in its batch (model/quantization.py), and the service merges requests.
 @pytest.fixture(scope="module")
 def reference(tiny_model_dir) -> Translator:
-    return Translator.from_directory(tiny_model_dir, quantization="none")
+    return load_translator(tiny_model_dir, quantization="none")
 
 
 @contextmanager
@@ -68,37 +69,6 @@ async def served(app):
 def client(models_dir):
     with running(create_app(ServiceSettings(models_dir=models_dir, max_alternatives=3, quantize="none"))) as client:
         yield client
-
-
-class StandInTranslator:
-    """Upper-cases its input; `gate` holds every call until it is set (for queue and timeout tests)."""
-
-    src_lang, tgt_lang = "es", "en"
-
-    def __init__(self, blocked: bool = False):
-        self.gate = threading.Event()
-        if not blocked:
-            self.gate.set()
-        self.calls: list[list[str]] = []
-
-    def translate(self, sentences, search, batch_tokens):
-        self.calls.append(list(sentences))
-        self.gate.wait(30)
-        return [[Translation(s.upper(), -0.5, [s, "</s>"], [s.upper(), "</s>"])] for s in sentences]
-
-
-def stand_in_app(tmp_path, translator, load_gate: threading.Event | None = None, **settings):
-    (tmp_path / "stand-in-es-en").mkdir(exist_ok=True)
-    (tmp_path / "stand-in-es-en" / "config.json").write_text("{}")
-
-    def load(directory, quantization):
-        if load_gate is not None:
-            load_gate.wait(30)
-        return translator, {"name": "stand-in"}
-
-    # One batching worker unless a test asks for more: a blocked stand-in then holds the whole queue.
-    settings = ServiceSettings(models_dir=tmp_path, **{"batch_workers": 1, **settings})
-    return create_app(settings, ModelRegistry(settings, load))
 
 
 def translate(client, **fields):
@@ -197,9 +167,34 @@ def test_scores_and_alignment_extensions(client):
     assert len(listed["alignment"][0]) == 1
 
 
-def test_beam_size_is_used(client, reference):
-    answer = translate(client, q=SPANISH, source="es", target="en", beam_size=1).json()
-    assert answer["translatedText"] == reference.translate([SPANISH], SearchConfig(beam_size=1))[0][0].text
+@pytest.fixture(scope="module")
+def beam_service(tmp_path_factory):
+    """The service over a stand-in that records the search settings each batch reaches it with."""
+    stand_in = StandInTranslator()
+    app = stand_in_app(tmp_path_factory.mktemp("models"), stand_in, default_beam=4, max_beam=10, max_alternatives=5)
+    with running(app) as client:
+        yield client, stand_in
+
+
+@pytest.mark.parametrize(
+    "fields, beam, nbest",
+    [
+        ({"beam_size": 1}, 1, 1),
+        ({"beam_size": 7}, 7, 1),
+        ({"beam_size": 10}, 10, 1),  # max_beam
+        ({}, 4, 1),  # the server's default_beam
+        ({"alternatives": 5}, 6, 6),  # the default, raised to fit the alternatives
+        ({"alternatives": 2, "beam_size": 8}, 8, 3),
+    ],
+)
+def test_the_requested_beam_size_reaches_the_translator(beam_service, fields, beam, nbest):
+    client, stand_in = beam_service
+    stand_in.calls.clear()
+    response = translate(client, q=f"{SPANISH_2} Y dijo Dios.", source="es", target="en", **fields)
+    assert response.status_code == 200, response.text
+    assert stand_in.batches == [[SPANISH_2, "Y dijo Dios."]]  # one batch: both sentences, one search
+    (search,) = [call.search for call in stand_in.calls]
+    assert (search.beam_size, search.nbest) == (beam, nbest)
 
 
 # -- the other routes -------------------------------------------------------------------------------
@@ -340,10 +335,10 @@ def test_full_queue_is_503_with_retry_after(tmp_path):
         async with served(app) as client:
             body = {"source": "es", "target": "en"}
             first = asyncio.create_task(client.post("/translate", json={**body, "q": "uno"}))
-            await _until(lambda: stand_in.calls)  # the worker is busy with the first request
+            await until(lambda: stand_in.calls)  # the worker is busy with the first request
             second = asyncio.create_task(client.post("/translate", json={**body, "q": "dos. Tres."}))
             queue = app.state.registry.models[0].queue
-            await _until(lambda: queue.depth == 2)
+            await until(lambda: queue.depth == 2)
             refused = await client.post("/translate", json={**body, "q": "cuatro"})
             stand_in.gate.set()
             return refused, await first, await second
@@ -362,7 +357,7 @@ def test_slow_translation_is_504_and_its_work_is_dropped(tmp_path):
         async with served(app) as client:
             body = {"source": "es", "target": "en"}
             first = asyncio.create_task(client.post("/translate", json={**body, "q": "uno"}))
-            await _until(lambda: stand_in.calls)
+            await until(lambda: stand_in.calls)
             waiting = await client.post("/translate", json={**body, "q": "dos"})  # queued behind, times out
             timed_out = await first
             stand_in.gate.set()
@@ -373,7 +368,7 @@ def test_slow_translation_is_504_and_its_work_is_dropped(tmp_path):
     assert_error(timed_out, 504, "timeout")
     assert_error(waiting, 504)
     assert after.json() == {"translatedText": "TRES"}
-    assert ["dos"] not in stand_in.calls  # the timed-out request still waiting was never translated
+    assert ["dos"] not in stand_in.batches  # the timed-out request still waiting was never translated
 
 
 def test_work_for_a_client_that_went_away_is_dropped(tmp_path):
@@ -408,17 +403,17 @@ def test_work_for_a_client_that_went_away_is_dropped(tmp_path):
         async with served(app):
             stay, leave = asyncio.Event(), asyncio.Event()
             first = asyncio.create_task(call("uno", stay))
-            await _until(lambda: stand_in.calls)
+            await until(lambda: stand_in.calls)
             second = asyncio.create_task(call("dos", leave))
             queue = app.state.registry.models[0].queue
-            await _until(lambda: queue.depth == 1)
+            await until(lambda: queue.depth == 1)
             leave.set()
-            await _until(lambda: queue.depth == 0)
+            await until(lambda: queue.depth == 0)
             stand_in.gate.set()
             return await first, await second
 
     assert asyncio.run(scenario()) == (200, 499)
-    assert stand_in.calls == [["uno"]]
+    assert stand_in.batches == [["uno"]]
 
 
 def test_server_answers_health_while_models_load(tmp_path):
@@ -437,7 +432,7 @@ def test_server_answers_health_while_models_load(tmp_path):
 
 def test_start_up_without_models_says_how_to_get_one(tmp_path, caplog):
     app = create_app(ServiceSettings(models_dir=tmp_path / "models"))
-    with caplog.at_level(logging.WARNING, logger="service.registry"), running(app) as client:
+    with caplog.at_level(logging.WARNING, logger="carousel.service.registry"), running(app) as client:
         assert client.get("/health").status_code == 200
         body = assert_error(client.get("/ready"), 503, "no model installed", "carousel train")
         assert_error(translate(client, q="hola", source="es", target="en"), 503, "no model installed")
@@ -461,11 +456,13 @@ def test_a_second_model_for_a_language_pair_is_named_and_never_loaded(tmp_path, 
 
     def load(directory, quantization):
         loaded.append(directory.name)
-        return StandInTranslator(), {"name": directory.name}
+        translator = StandInTranslator()
+        translator.card = {"name": directory.name}
+        return translator
 
     settings = ServiceSettings(models_dir=tmp_path, batch_workers=1)
     registry = ModelRegistry(settings, load)
-    with caplog.at_level(logging.WARNING, logger="service.registry"):
+    with caplog.at_level(logging.WARNING, logger="carousel.service.registry"):
         registry.start()
         assert registry.wait_until_loaded(30)
     try:
@@ -544,14 +541,6 @@ def test_settings_from_environment_and_flags(monkeypatch):
 
     with pytest.raises(UserError, match="default_beam"):
         build_settings(parser.parse_args(["--beam", "9"]))
-
-
-async def _until(condition, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition never became true"
-        await asyncio.sleep(0.005)
 
 
 # -- the web page, in a real browser (Debian's chromium driven by playwright; .ci/run installs both) ----

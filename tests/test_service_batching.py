@@ -4,41 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import threading
 
 import httpx
 import pytest
 
-from model.search import SearchConfig
-from model.translator import Translation
-from service.app import create_app
-from service.batching import BatchingQueue, QueueClosed, QueueFull
-from service.settings import ServiceSettings
-
-
-class RecordingTranslator:
-    """Returns "<sentence>@<beam>"; records each call; `gate` holds calls until set."""
-
-    src_lang, tgt_lang = "es", "en"
-
-    def __init__(self, blocked: bool = False):
-        self.gate = threading.Event()
-        if not blocked:
-            self.gate.set()
-        self.calls: list[tuple[list[str], SearchConfig]] = []
-
-    def translate(self, sentences, search, batch_tokens):
-        self.calls.append((list(sentences), search))
-        self.gate.wait(30)
-        return [[Translation(f"{s}@{search.beam_size}", -1.0, [s, "</s>"], ["x", "</s>"])] for s in sentences]
-
-
-async def _until(condition, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition never became true"
-        await asyncio.sleep(0.005)
+from carousel.model.search import SearchConfig
+from carousel.service.app import create_app
+from carousel.service.batching import BatchingQueue, QueueClosed, QueueFull
+from carousel.service.settings import ServiceSettings
+from tests.helpers import StandInTranslator, until, with_beam
 
 
 def run_with_queue(translator, scenario, **options):
@@ -55,7 +29,7 @@ def run_with_queue(translator, scenario, **options):
 
 
 def test_concurrent_jobs_are_merged_and_each_gets_its_own_results():
-    translator, reports = RecordingTranslator(), []
+    translator, reports = StandInTranslator(render=with_beam), []
 
     async def scenario(queue):
         futures = [queue.submit([f"a{i}", f"b{i}"], SearchConfig(beam_size=2)) for i in range(10)]
@@ -69,12 +43,12 @@ def test_concurrent_jobs_are_merged_and_each_gets_its_own_results():
 
 
 def test_two_workers_translate_two_batches_side_by_side():
-    translator = RecordingTranslator(blocked=True)
+    translator = StandInTranslator(blocked=True, render=with_beam)
 
     async def scenario(queue):
         first = queue.submit(["a"], SearchConfig(beam_size=2))
         second = queue.submit(["b"], SearchConfig(beam_size=3))  # other settings: a batch of its own
-        await _until(lambda: len(translator.calls) == 2)  # both calls run while neither has returned
+        await until(lambda: len(translator.calls) == 2)  # both calls run while neither has returned
         translator.gate.set()
         return await asyncio.gather(first, second)
 
@@ -83,7 +57,7 @@ def test_two_workers_translate_two_batches_side_by_side():
 
 
 def test_jobs_with_different_search_settings_are_never_mixed():
-    translator = RecordingTranslator()
+    translator = StandInTranslator(render=with_beam)
     configs = [SearchConfig(beam_size=2), SearchConfig(beam_size=3), SearchConfig(beam_size=2, return_alignment=True)]
     wanted = {f"s{i}": configs[i % 3] for i in range(9)}
 
@@ -98,7 +72,7 @@ def test_jobs_with_different_search_settings_are_never_mixed():
 
 
 def test_a_batch_stops_at_max_batch_tokens():
-    translator = RecordingTranslator()
+    translator = StandInTranslator(render=with_beam)
 
     async def scenario(queue):
         sentence = "x" * 36  # 36 / 4 + 2 = 11 estimated tokens, × beam 1
@@ -109,16 +83,16 @@ def test_a_batch_stops_at_max_batch_tokens():
 
 
 def test_cancelled_work_leaves_the_queue_and_is_never_translated():
-    translator = RecordingTranslator(blocked=True)
+    translator = StandInTranslator(blocked=True, render=with_beam)
 
     async def scenario(queue):
         first = queue.submit(["first"], SearchConfig(beam_size=1))
-        await _until(lambda: translator.calls)  # the worker is busy
+        await until(lambda: translator.calls)  # the worker is busy
         gone = queue.submit(["client went away"], SearchConfig(beam_size=1))
         kept = queue.submit(["kept"], SearchConfig(beam_size=1))
         assert queue.depth == 2
         gone.cancel()
-        await _until(lambda: queue.depth == 1)
+        await until(lambda: queue.depth == 1)
         translator.gate.set()
         return await first, await kept
 
@@ -128,11 +102,11 @@ def test_cancelled_work_leaves_the_queue_and_is_never_translated():
 
 
 def test_a_full_queue_refuses_and_a_closed_queue_takes_nothing():
-    translator = RecordingTranslator(blocked=True)
+    translator = StandInTranslator(blocked=True, render=with_beam)
 
     async def scenario(queue):
         first = queue.submit(["a"], SearchConfig(beam_size=1))
-        await _until(lambda: translator.calls)
+        await until(lambda: translator.calls)
         waiting = queue.submit(["b", "c"], SearchConfig(beam_size=1))
         with pytest.raises(QueueFull):
             queue.submit(["d"], SearchConfig(beam_size=1))
@@ -145,16 +119,16 @@ def test_a_full_queue_refuses_and_a_closed_queue_takes_nothing():
 
 
 def test_close_drains_queued_work_then_stops():
-    translator = RecordingTranslator(blocked=True)
+    translator = StandInTranslator(blocked=True, render=with_beam)
     queue = BatchingQueue(translator, max_wait_ms=0)
     queue.start()
 
     async def scenario():
         first = queue.submit(["one"], SearchConfig(beam_size=1))
-        await _until(lambda: translator.calls)
+        await until(lambda: translator.calls)
         second = queue.submit(["two"], SearchConfig(beam_size=1))
         closing = asyncio.get_running_loop().run_in_executor(None, queue.close, 10)
-        await _until(lambda: queue._closing)
+        await until(lambda: queue._closing)
         with pytest.raises(QueueClosed):
             queue.submit(["late"], SearchConfig(beam_size=1))
         translator.gate.set()
@@ -168,7 +142,7 @@ def test_close_drains_queued_work_then_stops():
 
 
 def test_a_failing_translation_fails_its_requests_and_the_worker_goes_on():
-    class Flaky(RecordingTranslator):
+    class Flaky(StandInTranslator):
         def translate(self, sentences, search, batch_tokens):
             if "boom" in sentences:
                 raise RuntimeError("boom")
@@ -179,7 +153,7 @@ def test_a_failing_translation_fails_its_requests_and_the_worker_goes_on():
             await queue.submit(["boom"], SearchConfig(beam_size=1))
         return await queue.submit(["fine"], SearchConfig(beam_size=1))
 
-    assert run_with_queue(Flaky(), scenario, max_wait_ms=0)[0][0].text == "fine@1"
+    assert run_with_queue(Flaky(render=with_beam), scenario, max_wait_ms=0)[0][0].text == "fine@1"
 
 
 def test_twenty_concurrent_http_requests_each_get_what_they_would_alone(tmp_path, tiny_model_dir, tiny_test_pairs):

@@ -12,8 +12,9 @@ import json
 
 import pytest
 
-from service.settings import ServiceSettings
-from tests.test_service import StandInTranslator, assert_error, running, stand_in_app
+from carousel.service.settings import ServiceSettings
+from tests.helpers import StandInTranslator, stand_in_app
+from tests.test_service import assert_error, running
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-import carousel.translate
+import carousel.file_translation
+import carousel.io
 from carousel.cli import main
-from model.checkpoint import load_model_dir
-from model.quantization import DEFAULT_QUANTIZATION, QUANTIZE_MODES, quantize
-from model.search import SearchConfig
-from model.sentences import split_sentences
-from model.translator import Translator
-from service.settings import ServiceSettings
+from carousel.model.checkpoint import load_model_dir
+from carousel.model.quantization import DEFAULT_QUANTIZATION, quantize
+from carousel.model.search import SearchConfig
+from carousel.model.sentences import split_sentences
+from carousel.model.translator import load_translator
+from carousel.service.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +48,7 @@ def test_text_output_has_one_line_per_input_line_and_equals_the_translator(tiny_
     assert code == 0
     lines = out.split("\n")
     assert lines[-1] == "" and len(lines) - 1 == len(sources)
-    expected = Translator.from_directory(tiny_model_dir).translate_texts(sources, SearchConfig(beam_size=3))
+    expected = load_translator(tiny_model_dir).translate_texts(sources, SearchConfig(beam_size=3))
     assert lines[:-1] == [nbest[0][0] for nbest in expected]
     blank = [i for i, line in enumerate(lines[:-1]) if not line.strip()]  # whitespace comes back as it is
     assert blank == [i for i, s in enumerate(sources) if not s.strip()]
@@ -102,7 +103,7 @@ def test_jsonl_keeps_fields_and_adds_translation_score_and_alternatives(tiny_mod
     assert first["id"] == 1 and third["meta"] == {"x": [1]}
     search = SearchConfig(beam_size=3, nbest=3)
     # The same texts in one call, as the CLI batches them (int8 output depends on the batch).
-    nbest = Translator.from_directory(tiny_model_dir).translate_texts([r["text"] for r in records], search)[0]
+    nbest = load_translator(tiny_model_dir).translate_texts([r["text"] for r in records], search)[0]
     assert first["translation"] == nbest[0][0]
     assert first["score"] == pytest.approx(nbest[0][1], abs=1e-3)
     assert first["alternatives"] == [text for text, _ in nbest[1:]]
@@ -119,7 +120,7 @@ def test_tsv_appends_a_translation_column(tiny_model_dir, sources, tmp_path, cap
     assert code == 0
     lines = out.split("\n")[:-1]
     assert lines[0] == "id\tes\tnote\ttranslation"
-    expected = Translator.from_directory(tiny_model_dir).translate_texts(sources[:4], SearchConfig(beam_size=2))
+    expected = load_translator(tiny_model_dir).translate_texts(sources[:4], SearchConfig(beam_size=2))
     assert lines[1:] == [f"{row}\t{nbest[0][0]}" for row, nbest in zip(rows, expected)]
 
     code, by_number, _ = _translate(
@@ -130,7 +131,7 @@ def test_tsv_appends_a_translation_column(tiny_model_dir, sources, tmp_path, cap
 
 def test_workers_give_the_same_output_as_one_process(tiny_model_dir, sources, tmp_path, capsys, monkeypatch):
     path = _write(tmp_path / "in.txt", sources * 2)
-    monkeypatch.setattr(carousel.translate, "CHUNK_LINES", 7)  # several chunks, finishing out of order is possible
+    monkeypatch.setattr(carousel.file_translation, "CHUNK_LINES", 7)  # several chunks, finishing out of order is possible
     code, single, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, path)
     assert code == 0
     code, parallel, err = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--workers", 2, path)
@@ -170,15 +171,14 @@ def test_int8_quantizes_the_recurrent_and_linear_layers_including_the_tied_outpu
     for module in (model.encoder.forward_rnns[0], model.decoder.rnn, model.decoder.output_projection):
         assert type(module).__module__.startswith("torch.ao.nn.quantized.dynamic"), module
     assert model.decoder.embedding.weight.dtype == torch.float32  # the tied embedding keeps its float copy
-    assert carousel.translate.QUANTIZE_MODES == QUANTIZE_MODES  # repeated there so `--help` needs no torch
-    assert carousel.translate.DEFAULT_QUANTIZATION == DEFAULT_QUANTIZATION == ServiceSettings().quantize
+    assert DEFAULT_QUANTIZATION == ServiceSettings().quantize
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     """name -> (extra arguments, expected message fragment)."""
     (tmp / "bad-utf8.txt").write_bytes(b"hola\n" + b"caf\xe9\n")
     (tmp / "binary.bin").write_bytes(b"\x7fELF\x00\x01\x02\n\x00")
-    (tmp / "no-line-ends.bin").write_bytes(b"x" * (carousel.translate.MAX_LINE_BYTES + 1))
+    (tmp / "no-line-ends.bin").write_bytes(b"x" * (carousel.io.MAX_LINE_BYTES + 1))
     (tmp / "bad.jsonl").write_text('{"text": "hola"}\n{"text": "adi\n', encoding="utf-8")
     (tmp / "notext.jsonl").write_text('{"text": "hola"}\n{"src": "adiós"}\n', encoding="utf-8")
     (tmp / "short.tsv").write_text("1\thola\n2\n", encoding="utf-8")
@@ -235,14 +235,11 @@ def test_failed_run_leaves_no_output_file(tiny_model_dir, tmp_path, capsys):
 # `carousel translate` with a stand-in model that upper-cases, so a million lines stream through in seconds.
 _STREAMING_CLI = """
 import sys
-import carousel.translate
+import carousel.model.translator
 from carousel.cli import main
+from tests.helpers import StandInTextTranslator
 
-class Upper:
-    def translate_texts(self, sources, search, batch_tokens):
-        return [[(source.upper(), 0.0)] for source in sources]
-
-carousel.translate.load_translator = lambda model_dir, quantization, search=None: Upper()
+carousel.model.translator.load_translator = lambda *args, **kwargs: StandInTextTranslator()
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -1,0 +1,101 @@
+"""Stand-in translators and small helpers shared by test modules (fixtures live in conftest.py).
+
+Stand-ins answer at once without a model, so tests of the service, the batching queue and the file
+translators can script exactly what the translator returns and see exactly what it was asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from carousel.model.search import SearchConfig
+from carousel.model.translator import Translation
+
+
+class Call(NamedTuple):
+    """One call of a stand-in's `translate`: the sentences of a (possibly merged) batch and its search."""
+
+    sentences: list[str]
+    search: SearchConfig
+
+
+def upper_case(sentence: str, search: SearchConfig) -> str:
+    return sentence.upper()
+
+
+def with_beam(sentence: str, search: SearchConfig) -> str:
+    """"<sentence>@<beam>": an answer that shows which beam size the translator was given."""
+    return f"{sentence}@{search.beam_size}"
+
+
+class StandInTranslator:
+    """The sentence-level interface the service and its batching queue use (`translate`).
+
+    Each sentence's translation is `render(sentence, search)` (upper-cased by default); every call is
+    recorded in `calls`; `gate` holds every call until it is set (for queue, timeout and merging tests).
+    """
+
+    src_lang, tgt_lang = "es", "en"
+
+    def __init__(self, blocked: bool = False, render: Callable[[str, SearchConfig], str] = upper_case):
+        self.gate = threading.Event()
+        if not blocked:
+            self.gate.set()
+        self.render = render
+        self.calls: list[Call] = []
+
+    @property
+    def batches(self) -> list[list[str]]:
+        """The sentences of each call, in call order."""
+        return [call.sentences for call in self.calls]
+
+    def translate(self, sentences, search, batch_tokens):
+        self.calls.append(Call(list(sentences), search))
+        self.gate.wait(30)
+        rendered = [self.render(s, search) for s in sentences]
+        return [[Translation(text, -0.5, [s, "</s>"], [text, "</s>"])] for s, text in zip(sentences, rendered)]
+
+
+class StandInTextTranslator:
+    """The text-level interface the file translators use (`translate_texts`): each text's single
+    translation is `render(text)` with score 0 (upper-cased by default)."""
+
+    def __init__(self, render: Callable[[str], str] = str.upper, src_lang: str = "es", tgt_lang: str = "en"):
+        self.render = render
+        self.src_lang, self.tgt_lang = src_lang, tgt_lang
+
+    def translate_texts(self, texts, search, batch_tokens=None):
+        return [[(self.render(text), 0.0)] for text in texts]
+
+
+def stand_in_app(models_dir: Path, translator, load_gate: threading.Event | None = None, **settings):
+    """The service over `translator`, served as the model directory `stand-in-es-en` of `models_dir`;
+    `load_gate` holds loading until it is set; `settings` are ServiceSettings fields."""
+    from carousel.service.app import create_app
+    from carousel.service.registry import ModelRegistry
+    from carousel.service.settings import ServiceSettings
+
+    (models_dir / "stand-in-es-en").mkdir(exist_ok=True)
+    (models_dir / "stand-in-es-en" / "config.json").write_text("{}")
+
+    def load(directory, quantization):
+        if load_gate is not None:
+            load_gate.wait(30)
+        translator.card = {"name": "stand-in"}
+        return translator
+
+    # One batching worker unless a test asks for more: a blocked stand-in then holds the whole queue.
+    service_settings = ServiceSettings(models_dir=models_dir, **{"batch_workers": 1, **settings})
+    return create_app(service_settings, ModelRegistry(service_settings, load))
+
+
+async def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Wait, polling, until `condition()` is true; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition never became true"
+        await asyncio.sleep(0.005)
