@@ -22,7 +22,9 @@ from carousel.service import translation
 from carousel.service.access import ApiKeys, RateLimiter, retry_after_header
 from carousel.service.errors import ApiError, SafeJSONResponse, error_response, install_error_handlers
 from carousel.service.languages import LanguageIdentifier, language_name
+from carousel.service.files import install_file_routes
 from carousel.service.metrics import MetricsMiddleware, ServiceMetrics
+from carousel.service.pages import install_pages
 from carousel.service.registry import ModelRegistry
 from carousel.service.requests import DetectRequest, TranslateRequest, body_limit, read_fields, validate
 from carousel.service.responses import DetectedLanguage, Health, Language, ModelEntry, Ready, TranslateAnswer, answers
@@ -93,6 +95,8 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
         version=_version(),
         description="Recurrent neural machine translation with a LibreTranslate-compatible API.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by service/pages.py
+        redoc_url=None,
     )
     app.state.settings, app.state.registry, app.state.metrics = settings, registry, metrics
     install_error_handlers(app)
@@ -194,5 +198,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     async def page():
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    install_pages(app, settings, registry, lambda: keys.required)
+    install_file_routes(app, settings, registry, admit)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -68,7 +68,36 @@ def body_limit(max_chars: int) -> int:
 
 
 async def read_fields(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The request's fields as a dict, whatever the content type."""
+    """The request's fields as a dict, as LibreTranslate reads them (Flask's `request.values`, then JSON).
+
+    Fields come from the query string and the body (JSON, URL-encoded or multipart form); a field in
+    the body wins over the same field in the query string. The API key may also come as
+    `Authorization: Bearer KEY` (used when neither the body nor the query string has `api_key`).
+    """
+    fields = {**query_fields(request), **await _body_fields(request, max_bytes)}
+    if not fields.get("api_key"):
+        key = bearer_key(request)
+        if key:
+            fields["api_key"] = key
+    return fields
+
+
+def query_fields(request: Request) -> dict[str, Any]:
+    """The query string's fields, strictly decoded like a URL-encoded form (q repeated: a list)."""
+    raw = request.scope.get("query_string", b"")
+    if not raw:
+        return {}
+    return _form_fields(_parse_urlencoded(raw))
+
+
+def bearer_key(request: Request) -> str | None:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+async def _body_fields(request: Request, max_bytes: int) -> dict[str, Any]:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, f"request body of {declared} bytes is over the limit of {max_bytes} bytes")
@@ -135,6 +164,10 @@ async def _parse_form(request: Request, body: bytes) -> dict[str, Any]:
         pairs = _parse_urlencoded(body)
     else:
         pairs = await _parse_multipart(request, body)
+    return _form_fields(pairs)
+
+
+def _form_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in dict.fromkeys(name for name, _ in pairs):
         values = [value for key, value in pairs if key == name]
@@ -155,7 +188,7 @@ def _parse_urlencoded(body: bytes) -> list[tuple[str, str]]:
             body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
         )
     except UnicodeDecodeError:
-        raise ApiError(400, "form body is not valid UTF-8") from None
+        raise ApiError(400, "form body or query string is not valid UTF-8") from None
     except ValueError as error:  # too many fields
         raise ApiError(400, f"malformed form body: {error}") from None
 

@@ -55,6 +55,22 @@ class ServiceSettings(BaseSettings):
     rate_limit_per_minute: int = Field(0, ge=0)  # requests per key (per client address without keys); 0 = off
     cors_origins: Annotated[list[str], NoDecode] = []
 
+    # File translation (/translate_file, /download_file; service/files.py, service/store.py).
+    files_translation: bool = True
+    files_dir: Path | None = None  # where translated files wait for download (None: a temporary directory)
+    max_file_bytes: int = Field(2 * 1024 * 1024, ge=1)  # 413 above this
+    max_stored_files: int = Field(200, ge=1)  # 429 while the store holds this many
+    max_stored_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    file_ttl_seconds: float = Field(3600.0, gt=0)  # a translated file can be downloaded for this long
+
+    # The database of API keys and suggestions (service/database.py); None: neither is used.
+    database: Path | None = None
+    suggestions: bool = False  # accept /suggest (needs `database`)
+
+    # The languages the web page starts with (/frontend/settings), as LibreTranslate's --frontend-language-*.
+    frontend_language_source: str = "auto"
+    frontend_language_target: str = "en"
+
     log_level: LogLevel = "info"
 
     @field_validator("api_keys", "cors_origins", mode="before")

@@ -3,9 +3,11 @@
     carousel translate --model models/bible-es-en < in.txt > out.txt
     carousel translate --model DIR verses.tsv --format tsv --column es --header -o verses.en.tsv
     carousel translate --model DIR requests.jsonl --format jsonl --nbest 3 --scores
+    carousel translate --source es --target en messages.pot -o messages.en.po   # also .html .srt .docx .odt
 
-One output line per input line, in input order (carousel.file_translation does the work;
-carousel.records the formats).
+Text, TSV and JSONL: one output line per input line, in input order, streamed in chunks
+(carousel.file_translation does the work; carousel.records the formats). Documents (the format from the
+extension, or --format) are read whole and written with their structure kept (carousel.documents).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from carousel.commands.options import add_search_arguments, positive_int, search
 from carousel.io import count_lines, open_for_reading
 from carousel.records import FORMATS, record_format
 
+DOCUMENT_FORMATS = ("html", "srt", "po", "docx", "odt")  # carousel.documents: whole files, formatting kept
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", type=Path, metavar="FILE", help="input files (default: stdin)")
@@ -26,7 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="source language of the default model (with --target, instead of --model)")
     parser.add_argument("--target", help="target language of the default model")
     parser.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="input format (default: %(default)s)")
+    parser.add_argument(
+        "--format", choices=[*FORMATS, *DOCUMENT_FORMATS],
+        help="input format (default: from the file's extension — .html .srt .po .pot .docx .odt are translated "
+        "as documents, formatting kept — else text)",
+    )
+    parser.add_argument(
+        "--retranslate", action="store_true",
+        help="gettext catalogs: also translate entries that already have a translation (default: fill only empty ones)",
+    )
     parser.add_argument("--column", help="TSV: the column to translate, a number (from 1) or a header name")
     parser.add_argument("--header", action="store_true", help="TSV: the first line of each file names the columns")
     parser.add_argument("--scores", action="store_true", help="add each translation's length-normalised log-probability")
@@ -48,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     from carousel.records import render_chunk
     from carousel.shipped import model_for
 
-    output_format = record_format(args.format, args.scores, args.nbest, args.column, args.header)
+    document = _document_format(args)
+    if document:
+        return _translate_documents(args, document)
+    output_format = record_format(args.format or "text", args.scores, args.nbest, args.column, args.header)
     search = search_config(args, args.nbest)
     model_dir = args.model or model_for(args.source, args.target)
     inputs: list[Path | None] = list(args.inputs) or [None]  # None: stdin
@@ -75,4 +90,54 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(len(chunk))
     except BrokenPipeError:
         return files.stop_after_broken_pipe()
+    return 0
+
+
+def _document_format(args: argparse.Namespace) -> str | None:
+    """The document format to translate the inputs as, or None for line records (text, TSV, JSONL)."""
+    from carousel.documents import EXTENSIONS
+    from carousel.errors import UserError
+
+    if args.format in FORMATS:
+        return None
+    fmt = args.format
+    if fmt is None:
+        kinds = {EXTENSIONS.get(path.suffix.lower(), "text") for path in args.inputs}
+        if kinds <= {"text"}:
+            return None  # stdin, .txt and unknown extensions: one line a record, streamed
+        if len(kinds) > 1:
+            raise UserError("translate documents of one format at a time (or give --format)")
+        fmt = kinds.pop()
+    if len(args.inputs) != 1:
+        raise UserError(f"--format {fmt}: give one input file (documents are translated one at a time)")
+    if args.scores or args.nbest > 1 or args.column or args.header or args.workers > 1:
+        raise UserError(f"--scores, --nbest, --column, --header and --workers do not apply to {fmt} documents")
+    if fmt in ("docx", "odt") and args.output is None:
+        raise UserError(f"{fmt} output is binary: give -o FILE")
+    return fmt
+
+
+def _translate_documents(args: argparse.Namespace, fmt: str) -> int:
+    from carousel.documents import read_document, translate_document
+    from carousel.file_translation import translate_nbest
+    from carousel.io import write_atomically
+    from carousel.model.translator import load_translator
+    from carousel.shipped import model_for
+
+    path = args.inputs[0]
+    open_for_reading(path).close()
+    search = search_config(args, 1)
+    translator = load_translator(args.model or model_for(args.source, args.target), args.quantize, search=search,
+                                 device=args.device)
+    document = read_document(fmt, path.read_bytes(), translator.src_lang, translator.tgt_lang, args.retranslate)
+
+    def translate(texts: list[str]) -> list[str]:
+        return [nbest[0][0] for nbest in translate_nbest(translator, texts, search, args.batch_tokens)]
+
+    output = translate_document(document, translate)
+    if args.output is None:
+        sys.stdout.buffer.write(output)
+        sys.stdout.flush()
+    else:
+        write_atomically(args.output, output)
     return 0

@@ -1,0 +1,99 @@
+"""Routes for browsers: the API docs served from a Python package (no CDN), and `/frontend/settings`.
+
+`/docs` is Swagger UI whose scripts and styles come from the `swagger-ui-py` package's static files
+(Swagger UI 5, which reads OpenAPI 3.1), served at `/docs/assets/`, so the docs work on a machine
+without internet access. ReDoc is not served: no maintained Python package ships it.
+
+`/frontend/settings` answers what LibreTranslate's web page and clients ask before they translate:
+the character limit, whether keys, suggestions and files are on, the supported file extensions, and
+the languages the page starts with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict
+
+from carousel.documents import supported_extensions
+from carousel.service.languages import language_name
+from carousel.service.registry import ModelRegistry
+from carousel.service.responses import answers
+from carousel.service.settings import ServiceSettings
+
+FRONTEND_TIMEOUT_MS = 500  # LibreTranslate's default: the page waits this long after typing stops
+
+
+def swagger_ui_assets() -> Path:
+    import swagger_ui  # swagger-ui-py: its static/ holds the Swagger UI distribution
+
+    return Path(swagger_ui.__file__).parent / "static"
+
+
+class _Language(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str
+    name: str
+
+
+class _Languages(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: _Language
+    target: _Language
+
+
+class FrontendSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    charLimit: int
+    frontendTimeout: int
+    apiKeys: bool
+    keyRequired: bool
+    suggestions: bool
+    filesTranslation: bool
+    supportedFilesFormat: list[str]
+    language: _Languages
+
+
+def install_pages(
+    app: FastAPI, settings: ServiceSettings, registry: ModelRegistry, key_required: Callable[[], bool]
+) -> None:
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_assets()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} — API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    @app.get("/frontend/settings", summary="Settings for web pages and clients (LibreTranslate's shape)",
+             responses=answers(FrontendSettings))
+    async def frontend_settings():
+        languages = registry.languages()
+        source = settings.frontend_language_source
+        if source != "auto" and languages and source not in languages:
+            source = next(iter(languages))
+        targets = sorted({t for code, ts in languages.items() if source in ("auto", code) for t in ts})
+        target = settings.frontend_language_target
+        if targets and target not in targets:
+            target = targets[0]
+        return {
+            "charLimit": settings.max_chars,
+            "frontendTimeout": FRONTEND_TIMEOUT_MS,
+            "apiKeys": settings.database is not None,
+            "keyRequired": key_required(),
+            "suggestions": settings.suggestions and settings.database is not None,
+            "filesTranslation": settings.files_translation,
+            "supportedFilesFormat": supported_extensions() if settings.files_translation else [],
+            "language": {
+                "source": {"code": source, "name": "Auto Detect" if source == "auto" else language_name(source)},
+                "target": {"code": target, "name": language_name(target)},
+            },
+        }

@@ -1,0 +1,234 @@
+"""Documents translated whole (carousel/documents.py): what each format keeps, and gettext done properly.
+
+Translations come from a visible rule (upper-casing, or a marker around each text) so each test can see
+exactly what was translated and what was kept; `msgfmt` (GNU gettext) judges the catalogs.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+
+import polib
+import pytest
+
+from carousel.documents import DocumentError, document_format, read_document, translate_document
+
+upper = lambda texts: [text.upper() for text in texts]  # noqa: E731
+
+
+def marked(texts):
+    return [f"«{text}»" for text in texts]
+
+
+def translated(fmt, data, translate=upper, **options) -> bytes:
+    return translate_document(read_document(fmt, data, "es", "en", **options), translate)
+
+
+def test_format_comes_from_the_extension_and_unknown_ones_are_named():
+    assert document_format("A.PO") == "po" and document_format("x.pot") == "po"
+    assert document_format("page.htm") == "html" and document_format("subs.srt") == "srt"
+    with pytest.raises(DocumentError, match=r"\.pdf.*supported"):
+        document_format("paper.pdf")
+
+
+def test_plain_text_keeps_blank_lines_and_indentation():
+    data = "Hola mundo\n\n   sangría aquí  \n---\n".encode()
+    assert translated("text", data).decode() == "HOLA MUNDO\n\n   SANGRÍA AQUÍ  \n---\n"
+
+
+def test_html_keeps_markup_byte_for_byte_and_skips_scripts():
+    page = ('<!DOCTYPE html><html><head><title>Título</title><script>var hola = "no";</script></head>'
+            '<body class="x"><p>Buenos  días &amp; noches</p><img src="a.png" alt="x"/></body></html>')
+    out = translated("html", page.encode(), marked).decode()
+    assert out == ('<!DOCTYPE html><html><head><title>«Título»</title><script>var hola = "no";</script></head>'
+                   '<body class="x"><p>«Buenos días &amp; noches»</p><img src="a.png" alt="x"/></body></html>')
+
+
+def test_subrip_keeps_numbering_and_timings():
+    import srt
+
+    data = ("1\n00:00:01,000 --> 00:00:02,500\nHola\n\n7\n00:00:03,000 --> 00:00:04,000\n♪\n\n"
+            "8\n00:01:00,000 --> 00:01:02,000\nAdiós, amigo\n").encode()
+    cues = list(srt.parse(translated("srt", data).decode()))
+    assert [c.index for c in cues] == [1, 7, 8]
+    assert [c.content for c in cues] == ["HOLA", "♪", "ADIÓS, AMIGO"]
+    assert [(c.start.total_seconds(), c.end.total_seconds()) for c in cues] == [(1, 2.5), (3, 4), (60, 62)]
+    with pytest.raises(DocumentError):
+        read_document("srt", b"not a subtitle file\n")
+
+
+# -- gettext ---------------------------------------------------------------------------------------
+
+TEMPLATE = r'''# Demo.
+#, fuzzy
+msgid ""
+msgstr ""
+"Project-Id-Version: demo 1.0\n"
+"PO-Revision-Date: YEAR-MO-DA HO:MI+ZONE\n"
+"Last-Translator: FULL NAME <EMAIL@ADDRESS>\n"
+"Language-Team: LANGUAGE <LL@li.org>\n"
+"Language: \n"
+"MIME-Version: 1.0\n"
+"Content-Type: text/plain; charset=CHARSET\n"
+"Content-Transfer-Encoding: 8bit\n"
+"Plural-Forms: nplurals=INTEGER; plural=EXPRESSION;\n"
+
+#: src/main.c:10
+msgid "_Archivo"
+msgstr ""
+
+#, c-format
+msgid "Se borraron %d archivos de %s"
+msgstr ""
+
+#, c-format
+msgid "Un archivo"
+msgid_plural "%d archivos"
+msgstr[0] ""
+msgstr[1] ""
+
+#, c-format
+msgid "%1$s de %2$s"
+msgstr ""
+
+#, python-format
+msgid "Hola %(name)s, tienes {0} mensajes"
+msgstr ""
+
+msgctxt "menu"
+msgid "Abrir"
+msgstr ""
+
+msgctxt "verbo"
+msgid "Abrir"
+msgstr "Open it"
+
+msgid "&Guardar como"
+msgstr ""
+
+msgid "Ya traducido"
+msgstr "Already translated"
+
+#~ msgid "Obsoleto"
+#~ msgstr ""
+'''
+
+
+def _catalog(data: bytes) -> polib.POFile:
+    return polib.pofile(data.decode())
+
+
+def _msgfmt_check(tmp_path, data: bytes) -> subprocess.CompletedProcess:
+    path = tmp_path / "out.po"
+    path.write_bytes(data)
+    # --use-fuzzy: our new translations are fuzzy, and msgfmt skips fuzzy entries otherwise
+    return subprocess.run(["msgfmt", "--check", "--check-accelerators=_", "--use-fuzzy", "-o", "/dev/null", str(path)],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="GNU gettext (msgfmt) is not installed")
+def test_gettext_template_becomes_a_catalog_msgfmt_accepts(tmp_path):
+    out = translated("po", TEMPLATE.encode(), marked)
+    check = _msgfmt_check(tmp_path, out)
+    assert check.returncode == 0, check.stderr
+    catalog = _catalog(out)
+    assert catalog.metadata["Language"] == "en"
+    assert catalog.metadata["Plural-Forms"].startswith("nplurals=2;")
+    assert "charset=UTF-8" in catalog.metadata["Content-Type"]
+    entries = {(e.msgctxt, e.msgid): e for e in catalog}
+    assert entries[(None, "_Archivo")].msgstr == "«_Archivo»"  # the mark goes before the first letter
+    assert entries[(None, "&Guardar como")].msgstr == "«&Guardar como»"
+    assert entries[(None, "Se borraron %d archivos de %s")].msgstr == "«Se borraron» %d «archivos de» %s"
+    assert entries[(None, "%1$s de %2$s")].msgstr == "%1$s «de» %2$s"
+    assert entries[(None, "Hola %(name)s, tienes {0} mensajes")].msgstr == "«Hola» %(name)s«, tienes» {0} «mensajes»"
+    plural = entries[(None, "Un archivo")]
+    assert plural.msgstr_plural == {0: "«Un archivo»", 1: "%d «archivos»"}
+    # new translations are fuzzy, for a reviewer; existing ones and their flags are untouched
+    assert all("fuzzy" in entries[key].flags for key in [(None, "_Archivo"), (None, "Un archivo"), ("menu", "Abrir")])
+    assert entries[("menu", "Abrir")].msgstr == "«Abrir»"
+    assert entries[("verbo", "Abrir")].msgstr == "Open it" and "fuzzy" not in entries[("verbo", "Abrir")].flags
+    assert entries[(None, "Ya traducido")].msgstr == "Already translated"
+    assert [e.msgid for e in catalog.obsolete_entries()] == ["Obsoleto"]
+    assert entries[(None, "_Archivo")].occurrences == [("src/main.c", "10")]
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="GNU gettext (msgfmt) is not installed")
+def test_msgfmt_check_would_catch_a_lost_placeholder(tmp_path):
+    """The check the previous test relies on is real: a translation that drops %d is refused."""
+    catalog = _catalog(translated("po", TEMPLATE.encode(), marked))
+    next(e for e in catalog if e.msgid.startswith("Se borraron")).msgstr = "«borrados» %s"
+    assert _msgfmt_check(tmp_path, str(catalog).encode()).returncode != 0
+
+
+def test_retranslate_replaces_existing_translations_and_marks_them_fuzzy():
+    catalog = _catalog(translated("po", TEMPLATE.encode(), upper, overwrite=True))
+    entry = next(e for e in catalog if e.msgid == "Ya traducido")
+    assert entry.msgstr == "YA TRADUCIDO" and "fuzzy" in entry.flags
+
+
+def test_plural_forms_follow_the_catalogs_own_count():
+    three = TEMPLATE.replace("nplurals=INTEGER; plural=EXPRESSION;",
+                             "nplurals=3; plural=(n==1 ? 0 : n%10>=2 && n%10<=4 ? 1 : 2);")
+    catalog = _catalog(translated("po", three.encode(), upper))
+    plural = next(e for e in catalog if e.msgid_plural)
+    assert plural.msgstr_plural == {0: "UN ARCHIVO", 1: "%d ARCHIVOS", 2: "%d ARCHIVOS"}
+
+
+# -- office documents ------------------------------------------------------------------------------
+
+
+def test_docx_keeps_styles_tables_and_run_formatting():
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Capítulo uno", level=1)
+    paragraph = document.add_paragraph()
+    paragraph.add_run("Texto en negrita").bold = True
+    paragraph.add_run(" y normal.")
+    table = document.add_table(rows=1, cols=2)
+    table.cell(0, 0).text = "Celda"
+    table.cell(0, 1).text = "42"
+    document.sections[0].footer.paragraphs[0].text = "Pie de página"
+    buffer = io.BytesIO()
+    document.save(buffer)
+
+    out = docx.Document(io.BytesIO(translated("docx", buffer.getvalue())))
+    assert out.paragraphs[0].text == "CAPÍTULO UNO" and out.paragraphs[0].style.name == "Heading 1"
+    assert out.paragraphs[1].text == "TEXTO EN NEGRITA Y NORMAL."
+    assert out.paragraphs[1].runs[0].bold is True
+    assert [c.text for c in out.tables[0].rows[0].cells] == ["CELDA", "42"]
+    assert out.sections[0].footer.paragraphs[0].text == "PIE DE PÁGINA"
+
+
+def test_odt_keeps_paragraph_styles():
+    from odf import teletype
+    from odf.opendocument import OpenDocumentText, load
+    from odf.style import Style, TextProperties
+    from odf.text import H, P, Span
+
+    document = OpenDocumentText()
+    bold = Style(name="Bold", family="text")
+    bold.addElement(TextProperties(fontweight="bold"))
+    document.automaticstyles.addElement(bold)
+    document.text.addElement(H(outlinelevel=1, text="Título"))
+    paragraph = P(text="Hola ")
+    paragraph.addElement(Span(stylename=bold, text="mundo"))
+    document.text.addElement(paragraph)
+    document.text.addElement(P(text="123"))
+    buffer = io.BytesIO()
+    document.write(buffer)
+
+    out = load(io.BytesIO(translated("odt", buffer.getvalue())))
+    from odf.text import H as OutH, P as OutP
+
+    assert [teletype.extractText(h) for h in out.getElementsByType(OutH)] == ["TÍTULO"]
+    assert [teletype.extractText(p) for p in out.getElementsByType(OutP)] == ["HOLA MUNDO", "123"]
+
+
+def test_damaged_office_files_are_document_errors():
+    with pytest.raises(DocumentError, match="zip"):
+        read_document("docx", b"PK not really")
+    with pytest.raises(DocumentError):
+        read_document("odt", b"plain text")
