@@ -23,6 +23,8 @@ COMMANDS = {
     "tune": ("tune", "choose a model's decoding settings on validation data"),
     "ensemble": ("ensemble", "combine trained models into one model directory that decodes as their ensemble"),
     "serve": ("serve", "start the HTTP translation service"),
+    "keys": ("keys", "add, list or revoke the service's API keys (in its database, while it runs)"),
+    "suggestions": ("suggestions", "export the translations suggested to the service as a parallel corpus"),
 }
 
 

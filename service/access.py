@@ -10,14 +10,21 @@ from dataclasses import dataclass
 
 
 class ApiKeys:
-    """The configured keys; an empty set means the server is open."""
+    """The configured keys, and those in the database (service/database.py) when there is one.
 
-    def __init__(self, keys: list[str]):
+    With neither, the server is open. Database keys are looked up on every request, so keys that
+    `carousel keys add|revoke` changes apply without a restart; each may carry its own limits.
+    """
+
+    def __init__(self, keys: list[str], database=None):
         self._keys = [key.encode("utf-8") for key in keys]
+        self.database = database
+        self._limiters: dict[int, RateLimiter] = {}
+        self._lock = threading.Lock()
 
     @property
     def required(self) -> bool:
-        return bool(self._keys)
+        return bool(self._keys) or (self.database is not None and self.database.has_keys())
 
     def valid(self, key: str | None) -> bool:
         if key is None:
@@ -25,7 +32,31 @@ class ApiKeys:
         candidate = key.encode("utf-8", "surrogatepass")
         # Compare against every key, without stopping early, so timing says nothing about the keys.
         matches = [hmac.compare_digest(candidate, known) for known in self._keys]
-        return any(matches)
+        if any(matches):
+            return True
+        return self.database is not None and self.database.active_key(key) is not None
+
+    def check_limits(self, key: str, fields: dict) -> None:
+        """A database key's own limits: 429 over its requests a minute, 413 over its characters a request."""
+        from carousel.service.errors import ApiError
+
+        if self.database is None:
+            return
+        found = self.database.active_key(key)
+        if found is None:
+            return
+        if found.chars_per_request:
+            texts = fields.get("q")
+            chars = sum(len(t) for t in texts if isinstance(t, str)) if isinstance(texts, list) else len(texts or "")
+            if chars > found.chars_per_request:
+                raise ApiError(413, f"q holds {chars} characters; this API key allows {found.chars_per_request} a request")
+        if found.requests_per_minute:
+            with self._lock:
+                limiter = self._limiters.setdefault(found.requests_per_minute, RateLimiter(found.requests_per_minute))
+            wait = limiter.acquire(f"key:{key}")
+            if wait:
+                raise ApiError(429, f"this API key allows {found.requests_per_minute} requests a minute",
+                               headers=retry_after_header(wait))
 
 
 @dataclass

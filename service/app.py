@@ -22,9 +22,11 @@ from carousel.service import translation
 from carousel.service.access import ApiKeys, RateLimiter, retry_after_header
 from carousel.service.errors import ApiError, SafeJSONResponse, error_response, install_error_handlers
 from carousel.service.languages import LanguageIdentifier, language_name
+from carousel.service.database import Database
 from carousel.service.files import install_file_routes
 from carousel.service.metrics import MetricsMiddleware, ServiceMetrics
 from carousel.service.pages import install_pages
+from carousel.service.suggest import install_suggest_route
 from carousel.service.registry import ModelRegistry
 from carousel.service.requests import DetectRequest, TranslateRequest, body_limit, read_fields, validate
 from carousel.service.responses import DetectedLanguage, Health, Language, ModelEntry, Ready, TranslateAnswer, answers
@@ -79,7 +81,8 @@ def _disconnection(request: Request):
 def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None) -> FastAPI:
     registry = registry if registry is not None else ModelRegistry(settings)
     metrics = ServiceMetrics(registry.queue_depths)
-    keys = ApiKeys(settings.api_keys)
+    database = Database(settings.database) if settings.database is not None else None
+    keys = ApiKeys(settings.api_keys, database)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     max_body = body_limit(settings.max_chars)
 
@@ -115,6 +118,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
             if not keys.valid(key):
                 raise ApiError(403, "invalid API key")
             client = f"key:{key}"
+            keys.check_limits(key, fields)  # a database key's own limits
         else:
             client = f"address:{request.client.host if request.client else 'unknown'}"
         wait = limiter.acquire(client)
@@ -200,5 +204,6 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
 
     install_pages(app, settings, registry, lambda: keys.required)
     install_file_routes(app, settings, registry, admit)
+    install_suggest_route(app, settings, registry, database, admit, max_body)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

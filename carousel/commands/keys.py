@@ -1,0 +1,73 @@
+"""`carousel keys add|list|revoke`: manage the service's API keys in its database, while it runs.
+
+    carousel keys add --database carousel.db --name alice --requests-per-minute 60 --chars-per-request 5000
+    carousel keys list --database carousel.db
+    carousel keys revoke --database carousel.db KEY
+
+The server (`carousel serve --database carousel.db`, or CAROUSEL_DATABASE) reads keys on every request:
+a key added or revoked here applies at once. Once a key has been added, the server requires one
+(revoking every key does not open it again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+
+def add_database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database", type=Path, default=os.environ.get("CAROUSEL_DATABASE"),
+                        help="the service's SQLite database (default: $CAROUSEL_DATABASE)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="create a key and print it")
+    add_database_argument(add)
+    add.add_argument("--name", default="", help="who the key is for")
+    add.add_argument("--key", help="the key itself (default: 32 random characters)")
+    add.add_argument("--requests-per-minute", type=int, default=0, help="this key's rate limit (0: the server's)")
+    add.add_argument("--chars-per-request", type=int, default=0, help="this key's text limit (0: the server's)")
+    listing = actions.add_parser("list", help="list the keys (tab-separated)")
+    add_database_argument(listing)
+    listing.add_argument("--all", action="store_true", help="include revoked keys")
+    revoke = actions.add_parser("revoke", help="revoke a key (it stops working at once)")
+    add_database_argument(revoke)
+    revoke.add_argument("key")
+
+
+def open_database(args: argparse.Namespace):
+    from carousel.errors import UserError
+    from carousel.service.database import Database
+
+    if args.database is None:
+        raise UserError("give --database FILE (or set CAROUSEL_DATABASE)")
+    return Database(args.database)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from carousel.errors import UserError
+
+    database = open_database(args)
+    if args.action == "add":
+        try:
+            key = database.add_key(args.name, args.requests_per_minute, args.chars_per_request, args.key)
+        except (ValueError, sqlite3.IntegrityError) as error:
+            raise UserError(f"cannot add the key: {error}") from None
+        print(key.key)
+    elif args.action == "list":
+        print("key\tname\trequests_per_minute\tchars_per_request\tcreated\trevoked")
+        for key in database.keys(include_revoked=args.all):
+            revoked = _time(key.revoked) if key.revoked else ""
+            print(f"{key.key}\t{key.name}\t{key.requests_per_minute}\t{key.chars_per_request}\t{_time(key.created)}\t{revoked}")
+    elif not database.revoke_key(args.key):
+        raise UserError("no such active key")
+    return 0
+
+
+def _time(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

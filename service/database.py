@@ -1,0 +1,202 @@
+"""The service's database (SQLite, standard library): API keys and translation suggestions.
+
+One file, opened by the server and by `carousel keys` / `carousel suggestions` at the same time: WAL
+journal, a busy timeout, and one short transaction per write, so concurrent writers wait for each other
+instead of failing, and a committed write survives a crash or restart. The server reads keys from the
+database on every check, so keys added or revoked from the command line apply at once.
+
+The schema is versioned: `schema_version` holds the number of migrations applied, and opening a database
+applies the missing ones in order (each in its own transaction). Add a migration by appending to
+MIGRATIONS; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+MIGRATIONS = [
+    # 1: API keys with per-key limits, and suggestions
+    """
+    CREATE TABLE api_keys (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        requests_per_minute INTEGER NOT NULL DEFAULT 0,  -- 0: the server's default
+        chars_per_request INTEGER NOT NULL DEFAULT 0,  -- 0: the server's default
+        created REAL NOT NULL,
+        revoked REAL
+    );
+    CREATE TABLE suggestions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        q TEXT NOT NULL,
+        s TEXT NOT NULL,
+        source TEXT NOT NULL,
+        target TEXT NOT NULL,
+        model TEXT NOT NULL DEFAULT '',
+        api_key TEXT,
+        created REAL NOT NULL
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key: str
+    name: str
+    requests_per_minute: int
+    chars_per_request: int
+    created: float
+    revoked: float | None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: int
+    q: str
+    s: str
+    source: str
+    target: str
+    model: str
+    created: float
+
+
+class Database:
+    def __init__(self, path: Path, clock=time.time):
+        self.path = Path(path)
+        self.clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            migrate(connection)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            connection.execute("PRAGMA busy_timeout=30000")
+            connection.execute("PRAGMA synchronous=FULL")
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlock
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+
+    # -- keys --------------------------------------------------------------------------------------
+
+    def add_key(self, name: str = "", requests_per_minute: int = 0, chars_per_request: int = 0,
+                key: str | None = None) -> ApiKey:
+        if requests_per_minute < 0 or chars_per_request < 0:
+            raise ValueError("limits are 0 (the server's default) or more")
+        key = key or secrets.token_urlsafe(24)
+        with self._write() as connection:
+            connection.execute(
+                "INSERT INTO api_keys (key, name, requests_per_minute, chars_per_request, created) VALUES (?, ?, ?, ?, ?)",
+                (key, name, requests_per_minute, chars_per_request, self.clock()),
+            )
+        return self.key(key)
+
+    def revoke_key(self, key: str) -> bool:
+        with self._write() as connection:
+            cursor = connection.execute(
+                "UPDATE api_keys SET revoked = ? WHERE key = ? AND revoked IS NULL", (self.clock(), key)
+            )
+            return cursor.rowcount == 1
+
+    def key(self, key: str) -> ApiKey | None:
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT key, name, requests_per_minute, chars_per_request, created, revoked FROM api_keys WHERE key = ?",
+                (key,),
+            ).fetchone()
+        return ApiKey(*row) if row else None
+
+    def active_key(self, key: str) -> ApiKey | None:
+        found = self.key(key)
+        return found if found is not None and found.revoked is None else None
+
+    def keys(self, include_revoked: bool = False) -> list[ApiKey]:
+        query = "SELECT key, name, requests_per_minute, chars_per_request, created, revoked FROM api_keys"
+        if not include_revoked:
+            query += " WHERE revoked IS NULL"
+        with self._connect() as connection:
+            return [ApiKey(*row) for row in connection.execute(query + " ORDER BY created, key")]
+
+    def has_keys(self) -> bool:
+        """Whether a key was ever added: from then on the server requires one (revoking the last
+        key does not open the server again)."""
+        with self._connect() as connection:
+            return connection.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
+
+    # -- suggestions -------------------------------------------------------------------------------
+
+    def add_suggestion(self, q: str, s: str, source: str, target: str, model: str = "",
+                       api_key: str | None = None) -> int:
+        with self._write() as connection:
+            cursor = connection.execute(
+                "INSERT INTO suggestions (q, s, source, target, model, api_key, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (q, s, source, target, model, api_key, self.clock()),
+            )
+            return cursor.lastrowid
+
+    def suggestions(self, source: str | None = None, target: str | None = None) -> list[Suggestion]:
+        query, arguments = "SELECT id, q, s, source, target, model, created FROM suggestions", []
+        conditions = []
+        if source:
+            conditions.append("source = ?")
+            arguments.append(source)
+        if target:
+            conditions.append("target = ?")
+            arguments.append(target)
+        if conditions:
+            query += " WHERE " + " AND ".join(conditions)
+        with self._connect() as connection:
+            return [Suggestion(*row) for row in connection.execute(query + " ORDER BY id", arguments)]
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = connection.execute("SELECT version FROM schema_version").fetchone()
+    return row[0] if row else 0
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Apply the migrations the database lacks; returns the version it is at."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(connection)
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the database is at schema version {version}, newer than this carousel ({len(MIGRATIONS)})"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            for statement in _statements(MIGRATIONS[number]):
+                connection.execute(statement)
+        if version == 0:
+            connection.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS),))
+        else:
+            connection.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line.split("--")[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

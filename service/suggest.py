@@ -1,0 +1,57 @@
+"""`POST /suggest` as LibreTranslate has it: a better translation (`s`) of a text (`q`), kept for training.
+
+Fields `q`, `s`, `source`, `target` (and `api_key`) from JSON, a form or the query string; answered
+`{"success": true}` once the suggestion is committed to the database, with the model that serves the
+pair and the time. 403 when suggestions are off (`suggestions` setting, which needs `database`).
+`carousel suggestions export --out FILE.tsv` writes them as a parallel corpus for `carousel prepare tsv`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from carousel.service.errors import ApiError
+from carousel.service.registry import ModelRegistry
+from carousel.service.requests import read_fields, validate
+from carousel.service.responses import answers
+from carousel.service.settings import ServiceSettings
+
+
+class SuggestRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    q: str = Field(min_length=1)
+    s: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    api_key: str | None = None
+
+
+class SuggestAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    success: bool
+
+
+def install_suggest_route(app: FastAPI, settings: ServiceSettings, registry: ModelRegistry, database,
+                          admit: Callable[[dict, Request], None], max_body: int) -> None:
+    @app.post("/suggest", summary="Suggest a better translation (kept for training)",
+              responses=answers(SuggestAnswer, 400, 403, 413, 429))
+    async def suggest(request: Request):
+        if database is None or not settings.suggestions:
+            raise ApiError(403, "suggestions are disabled on this server")
+        fields = await read_fields(request, max_body)
+        admit(fields, request)
+        body = validate(SuggestRequest, fields)
+        if len(body.q) + len(body.s) > settings.max_chars:
+            raise ApiError(413, f"q and s hold more than {settings.max_chars} characters")
+        source, target = body.source.strip().lower(), body.target.strip().lower()
+        served = registry.find(source, target) if registry.ready else None
+        await asyncio.to_thread(
+            database.add_suggestion, body.q, body.s, source, target, served.name if served else "", body.api_key
+        )
+        return {"success": True}
