@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from data.corpus import SPLITS, load_corpus_manifest, read_split, write_corpus
-from training.config import TrainConfig, load_config
+from carousel.data.corpus import SPLITS, load_corpus_manifest, read_split, write_corpus
+from carousel.training.config import TrainConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BIBLE = ROOT / "data" / "corpora" / "bible"
@@ -60,8 +60,8 @@ def disk_full() -> OSError:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Path:
     """A model directory exported by a real (tiny, short) training run."""
-    from training.export import export_run
-    from training.trainer import run_training
+    from carousel.training.export import export_run
+    from carousel.training.trainer import run_training
 
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     trainer, progress = run_training(tiny_train_config(run_dir, tiny_corpus))
@@ -92,7 +92,7 @@ def load_script(path: Path):
 
 def rewrite_config(directory: Path, **fields) -> None:
     """Change fields of a model directory's config.json and update its checksum, as if exported that way."""
-    from model.checkpoint import sha256_file
+    from carousel.io import sha256_file
 
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     (directory / "config.json").write_text(json.dumps({**config, **fields}), encoding="utf-8")
@@ -104,7 +104,7 @@ def rewrite_config(directory: Path, **fields) -> None:
 def save_perturbed_copy(source: Path, target: Path, noise: float, **changes) -> None:
     """Export `source`'s model with Gaussian noise of std `noise` added to every weight: a model with the
     same subwords that predicts differently. `changes` (name, src_lang, tgt_lang) relabel it."""
-    from model.checkpoint import load_model_dir, save_model_dir
+    from carousel.model.checkpoint import load_model_dir, save_model_dir
 
     loaded = load_model_dir(source)
     torch.manual_seed(0)

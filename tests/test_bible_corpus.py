@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from data.alignment import find_shifted_verses
-from data.bible import RESERVED_BOOKS, TEST_BOOKS, VALID_BOOKS, BibleConfig, build_bible_corpus
-from data.corpus import SPLITS, load_corpus_manifest, read_split
-from data.osis import balance_tags, osis_to_text, parse_osis_verse
-from data.sword import parse_export
+from carousel.data.alignment import find_shifted_verses
+from carousel.data.bible import RESERVED_BOOKS, TEST_BOOKS, VALID_BOOKS, BibleConfig, build_bible_corpus
+from carousel.data.corpus import SPLITS, load_corpus_manifest, read_split
+from carousel.data.osis import balance_tags, osis_to_text, parse_osis_verse
+from carousel.data.sword import parse_export
 
 CORPORA = Path(__file__).resolve().parent.parent / "data" / "corpora"
 BIBLE = CORPORA / "bible"

@@ -17,7 +17,7 @@ import pytest
 from carousel.data.corpus import SPLITS, load_corpus_manifest, read_split, write_corpus
 from carousel.data.debian.builder import Pair, cap_fragments, id_hash, is_fragment, one_translation_each
 from carousel.data.debian.cleaning import clean_candidate, split_sentences, strip_accelerators, token_mismatch
-from carousel.data.debian.command import add_arguments, run
+from carousel.commands.prepare_debian import add_arguments, run
 from carousel.data.debian.config import DebianConfig
 from carousel.data.debian.gettext import catalog_candidates
 from carousel.data.debian.licences import dep5_licence

@@ -10,9 +10,9 @@ import pytest
 import sacrebleu
 
 from carousel.cli import main
-from carousel.evaluate import score_system
-from model.search import SearchConfig
-from model.translator import Translator
+from carousel.evaluation import score_system
+from carousel.model.search import SearchConfig
+from carousel.model.translator import load_translator
 
 HYPOTHESES = [
     "The cat sat on the mat.",
@@ -107,10 +107,10 @@ def test_model_on_a_corpus_split_with_two_references_and_a_second_system(
     assert report["sentences"] == len(tiny_test_pairs) and report["references"] == ["en", "en_kjv"]
     assert report["search"]["beam"] == 2
     model, file_system = report["systems"]
-    nbests = Translator.from_directory(tiny_model_dir).translate_texts([es for es, _ in tiny_test_pairs], SearchConfig(beam_size=2))
+    nbests = load_translator(tiny_model_dir).translate_texts([es for es, _ in tiny_test_pairs], SearchConfig(beam_size=2))
     expected = [nbest[0][0] for nbest in nbests]
     assert hyps.read_text(encoding="utf-8").split("\n")[:-1] == expected
-    from data.corpus import read_split
+    from carousel.data.corpus import read_split
 
     references = [list(column) for column in zip(*read_split(tiny_corpus, "test", ["en", "en_kjv"]))]
     assert model["bleu"] == round(sacrebleu.corpus_bleu(expected, references).score, 2)
@@ -131,7 +131,7 @@ def test_update_card_records_scores_settings_and_command(tiny_model_dir, tiny_co
     assert f"{entry['bleu']:.2f}" in out
     assert "## evaluation" in (model_dir / "card.md").read_text(encoding="utf-8")
     assert card["training"] == json.loads((tiny_model_dir / "card.json").read_text())["training"]
-    Translator.from_directory(model_dir)  # the checksums still verify
+    load_translator(model_dir)  # the checksums still verify
 
 
 def _error_cases(tmp: Path, corpus: Path) -> dict[str, tuple[list[str], str]]:

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from model.cells import (
+from carousel.model.cells import (
     ElmanRNNCell,
     ReferenceGRUCell,
     ReferenceLSTMCell,

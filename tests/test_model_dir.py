@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import (
+from carousel.model.checkpoint import (
     CARD_JSON,
     CONFIG,
     WEIGHTS,
@@ -21,8 +21,8 @@ from model.checkpoint import (
     save_model_dir,
     update_card,
 )
-from model.search import SearchConfig
-from model.translator import Translator
+from carousel.model.search import SearchConfig
+from carousel.model.translator import load_translator
 from tests.conftest import disk_full
 
 
@@ -44,7 +44,7 @@ def test_exported_directory_holds_every_file_and_a_card(tiny_model_dir):
 
 
 def test_loaded_model_translates_and_is_deterministic(tiny_model_dir):
-    translator = Translator.from_directory(tiny_model_dir)
+    translator = load_translator(tiny_model_dir)
     sentences = ["Y dijo Dios: Sea la luz.", "", "EN el principio crió Dios los cielos y la tierra."]
     first = translator.translate_texts(sentences, SearchConfig(beam_size=3))
     again = translator.translate_texts(sentences, SearchConfig(beam_size=3))
@@ -86,7 +86,8 @@ def test_flipped_byte_is_refused(tiny_model_dir, tmp_path):
 
 def _rewrite_checksums(directory: Path) -> None:
     """Simulate an attacker (or a careless edit) that also updates card.json's checksums."""
-    from model.checkpoint import CHECKSUMMED, sha256_file
+    from carousel.io import sha256_file
+    from carousel.model.checkpoint import CHECKSUMMED
 
     card = json.loads((directory / CARD_JSON).read_text())
     card["checksums"] = {name: sha256_file(directory / name) for name in CHECKSUMMED}

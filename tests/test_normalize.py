@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from data.normalize import Normalizer, build_normalizer
+from carousel.model.normalize import Normalizer, build_normalizer
 
 SHIPPED_ES_EN = Path(__file__).resolve().parents[1] / "models" / "bible-es-en"
 
@@ -59,10 +59,10 @@ def test_no_normalisation_is_the_identity():
 def test_the_shipped_model_translates_both_spellings_alike():
     """The normalisation travels in the model directory: the shipped es→en model gets the same input
     whichever spelling the user types, and so gives the same English."""
-    from model.search import SearchConfig
-    from model.translator import Translator
+    from carousel.model.search import SearchConfig
+    from carousel.model.translator import load_translator
 
-    translator = Translator.from_directory(SHIPPED_ES_EN, quantization="none")
+    translator = load_translator(SHIPPED_ES_EN, quantization="none")
     assert translator.normalizer.name == "spanish_modern"
     search = SearchConfig(beam_size=5)
     old = translator.translate_texts([old for old, _ in BOTH_SPELLINGS], search)

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from carousel.cli import main
-from model.checkpoint import ModelLoadError, update_card
-from model.config import EOS_ID
-from model.reranking import forced_log_probs, rerank
-from model.search import SearchConfig
-from model.translator import Translator
+from carousel.model.checkpoint import ModelLoadError, update_card
+from carousel.model.config import EOS_ID
+from carousel.model.reranking import forced_log_probs, rerank
+from carousel.model.search import SearchConfig
+from carousel.model.translator import load_translator
 from tests.conftest import save_perturbed_copy
 from tests.test_ensemble import teacher_forced_log_probs
 from tests.test_search import batch_of, small_model
@@ -66,7 +66,7 @@ def _record_channel(model_dir, weight: float, model: str = "../en-es") -> None:
 def test_the_translation_is_the_beam_hypothesis_with_the_best_combined_score(pair, tiny_test_pairs):
     forward, _ = pair
     _record_channel(forward, 5.0)  # heavy, so that the stand-in channel model changes some choices
-    translator = Translator.from_directory(forward, "none")
+    translator = load_translator(forward, "none")
     assert translator.channel is not None and translator.channel_weight == 5.0
     sources = [source for source, _ in tiny_test_pairs[:8]]
     beams = translator.translate(sources, SearchConfig(beam_size=4, nbest=4, channel_weight=0.0))
@@ -104,34 +104,34 @@ def test_tune_records_the_channel_model_beside_the_model_and_the_weight_it_chose
     # The two directories move together: the relative path still holds after both are moved.
     moved = forward.parent.parent / "moved"
     shutil.copytree(forward.parent, moved)
-    assert Translator.from_directory(moved / "es-en").channel_weight == channel["weight"]
+    assert load_translator(moved / "es-en").channel_weight == channel["weight"]
 
 
 def test_a_missing_wrong_way_or_malformed_channel_model_is_a_load_error(pair, tmp_path):
     forward, _ = pair
     _record_channel(forward, 0.5, model="../nowhere")
     with pytest.raises(ModelLoadError, match="'../nowhere' is not a model directory"):
-        Translator.from_directory(forward)
+        load_translator(forward)
     _record_channel(forward, 0.5, model=".")  # itself: es→en cannot score es given en
     with pytest.raises(ModelLoadError, match="needs one for en→es"):
-        Translator.from_directory(forward)
+        load_translator(forward)
     for malformed in ({"model": "../en-es", "weight": "high"}, {"weight": 0.5}, {"model": "../en-es", "weight": -1}):
         update_card(forward, decoding={"channel": malformed})
         with pytest.raises(ModelLoadError, match="decoding.channel must hold"):
-            Translator.from_directory(forward)
+            load_translator(forward)
     _record_channel(forward, 0.0, model="../nowhere")  # tuned to off: nothing is loaded, nothing can fail
-    assert Translator.from_directory(forward).channel is None
+    assert load_translator(forward).channel is None
 
 
 def test_a_channel_model_changed_since_tuning_is_refused(pair, tiny_model_dir, tiny_corpus):
     forward, reverse = pair
     assert main(["tune", "--model", str(forward), "--corpus", str(tiny_corpus), "--beam", "2", "--length-penalties",
                  "1.0", "--channel-model", str(reverse), "--channel-weights", "0.5", "--update-card", "--quiet"]) == 0
-    assert Translator.from_directory(forward).channel is not None
+    assert load_translator(forward).channel is not None
     shutil.rmtree(reverse)
     save_perturbed_copy(tiny_model_dir, reverse, noise=0.3, src_lang="en", tgt_lang="es")  # retrained, say
     with pytest.raises(ModelLoadError, match="has changed since its weight was tuned"):
-        Translator.from_directory(forward)
+        load_translator(forward)
 
 
 def test_tune_runs_on_a_model_whose_channel_model_has_moved_and_keeps_its_record(pair, tiny_corpus):
@@ -148,22 +148,22 @@ def test_the_cli_weight_overrides_the_card_and_needs_a_channel_model(pair, tiny_
     source = tmp_path / "in.txt"
     source.write_text("\n".join(s for s, _ in tiny_test_pairs[:5]) + "\n", encoding="utf-8")
     assert main(["translate", "--model", str(forward), "--channel-weight", "0.5", str(source), "--quiet"]) == 2
-    assert "--channel-weight needs a channel model" in capsys.readouterr().err
+    assert "a channel weight needs a channel model" in capsys.readouterr().err
     assert main(["translate", "--model", str(forward), "--channel-weight", "11", str(source), "--quiet"]) == 2
     assert "--channel-weight must be between 0 and 10" in capsys.readouterr().err
 
     _record_channel(forward, 1.0)
     assert main(["translate", "--model", str(forward), "--quiet", "--channel-weight", "0", str(source)]) == 0
     plain = capsys.readouterr().out
-    translator = Translator.from_directory(forward, channel="none")
+    translator = load_translator(forward, channel="none")
     assert plain.splitlines() == [n[0][0] for n in translator.translate_texts([s for s, _ in tiny_test_pairs[:5]])]
     assert main(["evaluate", "--model", str(forward), "--split", "valid", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["search"]["channel_weight"] == 1.0
 
     # A weight tuned to 0 loads no channel model, yet the command line can still switch reranking on.
     _record_channel(forward, 0.0)
-    assert Translator.from_directory(forward).channel is None
+    assert load_translator(forward).channel is None
     assert main(["translate", "--model", str(forward), "--quiet", "--channel-weight", "5", str(source)]) == 0
-    reranked = Translator.from_directory(forward, channel="named")
+    reranked = load_translator(forward, channel="named")
     expected = reranked.translate_texts([s for s, _ in tiny_test_pairs[:5]], SearchConfig(beam_size=5, channel_weight=5.0))
     assert capsys.readouterr().out.splitlines() == [n[0][0] for n in expected]

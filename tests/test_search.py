@@ -7,9 +7,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.config import EOS_ID, ModelConfig
-from model.search import SearchConfig, beam_search, greedy_search, max_output_lengths
-from model.seq2seq import Seq2Seq
+from carousel.model.config import EOS_ID, ModelConfig
+from carousel.model.search import SearchConfig, beam_search, greedy_search, max_output_lengths
+from carousel.model.seq2seq import Seq2Seq
 
 VARIANTS = [
     dict(attention="luong_general", input_feeding=False),

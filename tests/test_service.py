@@ -22,7 +22,6 @@ from carousel.model.search import SearchConfig
 from carousel.model.translator import Translator, load_translator
 from carousel.service.app import create_app
 from carousel.commands.serve import add_arguments as add_serve_arguments, build_settings
-from carousel.service.languages import LanguageIdentifier
 from carousel.service.registry import ModelRegistry
 from carousel.service.settings import ServiceSettings
 from carousel.model.sentences import split_sentences
@@ -207,11 +206,10 @@ def test_languages_come_from_the_models(client):
     ]
 
 
-def test_detect_ranks_the_servers_languages(client):
+def test_detect_ranks_the_languages(client):  # any language, not only those served: tests/test_language_id.py
     for text, language in [(SPANISH, "es"), (ENGLISH, "en")]:
         ranked = client.post("/detect", json={"q": text}).json()
-        assert [d["language"] for d in ranked] in (["es", "en"], ["en", "es"])
-        assert ranked[0]["language"] == language and ranked[0]["confidence"] > 90
+        assert ranked[0]["language"] == language and ranked[0]["confidence"] > 25
         assert all(0 <= d["confidence"] <= 100 for d in ranked)
     assert client.post("/detect", data={"q": "hola, ¿qué tal?"}).json()[0]["language"] == "es"
 
@@ -513,17 +511,6 @@ def test_html_splitting_keeps_markup_verbatim():
     assert document.join(["A < B.", "C.", "D"]) == (
         '<!DOCTYPE html><P CLASS=x>A &lt; B. C.</P ><style>p{a:b}</style><br/>&nbsp;<b>D'
     )
-
-
-def test_language_identifier_is_honest_about_evidence():
-    identifier = LanguageIdentifier(["es", "en"])
-    assert identifier.detect("la casa de la madre")[0].language == "es"
-    assert identifier.detect("the house of the mother")[0].language == "en"
-    assert identifier.detect("Jesús lloró")[0].language == "es"  # the letters tell
-    assert [d.confidence for d in identifier.detect("Elimelech")] == [50.0, 50.0]  # no evidence either way
-    assert [d.confidence for d in identifier.detect("1234")] == [0.0, 0.0]
-    unknown = LanguageIdentifier(["es", "en", "sw"])  # no profile for Swahili: wins when nothing else fits
-    assert unknown.detect("Mwalimu huyu anafundisha watoto vizuri sana")[0].language == "sw"
 
 
 def test_settings_from_environment_and_flags(monkeypatch):

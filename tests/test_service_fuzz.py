@@ -19,8 +19,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.python.asgi import shutdown_lifespans
 
-from service.app import create_app
-from service.settings import ServiceSettings
+from carousel.service.app import create_app
+from carousel.service.settings import ServiceSettings
 from tests.conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fuzz_api.py"

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from data.corpus import read_split
+from carousel.data.corpus import read_split
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_FLIGHT = 4  # concurrent requests when SIGTERM arrives

@@ -9,8 +9,8 @@ import pytest
 import sentencepiece as spm
 
 from carousel.errors import UserError
-from data.corpus import write_corpus
-from data.subwords import SubwordConfig, ensure_subword_models
+from carousel.data.corpus import write_corpus
+from carousel.data.subwords import SubwordConfig, ensure_subword_models
 
 SMALL = SubwordConfig(vocab_size=120, seed=3)
 TEST_ONLY_WORD = "zanahoriaxyzzy"
@@ -88,7 +88,7 @@ def test_source_normalisation_is_applied_before_training(tmp_path):
 
 
 def train_sentence(corpus, column):
-    from data.corpus import read_split
+    from carousel.data.corpus import read_split
 
     return read_split(corpus, "train", [column])[0][0]
 

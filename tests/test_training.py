@@ -19,13 +19,13 @@ import pytest
 import sentencepiece as spm
 import torch
 
-import training.state
+import carousel.training.state
 from carousel.cli import main
 from carousel.errors import UserError
 from tests.conftest import ROOT, TINY_CONFIG, disk_full
-from training.batching import Example, TokenBucketBatcher
-from training.config import load_config
-from training.state import safe_torch_load
+from carousel.training.batching import Example, TokenBucketBatcher
+from carousel.training.config import load_config
+from carousel.training.state import safe_torch_load
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
@@ -141,7 +141,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint_and_says_
     before = last.read_bytes()
 
     monkeypatch.setattr(_DiskWithLittleRoom, "room", len(before) // 2)  # the next checkpoint fails halfway
-    monkeypatch.setattr(training.state, "open", _DiskWithLittleRoom, raising=False)
+    monkeypatch.setattr(carousel.training.state, "open", _DiskWithLittleRoom, raising=False)
     capsys.readouterr()
     assert main([*train, "--set", "training.max_steps=20"]) == 2
     err = capsys.readouterr().err
@@ -210,9 +210,9 @@ def test_bad_config_is_a_clear_error(tmp_path):
 
 
 def test_a_new_run_can_start_from_an_exported_model(tmp_path, tiny_corpus, tiny_model_dir):
-    from model.checkpoint import load_model_dir
-    from training.trainer import Trainer, Distributed
-    from training.data import load_training_data
+    from carousel.model.checkpoint import load_model_dir
+    from carousel.training.trainer import Trainer, Distributed
+    from carousel.training.data import load_training_data
 
     config = load_config(TINY_CONFIG, [f"run_dir={tmp_path / 'run'}", f"data.corpus={tiny_corpus}",
                                        f"training.init_from={tiny_model_dir}"])
@@ -224,9 +224,9 @@ def test_a_new_run_can_start_from_an_exported_model(tmp_path, tiny_corpus, tiny_
 
 
 def test_init_from_accepts_other_dropout_rates_but_refuses_another_architecture(tmp_path, tiny_corpus, tiny_model_dir):
-    from model.checkpoint import load_model_dir
-    from training.data import load_training_data
-    from training.trainer import Distributed, Trainer
+    from carousel.model.checkpoint import load_model_dir
+    from carousel.training.data import load_training_data
+    from carousel.training.trainer import Distributed, Trainer
 
     def trainer_with(*overrides: str) -> Trainer:
         config = load_config(TINY_CONFIG, [f"run_dir={tmp_path / 'run'}", f"data.corpus={tiny_corpus}", *overrides])
@@ -243,8 +243,8 @@ def test_init_from_accepts_other_dropout_rates_but_refuses_another_architecture(
 
 
 def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_alone(tmp_path, tiny_corpus):
-    from data.corpus import load_corpus_manifest, read_split, write_corpus
-    from training.data import load_training_data
+    from carousel.data.corpus import load_corpus_manifest, read_split, write_corpus
+    from carousel.training.data import load_training_data
 
     extra = tmp_path / "extra"
     extra_rows = [("x:1", "Un hombre nuevo.", "A new man."), ("x:2", "Dios es amor.", "God is love.")]
@@ -264,7 +264,7 @@ def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_a
     assert tuple(source_sp.encode("A new man.")) in added_sources
     assert more.valid == plain.valid and more.valid_sources == plain.valid_sources
 
-    from training.export import extra_training_data
+    from carousel.training.export import extra_training_data
 
     recorded = extra_training_data(load_config(TINY_CONFIG, [*base, "data.extra_sources=[en_kjv]", f"data.extra_train=[{extra}]"]))
     assert recorded["extra_sources"] == ["en_kjv"]
@@ -282,9 +282,9 @@ def test_an_extra_source_that_repeats_the_target_column_is_a_config_error():
 
 
 def test_extra_targets_pair_the_tagged_source_with_the_second_translation(tiny_corpus):
-    from data.corpus import read_split
-    from training.data import load_training_data
-    from training.export import extra_training_data
+    from carousel.data.corpus import read_split
+    from carousel.training.data import load_training_data
+    from carousel.training.export import extra_training_data
 
     base = [f"data.corpus={tiny_corpus}", "data.src=es", "data.tgt=en", "data.max_train_tokens=1000"]
     plain = load_training_data(load_config(TINY_CONFIG, base))
@@ -311,8 +311,8 @@ def test_averaging_switched_on_when_resuming_exports_the_better_of_average_and_b
 ):
     from safetensors.torch import load_model
 
-    from model.checkpoint import load_model_dir
-    from training.trainer import average_weights
+    from carousel.model.checkpoint import load_model_dir
+    from carousel.training.trainer import average_weights
 
     run_dir = tmp_path / "run"
     assert run(train_command(run_dir, tiny_corpus, "training.max_steps=30")).returncode == 0

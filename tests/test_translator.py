@@ -9,21 +9,21 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from model.search import SearchConfig
-from model.translator import Translator
+from carousel.model.search import SearchConfig
+from carousel.model.translator import Translator, load_translator
 
 SEARCH = SearchConfig(beam_size=2)
 
 
 @pytest.fixture(scope="module")
 def translator(tiny_model_dir) -> Translator:
-    return Translator.from_directory(tiny_model_dir)  # int8, the default
+    return load_translator(tiny_model_dir)  # int8, the default
 
 
 @pytest.fixture(scope="module")
 def float32(tiny_model_dir) -> Translator:
     """For exact comparisons across batches: int8 output can depend on the batch (model/quantization.py)."""
-    return Translator.from_directory(tiny_model_dir, quantization="none")
+    return load_translator(tiny_model_dir, quantization="none")
 
 
 def best(translator: Translator, text: str) -> str:

@@ -8,10 +8,10 @@ import shutil
 import pytest
 
 from carousel.cli import main
-from carousel.tune import choose
-from model.checkpoint import ModelLoadError, update_card
-from model.search import SearchConfig
-from model.translator import Translator
+from carousel.tuning import choose
+from carousel.model.checkpoint import ModelLoadError, update_card
+from carousel.model.search import SearchConfig
+from carousel.model.translator import load_translator
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_tune_sweeps_on_valid_and_records_the_best_value_with_its_evidence(model
     assert decoding["length_penalty"] == choose(sweep)
     assert f"best on valid: length penalty {decoding['length_penalty']} " in out
     assert decoding["command"].startswith("carousel tune --model")
-    assert Translator.from_directory(model_copy).length_penalty == decoding["length_penalty"]  # checksums verify
+    assert load_translator(model_copy).length_penalty == decoding["length_penalty"]  # checksums verify
 
 
 def test_the_test_split_is_refused(model_copy, capsys):
@@ -55,7 +55,7 @@ def test_choose_prefers_bleu_then_chrf_then_the_value_nearest_the_default():
 
 def test_the_models_length_penalty_fills_in_only_where_the_request_leaves_it_unset(model_copy, tiny_test_pairs):
     update_card(model_copy, decoding={"length_penalty": 2.5})
-    translator = Translator.from_directory(model_copy)
+    translator = load_translator(model_copy)
     assert translator.with_model_defaults(SearchConfig()).length_penalty == 2.5
     assert translator.with_model_defaults(SearchConfig(length_penalty=0.0)).length_penalty == 0.0
     sources = [source for source, _ in tiny_test_pairs[:6]]
@@ -77,14 +77,14 @@ def test_evaluate_reports_and_records_the_length_penalty_it_used(model_copy, tin
 def test_a_malformed_tuned_value_is_a_load_error(model_copy):
     update_card(model_copy, decoding={"length_penalty": "long"})
     with pytest.raises(ModelLoadError, match="decoding.length_penalty"):
-        Translator.from_directory(model_copy)
+        load_translator(model_copy)
 
 
 def test_carousel_translate_uses_the_cards_value_and_the_flag_overrides_it(model_copy, tiny_test_pairs, tmp_path, capsys):
     update_card(model_copy, decoding={"length_penalty": 3.0})
     path = tmp_path / "in.jsonl"
     path.write_text(json.dumps({"text": tiny_test_pairs[0][0]}) + "\n", encoding="utf-8")
-    translator = Translator.from_directory(model_copy)
+    translator = load_translator(model_copy)
 
     def cli_score(*flags) -> float:
         code = main(["translate", "--model", str(model_copy), "--beam", "3", "--format", "jsonl", "--scores", "--quiet", *flags, str(path)])

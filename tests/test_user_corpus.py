@@ -8,9 +8,9 @@ import pytest
 
 from carousel.cli import main
 from carousel.errors import UserError
-from data.cleaning import CleaningConfig
-from data.corpus import load_corpus_manifest, read_split
-from data.user_corpus import ImportConfig, SplitConfig, TextSource, TmxSource, TsvSource, import_corpus
+from carousel.data.cleaning import CleaningConfig
+from carousel.data.corpus import load_corpus_manifest, read_split
+from carousel.data.user_corpus import ImportConfig, SplitConfig, TextSource, TmxSource, TsvSource, import_corpus
 
 SPANISH = ["hola", "adiós", "gracias", "buenos días", "buenas noches", "por favor", "la casa", "el perro"]
 ENGLISH = ["hello", "goodbye", "thank you", "good morning", "good night", "please", "the house", "the dog"]
