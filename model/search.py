@@ -65,6 +65,9 @@ class SearchConfig:
     nbest: int = 1
     no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size (0 = off)
     return_alignment: bool = False
+    # Not used by the search itself: the Translator computes each best translation's confidence
+    # (model/confidence.py), which needs the reverse-direction model its calibration names.
+    return_confidence: bool = False
     # Not used by the search itself: the Translator reranks the beam with a reverse-direction model
     # (model/reranking.py) at this weight; 0 is off, None the model's own.
     channel_weight: float | None = None

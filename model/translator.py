@@ -18,6 +18,7 @@ import torch
 from carousel.model.batching import cut_into_batches, pad
 from carousel.model.normalize import Normalizer
 from carousel.model.checkpoint import LoadedModel, ModelLoadError, load_model_dir
+from carousel.model.confidence import Calibration, CalibrationError, read_calibration, sentence_features
 from carousel.model.config import EOS_ID
 from carousel.model.ensemble import Ensemble
 from carousel.model.precision import DEFAULT_QUANTIZATION, inference_mode_for, resolve_device
@@ -51,6 +52,8 @@ class Translation:
     source_tokens: list[str]
     target_tokens: list[str]
     alignment: list[list[float]] | None = None  # [target tokens + EOS][source tokens + EOS]
+    confidence: float | None = None  # predicted sentence chrF / 100 (model/confidence.py), best translation only
+    signals: dict[str, float] | None = None  # what the confidence is computed from
 
 
 class Translator:
@@ -80,6 +83,9 @@ class Translator:
         self.channel = channel
         settings = channel_settings(self.card)
         self.channel_weight = settings[1] if channel is not None and settings else 0.0
+        # The confidence: a reverse-direction model for the round trip, and the fitted calibration.
+        self.reverse: Translator | None = None
+        self.calibration: Calibration | None = None
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, **kwargs) -> "Translator":
@@ -95,6 +101,19 @@ class Translator:
         if channel is not None:
             check_channel_direction(self.src_lang, self.tgt_lang, channel)
         self.channel = channel
+
+    def use_confidence(self, reverse: "Translator | None", calibration: Calibration | None = None) -> None:
+        """Compute confidences with `reverse` (a reverse-direction translator) and `calibration`.
+
+        Without a calibration, `return_confidence` still fills each best translation's `signals`
+        (what `carousel calibrate` fits on), with `confidence` None."""
+        if reverse is not None:
+            check_channel_direction(self.src_lang, self.tgt_lang, reverse)
+        self.reverse, self.calibration = reverse, calibration
+
+    @property
+    def has_confidence(self) -> bool:
+        return self.reverse is not None and self.calibration is not None
 
     @property
     def is_ensemble(self) -> bool:
@@ -149,8 +168,12 @@ class Translator:
         search = self.with_model_defaults(search)
         if search.channel_weight and self.channel is None:
             raise ValueError("channel_weight needs a channel model: choose one with `carousel tune --channel-model`")
+        if search.return_confidence and self.reverse is None:
+            raise ValueError("confidence needs a calibration: run `carousel calibrate` on this model")
         # Reranking needs the whole beam; the search then keeps all of it.
         beam = replace(search, nbest=search.beam_size) if search.channel_weight else search
+        if search.return_confidence:  # attention coverage is one of the signals
+            beam = replace(beam, return_alignment=True)
         encoded = [self.encode_source(s) for s in sentences]
         results: list[list[Translation]] = [[] for _ in sentences]
         to_search = [i for i, s in enumerate(sentences) if s.strip()]
@@ -165,6 +188,11 @@ class Translator:
                 results[index] = [self._to_translation(encoded[index], h) for h in hyps]
         if search.channel_weight:
             self._rerank(sentences, results, to_search, search, batch_tokens)
+        if search.return_confidence:
+            self._add_confidence(sentences, encoded, results, to_search, batch_tokens)
+            if not search.return_alignment:
+                for index in to_search:
+                    results[index] = [replace(t, alignment=None) for t in results[index]]
         for index, sentence in enumerate(sentences):
             if not sentence.strip():  # nothing to translate: no search, no hallucinated output
                 results[index] = [Translation("", 0.0, [], [], [] if search.return_alignment else None)]
@@ -200,6 +228,26 @@ class Translator:
         for index in searched:
             channel = [next(scores) for _ in results[index]]
             results[index] = rerank(results[index], channel, search.channel_weight, search.nbest)
+
+    def _add_confidence(self, sentences, encoded, results, searched: list[int], batch_tokens: int) -> None:
+        """Signals and confidence of each searched sentence's best translation, in place."""
+        searched = [index for index in searched if results[index]]
+        reverse = self.reverse
+        scores = forced_log_probs(
+            reverse.model,
+            [reverse.encode_source(results[index][0].text) for index in searched],
+            [reverse.encode_target(self.normalizer(sentences[index])) for index in searched],
+            batch_tokens,
+        )
+        unknown = self.source_sp.unk_id()
+        for index, reverse_score in zip(searched, scores):
+            best = results[index][0]
+            signals = sentence_features(
+                sentences[index], best.text, best.score, reverse_score, best.alignment,
+                best.source_tokens[:-1], sum(i == unknown for i in encoded[index]),
+            )
+            confidence = None if self.calibration is None else round(self.calibration(signals), 4)
+            results[index][0] = replace(best, confidence=confidence, signals=signals)
 
     def _to_translation(self, source_ids: list[int], hyp: Hypothesis) -> Translation:
         return Translation(
@@ -250,12 +298,37 @@ def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = Fal
     if not path.is_dir():
         raise ModelLoadError(f"{card_path}: decoding.channel.model {settings[0]!r} is not a "
                              f"model directory beside it ({path}); restore it, or {retune}")
-    channel = load_translator(path, quantization, channel="none", device=device)
+    channel = load_translator(path, quantization, channel="none", device=device, confidence=False)
     check_channel_direction(loaded.src_lang, loaded.tgt_lang, channel, ModelLoadError)
     recorded = loaded.card["decoding"]["channel"].get("model_checksums")
     if recorded is not None and recorded != channel.card.get("checksums"):
         raise ModelLoadError(f"{card_path}: the channel model {path} has changed since its weight was tuned; {retune}")
     return channel
+
+
+def load_confidence(translator: Translator, loaded: LoadedModel, quantization: str, device: str) -> None:
+    """Give `translator` the calibration its card records and the reverse model that calibration needs."""
+    try:
+        found = read_calibration(loaded.directory, loaded.card)
+    except CalibrationError as error:
+        raise ModelLoadError(str(error)) from None
+    if found is None:
+        return
+    calibration, relative = found
+    path = (loaded.directory / relative)
+    refit = f"refit with `carousel calibrate --model {loaded.directory} --reverse DIR`"
+    if not path.is_dir():
+        raise ModelLoadError(f"{loaded.directory / 'card.json'}: confidence.reverse_model {relative!r} is not a "
+                             f"model directory beside it ({path}); restore it, or {refit}")
+    channel = translator.channel
+    same = channel is not None and channel_settings(loaded.card) is not None \
+        and (loaded.directory / channel_settings(loaded.card)[0]).resolve() == path.resolve()
+    reverse = channel if same else load_translator(path, quantization, channel="none", device=device, confidence=False)
+    check_channel_direction(loaded.src_lang, loaded.tgt_lang, reverse, ModelLoadError)
+    recorded = loaded.card["confidence"].get("reverse_checksums")
+    if recorded is not None and recorded != reverse.card.get("checksums"):
+        raise ModelLoadError(f"{path}: the reverse model has changed since the confidence was fitted; {refit}")
+    translator.use_confidence(reverse, calibration)
 
 
 def check_channel_direction(src_lang: str, tgt_lang: str, channel: "Translator", error=ValueError) -> None:
@@ -277,6 +350,7 @@ def load_translator(
     search: SearchConfig | None = None,
     channel: ChannelLoading | None = None,
     device: str = "auto",
+    confidence: bool = True,
 ) -> Translator:
     """The one way to load a model directory for translation; every problem is a `ModelLoadError`.
 
@@ -285,6 +359,7 @@ def load_translator(
     the card's `decoding.channel` loads: "tuned" when its tuned weight is not 0, "named" whenever the card
     names one, "none" never; by default "named" where `search` asks for a channel weight, else "tuned".
     With `search`, settings the model cannot honour (a channel weight without a channel model) are refused.
+    With `confidence`, a calibration the card records (`carousel calibrate`) is loaded with its reverse model.
     """
     try:
         target = resolve_device(device)
@@ -301,6 +376,11 @@ def load_translator(
     if channel != "none":
         reverse = load_channel(loaded, quantization, even_if_off=channel == "named", device=str(target))
     translator = Translator.from_loaded(loaded, channel=reverse, device=target)
+    if confidence:
+        load_confidence(translator, loaded, quantization, str(target))
+    if search is not None and search.return_confidence and not translator.has_confidence:
+        raise ModelLoadError(f"{directory} has no confidence calibration: fit one with "
+                             f"`carousel calibrate --model {directory} --reverse DIR`")
     if search is not None and search.channel_weight and translator.channel is None:
         raise ModelLoadError(f"a channel weight needs a channel model, and {directory} names none: "
                              f"choose one with `carousel tune --model {directory} --channel-model DIR --update-card`")

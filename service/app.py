@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -21,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from carousel.service import translation
 from carousel.service.access import ApiKeys, RateLimiter, retry_after_header
 from carousel.service.errors import ApiError, SafeJSONResponse, error_response, install_error_handlers
-from carousel.service.languages import LanguageIdentifier, language_name
+from carousel.service.languages import language_name, shared_identifier, warm_up
 from carousel.service.database import Database
 from carousel.service.files import install_file_routes
 from carousel.service.metrics import MetricsMiddleware, ServiceMetrics
@@ -89,6 +90,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         registry.start(metrics.batch_observer)
+        threading.Thread(target=warm_up, name="language-models", daemon=True).start()
         yield
         # Uvicorn has finished the requests in flight; let the queues finish their work and stop.
         await asyncio.to_thread(registry.close, settings.request_timeout_seconds)
@@ -166,8 +168,10 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
         body = validate(DetectRequest, fields)
         translation.check_limits([body.q], settings)
         translation.require_ready(registry)
-        identifier = LanguageIdentifier(list(registry.languages()))
-        return [{"language": d.language, "confidence": d.confidence} for d in identifier.detect(body.q)]
+        ranked = await asyncio.to_thread(shared_identifier().report, body.q)  # any language, served or not
+        if ranked[0].confidence == 0:  # no letters, no evidence: the server's languages, none favoured
+            return [{"language": code, "confidence": 0.0} for code in registry.languages()]
+        return [{"language": d.language, "confidence": d.confidence} for d in ranked]
 
     @app.get("/health", summary="Liveness", responses=answers(Health))
     async def health():

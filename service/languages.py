@@ -1,77 +1,47 @@
-"""Language names, and a small language identifier for `/detect` and `source: "auto"`.
+"""Language names, and language identification for `/detect` and `source: "auto"`.
 
-The identifier only chooses among the languages the server can translate. It is a naive Bayes model
-over words: in a language with a profile, a word is one of its function words (the ~100 most frequent
-ones, which make up about 40% of running text) or else some content word, equally likely in every
-language. Function words are what separates Spanish from English; a text with none of them (a name,
-a number) carries no evidence, and the confidence says so: a uniform spread over the candidates, or 0
-for a text without words at all. A language the server serves but has no profile for is modelled as
-"content words only", so it wins exactly when the text looks like none of the profiled languages.
-Letters also count a little: a word with `ñ` or `ó` is unlikely to be English.
+Identification uses Lingua (lingua-language-detector: character n-gram models of 75 languages shipped
+inside the package, nothing downloaded). It names the language a text is actually in, whether or not a
+loaded model translates it, so French sent with `source: "auto"` to a Spanish/English server is named
+and refused (service/translation.py) instead of being passed through as if it were English.
+
+The confidence is Lingua's: its n-gram likelihoods normalised over the candidate languages (0-100).
+Short texts carry little evidence and get low, spread-out confidences; a text without letters (a number,
+punctuation) gets 0 for every language. `benchmarks/language_id.py` measures accuracy on short and long
+sentences in many languages and the time a detection takes.
+
+The detector's models take about 0.8 GB and some seconds to load; they are loaded once per process,
+on first use or by `warm_up()` (called in the background when the service starts).
 """
 
 from __future__ import annotations
 
-import math
-import re
+import threading
 from dataclasses import dataclass
 
-NAMES = {
-    "ar": "Arabic", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
-    "en": "English", "eo": "Esperanto", "es": "Spanish", "eu": "Basque", "fi": "Finnish", "fr": "French",
-    "gl": "Galician", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian",
-    "ja": "Japanese", "ko": "Korean", "la": "Latin", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese",
-    "ro": "Romanian", "ru": "Russian", "sv": "Swedish", "tr": "Turkish", "uk": "Ukrainian", "zh": "Chinese",
-}
+from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
-# Function words (and, for Spanish, the inverted marks that open questions and exclamations).
-FUNCTION_WORDS = {
-    "es": """de la que el en y a los se del las un por con no una su para es al lo como más pero sus le ya o
-        este sí porque esta entre cuando muy sin sobre también me hasta hay donde quien desde todo nos durante
-        todos uno les ni contra otros ese eso ante ellos e esto mí antes algunos qué unos yo otro otras otra
-        él tanto esa estos mucho quienes nada muchos cual poco ella estar estas algunas algo nosotros mi mis
-        tú te ti tu tus ellas vosotros os mío mía suyo suya nuestro nuestra vuestro esos esas estoy está
-        estamos están fue ha han he has era eran ser son soy somos hacia según así dijo pues aquí cómo dónde
-        cuál cuándo ¿ ¡""",
-    "en": """the of and to a in that is was he for it with as his on be at by i this had not are but from or
-        have an they which one you were her all she there would their we him been has when who will more no
-        if out so said what up its about into than them can only other new some could time these two may
-        then do first any my now such like our over man me even most made after also did many before must
-        through back years where much your way well down should because each just those people how too
-        little state good very make world still own see men work long get here between both life being
-        under never day same another know while last us shall unto thee thou thy ye hath""",
-    "fr": """de la le et les des en un du une que est pour qui dans par plus pas au sur ne se ce il sont
-        avec son aux ou elle mais nous vous comme ont je leur sa ses tout été cette fait bien aussi y
-        leurs peut dont deux même sans entre lui ces faire très où ils elles était avait moi toi ton
-        notre votre quand alors donc ni après avant sous chez encore être avoir suis sommes êtes""",
-    "de": """der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als auch es an
-        werden aus er hat dass sie nach wird bei einer um am sind noch wie einem über einen so zum war
-        haben nur oder aber vor zur bis mehr durch man sein wurde sei ich du wir ihr mein dein unser
-        euer kein keine wenn weil doch schon hier dort nicht denn gegen ohne sehr""",
-    "pt": """de a o que e do da em um para é com não uma os no se na por mais as dos como mas foi ao ele
-        das tem à seu sua ou ser quando muito há nos já está eu também só pelo pela até isso ela entre
-        era depois sem mesmo aos ter seus quem nas me esse eles estão você tinha foram essa num nem
-        suas meu às minha têm numa pelos elas havia seja qual será nós tenho lhe deles essas esses""",
-    "it": """di e il la che a per un in è non una sono del le si con da i gli al lo della mi ma ha come
-        ci anche più nel io se alla questo ti ne o dei cosa delle sua suo tu sei ho quando molto tutto
-        lui lei noi voi loro essere stato era questa quello quella nella degli dal alle perché già
-        ancora così fare sempre dove chi""",
-}
+# Names Lingua spells differently from the usual English names (and codes it does not cover).
+NAMES = {"nb": "Norwegian Bokmål", "nn": "Norwegian Nynorsk", "sl": "Slovenian", "gl": "Galician", "oc": "Occitan"}
+MAX_CHARS = 2_000  # enough evidence; keeps detection fast on long texts
+MIN_REPORTED = 1.0  # /detect lists candidates down to this confidence (at least one)
+MAX_REPORTED = 5
 
-# Letters beyond a-z that each profiled language writes; a word with any other letter is unlikely in it.
-EXTRA_LETTERS = {
-    "es": "áéíóúüñ", "en": "", "fr": "àâæçéèêëîïôœùûüÿ", "de": "äöüß", "pt": "áâãàçéêíóôõúü", "it": "àèéìíîòóùú",
-}
 
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|[¿¡]")
-FUNCTION_WORD_SHARE = 0.4  # share of running text made of function words
-CONTENT_WORD_PROBABILITY = 1 / 20_000  # any one content word, the same in every language
-FOREIGN_LETTER_PROBABILITY = 0.02  # a word written with letters the language does not use
-MAX_WORDS = 2_000  # enough evidence; keeps /detect fast on long texts
+def _code(language: Language) -> str:
+    return language.iso_code_639_1.name.lower()
+
+
+ALL_CODES = sorted(_code(language) for language in Language.all())
 
 
 def language_name(code: str) -> str:
-    return NAMES.get(code, code)
+    if code in NAMES:
+        return NAMES[code]
+    try:
+        return Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())).name.title()
+    except AttributeError:
+        return code
 
 
 @dataclass(frozen=True)
@@ -81,43 +51,67 @@ class Detection:
 
 
 class LanguageIdentifier:
-    """Ranks candidate languages for a text."""
+    """Ranks the languages Lingua knows (or a subset: `languages`) for a text."""
 
-    def __init__(self, languages: list[str]):
-        if not languages:
-            raise ValueError("a language identifier needs at least one language")
-        self.languages = list(dict.fromkeys(languages))
-        self._profiles = {
-            code: frozenset(FUNCTION_WORDS[code].split()) for code in self.languages if code in FUNCTION_WORDS
-        }
-        self._alphabets = {
-            code: frozenset("abcdefghijklmnopqrstuvwxyz" + EXTRA_LETTERS[code]) for code in self._profiles
-        }
+    def __init__(self, languages: list[str] | None = None, low_accuracy: bool = False):
+        codes = ALL_CODES if languages is None else list(dict.fromkeys(languages))
+        unknown = [code for code in codes if code not in ALL_CODES]
+        if unknown or len(codes) < 2:
+            raise ValueError(f"a language identifier needs two or more of {', '.join(ALL_CODES)}; got {codes}")
+        self.languages = codes
+        builder = LanguageDetectorBuilder.from_iso_codes_639_1(*(getattr(IsoCode639_1, c.upper()) for c in codes))
+        self._detector = (builder.with_low_accuracy_mode() if low_accuracy else builder).build()
 
     def detect(self, text: str) -> list[Detection]:
-        """Every candidate with its confidence, most likely first (ties keep the candidates' order)."""
-        words = [w.lower() for w in _WORD.findall(text)[:MAX_WORDS]]
-        if not words:
-            return [Detection(code, 0.0) for code in self.languages]
-        log_likelihood = {code: self._log_likelihood(code, words) for code in self.languages}
-        best = max(log_likelihood.values())
-        weights = {code: math.exp(value - best) for code, value in log_likelihood.items()}
-        total = sum(weights.values())
-        ranked = sorted(self.languages, key=lambda code: -weights[code])
-        return [Detection(code, round(100.0 * weights[code] / total, 1)) for code in ranked]
+        """Every candidate with its confidence, most likely first."""
+        values = self._detector.compute_language_confidence_values(text[:MAX_CHARS])
+        return [Detection(_code(value.language), round(100.0 * value.value, 1)) for value in values]
 
-    def _log_likelihood(self, code: str, words: list[str]) -> float:
-        profile = self._profiles.get(code)
-        content = math.log(CONTENT_WORD_PROBABILITY)
-        if profile is None:
-            return content * len(words)
-        alphabet = self._alphabets[code]
-        hit = math.log(FUNCTION_WORD_SHARE / len(profile) + (1 - FUNCTION_WORD_SHARE) * CONTENT_WORD_PROBABILITY)
-        miss = math.log(1 - FUNCTION_WORD_SHARE) + content
-        foreign = math.log(FOREIGN_LETTER_PROBABILITY)
-        total = 0.0
-        for word in words:
-            total += hit if word in profile else miss
-            if word.isalpha() and not alphabet.issuperset(word.replace("’", "").replace("'", "")):
-                total += foreign
-        return total
+    def report(self, text: str) -> list[Detection]:
+        """What `/detect` answers: the likely candidates, most likely first (one at least)."""
+        ranked = self.detect(text)
+        return [d for i, d in enumerate(ranked[:MAX_REPORTED]) if i == 0 or d.confidence >= MIN_REPORTED]
+
+
+_shared: LanguageIdentifier | None = None
+_lock = threading.Lock()
+
+
+def shared_identifier() -> LanguageIdentifier:
+    """The process's identifier over every language Lingua knows (built once)."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = LanguageIdentifier()
+        return _shared
+
+
+def warm_up() -> None:
+    """Load the n-gram models of the common scripts now rather than during the first request."""
+    identifier = shared_identifier()
+    for text in ("The quick brown fox jumps over the lazy dog.", "Съешь же ещё этих мягких булок.", "你好，世界。"):
+        identifier.detect(text)
+
+
+# `source: "auto"` takes a language the server serves when it is at least this share as likely as the
+# unserved language ranked first: short texts are ambiguous (a Spanish menu label often looks
+# Portuguese), and refusing those would break requests that used to work. Chosen on the gettext
+# catalogs (benchmarks/language_id.py --auto), never on an evaluation set.
+SERVED_SHARE = 0.5
+
+
+def choose_source(ranked: list[Detection], served: list[str]) -> tuple[Detection, bool]:
+    """The detection `source: "auto"` acts on, and whether the server serves its language.
+
+    `ranked` is `detect`'s answer; `served` the languages a string may be in (the sources that
+    translate into the target, and the target itself). Without any evidence (no letters) the first
+    served language is taken, with confidence 0."""
+    if not ranked or ranked[0].confidence == 0:
+        return Detection(served[0], 0.0), True
+    top = ranked[0]
+    if top.language in served:
+        return top, True
+    best = next((d for d in ranked if d.language in served), None)
+    if best is not None and best.confidence > 0 and best.confidence >= SERVED_SHARE * top.confidence:
+        return best, True
+    return top, False

@@ -38,6 +38,7 @@ class TranslateRequest(BaseModel):
     beam_size: int | None = None
     return_scores: bool = False
     return_alignment: bool = False
+    return_confidence: bool = False  # extension: per-string confidence in [0, 1] (model/confidence.py)
 
     @field_validator("q", mode="before")
     @classmethod

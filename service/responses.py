@@ -44,6 +44,10 @@ class TranslateAnswer(_Answer):
     detectedLanguage: DetectedLanguage | list[DetectedLanguage] = Field(None, description='with source "auto"')
     scores: float | list[float] = Field(None, description="with return_scores")
     alignment: list[AlignmentEntry] | list[list[AlignmentEntry]] = Field(None, description="with return_alignment")
+    confidence: float | None | list[float | None] = Field(
+        None, description="with return_confidence: predicted quality in [0, 1] (null: the model has no calibration)")
+    confidenceWarning: str | None | list[str | None] = Field(
+        None, description="with the server's confidence_action=warn: why a string's translation may be wrong")
 
 
 class Language(_Answer):

@@ -71,6 +71,12 @@ class ServiceSettings(BaseSettings):
     frontend_language_source: str = "auto"
     frontend_language_target: str = "en"
 
+    # Per-sentence confidence (model/confidence.py; models calibrated by `carousel calibrate`): below the
+    # threshold a string gets a warning in `confidenceWarning` ("warn"), or the request is refused with
+    # 422 ("refuse"); "off" only answers `confidence` when asked (return_confidence).
+    confidence_action: Literal["off", "warn", "refuse"] = "off"
+    confidence_threshold: float = Field(0.35, ge=0, le=1)
+
     log_level: LogLevel = "info"
 
     @field_validator("api_keys", "cors_origins", mode="before")

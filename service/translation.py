@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from carousel.model.translator import SearchConfig, Translation, has_words, join_nbest
 from carousel.service.access import retry_after_header
 from carousel.service.batching import QueueClosed, QueueFull
 from carousel.service.errors import ApiError
-from carousel.service.languages import Detection, LanguageIdentifier
+from carousel.service.languages import Detection, choose_source, language_name, shared_identifier
 from carousel.service.registry import ModelRegistry, ServedModel
 from carousel.service.requests import TranslateRequest
 from carousel.service.settings import ServiceSettings
@@ -60,7 +60,9 @@ def search_config(request: TranslateRequest, settings: ServiceSettings) -> Searc
             raise ApiError(422, f"beam_size must be between 1 and {settings.max_beam}, got {beam}")
         if beam < nbest:
             raise ApiError(422, f"{request.alternatives} alternatives need beam_size of at least {nbest}, got {beam}")
-    return SearchConfig(beam_size=beam, nbest=nbest, return_alignment=request.return_alignment)
+    confidence = request.return_confidence or settings.confidence_action != "off"
+    return SearchConfig(beam_size=beam, nbest=nbest, return_alignment=request.return_alignment,
+                        return_confidence=confidence)
 
 
 def check_limits(texts: list[str], settings: ServiceSettings) -> None:
@@ -87,7 +89,9 @@ async def translate(
     require_ready(registry)
     items = _resolve_languages(texts, request, registry)
     await _translate_items(items, search, settings, client_gone)
-    return _answer(items, request)
+    answer = _answer(items, request)
+    _add_confidence(answer, items, request, settings)
+    return answer
 
 
 def _resolve_languages(texts: list[str], request: TranslateRequest, registry: ModelRegistry) -> list[_Item]:
@@ -107,10 +111,16 @@ def _resolve_languages(texts: list[str], request: TranslateRequest, registry: Mo
     sources = [code for code in languages if registry.find(code, target) is not None]
     if not sources:
         raise ApiError(400, f"no model translates into {target!r}; available: {_pairs(registry)}")
-    identifier = LanguageIdentifier(sources + [target])  # ties favour a language that can be translated
+    identifier = shared_identifier()  # every language Lingua knows, not only those served
     items = []
     for text, document in zip(texts, documents):
-        detection = identifier.detect(" ".join(document.sentences))[0]
+        detection, is_served = choose_source(identifier.detect(" ".join(document.sentences)), sources + [target])
+        if not is_served:  # never passed through as if it were the target language
+            raise ApiError(
+                400, f"detected {language_name(detection.language)} ({detection.language}, confidence "
+                f"{detection.confidence:g}%) in q; this server translates {', '.join(sources)} into {target}: "
+                "send source explicitly if the text is in one of those",
+            )
         served = None if detection.language == target else registry.find(detection.language, target)
         items.append(_Item(text, document, served, detection))
     return items
@@ -135,7 +145,10 @@ async def _translate_items(
             slots = [(item, i) for item in group for i, s in enumerate(item.document.sentences) if has_words(s)]
             if slots:
                 sentences = [item.document.sentences[i] for item, i in slots]
-                futures.append((slots, group[0].model.queue.submit(sentences, search)))
+                # a model without a calibration answers no confidence rather than failing
+                calibrated = getattr(group[0].model.queue.translator, "has_confidence", False)
+                model_search = search if calibrated or not search.return_confidence else replace(search, return_confidence=False)
+                futures.append((slots, group[0].model.queue.submit(sentences, model_search)))
     except (QueueFull, QueueClosed) as error:
         for _, future in futures:
             future.cancel()
@@ -185,6 +198,37 @@ def _answer(items: list[_Item], request: TranslateRequest) -> dict:
     if request.return_alignment:
         answer["alignment"] = shape([_alignments(item) for item in items])
     return answer
+
+
+def _confidence(item: _Item) -> float | None:
+    """Mean confidence of the string's translated sentences; 1 where nothing needed translating."""
+    if item.model is None:
+        return 1.0
+    values = [nbest[0].confidence for nbest in item.nbest or [] if nbest and nbest[0].signals is not None]
+    if any(value is None for value in values):
+        return None
+    return round(sum(values) / len(values), 4) if values else 1.0
+
+
+def _add_confidence(answer: dict, items: list[_Item], request: TranslateRequest, settings: ServiceSettings) -> None:
+    if not request.return_confidence and settings.confidence_action == "off":
+        return
+    single = isinstance(request.q, str)
+    values = [_confidence(item) for item in items]
+    low = [value is not None and value < settings.confidence_threshold for value in values]
+    if settings.confidence_action == "refuse" and any(low):
+        index = low.index(True)
+        where = "" if single else f"string {index} of q: "
+        raise ApiError(422, f"{where}the translation's confidence {values[index]:.2f} is below this server's "
+                            f"threshold of {settings.confidence_threshold:g}; it is likely to be wrong")
+    if request.return_confidence:
+        answer["confidence"] = values[0] if single else values
+    if settings.confidence_action == "warn":
+        warnings = [
+            f"low confidence ({value:.2f}): the translation may be wrong or miss part of the text" if is_low else None
+            for value, is_low in zip(values, low)
+        ]
+        answer["confidenceWarning"] = warnings[0] if single else warnings
 
 
 def _joined(item: _Item, count: int) -> list[tuple[str, float]]:

@@ -1,0 +1,105 @@
+"""Per-sentence confidence (model/confidence.py, carousel/calibration.py) and where users see it."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+
+from carousel import calibration
+from carousel.model.confidence import FEATURES, Calibration, CalibrationError, read_calibration, sentence_features
+from carousel.model.search import SearchConfig
+from carousel.model.translator import load_translator
+from carousel.service.app import create_app
+from carousel.service.registry import ModelRegistry
+from carousel.service.settings import ServiceSettings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+SPANISH = "Y murió Elimelech, marido de Noemi, y quedó ella con sus dos hijos;"
+FIXED = Calibration(list(FEATURES), [0.0] * 8, [1.0] * 8, [0.5, 0.3, 1.0, -1.0, 0.5, -1.0, -2.0, 0.0], 1.0, {})
+
+
+def with_confidence(directory, quantization="none"):
+    """The tiny model with a stand-in reverse model (its own weights, said to translate the other way)."""
+    translator = load_translator(directory, quantization)
+    reverse = load_translator(directory, quantization, channel="none")
+    reverse.src_lang, reverse.tgt_lang = translator.tgt_lang, translator.src_lang
+    translator.use_confidence(reverse, FIXED)
+    return translator
+
+
+def test_signals_of_a_sentence():
+    alignment = [[0.9, 0.0, 0.1], [0.1, 0.2, 0.7]]  # source token 2 gets 0.2 attention in all: not covered
+    signals = sentence_features("Tiene 12 ovejas y 3 cabras", "He has 12 sheep and sheep and sheep", -0.5, -1.0,
+                                alignment, ["▁Tiene", "▁1", "2", "▁o", "v", "e", "j", "as"], 1)
+    assert set(signals) == set(FEATURES)
+    assert signals["coverage"] == 0.5 and signals["numbers"] == 0.5  # "3" is lost
+    assert signals["fragmented"] == pytest.approx(2 / 3)  # "ovejas" in 5 pieces, plus one <unk>
+    assert signals["repetition"] == pytest.approx(2 / 7)  # "and sheep" twice, "sheep and" twice
+    assert signals["length"] == pytest.approx(abs(math.log(36 / 27)))
+
+
+def test_fit_predicts_quality_and_survives_a_round_trip_through_json():
+    scored = []
+    for i in range(200):  # quality falls with the reverse score's badness; noise in the other signals
+        reverse = -0.5 - 4 * (i % 20) / 20
+        signals = dict.fromkeys(FEATURES, 0.0) | {"reverse": reverse, "coverage": (i * 7 % 11) / 11}
+        scored.append(calibration.Scored("set", "s", "r", "o", signals, max(0.0, 100 + 20 * reverse)))
+    fitted = calibration.fit(scored)
+    confidences = [fitted(s.signals) for s in scored]
+    figures = calibration.measure(confidences, [s.chrf for s in scored])
+    assert figures["spearman"] > 0.95 and figures["auroc"] > 0.95
+    assert all(0 <= c <= 1 for c in confidences)
+    again = Calibration.from_json(fitted.to_json())
+    assert again(scored[3].signals) == pytest.approx(fitted(scored[3].signals))
+    with pytest.raises(CalibrationError):
+        Calibration.from_json('{"features": ["forward", "mystery"], "mean": [0, 0], "scale": [1, 1], "weights": [1, 1], "bias": 0}')
+
+
+def test_a_changed_calibration_file_is_refused(tmp_path):
+    (tmp_path / "confidence.json").write_text(FIXED.to_json())
+    card = {"confidence": {"file": "confidence.json", "sha256": "0" * 64, "reverse_model": "../other"}}
+    with pytest.raises(CalibrationError, match="changed since it was fitted"):
+        read_calibration(tmp_path, card)
+
+
+def test_the_translator_returns_confidence_only_when_asked(tiny_model_dir):
+    translator = with_confidence(tiny_model_dir)
+    best = translator.translate([SPANISH, ""], SearchConfig(beam_size=3, return_confidence=True))
+    assert 0 <= best[0][0].confidence <= 1 and set(best[0][0].signals) == set(FEATURES)
+    assert best[0][0].alignment is None  # computed for the coverage, not returned unless asked
+    assert best[1][0].confidence is None  # nothing to translate
+    plain = translator.translate([SPANISH], SearchConfig(beam_size=3))[0][0]
+    assert plain.confidence is None and plain.text == best[0][0].text
+    uncalibrated = load_translator(tiny_model_dir, "none")
+    with pytest.raises(ValueError, match="carousel calibrate"):
+        uncalibrated.translate([SPANISH], SearchConfig(return_confidence=True))
+
+
+def service(models_dir, **settings):
+    settings = ServiceSettings(models_dir=models_dir, quantize="none", **settings)
+    app = create_app(settings, ModelRegistry(settings, load=lambda directory, quantize, **_: with_confidence(directory)))
+    return TestClient(app)
+
+
+def test_the_service_answers_confidence_warns_and_refuses(models_dir):
+    with service(models_dir) as client:
+        assert client.app.state.registry.wait_until_loaded(120)
+        one = client.post("/translate", json={"q": SPANISH, "source": "es", "target": "en", "return_confidence": True}).json()
+        assert 0 <= one["confidence"] <= 1 and "confidenceWarning" not in one
+        listed = client.post("/translate", json={"q": [SPANISH, ""], "source": "es", "target": "en",
+                                                 "return_confidence": True}).json()
+        assert listed["confidence"][0] == one["confidence"] and listed["confidence"][1] == 1.0
+        assert "confidence" not in client.post("/translate", json={"q": SPANISH, "source": "es", "target": "en"}).json()
+    with service(models_dir, confidence_action="warn", confidence_threshold=1.0) as client:
+        assert client.app.state.registry.wait_until_loaded(120)
+        warned = client.post("/translate", json={"q": SPANISH, "source": "es", "target": "en"}).json()
+        assert "low confidence" in warned["confidenceWarning"] and "confidence" not in warned
+    with service(models_dir, confidence_action="refuse", confidence_threshold=1.0) as client:
+        assert client.app.state.registry.wait_until_loaded(120)
+        refused = client.post("/translate", json={"q": SPANISH, "source": "es", "target": "en"})
+        assert refused.status_code == 422 and "below this server's threshold" in refused.json()["error"]

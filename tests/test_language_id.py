@@ -1,0 +1,73 @@
+"""Language identification (service/languages.py): real languages, honest confidences, no silent pass-through."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from carousel.service.app import create_app
+from carousel.service.languages import Detection, choose_source, language_name, shared_identifier
+from carousel.service.settings import ServiceSettings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+FRENCH = "Où est la gare ? Je voudrais prendre le train de huit heures pour Paris."
+GERMAN = "Wo ist der Bahnhof? Ich möchte den Zug um acht Uhr nach Berlin nehmen."
+SPANISH = "Y murió Elimelech, marido de Noemi, y quedó ella con sus dos hijos;"
+ENGLISH = "In the days when the judges judged, there was a famine in the land."
+
+
+@pytest.fixture(scope="module")
+def client(models_dir):
+    app = create_app(ServiceSettings(models_dir=models_dir, quantize="none"))
+    with TestClient(app) as client:
+        assert app.state.registry.wait_until_loaded(120)
+        yield client
+
+
+def test_identifier_names_languages_no_model_serves():
+    identifier = shared_identifier()
+    for text, code in [(FRENCH, "fr"), (GERMAN, "de"), (SPANISH, "es"), (ENGLISH, "en"),
+                       ("Где находится вокзал?", "ru"), ("Dove si trova la stazione?", "it")]:
+        ranked = identifier.detect(text)
+        assert ranked[0].language == code, (text, ranked[:3])
+        assert ranked[0].confidence > 25 and ranked[0].confidence > 2 * ranked[1].confidence
+    assert all(d.confidence == 0 for d in identifier.detect("1234 !!"))  # no letters, no evidence
+    assert language_name("fr") == "French" and language_name("nb") == "Norwegian Bokmål"
+
+
+def test_auto_takes_a_served_language_only_when_it_is_nearly_as_likely():
+    served = ["es", "en"]
+    assert choose_source([Detection("fr", 90.0), Detection("es", 5.0)], served) == (Detection("fr", 90.0), False)
+    assert choose_source([Detection("pt", 40.0), Detection("es", 30.0)], served) == (Detection("es", 30.0), True)
+    assert choose_source([Detection("en", 60.0)], served) == (Detection("en", 60.0), True)
+    assert choose_source([Detection("zh", 0.0)], served) == (Detection("es", 0.0), True)
+
+
+def test_detect_reports_the_actual_language(client):
+    ranked = client.post("/detect", json={"q": FRENCH}).json()
+    assert ranked[0]["language"] == "fr" and ranked[0]["confidence"] > 90
+    assert all(0 <= d["confidence"] <= 100 for d in ranked)
+    assert client.post("/detect", data={"q": "hola, ¿qué tal?"}).json()[0]["language"] == "es"
+    assert [d["confidence"] for d in client.post("/detect", json={"q": "1234"}).json()] == [0.0, 0.0]
+
+
+def test_french_with_source_auto_is_refused_naming_the_language(client):
+    response = client.post("/translate", json={"q": FRENCH, "source": "auto", "target": "en"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "French (fr" in error and "es" in error, error
+    # one French string in a list refuses the request: nothing is passed through silently
+    listed = client.post("/translate", json={"q": [SPANISH, FRENCH], "source": "auto", "target": "en"})
+    assert listed.status_code == 400 and "French" in listed.json()["error"]
+
+
+def test_explicit_source_is_respected_and_auto_still_serves_its_languages(client):
+    explicit = client.post("/translate", json={"q": FRENCH, "source": "es", "target": "en"})
+    assert explicit.status_code == 200 and "detectedLanguage" not in explicit.json()
+    auto = client.post("/translate", json={"q": [SPANISH, ENGLISH], "source": "auto", "target": "en"}).json()
+    assert [d["language"] for d in auto["detectedLanguage"]] == ["es", "en"]
+    assert auto["translatedText"][1] == ENGLISH  # already in the target language
