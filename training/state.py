@@ -5,10 +5,16 @@ epoch and batch position, RNG states, elapsed time, the best-checkpoint list. It
 temporary file, fsync'ed, then renamed over the old one, so a kill at any moment leaves either the old
 or the new checkpoint, never a torn one; a failed write (disk full) leaves the old one intact and stops
 training with a `CheckpointWriteError` that says why.
+
+Every checkpoint carries a SHA-256 over its contents (each tensor's bytes, dtype and shape, and every
+other value, in key order), checked when it is read back: a flipped byte in tensor data, or a missing
+part, is refused with a `CheckpointReadError` instead of silently resuming from different weights.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import random
 from pathlib import Path
@@ -17,9 +23,72 @@ import torch
 
 from carousel.errors import UserError
 
+log = logging.getLogger(__name__)
+
 
 class CheckpointWriteError(UserError):
     """The checkpoint could not be written (disk full, quota, permissions); the previous one is kept."""
+
+
+class CheckpointReadError(UserError):
+    """The checkpoint cannot be trusted: unreadable, damaged (checksum mismatch) or incomplete."""
+
+
+DIGEST_KEY = "sha256"
+REQUIRED_KEYS = ("model", "optimizer", "schedule", "progress", "rng", "model_config", "config")
+
+
+def state_digest(state) -> str:
+    """SHA-256 over a checkpoint's contents, independent of how torch laid the file out."""
+    digest = hashlib.sha256()
+    _feed(digest, state)
+    return digest.hexdigest()
+
+
+def _feed(digest, value) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    elif isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode())
+            _feed(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(repr(value).encode())
+
+
+def with_digest(state: dict) -> dict:
+    return {**state, DIGEST_KEY: state_digest(state)}
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Read `last.pt` (weights_only) and check its checksum and parts; a `CheckpointReadError` says why not."""
+    try:
+        state = safe_torch_load(path)
+    except Exception as error:  # a torn or foreign file: refuse rather than start over silently
+        raise CheckpointReadError(f"cannot read checkpoint {path}: {error}") from None
+    if not isinstance(state, dict):
+        raise CheckpointReadError(f"{path} is not a training checkpoint")
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise CheckpointReadError(f"{path} is incomplete: no {', '.join(missing)}; it cannot be resumed")
+    recorded = state.pop(DIGEST_KEY, None)
+    if recorded is None:
+        log.warning("%s has no checksum (written by an older carousel); resuming without verifying it", path)
+    elif recorded != state_digest(state):
+        raise CheckpointReadError(
+            f"{path} is damaged: its contents do not match the checksum written with them; "
+            f"restore it from a backup or start a new run_dir"
+        )
+    return state
 
 
 def atomic_torch_save(obj, path: Path) -> None:

@@ -35,7 +35,9 @@ from carousel.training.config import TrainConfig
 from carousel.training.data import TrainingData, load_training_data
 from carousel.training.metrics import MetricsLog, plot_curves
 from carousel.training.schedule import LearningRateSchedule
-from carousel.training.state import atomic_torch_save, capture_rng_state, restore_rng_state, safe_torch_load
+from carousel.training.state import (
+    CheckpointWriteError, atomic_torch_save, capture_rng_state, load_checkpoint, restore_rng_state, with_digest,
+)
 from carousel.training.validation import validate
 
 log = logging.getLogger("carousel.train")
@@ -229,26 +231,46 @@ class Trainer:
                 self.progress.step, result.loss, result.bleu, result.chrf, "new best " if improved else "", seconds,
             )
         self._share_main_progress()
+        # The new best/snapshot lists reach last.pt now, and only then are the files they dropped
+        # deleted: whenever the run is killed, last.pt names only weight files that exist.
+        self._save_checkpoint()
+        if self.dist.is_main:
+            self._delete_unreferenced_weights()
 
     def _keep_weights(self, bleu: float) -> None:
-        """Keep the best k weights by BLEU and the latest `average_last` validation snapshots."""
+        """Write this validation's weights where they are kept (best k by BLEU, the latest `average_last`
+        snapshots) and update the lists; files that fall out are deleted after the next checkpoint."""
         cfg, p = self.config.training, self.progress
         step = p.step
         p.best.append([bleu, step])
         p.best.sort(key=lambda b: (-b[0], b[1]))
-        if [bleu, step] in p.best[: cfg.keep_best]:
-            save_model(self.model, str(self.checkpoint_dir / f"best-{step:08d}.safetensors"))
-        for _, dropped in p.best[cfg.keep_best :]:
-            (self.checkpoint_dir / f"best-{int(dropped):08d}.safetensors").unlink(missing_ok=True)
         p.best = p.best[: cfg.keep_best]
-        if cfg.average_last:
-            save_model(self.model, str(self.checkpoint_dir / f"val-{step:08d}.safetensors"))
-            p.validations.append(step)
-            for dropped in p.validations[: -cfg.average_last]:
-                (self.checkpoint_dir / f"val-{dropped:08d}.safetensors").unlink(missing_ok=True)
-            p.validations = p.validations[-cfg.average_last :]
-        else:
-            p.validations = [step]
+        try:
+            if [bleu, step] in p.best:
+                self._save_weights(self.checkpoint_dir / f"best-{step:08d}.safetensors")
+            if cfg.average_last:
+                self._save_weights(self.checkpoint_dir / f"val-{step:08d}.safetensors")
+        except OSError as error:
+            raise CheckpointWriteError(
+                f"cannot write weights into {self.checkpoint_dir}: {error.strerror or error}; "
+                "the last checkpoint is unchanged, so the run resumes from it"
+            ) from error
+        p.validations = (p.validations + [step])[-cfg.average_last :] if cfg.average_last else [step]
+
+    def _save_weights(self, path: Path) -> None:
+        """safetensors through a temporary name: a failed write never leaves half a file under `path`."""
+        temporary = path.with_name(f".{path.name}.tmp")
+        try:
+            save_model(self.model, str(temporary))
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _delete_unreferenced_weights(self) -> None:
+        keep = weight_files(self.progress, self.config.training.average_last)
+        for path in [*self.checkpoint_dir.glob("best-*.safetensors"), *self.checkpoint_dir.glob("val-*.safetensors")]:
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
     def _save_checkpoint(self) -> None:
         if self.dist.is_main:
@@ -261,7 +283,7 @@ class Trainer:
                 "model_config": self.model_config.model_dump(mode="json"),
                 "config": self.config.model_dump(mode="json"),
             }
-            atomic_torch_save(state, self.checkpoint_dir / "last.pt")
+            atomic_torch_save(with_digest(state), self.checkpoint_dir / "last.pt")
         if self.dist.world_size > 1:
             dist.barrier()
 
@@ -278,11 +300,15 @@ class Trainer:
     def resume_if_possible(self) -> bool:
         path = self.checkpoint_dir / "last.pt"
         if not path.exists():
+            if self.dist.is_main:
+                self.metrics.truncate_after(0)  # a run killed before its first checkpoint starts its log afresh
             return False
-        try:
-            state = safe_torch_load(path)
-        except Exception as error:  # a torn or foreign file: refuse rather than start over silently
-            raise UserError(f"cannot resume from {path}: {error}") from None
+        state = load_checkpoint(path)
+        named = weight_files(Progress(**state["progress"]), self.config.training.average_last)
+        missing = sorted(name for name in named if not (self.checkpoint_dir / name).exists())
+        if missing:
+            raise UserError(f"{path} names weight files that are gone ({', '.join(missing)}); "
+                            "the run could not be exported after resuming; start a new run_dir")
         if state["model_config"] != self.model_config.model_dump(mode="json"):
             raise UserError(f"{path} was trained with a different model config; use a new run_dir")
         self.model.load_state_dict(state["model"])
@@ -294,6 +320,7 @@ class Trainer:
             torch.manual_seed(self.config.training.seed * 1000 + self.dist.rank + self.progress.step)
         if self.dist.is_main:
             self.metrics.truncate_after(self.progress.step)
+            self._delete_unreferenced_weights()  # left by a kill between a checkpoint and its pruning
             log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.progress.step,
                      self.progress.epoch, self.progress.batch_in_epoch)
         return True
@@ -333,6 +360,14 @@ class Trainer:
             model.load_state_dict(self.model.state_dict())
             candidates["last weights"] = model.eval()
         return candidates
+
+
+def weight_files(progress: Progress, average_last: int) -> set[str]:
+    """The weight files a progress record names: the kept best and, with averaging, the last snapshots."""
+    names = {f"best-{int(step):08d}.safetensors" for _, step in progress.best}
+    if average_last:
+        names |= {f"val-{step:08d}.safetensors" for step in progress.validations}
+    return names
 
 
 def average_weights(model: Seq2Seq, paths: list[Path]) -> None:
