@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from carousel.service import translation
+from carousel.service import connections, translation
 from carousel.service.access import ApiKeys, RateLimiter, retry_after_header
 from carousel.service.errors import ApiError, SafeJSONResponse, error_response, install_error_handlers
 from carousel.service.languages import language_name, shared_identifier, warm_up
@@ -35,6 +35,14 @@ from carousel.service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+SHUTDOWN_WORKERS_SECONDS = 5.0  # after the grace period: the batches in hand finish, or the process exits anyway
+# The web page loads only its own script and style and calls only this server; no site may frame it.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _body_schema(request_model) -> dict:
@@ -85,15 +93,19 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     database = Database(settings.database) if settings.database is not None else None
     keys = ApiKeys(settings.api_keys, database)
     limiter = RateLimiter(settings.rate_limit_per_minute)
+    key_failures = RateLimiter(settings.key_failures_per_minute)  # failed key attempts per client address
+    stopping = connections.Stopping()
     max_body = body_limit(settings.max_chars)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        stopping.bind(asyncio.get_running_loop())
         registry.start(metrics.batch_observer)
         threading.Thread(target=warm_up, name="language-models", daemon=True).start()
         yield
-        # Uvicorn has finished the requests in flight; let the queues finish their work and stop.
-        await asyncio.to_thread(registry.close, settings.request_timeout_seconds)
+        # Uvicorn has finished (or, after its grace period, cancelled) the requests in flight: the
+        # queues drop what is left and their workers stop after the batch in hand (small: one slice each).
+        app.state.workers_stopped = await asyncio.to_thread(registry.close, SHUTDOWN_WORKERS_SECONDS)
 
     app = FastAPI(
         title="carousel",
@@ -104,20 +116,29 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
         redoc_url=None,
     )
     app.state.settings, app.state.registry, app.state.metrics = settings, registry, metrics
+    app.state.stopping, app.state.workers_stopped = stopping, None
     install_error_handlers(app)
+    connections.install(app)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"],
+            expose_headers=["Retry-After"],  # browser code may read when to retry a 429 or 503
         )
+    app.add_middleware(connections.ConnectionGuard, body_timeout=settings.body_timeout_seconds, stopping=stopping)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer
 
     def admit(fields: dict, request: Request) -> None:
         """403 without a valid key (when keys are configured), 429 over the rate limit."""
         key = fields.get("api_key")
         if keys.required:
+            address = request.client.host if request.client else "unknown"
             if not isinstance(key, str) or not key:
                 raise ApiError(403, "an API key is required: send it in the api_key field")
             if not keys.valid(key):
+                wait = key_failures.acquire(f"address:{address}")  # guessing keys is rate limited
+                if wait:
+                    raise ApiError(429, "too many invalid API keys from this address; retry later",
+                                   headers=retry_after_header(wait))
                 raise ApiError(403, "invalid API key")
             client = f"key:{key}"
             keys.check_limits(key, fields)  # a database key's own limits
@@ -204,7 +225,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
 
     @app.get("/", include_in_schema=False)
     async def page():
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
     install_pages(app, settings, registry, lambda: keys.required)
     install_file_routes(app, settings, registry, admit)

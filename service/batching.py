@@ -1,14 +1,22 @@
 """Cross-request dynamic batching: many small requests become one `translate` call.
 
 Each model has one `BatchingQueue`. A request puts its sentences on the queue with `submit` and awaits
-the asyncio future it gets back. A worker thread (off the event loop, so the server keeps answering)
-takes the oldest waiting job, waits at most `max_wait_ms` from that job's arrival for others to join,
-merges the jobs that share its search settings (beam, n-best, alignment) up to `max_batch_tokens`,
-translates them in one call, and hands each request its own results through
-`loop.call_soon_threadsafe`. A job whose future was cancelled (request timed out, client went away)
-leaves the queue at once and is never translated. With several workers (`workers`), one batch is
-collected while others translate: on a small CPU, two single-threaded searches side by side keep both
-cores busier than one search over two threads (benchmarks/serve.py measures it).
+the asyncio future it gets back. Worker threads (off the event loop, so the server keeps answering)
+form batches and hand each request its results through `loop.call_soon_threadsafe`.
+
+A request's sentences enter batches in slices of at most `slice_sentences`. A batch takes one slice from
+each waiting request in turn (round-robin, oldest first; a request that contributed goes to the back),
+among the requests that share the search settings (beam, n-best, alignment) of the first, up to
+`max_batch_tokens`. So:
+
+- a large request never holds a worker for longer than one small batch, and cannot starve the others:
+  a small request that arrives behind it joins the very next batch;
+- a request whose future is cancelled (timed out, client gone) leaves the queue at once: its slices not
+  yet taken are dropped, so its work stops within one batch.
+
+The first waiting request waits at most `max_wait_ms` from its arrival for others to join. With several
+workers (`workers`), one batch is collected while others translate: on a small CPU, two single-threaded
+searches side by side keep both cores busier than one search over two threads (benchmarks/serve.py).
 
 Cost is estimated before tokenisation as (characters / 4 + 2) × beam: about one subword per four
 characters plus EOS, times the rows the beam search carries. That is the unit of `translate`'s
@@ -59,8 +67,22 @@ class _Job:
     search: SearchConfig
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
-    cost: int
     arrived: float = field(default_factory=time.monotonic)
+    taken: int = 0  # sentences handed to workers so far (slices are taken in order)
+    finished: int = 0  # sentences translated
+    results: list = field(default_factory=list)
+    dropped: bool = False  # cancelled or failed: nothing more of it is translated
+
+    @property
+    def waiting(self) -> int:
+        return len(self.sentences) - self.taken
+
+
+@dataclass(eq=False)
+class _Slice:
+    job: _Job
+    start: int
+    end: int
 
 
 class BatchingQueue:
@@ -76,6 +98,7 @@ class BatchingQueue:
         on_batch: Callable[[BatchReport], None] | None = None,
         name: str = "model",
         workers: int = 1,
+        slice_sentences: int = 32,
     ):
         self.translator = translator
         self.max_batch_tokens = max_batch_tokens
@@ -83,8 +106,9 @@ class BatchingQueue:
         self.queue_size = queue_size
         self.on_batch = on_batch
         self.name = name
-        self._jobs: deque[_Job] = deque()
-        self._pending = 0  # sentences waiting (not yet taken by the worker)
+        self.slice_sentences = max(1, slice_sentences)
+        self._jobs: deque[_Job] = deque()  # jobs with sentences not yet taken, in round-robin order
+        self._pending = 0  # sentences waiting (not yet taken by a worker)
         self._condition = threading.Condition()
         self._closing = False
         self.workers = workers
@@ -94,6 +118,11 @@ class BatchingQueue:
     def depth(self) -> int:
         """Sentences waiting to be translated."""
         return self._pending
+
+    @property
+    def stopped(self) -> bool:
+        """No worker thread is running (never started, or closed and finished)."""
+        return not any(thread.is_alive() for thread in self._threads)
 
     def start(self) -> None:
         with self._condition:
@@ -110,93 +139,141 @@ class BatchingQueue:
 
         Raises `QueueFull` when the queue holds too many sentences already (a request larger than the
         whole queue is still taken when the queue is empty, so it can never be refused forever).
+        Cancelling the future drops the sentences not yet translated.
         """
         loop = asyncio.get_running_loop()
-        job = _Job(list(sentences), search, loop.create_future(), loop, estimated_cost(sentences, search.beam_size))
+        job = _Job(list(sentences), search, loop.create_future(), loop)
+        job.results = [None] * len(job.sentences)
         with self._condition:
             if self._closing:
                 raise QueueClosed(f"the {self.name} queue is shutting down")
             if self._pending and self._pending + len(job.sentences) > self.queue_size:
                 raise QueueFull(f"{self._pending} sentences are already waiting for {self.name}")
+            if not job.sentences:
+                job.future.set_result([])
+                return job.future
             self._jobs.append(job)
             self._pending += len(job.sentences)
             self._condition.notify()
-        job.future.add_done_callback(lambda future: self._forget(job) if future.cancelled() else None)
+        job.future.add_done_callback(lambda future: self._drop(job) if future.cancelled() else None)
         return job.future
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop taking work, translate what is queued, and stop the workers (waiting up to `timeout` each)."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop taking work, translate what is queued, and stop the workers (waiting up to `timeout` in all).
+
+        Returns whether every worker has stopped."""
         with self._condition:
             self._closing = True
             self._condition.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return self.stopped
+
+    def cancel_waiting(self) -> int:
+        """Drop every sentence not yet taken (shutdown after the grace period); their requests get QueueClosed."""
+        with self._condition:
+            jobs, self._jobs = list(self._jobs), deque()
+            for job in jobs:
+                self._pending -= job.waiting
+                job.dropped = True
+        for job in jobs:
+            _settle(job, error=QueueClosed(f"the {self.name} queue shut down before translating this request"))
+        return len(jobs)
 
     # -- worker thread -----------------------------------------------------------------------------
 
-    def _forget(self, job: _Job) -> None:
+    def _drop(self, job: _Job) -> None:
+        """The job's request no longer waits (cancelled) or failed: forget its untaken sentences."""
         with self._condition:
+            if job.dropped:
+                return
+            job.dropped = True
             try:
                 self._jobs.remove(job)
             except ValueError:
-                return  # already taken by the worker; its result will be dropped
-            self._pending -= len(job.sentences)
+                return  # every slice already taken; the results of those in flight will be dropped
+            self._pending -= job.waiting
 
     def _work(self) -> None:
         while True:
             batch = self._collect()
             if batch is None:
                 return
-            batch = [job for job in batch if not job.future.cancelled()]
+            batch = [piece for piece in batch if not piece.job.dropped]
             if batch:
                 self._translate(batch)
 
-    def _collect(self) -> list[_Job] | None:
-        """Wait for work, then take the oldest job and the compatible jobs that fit with it."""
+    def _next_slice_cost(self, job: _Job) -> int:
+        end = min(len(job.sentences), job.taken + self.slice_sentences)
+        return estimated_cost(job.sentences[job.taken : end], job.search.beam_size)
+
+    def _collect(self) -> list[_Slice] | None:
+        """Wait for work, then take one slice from each compatible job in turn, up to max_batch_tokens."""
         with self._condition:
             while not self._jobs:
                 if self._closing:
                     return None
                 self._condition.wait()
             deadline = self._jobs[0].arrived + self.max_wait
-            while not self._closing and sum(job.cost for job in self._jobs) < self.max_batch_tokens:
+            while not self._closing and self._jobs:
+                search = self._jobs[0].search
+                ready = sum(self._next_slice_cost(job) for job in self._jobs if job.search == search)
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if ready >= self.max_batch_tokens or remaining <= 0:
                     break
                 self._condition.wait(remaining)
             if not self._jobs:  # every waiting job was cancelled meanwhile
                 return []
-            first = self._jobs.popleft()
-            batch, cost, kept = [first], first.cost, deque()
-            while self._jobs:
-                job = self._jobs.popleft()
-                if job.search == first.search and cost + job.cost <= self.max_batch_tokens:
-                    batch.append(job)
-                    cost += job.cost
-                else:
-                    kept.append(job)
-            self._jobs = kept
-            self._pending -= sum(len(job.sentences) for job in batch)
+            search = self._jobs[0].search
+            batch: list[_Slice] = []
+            cost = 0
+            served: list[_Job] = []
+            for job in list(self._jobs):
+                if job.search != search:
+                    continue
+                end = min(len(job.sentences), job.taken + self.slice_sentences)
+                slice_cost = estimated_cost(job.sentences[job.taken : end], search.beam_size)
+                if batch and cost + slice_cost > self.max_batch_tokens:
+                    continue  # a smaller slice of another job may still fit
+                batch.append(_Slice(job, job.taken, end))
+                cost += slice_cost
+                self._pending -= end - job.taken
+                job.taken = end
+                served.append(job)
+            for job in served:  # round-robin: who was served goes to the back (or leaves, when done)
+                self._jobs.remove(job)
+                if job.waiting:
+                    self._jobs.append(job)
             return batch
 
-    def _translate(self, batch: list[_Job]) -> None:
-        sentences = [s for job in batch for s in job.sentences]
+    def _translate(self, batch: list[_Slice]) -> None:
+        sentences = [s for piece in batch for s in piece.job.sentences[piece.start : piece.end]]
         started = time.perf_counter()
         try:
-            results = self.translator.translate(sentences, batch[0].search, self.max_batch_tokens)
+            results = self.translator.translate(sentences, batch[0].job.search, self.max_batch_tokens)
         except Exception as error:  # the requests fail, the worker lives on
             log.exception("translation failed for a batch of %d sentences", len(sentences))
-            for job in batch:
-                _resolve(job, error=error)
+            for job in {piece.job: None for piece in batch}:
+                self._drop(job)
+                _settle(job, error=error)
             return
         seconds = time.perf_counter() - started
         start = 0
-        for job in batch:
-            _resolve(job, results[start : start + len(job.sentences)])
-            start += len(job.sentences)
+        complete = []
+        with self._condition:
+            for piece in batch:
+                count = piece.end - piece.start
+                piece.job.results[piece.start : piece.end] = results[start : start + count]
+                piece.job.finished += count
+                start += count
+                if piece.job.finished == len(piece.job.sentences) and not piece.job.dropped:
+                    complete.append(piece.job)
+        for job in complete:
+            _settle(job, job.results)
         if self.on_batch is not None:
             report = BatchReport(
-                requests=len(batch),
+                requests=len({id(piece.job) for piece in batch}),
                 sentences=len(sentences),
                 source_tokens=sum(len(nbest[0].source_tokens) for nbest in results if nbest),
                 target_tokens=sum(len(nbest[0].target_tokens) for nbest in results if nbest),
@@ -208,7 +285,7 @@ class BatchingQueue:
                 log.exception("batch observer failed")
 
 
-def _resolve(job: _Job, result: list[list[Translation]] | None = None, error: Exception | None = None) -> None:
+def _settle(job: _Job, result: list[list[Translation]] | None = None, error: Exception | None = None) -> None:
     def settle() -> None:
         if job.future.done():  # cancelled while it was being translated
             return

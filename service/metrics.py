@@ -1,8 +1,9 @@
 """Prometheus metrics of one app: requests, latency, batches, queue depth, translated tokens.
 
 Each app has its own `CollectorRegistry`, so several apps (tests) never clash over metric names.
-Routes are labelled by their template (`/translate`), never by the raw path, and unknown paths share
-the label `other`: a scanner cannot grow the label set.
+Every label value comes from a fixed set, so no client can grow /metrics: routes are labelled by their
+template (`/translate`), never by the raw path, and unknown paths share `other`; methods outside the
+standard ones share `other`; statuses are the ones the server sends (499: the client left first).
 """
 
 from __future__ import annotations
@@ -79,6 +80,17 @@ class _QueueDepthCollector:
         return []  # dynamic: do not collect at registration time
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    return str(status) if 100 <= status <= 599 else "other"
+
+
 class MetricsMiddleware:
     """Pure ASGI middleware counting every HTTP response (errors included) and timing it."""
 
@@ -102,5 +114,5 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", "other")
-            self.metrics.requests.labels(route, scope["method"], str(status[0])).inc()
+            self.metrics.requests.labels(route, method_label(scope["method"]), status_label(status[0])).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)

@@ -10,7 +10,9 @@ at all the server still runs and says how to get one.
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,13 @@ class ServedModel:
     tgt_lang: str
     card: dict
     queue: BatchingQueue = field(repr=False)
+
+    def source_tokens(self, sentences: list[str]) -> int:
+        """Source subword tokens of the sentences, EOS included (estimated when the translator cannot say)."""
+        encode = getattr(self.queue.translator, "encode_source", None)
+        if encode is None:
+            return sum(len(s) // 4 + 2 for s in sentences)
+        return sum(len(encode(s)) for s in sentences)
 
 
 class ModelRegistry:
@@ -61,13 +70,19 @@ class ModelRegistry:
     def wait_until_loaded(self, timeout: float | None = None) -> bool:
         return self._loaded.wait(timeout)
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop every queue after it has translated what it holds."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop every queue: what is still queued is dropped (its requests have been answered or cancelled
+        by now), the batches in progress finish. Waits up to `timeout` in all; returns whether every
+        worker has stopped."""
         with self._lock:
             self._state = "closed"
             models = list(self._models)
+        deadline = None if timeout is None else time.monotonic() + timeout
         for served in models:
-            served.queue.close(timeout)
+            served.queue.cancel_waiting()
+        for served in models:
+            served.queue.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return all(served.queue.stopped for served in models)
 
     def _load_all(self, observer: BatchObserver | None) -> None:
         try:
@@ -97,7 +112,7 @@ class ModelRegistry:
             translator = self._load(directory, self.settings.quantize)
         except Exception as error:  # ModelLoadError names the file; anything else is logged in full
             log.error("cannot load model %s: %s", directory, error, exc_info=not isinstance(error, UserError))
-            self.failures[name] = str(error)
+            self.failures[name] = _without_paths(str(error), directory)
             return None
         if self._skip_second_for_pair(directory, (translator.src_lang, translator.tgt_lang)):
             return None
@@ -110,6 +125,7 @@ class ModelRegistry:
             on_batch=observer(name) if observer else None,
             name=name,
             workers=settings.batch_workers,
+            slice_sentences=settings.slice_sentences,
         )
         queue.start()
         return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, translator.card, queue)
@@ -139,7 +155,7 @@ class ModelRegistry:
             return "models are still loading; try again in a few seconds"
         if self._state == "closed":
             return "the server is shutting down"
-        where = f"{self.models_dir}/"
+        where = f"{self.models_dir.name}/"
         if self.failures:
             problems = "; ".join(f"{name}: {why}" for name, why in sorted(self.failures.items()))
             return f"no model could be loaded from {where} ({problems})"
@@ -170,3 +186,11 @@ class ModelRegistry:
 
     def queue_depths(self) -> dict[str, int]:
         return {served.name: served.queue.depth for served in self._models}
+
+
+def _without_paths(message: str, directory: Path) -> str:
+    """A load error for clients (/ready, 503 answers): paths relative to the model directory, no absolute
+    path of the server's file system (the log keeps the full message)."""
+    for parent in {str(directory.parent.resolve()), str(directory.parent.absolute())}:
+        message = message.replace(parent.rstrip("/") + "/", "")  # /srv/models/x/model.pt -> x/model.pt
+    return re.sub(r"(?<![\w.])/(?:[^\s/'\"]+/)+([^\s/'\"]+)", r"\1", message)  # any other absolute path: its name

@@ -40,6 +40,11 @@ class ServiceSettings(BaseSettings):
     # Request limits (413 above them).
     max_chars: int = Field(20_000, ge=1)  # characters per request, summed over `q`
     max_batch_items: int = Field(128, ge=1)  # strings in a list `q`
+    # What a request costs is mostly its sentences and source tokens (10,000 one-word lines fit in
+    # max_chars but took ~95 CPU-seconds): both are bounded per request, counted after splitting.
+    max_sentences: int = Field(1_000, ge=1)  # sentences per request, over every string of `q`
+    max_source_tokens: int = Field(10_000, ge=1)  # source subword tokens per request (EOS included)
+    html_parse_seconds: float = Field(2.0, gt=0)  # format=html markup that takes longer to parse: 413
 
     # Cross-request batching (service/batching.py), per model.
     max_batch_tokens: int = Field(6_000, ge=1)  # estimated source tokens × beam per merged batch
@@ -49,10 +54,21 @@ class ServiceSettings(BaseSettings):
     # Batches translated side by side per model, torch threads split among them. Two single-threaded
     # searches beat one two-threaded search on a 2-core CPU (benchmarks/serve.py: 79% vs 60% of offline).
     batch_workers: int = Field(2, ge=1)
+    # A request's sentences enter batches in slices of this many, one slice per request per batch
+    # (round-robin): a big request cannot starve small ones, and a cancelled one stops within a batch.
+    slice_sentences: int = Field(32, ge=1)
+
+    # Connections (service/connections.py) and shutdown.
+    header_timeout_seconds: float = Field(10.0, gt=0)  # a request's line and headers must arrive within this
+    body_timeout_seconds: float = Field(30.0, gt=0)  # its whole body within this (else 408)
+    keep_alive_seconds: float = Field(5.0, gt=0)  # an idle keep-alive connection is closed after this
+    max_connections: int = Field(1_000, ge=1)  # concurrent connections and requests; more get 503
+    shutdown_grace_seconds: float = Field(20.0, ge=0)  # after SIGTERM: requests in flight get this long
 
     # Access.
     api_keys: Annotated[list[str], NoDecode] = []  # empty: no key needed
     rate_limit_per_minute: int = Field(0, ge=0)  # requests per key (per client address without keys); 0 = off
+    key_failures_per_minute: int = Field(10, ge=0)  # failed API-key attempts per client address (then 429); 0 = off
     cors_origins: Annotated[list[str], NoDecode] = []
 
     # File translation (/translate_file, /download_file; service/files.py, service/store.py).

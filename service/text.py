@@ -2,15 +2,24 @@
 
 Tags, comments and declarations are copied from the input; text nodes are cut into sentences by
 model/sentences.py (entities unescaped before and escaped after); `<script>` and `<style>` are left alone.
+
+Python's HTMLParser takes time quadratic in the length of some malformed markup (20,000 characters of
+`<a ` took seconds): with a `deadline` (time.monotonic()), parsing stops with `HtmlTooComplex` once it
+is past, checked at every tag. The service parses in a thread (service/translation.py).
 """
 
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from carousel.model.translator import SplitText, split_sentences
+
+
+class HtmlTooComplex(Exception):
+    """The markup took longer to parse than its deadline allowed."""
 
 
 @dataclass
@@ -40,10 +49,16 @@ class _MarkupSplitter(HTMLParser):
 
     RAW_TEXT = frozenset({"script", "style"})
 
-    def __init__(self):
+    def __init__(self, deadline: float | None = None):
         super().__init__(convert_charrefs=True)
+        self.deadline = deadline
         self.events: list[tuple[tuple[int, int], str | None]] = []  # (line, column), unescaped text or None
         self._raw: str | None = None
+
+    def parse_starttag(self, i):  # called at every "<" that may open a tag: the costly part
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise HtmlTooComplex()
+        return super().parse_starttag(i)
 
     def handle_data(self, data):
         self.events.append((self.getpos(), None if self._raw else data))
@@ -68,8 +83,8 @@ class _MarkupSplitter(HTMLParser):
     handle_entityref = handle_charref = handle_comment  # not called with convert_charrefs; kept verbatim
 
 
-def split_html(markup: str) -> HtmlText:
-    parser = _MarkupSplitter()
+def split_html(markup: str, deadline: float | None = None) -> HtmlText:
+    parser = _MarkupSplitter(deadline)
     parser.feed(markup)
     parser.close()
     line_starts = [0] + [i + 1 for i, char in enumerate(markup) if char == "\n"]
@@ -95,6 +110,6 @@ def split_html(markup: str) -> HtmlText:
     return HtmlText(parts)
 
 
-def split_for_translation(text: str, text_format: str) -> SplitText | HtmlText:
+def split_for_translation(text: str, text_format: str, deadline: float | None = None) -> SplitText | HtmlText:
     """The sentences of `text` (`format` "text" or "html") and how to put their translations back."""
-    return split_html(text) if text_format == "html" else split_sentences(text)
+    return split_html(text, deadline) if text_format == "html" else split_sentences(text)

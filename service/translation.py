@@ -1,9 +1,11 @@
 """What `/translate` does between a validated request and its JSON answer.
 
 1. check limits and languages (resolving `source: "auto"` per string with the language identifier);
-2. cut every string into sentences (model/sentences.py; service/text.py for HTML);
+2. cut every string into sentences (model/sentences.py; service/text.py for HTML) and check the
+   request's sentences and source tokens against their limits (413) -- in a thread of a small pool,
+   so that parsing (HTML parsing can take seconds) never holds the event loop;
 3. put each model's sentences on its batching queue, all at once, and wait for them with the request
-   timeout, giving up early if the client goes away (the queues then drop the work);
+   timeout, giving up early if the client goes away (the queues then drop the work not yet started);
 4. put the translations back into each string, with n-best alternatives, scores and alignments.
 
 A string detected to be in the target language already is returned as it is.
@@ -12,7 +14,9 @@ A string detected to be in the target language already is returned as it is.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from carousel.model.translator import SearchConfig, Translation, has_words, join_nbest
@@ -23,11 +27,15 @@ from carousel.service.languages import Detection, choose_source, language_name, 
 from carousel.service.registry import ModelRegistry, ServedModel
 from carousel.service.requests import TranslateRequest
 from carousel.service.settings import ServiceSettings
-from carousel.service.text import HtmlText, SplitText, split_for_translation
+from carousel.service.text import HtmlText, HtmlTooComplex, SplitText, split_for_translation
 
 RETRY_AFTER_BUSY = 2  # seconds a client waits when the queue is full
 RETRY_AFTER_LOADING = 5
 
+
+# Splitting, language identification and token counts run here, off the event loop; two threads at
+# most, so a burst of expensive requests (HTML) takes no more than two cores' share from the loop.
+_PREPARE = ThreadPoolExecutor(2, thread_name_prefix="prepare")
 
 Disconnection = Callable[[], Awaitable[None]]  # finishes when the client goes away
 
@@ -87,20 +95,44 @@ async def translate(
     search = search_config(request, settings)
     check_limits(texts, settings)
     require_ready(registry)
-    items = _resolve_languages(texts, request, registry)
+    loop = asyncio.get_running_loop()
+    items = await loop.run_in_executor(_PREPARE, _prepare, texts, request, registry, settings)
     await _translate_items(items, search, settings, client_gone)
     answer = _answer(items, request)
     _add_confidence(answer, items, request, settings)
     return answer
 
 
-def _resolve_languages(texts: list[str], request: TranslateRequest, registry: ModelRegistry) -> list[_Item]:
+def _prepare(texts: list[str], request: TranslateRequest, registry: ModelRegistry, settings: ServiceSettings):
+    """The request's strings split and matched with their models, within the per-request limits."""
+    items = _resolve_languages(texts, request, registry, settings.html_parse_seconds)
+    sentences = sum(len(item.document.sentences) for item in items if item.model is not None)
+    if sentences > settings.max_sentences:
+        raise ApiError(413, f"q holds {sentences} sentences; the limit is {settings.max_sentences} per request")
+    tokens = 0
+    for item in items:
+        if item.model is not None:
+            tokens += item.model.source_tokens(item.document.sentences)
+            if tokens > settings.max_source_tokens:
+                raise ApiError(
+                    413, f"q holds more than {settings.max_source_tokens} source tokens, the limit per request"
+                )
+    return items
+
+
+def _resolve_languages(
+    texts: list[str], request: TranslateRequest, registry: ModelRegistry, html_seconds: float = 2.0
+) -> list[_Item]:
     source, target = request.source.strip().lower(), request.target.strip().lower()
     languages = registry.languages()
     available = ", ".join(sorted(languages))
     if target not in languages:
         raise ApiError(400, f"target language {target!r} is not supported; available: {available}")
-    documents = [split_for_translation(text, request.format) for text in texts]
+    deadline = time.monotonic() + html_seconds  # for all the strings of the request together
+    try:
+        documents = [split_for_translation(text, request.format, deadline) for text in texts]
+    except HtmlTooComplex:
+        raise ApiError(413, f"the HTML could not be parsed within {html_seconds:g} seconds; send less markup") from None
     if source != "auto":
         if source not in languages:
             raise ApiError(400, f"source language {source!r} is not supported; available: {available}")
@@ -163,18 +195,37 @@ async def _translate_items(
 
 
 async def _wait(futures: list[asyncio.Future], timeout: float, client_gone: Disconnection) -> list:
-    together = asyncio.gather(*futures)
+    """The futures' results, in order; on timeout (504), departure (ClientGone) or cancellation every
+    future is cancelled, so the queues drop what they have not started.
+
+    No `gather`: a gathering future that fails after nobody awaits it any more is logged as
+    "exception was never retrieved"; each future's outcome is read (or it is cancelled) here instead.
+    """
     watcher = asyncio.ensure_future(client_gone())
+    pending = set(futures)
+    deadline = asyncio.get_running_loop().time() + timeout
     try:
-        done, _ = await asyncio.wait({together, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        while pending:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise ApiError(504, f"translation took longer than the request timeout of {timeout:g} seconds")
+            done, _ = await asyncio.wait(pending | {watcher}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            if watcher in done:
+                raise ClientGone()
+            pending -= done
+            for future in done:
+                future.result()  # a failed translation fails the request at once
+        return [future.result() for future in futures]
     finally:
         watcher.cancel()
-    if together in done:
-        return together.result()
-    together.cancel()  # cancels every future: the queues drop work they have not started
-    if watcher in done:
-        raise ClientGone()
-    raise ApiError(504, f"translation took longer than the request timeout of {timeout:g} seconds")
+        if watcher.done() and not watcher.cancelled():
+            watcher.exception()
+        for future in futures:
+            if future.done():
+                if not future.cancelled():
+                    future.exception()  # read: never "exception was never retrieved"
+            else:
+                future.cancel()
 
 
 # -- the answer ------------------------------------------------------------------------------------

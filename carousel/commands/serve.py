@@ -4,14 +4,17 @@
     carousel serve --models-dir models --host 0.0.0.0 --port 8080 --api-key KEY --rate-limit 60
 
 Every flag overrides the `CAROUSEL_*` environment variable of the same setting (service/settings.py).
-SIGTERM or Ctrl-C stops taking connections, finishes the requests in flight, lets the batching
-workers translate what they hold, and exits with status 0.
+SIGTERM or Ctrl-C stops taking connections and gives the requests in flight `--shutdown-grace`
+seconds (default 20) to finish; bodies still being uploaded get one second. Requests still running
+after that are cancelled, the batching workers finish the batch in hand (one small slice per request)
+within 5 s, and the process exits with status 0 -- at once, if a worker is still inside a translation.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 
 from carousel.errors import UserError
@@ -23,7 +26,10 @@ _OVERRIDES = {
     "max_batch_items": "max_batch_items", "max_batch_tokens": "max_batch_tokens", "max_wait_ms": "max_wait_ms",
     "queue_size": "queue_size", "batch_workers": "batch_workers", "timeout": "request_timeout_seconds",
     "api_keys": "api_keys", "rate_limit": "rate_limit_per_minute", "cors_origins": "cors_origins",
-    "log_level": "log_level",
+    "log_level": "log_level", "max_sentences": "max_sentences", "max_source_tokens": "max_source_tokens",
+    "slice_sentences": "slice_sentences", "header_timeout": "header_timeout_seconds",
+    "body_timeout": "body_timeout_seconds", "keep_alive": "keep_alive_seconds", "max_connections": "max_connections",
+    "shutdown_grace": "shutdown_grace_seconds", "key_failures": "key_failures_per_minute",
 }
 
 
@@ -37,6 +43,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-alternatives", type=int, help="most alternatives a request may ask for (default: 3)")
     parser.add_argument("--max-chars", type=int, help="characters per request (default: 20000)")
     parser.add_argument("--max-batch-items", type=int, help="strings in a list q (default: 128)")
+    parser.add_argument("--max-sentences", type=int, help="sentences per request, then 413 (default: 1000)")
+    parser.add_argument("--max-source-tokens", type=int, help="source tokens per request, then 413 (default: 10000)")
+    parser.add_argument(
+        "--slice-sentences", type=int,
+        help="a request's sentences enter batches this many at a time, round-robin between requests (default: 32)",
+    )
+    parser.add_argument("--header-timeout", type=float, help="seconds for a request's headers (default: 10)")
+    parser.add_argument("--body-timeout", type=float, help="seconds for a request's body, then 408 (default: 30)")
+    parser.add_argument("--keep-alive", type=float, help="seconds an idle keep-alive connection stays open (default: 5)")
+    parser.add_argument("--max-connections", type=int, help="concurrent connections, more get 503 (default: 1000)")
+    parser.add_argument(
+        "--shutdown-grace", type=float, help="seconds requests in flight get after SIGTERM (default: 20)"
+    )
+    parser.add_argument(
+        "--key-failures", type=int, help="invalid API keys per minute per address, then 429 (default: 10; 0: off)"
+    )
     parser.add_argument("--max-batch-tokens", type=int, help="estimated source tokens × beam per merged batch")
     parser.add_argument("--max-wait-ms", type=float, help="how long a request waits for others to batch with")
     parser.add_argument(
@@ -78,19 +100,37 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _split_torch_threads(settings.batch_workers)
+    from carousel.service.connections import header_timeout_protocol
+
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.request_timeout_seconds) + 5,
+        http=header_timeout_protocol(settings.header_timeout_seconds),
+        timeout_keep_alive=max(1, round(settings.keep_alive_seconds)),
+        limit_concurrency=settings.max_connections,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            app.state.stopping.set()  # bodies still arriving get a second, not the whole grace period
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     _stop_gracefully_on_signals(server)
     server.run()
     if not server.started:
         raise UserError("the server did not start (see the log above)")
+    if app.state.workers_stopped is False:
+        # A worker is still inside a translation: Python's exit would destroy torch's threads under it
+        # and abort ("terminate called without an active exception", status 134). Its request has been
+        # answered or cancelled already, so nothing is lost by leaving now.
+        logging.getLogger(__name__).warning("a batching worker is still translating; exiting without waiting")
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 
