@@ -53,6 +53,7 @@ class ServerProcess:
             sys.executable, "-m", "carousel", "serve", "--models-dir", str(models_dir),
             "--port", self.url.rsplit(":", 1)[1], "--max-batch-tokens", "1", "--timeout", "120", "--log-level", "info",
             "--batch-workers", "1",  # one request translating, the others queued behind it when SIGTERM comes
+            "--shutdown-grace", "80",  # all of them finish, even on a busy machine (default 20 s, then 503)
         ]
         environment = {**os.environ, "OMP_NUM_THREADS": "1"}
         with open(log, "w") as output:
