@@ -48,11 +48,22 @@ class TmxSource(BaseModel):
 Source = Union[TsvSource, TextSource, TmxSource]
 
 
-class SplitConfig(BaseModel):
-    """How valid and test sets are drawn when no files are given for them."""
+# Held-out sets drawn when no size is given: a share of the cleaned pairs, within these bounds, so a
+# 2,000-pair corpus keeps 1,800 for training instead of being refused, and a large one holds out 1,000 each.
+HELD_OUT_SHARE = 0.05
+HELD_OUT_MIN, HELD_OUT_MAX = 1, 1000
 
-    valid_size: int = Field(1000, ge=1)
-    test_size: int = Field(1000, ge=1)
+
+def held_out_size(pairs: int) -> int:
+    """Default size of each of the valid and test sets for a corpus of `pairs` cleaned pairs."""
+    return min(HELD_OUT_MAX, max(HELD_OUT_MIN, round(pairs * HELD_OUT_SHARE)))
+
+
+class SplitConfig(BaseModel):
+    """How valid and test sets are drawn when no files are given for them (None: `held_out_size`)."""
+
+    valid_size: int | None = Field(None, ge=1)
+    test_size: int | None = Field(None, ge=1)
     seed: int = 1
 
 
@@ -97,6 +108,7 @@ def import_corpus(config: ImportConfig, out_dir: Path) -> tuple[CorpusManifest, 
     pairs = _read_and_clean(config.source, config, seen, dropped)
 
     splits = _split(pairs, given, config.split, _source_label(config.source))
+    drawn = {f"{split}_size": len(splits[split]) for split in ("valid", "test") if split not in given}
     source, target = config.source_language, config.target_language
     manifest = write_corpus(
         out_dir,
@@ -111,7 +123,7 @@ def import_corpus(config: ImportConfig, out_dir: Path) -> tuple[CorpusManifest, 
             "valid_files": [path.name for path in config.valid_paths or ()],
             "test_files": [path.name for path in config.test_paths or ()],
             "cleaning": config.cleaning.model_dump(),
-            "split": config.split.model_dump() if len(given) < 2 else "given files",
+            "split": {**config.split.model_dump(), **drawn} if len(given) < 2 else "given files",
         },
         dropped=dropped,
     )
@@ -141,15 +153,22 @@ def _read_and_clean(source: Source, config: ImportConfig, seen: dict, dropped: l
 
 def _split(pairs: list[Pair], given: dict[str, list[Pair]], config: SplitConfig, label: str) -> dict[str, list[Pair]]:
     """Train/valid/test: given sets as they are, the others drawn at random (seeded) from `pairs`."""
+    requested = {"valid": config.valid_size, "test": config.test_size}
     wanted = {
-        split: size for split, size in (("valid", config.valid_size), ("test", config.test_size)) if split not in given
+        split: size if size is not None else held_out_size(len(pairs))
+        for split, size in requested.items()
+        if split not in given
     }
-    drawn_total = sum(wanted.values())
-    if len(pairs) <= drawn_total:
+    if len(pairs) <= sum(wanted.values()):
         sizes = " and ".join(f"--{split}-size {size}" for split, size in wanted.items())
+        fitting = held_out_size(len(pairs))
+        if len(pairs) > fitting * len(wanted):
+            fix = "use " + " and ".join(f"--{split}-size {fitting}" for split in wanted) + " (the default for this corpus)"
+        else:
+            fix = f"a random split needs at least {len(wanted) + 1} pairs"
         raise UserError(
             f"{label}: only {len(pairs)} sentence pairs after cleaning, too few for {sizes} "
-            "and a training set: choose smaller sizes or give --valid-file/--test-file"
+            f"and a training set: {fix}, or give --valid-file/--test-file"
         )
     order = list(range(len(pairs)))
     random.Random(config.seed).shuffle(order)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 import sentencepiece as spm
@@ -99,3 +100,32 @@ def test_unknown_column_and_oversized_vocabulary_are_user_errors(tmp_path):
         ensure_subword_models(corpus, "es", "fr", SMALL)
     with pytest.raises(UserError, match="SentencePiece training"):
         ensure_subword_models(corpus, "es", "en", SMALL.model_copy(update={"vocab_size": 50_000}))
+
+
+def test_a_vocabulary_no_text_could_fill_is_refused_before_sentencepiece_runs(tmp_path, monkeypatch):
+    corpus = _make_corpus(tmp_path)
+
+    def never(**settings):
+        raise AssertionError("SentencePiece should not have been started")
+
+    monkeypatch.setattr(spm.SentencePieceTrainer, "train", never)
+    with pytest.raises(UserError, match=r"vocabulary size 50000 is too large") as refused:
+        ensure_subword_models(corpus, "es", "en", SMALL.model_copy(update={"vocab_size": 50_000}))
+    suggested = int(re.search(r"--set subwords.vocab_size=(\d+)", str(refused.value)).group(1))
+    assert f"--subword-vocab {suggested}" in str(refused.value)
+    monkeypatch.undo()
+    # The suggested size is one SentencePiece can fill.
+    models = ensure_subword_models(corpus, "es", "en", SMALL.model_copy(update={"vocab_size": suggested}))
+    assert spm.SentencePieceProcessor(model_file=str(models.src_model)).get_piece_size() == suggested
+
+
+def test_a_vocabulary_sentencepiece_cannot_fill_is_refused_with_the_size_it_names(tmp_path):
+    corpus = _make_corpus(tmp_path)
+    # 400 is below the sure bound (the summed length of the distinct words) but above what unigram learns.
+    with pytest.raises(UserError, match=r"vocabulary size 400 is too large .*\(SentencePiece can fill at most \d+ pieces\)") as refused:
+        ensure_subword_models(corpus, "es", "en", SMALL.model_copy(update={"vocab_size": 400}))
+    message = str(refused.value)
+    assert "INTERNAL" not in message and "trainer_interface" not in message
+    suggested = int(re.search(r"--set subwords.vocab_size=(\d+)", message).group(1))
+    models = ensure_subword_models(corpus, "es", "en", SMALL.model_copy(update={"vocab_size": suggested}))
+    assert spm.SentencePieceProcessor(model_file=str(models.src_model)).get_piece_size() == suggested

@@ -249,7 +249,8 @@ def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_a
     extra = tmp_path / "extra"
     extra_rows = [("x:1", "Un hombre nuevo.", "A new man."), ("x:2", "Dios es amor.", "God is love.")]
     write_corpus(extra, "extra", ["id", "es", "en"], {"es": "es", "en": "en"}, {"train": extra_rows}, {}, [])
-    base = [f"data.corpus={tiny_corpus}", "data.src=en", "data.tgt=es", "data.max_train_tokens=1000"]
+    base = [f"data.corpus={tiny_corpus}", "data.src=en", "data.tgt=es", "data.max_train_tokens=1000",
+            "data.normalize_source=none"]  # English source: the Spanish normaliser is refused
     plain = load_training_data(load_config(TINY_CONFIG, base))
     more = load_training_data(
         load_config(TINY_CONFIG, [*base, "data.extra_sources=[en_kjv]", f"data.extra_train=[{extra}]"])
@@ -340,3 +341,27 @@ def test_averaging_switched_on_when_resuming_exports_the_better_of_average_and_b
         load_model(expected, str(checkpoints / f"best-{best_step:08d}.safetensors"))
     for name, tensor in loaded.model.state_dict().items():
         torch.testing.assert_close(tensor, expected.state_dict()[name].half().float(), rtol=0, atol=0, msg=name)
+
+
+def test_the_spanish_normaliser_is_refused_for_a_source_that_is_not_spanish(tmp_path):
+    from carousel.data.corpus import write_corpus
+    from carousel.training.data import load_training_data
+
+    corpus = tmp_path / "fr-en"
+    rows = [(f"r{i}", f"À la maison {i}.", f"At home {i}.") for i in range(30)]
+    write_corpus(corpus, "fr-en", ["id", "fr", "en"], {"fr": "fr", "en": "en"},
+                 {"train": rows, "valid": rows[:3], "test": rows[:3]}, {}, [])
+    base = [f"data.corpus={corpus}", "data.src=fr", "data.tgt=en", "subwords.vocab_size=30"]
+    with pytest.raises(UserError, match="spanish_modern .* 'fr' .* in 'fr'") as refused:
+        load_training_data(load_config(TINY_CONFIG, base))  # tiny.yaml asks for spanish_modern
+    assert "--set data.normalize_source=none" in str(refused.value)
+    assert not (corpus / "subwords").exists()  # refused before any subword model is trained
+    data = load_training_data(load_config(TINY_CONFIG, [*base, "data.normalize_source=none"]))
+    assert data.normalizer("À la maison.") == "À la maison."
+    # Asked for explicitly: a column the corpus mislabels, declared Spanish by data.src_lang.
+    load_training_data(load_config(TINY_CONFIG, [*base, "data.src_lang=es"]))
+    # The CLI refuses it the same way, as a one-line error.
+    run_dir = tmp_path / "run"
+    result = run(train_command(run_dir, corpus, "data.src=fr", "data.tgt=en", "subwords.vocab_size=30"))
+    assert result.returncode == 2 and "data.normalize_source=none" in result.stderr
+    assert not (run_dir / "checkpoints" / "last.pt").exists()

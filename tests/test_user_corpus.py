@@ -227,3 +227,52 @@ def test_cli_rejects_equal_languages(tmp_path, capsys):
     src = _write(tmp_path / "a.es", "uno\n")
     code = main(["prepare", "text", str(src), str(src), "--src-lang", "es", "--tgt-lang", "es", "--quiet"])
     assert code == 2 and "languages must differ" in capsys.readouterr().err
+
+
+# --- held-out sizes that scale with the corpus ----------------------------------------------
+
+
+def _numbered_pairs(tmp_path: Path, count: int) -> Path:
+    lines = "".join(f"frase número {i}\tsentence number {i}\n" for i in range(count))
+    return _write(tmp_path / "numbered.tsv", lines)
+
+
+def test_default_held_out_sets_are_5_percent_each_so_a_2000_pair_file_is_not_refused(tmp_path):
+    source = TsvSource(paths=(_numbered_pairs(tmp_path, 2000),), source_column="1", target_column="2")
+    manifest, splits = import_corpus(_config(source, split=SplitConfig()), tmp_path / "out")
+    assert {name: len(rows) for name, rows in splits.items()} == {"valid": 100, "test": 100, "train": 1800}
+    assert manifest.source["split"]["valid_size"] == manifest.source["split"]["test_size"] == 100
+
+
+def test_default_held_out_sizes_have_a_floor_and_a_ceiling():
+    from carousel.data.user_corpus import held_out_size
+
+    assert [held_out_size(n) for n in (3, 10, 30, 40, 2000, 19_990, 20_010, 1_000_000)] == [
+        1, 1, 2, 2, 100, 1000, 1000, 1000,
+    ]
+
+
+def test_the_smallest_corpus_a_random_split_takes_and_the_one_it_refuses(tmp_path):
+    three = TsvSource(paths=(_numbered_pairs(tmp_path, 3),), source_column="1", target_column="2")
+    _, splits = import_corpus(_config(three, split=SplitConfig()), tmp_path / "three")
+    assert [len(splits[name]) for name in ("train", "valid", "test")] == [1, 1, 1]
+    two = TsvSource(paths=(_write(tmp_path / "two.tsv", "uno\tone\ndos\ttwo\n"),), source_column="1", target_column="2")
+    with pytest.raises(UserError, match="needs at least 3 pairs"):
+        import_corpus(_config(two, split=SplitConfig()), tmp_path / "two")
+
+
+def test_explicit_sizes_too_large_for_the_corpus_are_refused_with_sizes_that_fit(tmp_path):
+    source = TsvSource(paths=(_numbered_pairs(tmp_path, 2000),), source_column="1", target_column="2")
+    with pytest.raises(UserError, match="too few for --valid-size 1000 and --test-size 1000") as refused:
+        import_corpus(_config(source, split=SplitConfig(valid_size=1000, test_size=1000)), tmp_path / "out")
+    assert "use --valid-size 100 and --test-size 100" in str(refused.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_tsv_on_a_small_file_without_size_flags(tmp_path, capsys):
+    path = _numbered_pairs(tmp_path, 200)
+    argv = ["prepare", "tsv", str(path), "--src-col", "1", "--tgt-col", "2", "--src-lang", "es", "--tgt-lang", "en"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    assert load_corpus_manifest(tmp_path / "out").splits["valid"].rows == 10
+    assert main([*argv, "--out", str(tmp_path / "big"), "--valid-size", "150", "--test-size", "50"]) == 2
+    assert "use --valid-size 10 and --test-size 10" in capsys.readouterr().err

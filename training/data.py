@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece as spm
 
 from carousel.errors import UserError
-from carousel.data.corpus import read_split
+from carousel.data.corpus import load_corpus_manifest, read_split
 from carousel.model.normalize import Normalizer, build_normalizer
 from carousel.data.subwords import ensure_subword_models
 from carousel.model.config import EOS_ID
@@ -34,6 +35,7 @@ class TrainingData:
 
 def load_training_data(config: TrainConfig) -> TrainingData:
     data = config.data
+    _check_normalizer_language(data)
     normalizer = build_normalizer(data.normalize_source)
     models = ensure_subword_models(data.corpus, data.src, data.tgt, config.subwords, normalize_source=normalizer)
     source_sp = spm.SentencePieceProcessor(model_file=str(models.src_model))
@@ -64,6 +66,27 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         src_vocab_size=source_sp.get_piece_size(),
         tgt_vocab_size=target_sp.get_piece_size(),
     )
+
+
+def source_language(data: DataConfig) -> str:
+    """The source's language code: `data.src_lang`, else the corpus manifest's code for the source column."""
+    if data.src_lang:
+        return data.src_lang
+    return load_corpus_manifest(data.corpus).languages.get(data.src, data.src)
+
+
+def _check_normalizer_language(data: DataConfig) -> None:
+    """Refuse the Spanish normaliser on a source that is not Spanish: it would rewrite that language's
+    words (`á` → `a`, `fué` → `fue`, capitalised `EN` → `En`) in training and in every served request."""
+    if data.normalize_source != "spanish_modern":
+        return
+    language = source_language(data)
+    if re.split(r"[-_]", language.lower())[0] not in {"es", "spa"}:
+        raise UserError(
+            f"data.normalize_source=spanish_modern rewrites Spanish spelling, but the source column "
+            f"{data.src!r} of {data.corpus} is in {language!r}: add --set data.normalize_source=none "
+            f"(or --set data.src_lang=es if that column is Spanish)"
+        )
 
 
 def _extra_training_pairs(data: DataConfig) -> list[tuple[str, str]]:

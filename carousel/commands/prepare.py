@@ -195,15 +195,11 @@ def _add_import(parser: argparse.ArgumentParser, files: str) -> None:
         "--valid-file", nargs="+", type=Path, metavar="FILE", help=f"validation set, same format as {files}"
     )
     parser.add_argument("--test-file", nargs="+", type=Path, metavar="FILE", help=f"test set, same format as {files}")
+    held_out = "5%% of the cleaned pairs, at least 1, at most 1,000"
     parser.add_argument(
-        "--valid-size",
-        type=int,
-        default=1000,
-        help="pairs drawn for validation without --valid-file (default: %(default)s)",
+        "--valid-size", type=int, help=f"pairs drawn for validation without --valid-file (default: {held_out})"
     )
-    parser.add_argument(
-        "--test-size", type=int, default=1000, help="pairs drawn for testing without --test-file (default: %(default)s)"
-    )
+    parser.add_argument("--test-size", type=int, help=f"pairs drawn for testing without --test-file (default: {held_out})")
     parser.add_argument(
         "--max-tokens",
         type=int,
