@@ -1,4 +1,4 @@
-"""The FastAPI application: routes of the HTTP contract (../shared/API.md), access checks, metrics, web page.
+"""The FastAPI application: routes of the HTTP contract (docs/API.md), access checks, metrics, web page.
 
 `create_app(settings)` builds everything from one `ServiceSettings`; models load in the background when
 the app starts (see service/registry.py) and their queues drain when it stops.

@@ -1,4 +1,4 @@
-"""The answers of the HTTP API (../shared/API.md) as types, so the OpenAPI schema says what each route returns.
+"""The answers of the HTTP API (docs/API.md) as types, so the OpenAPI schema says what each route returns.
 
 The routes build their answers as plain dicts; these models only document them (`responses=` in the route
 decorators), and tests/test_service_fuzz.py checks every answer the fuzzer gets against them. Objects

@@ -143,3 +143,47 @@ def test_the_five_commands_of_the_readme_import_train_evaluate_and_serve(tmp_pat
     cpu = os.times()
     used = (cpu.children_user - cpu_before.children_user) + (cpu.children_system - cpu_before.children_system)
     print(f"CPU seconds of the five commands: {used:.0f}")
+
+
+def test_the_shipped_models_table_matches_each_model_card():
+    """Every directory of models/ has a row whose size, parameters and test scores are its card's."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Shipped models")
+    rows = {
+        cells[0].strip("` "): cells
+        for line in text[start : text.index("\n## ", start + 1)].splitlines()
+        if line.startswith("| `models/")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    directories = sorted(path for path in (ROOT / "models").iterdir() if (path / "card.json").is_file())
+    assert sorted(rows) == [f"models/{path.name}" for path in directories]
+    for path in directories:
+        card = json.loads((path / "card.json").read_text(encoding="utf-8"))
+        _, languages, _, size, parameters, scores, _ = rows[f"models/{path.name}"]
+        assert languages == f"{card['languages']['source']} → {card['languages']['target']}"
+        mib = sum(file.stat().st_size for file in path.iterdir() if file.is_file()) / 2**20
+        assert size == f"{mib:.1f} MiB"
+        assert parameters.startswith(f"{card['parameters'] / 1e6:.1f}M")
+        test = card["evaluation"]["test"]
+        assert scores == f"{test['bleu']:.2f} / {test['chrf']:.2f} / {test['ter']:.2f}"
+
+
+def test_the_api_reference_in_the_repository_covers_every_route_and_is_the_one_cited(tmp_path):
+    from carousel.service.app import create_app
+    from carousel.service.settings import ServiceSettings
+
+    reference = (ROOT / "docs" / "API.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^## (?:GET|POST) (\S+)", reference, re.M))
+    operations = {"/health", "/ready", "/metrics", "/models", "/"}  # listed together under Operations
+    routes = set(create_app(ServiceSettings(models_dir=tmp_path)).openapi()["paths"]) | {"/docs"}
+    assert routes - operations <= headings, routes - operations - headings
+    assert all(f"`GET {path}`" in reference for path in operations)
+    for command in ("carousel keys add", "carousel keys revoke", "carousel suggestions export", "Authorization: Bearer"):
+        assert command in reference
+    citing = [
+        path.relative_to(ROOT)
+        for folder in ("service", "carousel", "model", "data", "training", "tests", "docs")
+        for path in (ROOT / folder).rglob("*.py")
+        if path != Path(__file__).resolve() and "shared/API.md" in path.read_text(encoding="utf-8")
+    ] + [name for name in ("README.md",) if "shared/API.md" in (ROOT / name).read_text(encoding="utf-8")]
+    assert citing == [], f"cite docs/API.md, the repository's copy: {citing}"

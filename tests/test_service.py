@@ -1,4 +1,4 @@
-"""The HTTP service against its contract (../shared/API.md): every route, every error status, JSON and forms.
+"""The HTTP service against its contract (docs/API.md): every route, every error status, JSON and forms.
 
 Translations come from the session's tiny model (copied to a models directory as `tiny-es-en`); the
 statuses that need a slow or blocked model (503 queue full, 504, loading) use a stand-in translator.

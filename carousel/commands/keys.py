@@ -4,7 +4,7 @@
     carousel keys list --database carousel.db
     carousel keys revoke --database carousel.db KEY
 
-The server (`carousel serve --database carousel.db`, or CAROUSEL_DATABASE) reads keys on every request:
+The server (`CAROUSEL_DATABASE=carousel.db carousel serve`) reads keys on every request:
 a key added or revoked here applies at once. Once a key has been added, the server requires one
 (revoking every key does not open it again).
 """
