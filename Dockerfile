@@ -8,8 +8,8 @@
 #
 # Settings come from CAROUSEL_* variables (service/settings.py). No Docker engine runs in this project's
 # CI, so scripts/dockerfile_steps.py performs these steps outside Docker (tests/test_dockerfile.py):
-# keep to ARG, FROM, ENV, WORKDIR, COPY, RUN, USER, EXPOSE, HEALTHCHECK and CMD, and to paths relative
-# to WORKDIR in RUN commands.
+# keep to ARG, FROM, ENV, WORKDIR, COPY, RUN, USER, EXPOSE, HEALTHCHECK and CMD (it refuses others), to
+# $VARIABLES in RUN commands only, to paths relative to WORKDIR in them, and to useradd in a RUN of its own.
 FROM python:3.11-slim
 
 ARG TORCH_VERSION=2.13.0

@@ -1,29 +1,14 @@
 """Perform the Dockerfile's steps without Docker, then start its CMD and check the service it runs.
 
-    python scripts/dockerfile_steps.py                                   # ARG defaults, models/ as shipped
-    python scripts/dockerfile_steps.py --build-arg TORCH_PIP_ARGS= --models-from /tmp/models
+    python scripts/dockerfile_steps.py --build-arg TORCH_PIP_ARGS= --models-from /tmp/models [--staging DIR]
 
-No Docker engine runs where this project is tested, so this script reads the Dockerfile itself and
-carries out each instruction on this machine; the image recipe and its test cannot drift apart.
-
-- FROM: the tag's Python version is compared with the one running this script (the venv's base).
-- ARG, ENV: as Docker (ARG defaults, overridden by `--build-arg NAME=VALUE`; ARGs are environment
-  variables of RUN commands only; ENV wins over an ARG of the same name).
-- WORKDIR, COPY: image paths are mapped into a fresh staging root (`/app` -> STAGING/root/app); COPY
-  reads from the repository, honouring .dockerignore (`--models-from DIR` stands in for `models/`).
-- RUN: `/bin/sh -c` in a plain fresh virtual environment standing in for the image's Python, so every
-  install really happens (the machine's pip configuration applies, as a build's would). `--mount`
-  flags are skipped: a cache mount becomes the machine's own pip cache. RUN commands must use paths
-  relative to WORKDIR. A RUN that creates a user (`useradd`, `adduser`) is not run — it would add a
-  user to this machine — but its user name is recorded and must be the one USER names.
-- USER: must not be root and must have been created; outside a container everything runs as the
-  current user, so this does not prove file permissions inside the image.
-- CMD: started with the image's environment (ENV, absolute image paths mapped into the staging root)
-  in WORKDIR, on a free port instead of the EXPOSEd one (the CMD's `--port` and the HEALTHCHECK's URL
-  are rewritten, and said so). The HEALTHCHECK command is repeated until it succeeds, then `/ready`,
-  `/languages` and one real `/translate` request are checked, then SIGTERM must give a clean exit 0.
-
-Exit status 0 when every step passed; the staging directory is removed unless `--keep`.
+No Docker engine runs where this project is tested, so this script carries out the Dockerfile's own
+instructions (only those it uses; others fail loudly). FROM: a fresh venv stands in for the image's
+Python. Image paths live under STAGING/root (`/app` -> STAGING/root/app). COPY reads the repository
+through .dockerignore (`--models-from` stands in for models/). RUN: `/bin/sh -c` in WORKDIR with ARGs
+and ENV set, so installs really happen with this machine's pip configuration; a RUN creating a user is
+recorded, not run, and USER must name it. CMD: on a free port (its `--port` and the HEALTHCHECK URL
+rewritten) until the HEALTHCHECK passes, then /ready, /languages, one /translate; SIGTERM must exit 0.
 """
 
 from __future__ import annotations
@@ -35,652 +20,277 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parents[1]
 USER_CREATION = ("useradd", "adduser")
-# Host variables that would change what the image's programs do; a container starts without them.
-HOST_ONLY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "CONDA_PREFIX")
+HOST_ONLY = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "CONDA_PREFIX")  # a container lacks them
+# The instructions this script performs, with the flags each may carry, and those Docker substitutes variables in.
+FLAGS = {"FROM": set(), "ARG": set(), "ENV": set(), "WORKDIR": set(), "COPY": set(), "RUN": {"mount"}, "USER": set(),
+         "EXPOSE": set(), "HEALTHCHECK": {"interval", "timeout", "start-period", "retries"}, "CMD": set()}
+SUBSTITUTING = ("ARG", "ENV", "WORKDIR", "COPY", "USER", "EXPOSE")
 
 
 class StepFailed(Exception):
     """A Dockerfile step did not do what it should; the message says which and why."""
 
 
-# -- parsing ---------------------------------------------------------------------------------------
-
-
 @dataclass
 class Instruction:
     keyword: str  # upper case
-    arguments: str  # the rest of the instruction, continuation lines joined, flags removed
-    flags: dict[str, str]  # leading --name=value flags (RUN --mount, COPY --chown, HEALTHCHECK --interval)
-    line: int
+    flags: dict[str, str]  # leading --name=value flags
+    arguments: str  # the rest, continuation lines joined
 
-    def exec_form(self) -> list[str] | None:
-        """The JSON array of an exec-form instruction, or None for the shell form."""
-        text = self.arguments.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                return None  # Docker too falls back to the shell form
-            if isinstance(value, list) and all(isinstance(item, str) for item in value):
-                return value
-        return None
-
-    def __str__(self) -> str:
-        flags = "".join(f"--{name}={value} " for name, value in self.flags.items())
-        return f"{self.keyword} {flags}{self.arguments}"
+    def argv(self) -> list[str]:
+        """The JSON array of the exec form, else the shell form as `/bin/sh -c ...`."""
+        return json.loads(self.arguments) if self.arguments.startswith("[") else ["/bin/sh", "-c", self.arguments]
 
 
 def parse_dockerfile(text: str) -> list[Instruction]:
-    """Instructions in order: comments dropped, `\\` continuation lines joined, leading flags split off."""
-    instructions: list[Instruction] = []
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        start = index
-        line = lines[index].strip()
-        index += 1
-        if not line or line.startswith("#"):
-            continue
-        parts = []
-        while line.endswith("\\"):
-            parts.append(line[:-1].strip())
-            line = ""
-            while index < len(lines):  # comment lines inside a continued instruction are dropped
-                candidate = lines[index].strip()
-                index += 1
-                if candidate.startswith("#"):
-                    continue
-                line = candidate
-                break
-        parts.append(line)
-        joined = " ".join(part for part in parts if part)
-        keyword, _, rest = joined.partition(" ")
-        flags: dict[str, str] = {}
-        rest = rest.strip()
-        while rest.startswith("--"):
-            flag, _, rest = rest.partition(" ")
-            name, _, value = flag[2:].partition("=")
-            flags[name] = value
-            rest = rest.strip()
-        instructions.append(Instruction(keyword.upper(), rest, flags, start + 1))
+    """Instructions in order: comment and blank lines dropped, `\\` continuations joined, --flags split off."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    instructions = []
+    for line in re.sub(r"\s*\\\n", " ", "\n".join(lines)).splitlines():
+        keyword, flags, arguments = re.fullmatch(r"(\S+)\s*((?:--\S+\s+)*)(.*)", line).groups()
+        flags = dict(flag[2:].partition("=")[::2] for flag in flags.split())
+        instructions.append(Instruction(keyword.upper(), flags, arguments.strip()))
     return instructions
 
 
-_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<op>[-+])(?P<word>[^}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+def assignments(text: str) -> dict[str, str | None]:
+    """`ARG`/`ENV` arguments `A=1 B="two words" C` as {A: "1", B: "two words", C: None}."""
+    return {name: value if eq else None for name, eq, value in (word.partition("=") for word in shlex.split(text))}
 
 
-def substitute(text: str, variables: dict[str, str]) -> str:
-    """Docker's variable substitution: `$NAME`, `${NAME}`, `${NAME:-default}`, `${NAME:+alternative}`."""
-
-    def replace(match: re.Match) -> str:
-        name = match.group("braced") or match.group("plain")
-        value = variables.get(name, "")
-        if match.group("op") == "-":
-            return value or match.group("word")
-        if match.group("op") == "+":
-            return match.group("word") if value else ""
-        return value
-
-    return _VARIABLE.sub(replace, text)
-
-
-def parse_assignments(text: str) -> dict[str, str | None]:
-    """`ENV`/`ARG` arguments: `A=1 B="two words"`, or the legacy `ENV NAME value with spaces`."""
-    words = shlex.split(text)
-    if words and "=" not in words[0]:
-        if len(words) == 1:
-            return {words[0]: None}  # ARG NAME without a default
-        return {words[0]: text.split(None, 1)[1]}
-    return dict(word.split("=", 1) for word in words)
+def _match(pattern: list[str], parts: list[str]) -> bool:
+    """Path components against pattern components: fnmatch each, `**` for any number of them."""
+    if pattern and pattern[0] == "**":
+        return any(_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    if not pattern or not parts:
+        return not pattern and not parts
+    return fnmatch.fnmatchcase(parts[0], pattern[0]) and _match(pattern[1:], parts[1:])
 
 
 class DockerIgnore:
-    """.dockerignore patterns: Go filepath.Match syntax plus `**`, `!` exceptions, last match wins.
-
-    A pattern matching a directory excludes everything below it (unless a later `!` pattern brings a
-    path back), as Docker does.
-    """
+    """.dockerignore: `**`, `!` exceptions, leading `/` ignored, last match wins, a directory excludes its contents."""
 
     def __init__(self, text: str = ""):
-        self.rules: list[tuple[re.Pattern, bool]] = []  # (pattern, excludes)
-        for raw in text.splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            excludes = not line.startswith("!")
-            pattern = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
-            self.rules.append((re.compile(_pattern_regex(pattern)), excludes))
-
-    @classmethod
-    def of(cls, context: Path) -> DockerIgnore:
-        path = context / ".dockerignore"
-        return cls(path.read_text(encoding="utf-8") if path.is_file() else "")
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+        self.rules = [(not line.startswith("!"), os.path.normpath(line.lstrip("!").strip()).strip("/").split("/"))
+                      for line in lines]
 
     def excluded(self, relative: str) -> bool:
-        parts = PurePosixPath(relative).parts
-        candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
-        verdict = False
-        for pattern, excludes in self.rules:
-            if any(pattern.fullmatch(candidate) for candidate in candidates):
+        parts, verdict = PurePosixPath(relative).parts, False
+        for excludes, pattern in self.rules:
+            if any(_match(pattern, list(parts[:n])) for n in range(1, len(parts) + 1)):
                 verdict = excludes
         return verdict
 
 
-def _pattern_regex(pattern: str) -> str:
-    regex, i = "", 0
-    while i < len(pattern):
-        char = pattern[i]
-        if pattern.startswith("**/", i):
-            regex += "(?:.*/)?"
-            i += 3
-        elif pattern.startswith("**", i):
-            regex += ".*"
-            i += 2
-        elif char == "*":
-            regex += "[^/]*"
-            i += 1
-        elif char == "?":
-            regex += "[^/]"
-            i += 1
-        elif char == "[":
-            end = pattern.find("]", i + 1)
-            if end < 0:
-                regex += re.escape(char)
-                i += 1
-            else:
-                body = pattern[i + 1 : end]
-                regex += "[" + ("^" + body[1:] if body.startswith("^") else body) + "]"
-                i = end + 1
-        else:
-            regex += re.escape(char)
-            i += 1
-    return regex
-
-
-# -- the build -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Image:
-    """What the build has made so far: the image's filesystem (staging root), environment and metadata."""
-
-    context: Path
-    root: Path  # the image's "/"
-    venv: Path  # stands in for the image's Python installation
-    ignore: DockerIgnore
-    overlays: dict[str, Path]  # first context path component -> directory used instead
-    build_args: dict[str, str]  # from the command line
-    args: dict[str, str | None] = field(default_factory=dict)  # ARGs declared in the current stage
-    env: dict[str, str] = field(default_factory=dict)
-    workdir: str = "/"
-    user: str = "root"
-    created_users: list[str] = field(default_factory=list)
-    exposed: list[int] = field(default_factory=list)
-    healthcheck: Instruction | None = None
-    cmd: list[str] | None = None
-    stop_signal: str = "SIGTERM"
-    consumed_args: set[str] = field(default_factory=set)
-
-    def host_path(self, image_path: str) -> Path:
-        path = PurePosixPath(self.workdir) / image_path  # an absolute image_path replaces workdir
-        return self.root / str(path).lstrip("/")
-
-    def variables(self) -> dict[str, str]:
-        """What `$NAME` means in the current instruction: ARGs in scope, then ENV on top."""
-        values = {name: value for name, value in self.args.items() if value is not None}
-        return {**values, **self.env}
-
-    def mapped(self, value: str) -> str:
-        """An absolute image path in an ENV value, moved into the staging root (others unchanged)."""
-        if value.startswith("/") and not value.startswith("//"):
-            top = PurePosixPath(value).parts[1:2]
-            if top and (self.root / top[0]).exists():
-                return str(self.root / value.lstrip("/"))
-        return value
-
-    def process_env(self, *, build: bool) -> dict[str, str]:
-        env = {name: value for name, value in os.environ.items()
-               if not name.startswith("CAROUSEL_") and name not in HOST_ONLY_VARIABLES}
-        if build:  # ARGs exist while building only
-            env.update({name: value for name, value in self.args.items() if value is not None})
-        env.update({name: self.mapped(value) for name, value in self.env.items()})
-        env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
-        env["VIRTUAL_ENV"] = str(self.venv)
-        return env
-
-
-def step(number: int, total: int, instruction: Instruction) -> None:
-    print(f"\nStep {number}/{total} (Dockerfile:{instruction.line}): {instruction}", flush=True)
-
-
 def note(message: str) -> None:
-    print(f" ---> {message}", flush=True)
+    print(f" ---> {message}")
 
 
-def build(instructions: list[Instruction], image: Image) -> None:
-    handlers = {
-        "FROM": do_from, "ARG": do_arg, "ENV": do_env, "WORKDIR": do_workdir, "COPY": do_copy, "ADD": do_copy,
-        "RUN": do_run, "USER": do_user, "EXPOSE": do_expose, "HEALTHCHECK": do_healthcheck, "CMD": do_cmd,
-        "LABEL": lambda i, im: note("label only"), "STOPSIGNAL": do_stopsignal,
-    }
-    for number, instruction in enumerate(instructions, start=1):
-        step(number, len(instructions), instruction)
-        handler = handlers.get(instruction.keyword)
-        if handler is None:
-            raise StepFailed(f"Dockerfile:{instruction.line}: {instruction.keyword} is not understood by this script; "
-                             f"extend scripts/dockerfile_steps.py or keep to {', '.join(sorted(handlers))}")
-        started = time.perf_counter()
-        handler(instruction, image)
-        if instruction.keyword == "RUN":
-            note(f"done in {time.perf_counter() - started:.1f} s")
-    unused = set(image.build_args) - image.consumed_args
-    if unused:
-        print(f"[warning] build arguments not declared by any ARG: {', '.join(sorted(unused))}")
-    if image.cmd is None:
-        raise StepFailed("the Dockerfile has no CMD")
+class Image:
+    """The image being built: its / (STAGING/root), its Python (a venv in STAGING/venv), ARGs, ENV and CMD."""
+
+    def __init__(self, staging: Path):
+        self.root, self.venv, self.args, self.env, self.exposed = staging / "root", staging / "venv", {}, {}, []
+        self.workdir, self.user, self.healthcheck, self.cmd = "/", "root", None, None
+
+    def path(self, image_path: str) -> Path:
+        return self.root / str(PurePosixPath(self.workdir) / image_path).lstrip("/")
+
+    def process_env(self, *, building: bool) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAROUSEL_") and k not in HOST_ONLY}
+        env.update({k: v for k, v in self.args.items() if v is not None and building})  # ARGs: while building only
+        for name, value in self.env.items():  # absolute image paths move into the staging root
+            top = PurePosixPath(value).parts[1:2] if value.startswith("/") else ()
+            env[name] = str(self.root / value.lstrip("/")) if top and (self.root / top[0]).exists() else value
+        return env | {"PATH": f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", "VIRTUAL_ENV": str(self.venv)}
 
 
-def do_from(instruction: Instruction, image: Image) -> None:
-    reference = substitute(instruction.arguments.split()[0], image.variables())
-    if image.cmd is not None or image.venv.exists():
-        raise StepFailed("multi-stage builds are not supported by this script")
-    image.args = {}  # ARGs declared before FROM are not in scope after it
-    tag = reference.rpartition(":")[2]
-    match = re.match(r"(\d+)\.(\d+)", tag)
-    here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if reference.split(":")[0].split("/")[-1] == "python" and match:
-        wanted = f"{match.group(1)}.{match.group(2)}"
-        if wanted != here:
-            print(f"[warning] the image runs Python {wanted}; this script runs on Python {here}")
-    note(f"base {reference}: a fresh virtual environment of Python {here} ({sys.executable}) stands in for it")
-    subprocess.run([sys.executable, "-m", "venv", str(image.venv)], check=True)
+def refuse_what_is_not_understood(instructions: list[Instruction]) -> None:
+    """Before any step: whatever this script would not do as Docker does fails here, loudly."""
+    users = []
+    for number, ins in enumerate(instructions, start=1):
+        words = (shlex.split(ins.arguments) if ins.keyword in ("RUN", "USER") else []) or [""]
+        users += [words[-1]] if ins.keyword == "RUN" and words[0] in USER_CREATION else []
+        problems = {
+            f"{ins.keyword} is not understood by this script": ins.keyword not in FLAGS,
+            f"flags other than {FLAGS.get(ins.keyword)}": set(ins.flags) - FLAGS.get(ins.keyword, set()),
+            "one FROM, as the first instruction": (ins.keyword == "FROM") != (number == 1),
+            "variables only in RUN (its shell expands them)": "$" in ins.arguments and ins.keyword in SUBSTITUTING,
+            "only cache mounts (this machine's pip cache serves)": any("type=cache" not in v for v in ins.flags.values())
+            and ins.keyword == "RUN",
+            "a user is created in a RUN of its own (it is skipped here)": words[0] in USER_CREATION
+            and re.search(r"[;&|`\n]|\$\(", ins.arguments),
+            "USER names a non-root user an earlier RUN created": ins.keyword == "USER" and words[0] not in users,  # never root
+            "ENV NAME=value": ins.keyword == "ENV" and None in assignments(ins.arguments).values(),
+            "HEALTHCHECK CMD, durations in whole seconds": ins.keyword == "HEALTHCHECK" and (
+                not ins.arguments.startswith("CMD ") or not all(re.fullmatch(r"\d+" + "s" * (k != "retries"), v) for k, v in ins.flags.items())),
+        }
+        if any(problems.values()):
+            raise StepFailed(f"instruction {number} ({ins.keyword} {ins.arguments[:60]}): "
+                             f"{'; '.join(why for why, bad in problems.items() if bad)}")
+    if missing := {"CMD", "HEALTHCHECK", "EXPOSE"} - {ins.keyword for ins in instructions}:
+        raise StepFailed(f"the Dockerfile needs {', '.join(sorted(missing))}")
 
 
-def do_arg(instruction: Instruction, image: Image) -> None:
-    for name, default in parse_assignments(instruction.arguments).items():
-        if name in image.build_args:
-            value, origin = image.build_args[name], "--build-arg"
-            image.consumed_args.add(name)
-        else:
-            value = None if default is None else substitute(default, image.variables())
-            origin = "default"
-        image.args[name] = value
-        note(f"{name}={value!r} ({origin})")
+def build(instructions: list[Instruction], image: Image, build_args: dict[str, str], models_from: Path | None) -> None:
+    refuse_what_is_not_understood(instructions)
+    ignore = DockerIgnore((ROOT / ".dockerignore").read_text(encoding="utf-8"))
+    for number, ins in enumerate(instructions, start=1):
+        flags, where = "".join(f"--{k}={v} " for k, v in ins.flags.items()), f"Step {number}/{len(instructions)}"
+        print(f"\n{where}: {ins.keyword} {flags}{ins.arguments}")
+        match ins.keyword:
+            case "FROM":
+                note(f"{ins.arguments}: a fresh venv of Python {sys.version.split()[0]} ({sys.executable}) stands in")
+                subprocess.run([sys.executable, "-m", "venv", str(image.venv)], check=True)
+            case "ARG":
+                for name, default in assignments(ins.arguments).items():
+                    image.args[name] = build_args.get(name, default)
+                    note(f"{name}={image.args[name]!r} ({'--build-arg' if name in build_args else 'default'})")
+            case "ENV":
+                image.env.update(assignments(ins.arguments))
+            case "WORKDIR":
+                image.workdir = str(PurePosixPath(image.workdir) / ins.arguments)
+                image.path(".").mkdir(parents=True, exist_ok=True)
+            case "COPY":
+                *sources, destination = shlex.split(ins.arguments)
+                for source in sources:
+                    copy(source, image.path(destination), many=destination.endswith("/") or len(sources) > 1,
+                         ignore=ignore, models_from=models_from, where=where)
+            case "RUN" if shlex.split(ins.arguments)[0] in USER_CREATION:  # it would add a user to this machine
+                note(f"user {shlex.split(ins.arguments)[-1]!r} is created in the image; not on this machine")
+            case "RUN":
+                started, env = time.perf_counter(), image.process_env(building=True)
+                if subprocess.run(ins.argv(), check=False, cwd=image.path("."), env=env).returncode:
+                    raise StepFailed(f"{where}: RUN failed")
+                note(f"done in {time.perf_counter() - started:.1f} s")
+            case "USER":
+                image.user = ins.arguments
+            case "EXPOSE":
+                image.exposed += [int(word.split("/")[0]) for word in ins.arguments.split()]
+            case "HEALTHCHECK":
+                image.healthcheck = Instruction("CMD", ins.flags, ins.arguments.removeprefix("CMD").strip())
+            case "CMD":
+                image.cmd = ins.argv()
 
 
-def do_env(instruction: Instruction, image: Image) -> None:
-    variables = image.variables()
-    for name, value in parse_assignments(instruction.arguments).items():
-        image.env[name] = substitute(value or "", variables)
-        note(f"{name}={image.env[name]}")
-
-
-def do_workdir(instruction: Instruction, image: Image) -> None:
-    image.workdir = str(PurePosixPath(image.workdir) / substitute(instruction.arguments.strip(), image.variables()))
-    image.host_path(".").mkdir(parents=True, exist_ok=True)
-    note(f"{image.workdir} -> {image.host_path('.')}")
-
-
-def _context_source(image: Image, relative: str) -> Path:
-    parts = PurePosixPath(relative).parts
-    if parts and parts[0] in image.overlays:
-        return image.overlays[parts[0]].joinpath(*parts[1:])
-    return image.context / relative
-
-
-def do_copy(instruction: Instruction, image: Image) -> None:
-    if instruction.keyword == "ADD":
-        raise StepFailed(f"Dockerfile:{instruction.line}: use COPY (ADD's URL and archive handling is not mirrored)")
-    if "from" in instruction.flags:
-        raise StepFailed(f"Dockerfile:{instruction.line}: COPY --from (multi-stage) is not supported by this script")
-    for flag in instruction.flags:
-        note(f"--{flag} not applied outside a container")
-    words = instruction.exec_form() or shlex.split(instruction.arguments)
-    words = [substitute(word, image.variables()) for word in words]
-    *sources, destination = words
-    if not sources:
-        raise StepFailed(f"Dockerfile:{instruction.line}: COPY needs a source and a destination")
-    into_directory = destination.endswith("/") or len(sources) > 1
-    copied = 0
-    for source in sources:
-        relative = os.path.normpath(source).lstrip("/")
-        matches = _expand(image, relative)
-        if not matches:
-            raise StepFailed(f"Dockerfile:{instruction.line}: COPY source {source!r} not found in the context "
-                             f"(or excluded by .dockerignore)")
-        for match in matches:
-            origin = _context_source(image, match)
-            if origin.is_dir():
-                target = image.host_path(destination)
-                copied += _copy_tree(image, match, origin, target)
-            else:
-                into = into_directory or len(matches) > 1 or image.host_path(destination).is_dir()
-                target = image.host_path(destination) / origin.name if into else image.host_path(destination)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(origin, target)
-                copied += 1
-    note(f"{copied} files into {PurePosixPath(image.workdir) / destination}")
-
-
-def _expand(image: Image, pattern: str) -> list[str]:
-    """Context paths (relative, posix) a COPY source names, wildcards expanded, .dockerignore applied."""
-    if not any(char in pattern for char in "*?["):
-        if pattern == ".":
-            return ["."]
-        return [pattern] if _context_source(image, pattern).exists() and not image.ignore.excluded(pattern) else []
-    parent = PurePosixPath(pattern).parent
-    names = sorted(p.name for p in _context_source(image, str(parent)).glob("*"))
-    found = [str(parent / name) if str(parent) != "." else name for name in names]
-    return [path for path in found if fnmatch.fnmatchcase(path, pattern) and not image.ignore.excluded(path)]
-
-
-def _copy_tree(image: Image, relative: str, origin: Path, target: Path) -> int:
-    """The contents of a directory (not the directory itself, as Docker), minus what is ignored."""
-    count = 0
-    target.mkdir(parents=True, exist_ok=True)
-    for directory, subdirectories, files in os.walk(origin):
-        inner = Path(directory).relative_to(origin)
-        for name in sorted(files):
-            context_path = str(PurePosixPath(relative) / inner.as_posix() / name).removeprefix("./")
-            if image.ignore.excluded(context_path):
-                continue
-            destination = target / inner / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(Path(directory) / name, destination)
-            count += 1
-        subdirectories.sort()
-    return count
-
-
-def do_run(instruction: Instruction, image: Image) -> None:
-    for flag, value in instruction.flags.items():
-        why = "the machine's own cache serves instead" if "type=cache" in value else "not applied outside a container"
-        note(f"--{flag}={value}: {why}")
-    argv = instruction.exec_form()
-    command = instruction.arguments if argv is None else shlex.join(argv)
-    words = shlex.split(command)
-    if words and words[0] in USER_CREATION:
-        if any(separator in command for separator in ("&&", "||", ";", "|", "\n", "$(", "`")):
-            raise StepFailed(f"Dockerfile:{instruction.line}: keep {words[0]} in a RUN of its own, so this script "
-                             f"can skip it (it would add a user to this machine)")
-        user = words[-1]
-        image.created_users.append(user)
-        note(f"user {user!r} is created in the image; not on this machine")
-        return
-    argv = argv or ["/bin/sh", "-c", command]
-    done = subprocess.run(argv, check=False, cwd=image.host_path("."), env=image.process_env(build=True))
-    if done.returncode:
-        raise StepFailed(f"Dockerfile:{instruction.line}: RUN exited with status {done.returncode}")
-
-
-def do_user(instruction: Instruction, image: Image) -> None:
-    user = substitute(instruction.arguments.strip(), image.variables()).split(":")[0]
-    if user in ("root", "0"):
-        raise StepFailed(f"Dockerfile:{instruction.line}: the service must not run as root")
-    if not user.isdigit() and user not in image.created_users:
-        raise StepFailed(f"Dockerfile:{instruction.line}: USER {user} was not created by an earlier RUN "
-                         f"({' or '.join(USER_CREATION)})")
-    image.user = user
-    note(f"the image runs as {user!r}; here everything runs as {_current_user()!r}")
-
-
-def do_expose(instruction: Instruction, image: Image) -> None:
-    for word in substitute(instruction.arguments, image.variables()).split():
-        image.exposed.append(int(word.split("/")[0]))
-    note(f"ports {image.exposed}")
-
-
-def do_healthcheck(instruction: Instruction, image: Image) -> None:
-    if instruction.arguments.strip().upper() == "NONE":
-        image.healthcheck = None
-        return
-    keyword, _, rest = instruction.arguments.partition(" ")
-    if keyword.upper() != "CMD":
-        raise StepFailed(f"Dockerfile:{instruction.line}: HEALTHCHECK needs CMD or NONE")
-    image.healthcheck = Instruction("CMD", rest.strip(), instruction.flags, instruction.line)
-    note(f"recorded ({', '.join(f'{k}={v}' for k, v in instruction.flags.items()) or 'default timing'})")
-
-
-def do_cmd(instruction: Instruction, image: Image) -> None:
-    image.cmd = instruction.exec_form() or ["/bin/sh", "-c", instruction.arguments]
-    note(f"recorded {image.cmd}")
-
-
-def do_stopsignal(instruction: Instruction, image: Image) -> None:
-    image.stop_signal = instruction.arguments.strip()
-    note(f"containers are stopped with {image.stop_signal}")
-
-
-def _current_user() -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        return str(os.getuid())
-
-
-# -- running the CMD -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def copy(source: str, target: Path, *, many: bool, ignore: DockerIgnore, models_from: Path | None, where: str) -> None:
+    """COPY one source: a file (into `target` when `many`), or a directory's contents; .dockerignore applies."""
+    relative = PurePosixPath(os.path.normpath(source).lstrip("/"))
+    origin = models_from.joinpath(*relative.parts[1:]) if models_from and relative.parts[0] == "models" else ROOT / relative
+    if re.search(r"[*?\[]", source) or not origin.exists() or ignore.excluded(str(relative)):
+        raise StepFailed(f"{where}: COPY source {source!r} is a pattern, missing or .dockerignored")
+    files = [(origin, target / origin.name if many else target)] if origin.is_file() else [
+        (file, target / file.relative_to(origin)) for file in sorted(origin.rglob("*"))
+        if file.is_file() and not ignore.excluded(str(relative / file.relative_to(origin).as_posix()))]
+    for file, destination in files:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, destination)
+    note(f"{len(files)} files into {target}")
 
 
 def with_port(argv: list[str], exposed: int, port: int) -> list[str]:
-    """The command with the EXPOSEd port replaced by `port` in `--port N`, `--port=N` and `:N` URLs."""
-    out, previous = [], ""
-    for word in argv:
-        if previous == "--port" and word == str(exposed):
-            word = str(port)
-        elif word == f"--port={exposed}":
-            word = f"--port={port}"
-        else:
-            word = re.sub(rf":{exposed}\b", f":{port}", word)
-        out.append(word)
-        previous = word
-    return out
+    """`argv` with the EXPOSEd port replaced by `port` in `--port N`, `--port=N` and `:N` URLs."""
+    return shlex.split(re.sub(rf"(--port[= ]|:){exposed}\b", rf"\g<1>{port}", shlex.join(argv)))
 
 
-def request(url: str, data: dict | None = None, timeout: float = 30) -> tuple[int, Mapping[str, str], object]:
-    """(status, headers, JSON body or text) of a GET, or of a JSON POST when `data` is given."""
+def request(url: str, data: dict | None = None):
+    """The JSON answer to a GET, or to a JSON POST when `data` is given; OSError unless 2xx."""
     body = None if data is None else json.dumps(data).encode()
-    headers = {"Content-Type": "application/json"} if body else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=timeout) as answer:
-            status, answer_headers, text = answer.status, answer.headers, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        status, answer_headers, text = error.code, error.headers, error.read().decode()
-    try:
-        return status, answer_headers, json.loads(text)
-    except json.JSONDecodeError:
-        return status, answer_headers, text
+    with urllib.request.urlopen(urllib.request.Request(url, body, {"Content-Type": "application/json"}), timeout=30) as r:
+        return json.loads(r.read())
 
 
-def _seconds(value: str | None, default: float) -> float:
-    """A Docker duration (`30s`, `1m30s`, `500ms`) in seconds."""
-    if not value:
-        return default
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sum(float(number) * units[unit] for number, unit in re.findall(r"([\d.]+)(ms|s|m|h)", value))
-
-
-def run_cmd(image: Image, port: int, wait: float, log_path: Path) -> None:
-    exposed = image.exposed[0] if image.exposed else port
-    cmd = with_port(image.cmd, exposed, port)
-    if port != exposed:
-        if cmd == image.cmd:
-            raise StepFailed(f"the CMD does not name port {exposed}; cannot move it to the free port {port}")
-        note(f"port {exposed} -> {port} on this machine (CMD and HEALTHCHECK rewritten)")
-    env = image.process_env(build=False)
-    workdir = image.host_path(".")
-    print(f"\nStarting CMD in {workdir} as {_current_user()!r} (the image's user is {image.user!r}):\n    {shlex.join(cmd)}",
-          flush=True)
+def serve(image: Image, wait: float, log_path: Path) -> None:
+    """Start the CMD on a free port, wait for the HEALTHCHECK and /ready, translate once, then SIGTERM."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exposed, base = image.exposed[0], f"http://127.0.0.1:{port}"
+    cmd, health = with_port(image.cmd, exposed, port), with_port(image.healthcheck.argv(), exposed, port)
+    if cmd == image.cmd or health == image.healthcheck.argv():
+        raise StepFailed(f"the CMD and HEALTHCHECK must name the EXPOSEd port {exposed}, to move it to {port} here")
+    env, cwd, deadline = image.process_env(building=False), image.path("."), time.monotonic() + wait
+    print(f"\nCMD in {cwd}, port {port} for {exposed}, image user {image.user!r}: {shlex.join(cmd)}")
     with log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def tail() -> str:
+        return "\n".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
+
+    def wait_for(what: str, check) -> None:  # check() true; a refused connection, error status or timeout is false
+        while not _quietly(check):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise StepFailed(f"not {what} (server exit status {process.returncode}):\n{tail()}")
+            time.sleep(0.5)
+        note(f"{what} after {wait - (deadline - time.monotonic()):.1f} s")
+
+    timeout = int(image.healthcheck.flags.get("timeout", "30s")[:-1])
     try:
-        _check_service(image, process, port, exposed, wait, env, workdir, log_path)
-        print(f"\nStopping with {image.stop_signal}", flush=True)
-        started = time.perf_counter()
-        stop_signal = _signal(image.stop_signal)
-        process.send_signal(stop_signal)
-        try:
-            status = process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            raise StepFailed(f"the server did not exit within 60 s of {image.stop_signal}") from None
-        log_text = log_path.read_text(encoding="utf-8", errors="replace")
-        # `carousel serve` drains, then exits with status 0 (carousel/commands/serve.py), as a container's PID 1 or not.
-        if status != 0 or "Traceback" in log_text:
-            raise StepFailed(f"unclean exit (status {status}):\n{_tail(log_path)}")
-        note(f"exit status 0 in {time.perf_counter() - started:.1f} s, no traceback in the log")
+        wait_for("healthy", lambda: subprocess.run(
+            health, cwd=cwd, env=env, capture_output=True, timeout=timeout, check=False).returncode == 0)
+        wait_for("ready", lambda: request(f"{base}/ready") is not None)
+        source, target = next((e["code"], t) for e in request(f"{base}/languages") for t in e["targets"])
+        text = "En el principio creó Dios los cielos y la tierra." if source == "es" else "In the beginning was the Word."
+        answer = request(f"{base}/translate", {"q": text, "source": source, "target": target})["translatedText"]
+        note(f"{source}->{target}: {text!r} -> {answer!r}")
+        process.terminate()  # SIGTERM, as `docker stop`
+        if process.wait(timeout=60) != 0 or "Traceback" in log_path.read_text(errors="replace"):
+            raise StepFailed(f"unclean exit after SIGTERM (status {process.returncode}):\n{tail()}")
+        note("SIGTERM: exit status 0, no traceback in the log")
+    except (OSError, KeyError, StopIteration, subprocess.TimeoutExpired) as error:
+        raise StepFailed(f"{type(error).__name__}: {error}\n{tail()}") from None
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
 
 
-def _check_service(image, process, port, exposed, wait, env, workdir, log_path) -> None:
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + wait
-    started = time.perf_counter()
-
-    def alive() -> None:
-        if process.poll() is not None:
-            raise StepFailed(f"the server exited with status {process.returncode}:\n{_tail(log_path)}")
-        if time.monotonic() > deadline:
-            raise StepFailed(f"gave up after {wait:.0f} s:\n{_tail(log_path)}")
-
-    if image.healthcheck is None:
-        raise StepFailed("the Dockerfile has no HEALTHCHECK")
-    check = image.healthcheck.exec_form() or ["/bin/sh", "-c", image.healthcheck.arguments]
-    check = with_port(check, exposed, port)
-    timeout = _seconds(image.healthcheck.flags.get("timeout"), 30)
-    print(f"\nHEALTHCHECK until it succeeds: {json.dumps(check)}", flush=True)
-    while True:
-        alive()
-        try:
-            done = subprocess.run(check, check=False, cwd=workdir, env=env, capture_output=True, timeout=timeout)
-            if done.returncode == 0:
-                break
-        except subprocess.TimeoutExpired:
-            pass
-        time.sleep(0.5)
-    note(f"healthy after {time.perf_counter() - started:.1f} s")
-
-    print("\nGET /ready until 200", flush=True)
-    while True:
-        alive()
-        try:
-            status, headers, answer = request(f"{base}/ready", timeout=5)
-        except OSError:
-            status, headers, answer = 0, {}, None
-        if status == 200:
-            break
-        if status == 503 and headers.get("Retry-After") is None:  # not loading any more: it never will be ready
-            raise StepFailed(f"/ready answered 503 after loading: {answer}")
-        time.sleep(0.5)
-    note(f"ready after {time.perf_counter() - started:.1f} s: {answer}")
-
-    print("\nGET /languages, POST /translate", flush=True)
-    status, _, languages = request(f"{base}/languages")
-    pairs = [(entry["code"], target) for entry in languages for target in entry["targets"]] if status == 200 else []
-    if not pairs:
-        raise StepFailed(f"/languages answered {status} with no language pair: {languages}")
-    source, target = pairs[0]
-    text = "En el principio creó Dios los cielos y la tierra." if source == "es" else "In the beginning God created the heavens and the earth."
-    status, _, answer = request(f"{base}/translate", {"q": text, "source": source, "target": target})
-    if status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("translatedText"), str):
-        raise StepFailed(f"/translate {source}->{target} answered {status}: {answer}")
-    note(f"{source}->{target}: {text!r} -> {answer['translatedText']!r}")
-
-
-def _signal(name: str) -> signal.Signals:
-    """A STOPSIGNAL value (`SIGTERM`, `TERM` or `15`) as a signal."""
-    if name.isdigit():
-        return signal.Signals(int(name))
-    return signal.Signals[name.upper() if name.upper().startswith("SIG") else f"SIG{name.upper()}"]
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-
-
-def _check_torch(image: Image) -> None:
-    """The image is CPU-only: the installed torch must not be a CUDA build."""
-    probe = "import torch; print(torch.__version__, torch.version.cuda)"
-    done = subprocess.run([str(image.venv / "bin" / "python"), "-c", probe], check=False, capture_output=True, text=True,
-                          env=image.process_env(build=False))
-    if done.returncode:
-        raise StepFailed(f"torch does not import in the built environment:\n{done.stderr}")
-    version, cuda = done.stdout.split()
-    if cuda != "None":
-        raise StepFailed(f"torch {version} is a CUDA {cuda} build; the image is meant to carry the CPU build")
-    note(f"torch {version}, CPU build")
+def _quietly(check) -> bool:
+    try:
+        return check()
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--context", type=Path, default=ROOT, help="build context (default: the repository)")
-    parser.add_argument("--dockerfile", type=Path, help="default: CONTEXT/Dockerfile")
     parser.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--models-from", type=Path, metavar="DIR", help="use DIR in place of the context's models/")
-    parser.add_argument("--staging", type=Path, help="where the image root and venv go (default: a new temporary directory)")
-    parser.add_argument("--port", type=int, default=0, help="port on this machine for the CMD (default: a free one)")
+    parser.add_argument("--models-from", type=Path, metavar="DIR", help="use DIR in place of models/")
+    parser.add_argument("--staging", type=Path, help="an empty directory for the image root and venv (kept)")
     parser.add_argument("--wait", type=float, default=180, help="seconds to wait for health and readiness")
-    parser.add_argument("--keep", action="store_true", help="keep the staging directory")
     args = parser.parse_args(argv)
-
-    context = args.context.resolve()
-    dockerfile = args.dockerfile or context / "Dockerfile"
-    build_args = {}
-    for item in args.build_arg:
-        name, equals, value = item.partition("=")
-        build_args[name] = value if equals else os.environ.get(name, "")
-    overlays = {}
-    if args.models_from:
-        if not args.models_from.is_dir():
-            parser.error(f"--models-from {args.models_from}: not a directory")
-        overlays["models"] = args.models_from.resolve()
+    sys.stdout.reconfigure(line_buffering=True)  # steps and the RUN commands' own output in order
     staging = args.staging or Path(tempfile.mkdtemp(prefix="dockerfile-steps-"))
     staging.mkdir(parents=True, exist_ok=True)
     if any(staging.iterdir()):
         parser.error(f"--staging {staging}: not empty")
-    image = Image(context=context, root=staging / "root", venv=staging / "venv", ignore=DockerIgnore.of(context),
-                  overlays=overlays, build_args=build_args)
+    image = Image(staging)
     image.root.mkdir()
-    print(f"Dockerfile {dockerfile}, context {context}, staging {staging}", flush=True)
     started = time.perf_counter()
     try:
-        build(parse_dockerfile(dockerfile.read_text(encoding="utf-8")), image)
+        build_args = dict(item.partition("=")[::2] for item in args.build_arg)
+        build(parse_dockerfile((ROOT / "Dockerfile").read_text(encoding="utf-8")), image, build_args, args.models_from)
         note(f"built in {time.perf_counter() - started:.1f} s")
-        _check_torch(image)
-        run_cmd(image, args.port or free_port(), args.wait, staging / "cmd.log")
+        serve(image, args.wait, staging / "cmd.log")
     except StepFailed as error:
-        print(f"\nFAILED: {error}", file=sys.stderr, flush=True)
-        if args.keep or args.staging:
-            print(f"staging kept in {staging}", file=sys.stderr)
+        print(f"\nFAILED: {error}", file=sys.stderr)
         return 1
     finally:
-        if not args.keep and not args.staging:
+        if not args.staging:
             shutil.rmtree(staging, ignore_errors=True)
-    print(f"\nAll steps passed in {time.perf_counter() - started:.1f} s", flush=True)
+    print(f"\nAll steps passed in {time.perf_counter() - started:.1f} s")
     return 0
 
 
