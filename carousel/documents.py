@@ -29,12 +29,13 @@ import html
 import io
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
 
 from carousel.errors import UserError
+from carousel.model.spans import PLACEHOLDER
 
 # extension -> format name
 EXTENSIONS = {
@@ -262,13 +263,6 @@ def _srt(data: bytes) -> Document:
 
 # -- gettext catalogs ------------------------------------------------------------------------------
 
-# printf (%s, %1$s, %-5.2f, %(name)s, %%), brace ({0}, {name}, {0:>3}), and Qt/KDE (%1) placeholders
-PLACEHOLDER = re.compile(
-    r"%(?:\(\w+\))?(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGcrsaAp%]"
-    r"|%\d+"
-    r"|\{[\w.\[\]]*(?:![rsa])?(?::[^{}]*)?\}"
-    r"|<[^<>]+>"  # markup tags in catalogs of GTK/Qt programs
-)
 ACCELERATOR = re.compile(r"(?:(?<=\s)|^)([_&])(?=\w)(?!\w+;)")
 
 
