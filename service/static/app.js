@@ -1,4 +1,5 @@
-// The carousel web page: calls /languages, /ready and /translate; draws the attention alignment.
+// The carousel web page: calls /languages, /ready and /translate; draws the attention alignment;
+// translates files through /frontend/settings (formats), /translate_file and /download_file.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -65,6 +66,54 @@ async function waitUntilReady() {
     await new Promise((resolve) => setTimeout(resolve, 3000));
   }
   await loadLanguages();
+  await loadFileFormats();
+}
+
+// -- file translation: POST /translate_file, then a link to GET /download_file/NAME --
+
+async function loadFileFormats() {
+  const response = await fetch("/frontend/settings");
+  if (!response.ok) return;
+  const settings = await response.json();
+  const formats = settings.supportedFilesFormat || [];
+  $("file-box").hidden = !settings.filesTranslation || formats.length === 0;
+  $("file").accept = formats.join(",");
+  $("file-formats").textContent = formats.join(" ");
+}
+
+function showFileResult(message, { link = null, error = false } = {}) {
+  const box = $("file-result");
+  box.replaceChildren(message);
+  if (link) box.append(" ", link);
+  box.classList.toggle("error", error);
+}
+
+async function translateFile(event) {
+  event.preventDefault();
+  const file = $("file").files[0];
+  if (!file) { showFileResult("Choose a file first.", { error: true }); return; }
+  const form = new FormData();
+  form.append("file", file);
+  form.append("source", $("source").value);
+  form.append("target", $("target").value);
+  if ($("api-key").value) form.append("api_key", $("api-key").value);
+  $("file-go").disabled = true;
+  showFileResult(`Translating ${file.name}…`);
+  try {
+    const response = await fetch("/translate_file", { method: "POST", body: form });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+    const link = document.createElement("a");
+    link.id = "download";
+    link.href = new URL(answer.translatedFileUrl, location.href).pathname; // this page's origin
+    link.download = "translated-" + file.name.replace(/\.pot$/i, ".po");
+    link.textContent = "Download " + link.download;
+    showFileResult(`${file.name} translated.`, { link });
+  } catch (error) {
+    showFileResult(String(error.message || error), { error: true });
+  } finally {
+    $("file-go").disabled = false;
+  }
 }
 
 function swapLanguages() {
@@ -83,7 +132,15 @@ function swapLanguages() {
 async function translate(event) {
   if (event) event.preventDefault();
   const text = $("text").value;
-  if (!text.trim()) return;
+  if (!text.trim()) {
+    // Say so, rather than leave the previous translation standing as if it were this box's.
+    $("output").textContent = "Nothing to translate: type or paste some text first.";
+    $("output").classList.add("error");
+    $("output-meta").textContent = "";
+    $("alternatives-box").hidden = true;
+    $("alignment-box").hidden = true;
+    return;
+  }
   const body = {
     q: text,
     source: $("source").value,
@@ -182,4 +239,5 @@ $("text").addEventListener("input", () => { $("chars").textContent = $("text").v
 $("source").addEventListener("change", updateTargets);
 $("swap").addEventListener("click", swapLanguages);
 $("sentence").addEventListener("change", drawAlignment);
+$("file-form").addEventListener("submit", translateFile);
 waitUntilReady();
