@@ -350,7 +350,7 @@ def load_translator(
     search: SearchConfig | None = None,
     channel: ChannelLoading | None = None,
     device: str = "auto",
-    confidence: bool = True,
+    confidence: bool | None = None,
 ) -> Translator:
     """The one way to load a model directory for translation; every problem is a `ModelLoadError`.
 
@@ -359,7 +359,8 @@ def load_translator(
     the card's `decoding.channel` loads: "tuned" when its tuned weight is not 0, "named" whenever the card
     names one, "none" never; by default "named" where `search` asks for a channel weight, else "tuned".
     With `search`, settings the model cannot honour (a channel weight without a channel model) are refused.
-    With `confidence`, a calibration the card records (`carousel calibrate`) is loaded with its reverse model.
+    With `confidence`, a calibration the card records (`carousel calibrate`) is loaded with its reverse model;
+    by default only where `search` asks for confidences (the reverse model costs memory and load time).
     """
     try:
         target = resolve_device(device)
@@ -376,6 +377,8 @@ def load_translator(
     if channel != "none":
         reverse = load_channel(loaded, quantization, even_if_off=channel == "named", device=str(target))
     translator = Translator.from_loaded(loaded, channel=reverse, device=target)
+    if confidence is None:
+        confidence = search is not None and search.return_confidence
     if confidence:
         load_confidence(translator, loaded, quantization, str(target))
     if search is not None and search.return_confidence and not translator.has_confidence:

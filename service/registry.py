@@ -26,7 +26,12 @@ from carousel.service.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 BatchObserver = Callable[[str], Callable[[BatchReport], None] | None]  # model name -> callback
-Loader = Callable[[Path, str], Translator]  # (directory, quantization) -> translator (model.translator.load_translator)
+Loader = Callable[[Path, str], Translator]  # (directory, quantization) -> translator
+
+
+def load_for_serving(directory: Path, quantization: str) -> Translator:
+    """A translator with its confidence calibration, where the model has one (requests may ask for it)."""
+    return load_translator(directory, quantization, confidence=True)
 
 
 @dataclass
@@ -47,7 +52,7 @@ class ServedModel:
 
 
 class ModelRegistry:
-    def __init__(self, settings: ServiceSettings, load: Loader = load_translator):
+    def __init__(self, settings: ServiceSettings, load: Loader = load_for_serving):
         self.settings = settings
         self.models_dir = Path(settings.models_dir)
         self._load = load
