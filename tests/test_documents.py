@@ -7,7 +7,6 @@ exactly what was translated and what was kept; `msgfmt` (GNU gettext) judges the
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 
 import polib
