@@ -5,7 +5,6 @@ The translator is a stand-in (upper-cases) so the tests see exactly what was tra
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 
