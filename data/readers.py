@@ -18,30 +18,13 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from carousel.errors import UserError
+from carousel.io import read_lines
 from carousel.data.cleaning import Pair
 from carousel.data.corpus import DroppedRecord
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # TMX inline codes hold the original document's formatting, not text; <hi> wraps real text.
 _TMX_CODE_ELEMENTS = frozenset({"bpt", "ept", "it", "ph", "ut", "sub"})
-
-
-def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) for each line of a UTF-8 file, without line ends or a leading BOM."""
-    try:
-        with path.open("rb") as lines:
-            for number, raw in enumerate(lines, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise UserError(
-                        f"{path}:{number}: invalid UTF-8 (byte 0x{raw[error.start]:02x} at column {error.start + 1})"
-                    ) from None
-                if number == 1:
-                    line = line.removeprefix("\ufeff")
-                yield number, line.rstrip("\r\n")
-    except OSError as error:
-        raise UserError(f"{path}: cannot read ({error.strerror})") from None
 
 
 def read_text_pairs(source_path: Path, target_path: Path) -> Iterator[Pair]:
