@@ -11,7 +11,7 @@ itself (`--max-requests` bounds it too). For each configuration the script start
 `carousel serve` on a free port with the models directory:
 
 - on:  the server's batching defaults (requests wait up to max_wait_ms for others; merged up to
-       max_batch_tokens, see service/batching.py);
+       max_batch_tokens, see service/queue.py);
 - off: `--max-wait-ms 0 --max-batch-tokens 1`: no waiting, and a cost limit below any one request's,
        so every request is its own `translate` call and every sentence its own network batch.
 - on2: batching on, with two batching workers of one torch thread each (`--batch-workers 2`).

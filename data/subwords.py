@@ -24,10 +24,9 @@ import sentencepiece as spm
 from pydantic import BaseModel, Field
 
 from carousel.errors import UserError
+from carousel.model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID  # the model's special ids: one definition
 from carousel.data.corpus import load_corpus_manifest, read_split
 
-# The model code relies on these ids.
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 SETTINGS_NAME = "settings.json"
 
 

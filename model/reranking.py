@@ -20,7 +20,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
-from carousel.model.batching import cut_into_batches, model_device, pad
+from carousel.model.padding import cut_into_batches, model_device, pad
 from carousel.model.config import BOS_ID, PAD_ID
 
 Scored = TypeVar("Scored")  # anything with a `score` (model.translator.Translation)

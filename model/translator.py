@@ -15,7 +15,7 @@ from typing import Literal
 import sentencepiece as spm
 import torch
 
-from carousel.model.batching import cut_into_batches, pad
+from carousel.model.padding import cut_into_batches, pad
 from carousel.model.normalize import Normalizer
 from carousel.model.checkpoint import LoadedModel, ModelLoadError, load_model_dir
 from carousel.model.confidence import Calibration, CalibrationError, read_calibration, sentence_features

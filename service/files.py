@@ -79,7 +79,7 @@ def install_file_routes(app: FastAPI, settings: ServiceSettings, registry: Model
         output = await asyncio.to_thread(document.render, translations)
         extension = "po" if fmt == "po" else Path(name).suffix.lstrip(".").lower()
         try:
-            stored = store.put(output, extension)
+            stored = store.put(output, extension, stem=Path(name).stem)
         except StoreFull as error:
             headers = retry_after_header(error.retry_after) if error.retry_after else None
             raise ApiError(429 if error.retry_after else 413, f"{error}; try again later", headers=headers) from None
@@ -98,7 +98,7 @@ def install_file_routes(app: FastAPI, settings: ServiceSettings, registry: Model
         if path is None:
             raise ApiError(404, "no such file (file names come from /translate_file; files expire)")
         fmt = document_format(path.name)
-        return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=f"translated-{path.name}")
+        return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=store.download_name(path.name))
 
     return store
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from carousel.service.batching import BatchReport
+from carousel.service.queue import BatchReport
 
 
 class ServiceMetrics:

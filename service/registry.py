@@ -20,7 +20,7 @@ from pathlib import Path
 from carousel.errors import UserError
 from carousel.model.translator import Translator, load_translator
 from carousel.shipped import language_pair, model_directories
-from carousel.service.batching import BatchingQueue, BatchReport
+from carousel.service.queue import BatchingQueue, BatchReport
 from carousel.service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

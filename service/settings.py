@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from carousel.model.precision import DEFAULT_QUANTIZATION, QuantizeMode
 from carousel.shipped import models_dir as shipped_models_dir
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -30,7 +31,7 @@ class ServiceSettings(BaseSettings):
     port: int = Field(5000, ge=0, le=65535)  # LibreTranslate's default port
 
     # Inference precision: int8 dynamic quantization (default: faster, same BLEU), none (float32) or bf16.
-    quantize: Literal["none", "int8", "bf16"] = "int8"
+    quantize: QuantizeMode = DEFAULT_QUANTIZATION
 
     # Decoding: requests choose a beam between 1 and max_beam; alternatives need beam > alternatives.
     default_beam: int = Field(5, ge=1)
@@ -46,7 +47,7 @@ class ServiceSettings(BaseSettings):
     max_source_tokens: int = Field(10_000, ge=1)  # source subword tokens per request (EOS included)
     html_parse_seconds: float = Field(2.0, gt=0)  # format=html markup that takes longer to parse: 413
 
-    # Cross-request batching (service/batching.py), per model.
+    # Cross-request batching (service/queue.py), per model.
     max_batch_tokens: int = Field(6_000, ge=1)  # estimated source tokens × beam per merged batch
     max_wait_ms: float = Field(5.0, ge=0)  # how long the first request waits for others to join it
     queue_size: int = Field(2_048, ge=1)  # pending sentences before requests get 503

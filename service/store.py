@@ -1,6 +1,7 @@
 """Translated files waiting to be downloaded: a bounded directory with expiry.
 
-Each file is stored under a name the server makes up (`<32 hex digits>.<extension>`), so a download
+Each file is stored under a name the server makes up (`<32 hex digits>[-<stem>].<extension>`, the stem
+the upload's own name cut to letters, digits, `_` and `-`, for the downloaded file's name), so a download
 name is either one of those or refused before the file system is touched: no path from a client ever
 reaches `open`. Files expire `ttl` seconds after they are stored. A full store (`max_files` files or
 `max_bytes` bytes) refuses new files (`StoreFull`, with the seconds until the oldest expires) rather
@@ -16,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,8}")
+NAME = re.compile(r"(?P<key>[0-9a-f]{32})(?:-(?P<stem>[A-Za-z0-9_-]{1,40}))?\.(?P<extension>[a-z0-9]{1,8})")
 
 
 class StoreFull(Exception):
@@ -34,14 +35,15 @@ class FileStore:
         self.max_files, self.max_bytes, self.ttl, self.clock = max_files, max_bytes, ttl, clock
         self._lock = threading.Lock()
 
-    def put(self, data: bytes, extension: str) -> str:
-        """Store `data`; returns its download name."""
+    def put(self, data: bytes, extension: str, stem: str = "") -> str:
+        """Store `data`; returns its download name (with `stem`, made safe, for people to recognise)."""
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:40]
         extension = extension.lower().lstrip(".")
         if not re.fullmatch(r"[a-z0-9]{1,8}", extension):
             extension = "bin"
         if len(data) > self.max_bytes:
             raise StoreFull(f"the file of {len(data)} bytes is larger than the store ({self.max_bytes} bytes)", None)
-        name = f"{secrets.token_hex(16)}.{extension}"
+        name = f"{secrets.token_hex(16)}{'-' + stem if stem else ''}.{extension}"
         with self._lock:
             self._expire(room_for=len(data))
             partial = self.directory / f".{name}.partial"
@@ -57,6 +59,12 @@ class FileStore:
             self._expire()
             path = self.directory / name
             return path if path.is_file() else None
+
+    @staticmethod
+    def download_name(name: str) -> str:
+        """The file name a download is offered under: `translated-<stem>.<extension>`."""
+        match = NAME.fullmatch(name)
+        return f"translated-{match['stem'] or match['key']}.{match['extension']}"
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.directory.iterdir() if NAME.fullmatch(p.name))

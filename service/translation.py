@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from carousel.model.translator import SearchConfig, Translation, has_words, join_nbest
 from carousel.service.access import retry_after_header
-from carousel.service.batching import QueueClosed, QueueFull
+from carousel.service.queue import QueueClosed, QueueFull
 from carousel.service.errors import ApiError
 from carousel.service.languages import Detection, choose_source, language_name, shared_identifier
 from carousel.service.registry import ModelRegistry, ServedModel

@@ -7,6 +7,7 @@ translators can script exactly what the translator returns and see exactly what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -99,3 +100,40 @@ async def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition never became true"
         await asyncio.sleep(0.005)
+
+
+@contextlib.contextmanager
+def page_in_chromium(models_dir: Path, **page_options):
+    """The service on `models_dir` on a free port (uvicorn in a thread) and a page of Debian's chromium
+    (driven by playwright) on it: yields (page, base URL, page errors). .ci/run installs both."""
+    import socket
+
+    import uvicorn
+    from playwright import sync_api
+
+    from carousel.service.app import create_app
+    from carousel.service.settings import ServiceSettings
+
+    chromium = Path("/usr/bin/chromium")
+    assert chromium.exists(), "the page test needs Debian's chromium: apt-get install chromium (see README)"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(ServiceSettings(models_dir=models_dir, port=port))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert app.state.registry.wait_until_loaded(120)
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium))
+            page = browser.new_page(**page_options)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            try:
+                yield page, f"http://127.0.0.1:{port}", errors
+            finally:
+                browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(30)

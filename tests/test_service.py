@@ -26,7 +26,7 @@ from carousel.service.registry import ModelRegistry
 from carousel.service.settings import ServiceSettings
 from carousel.model.sentences import split_sentences
 from carousel.service.text import split_html
-from tests.helpers import StandInTranslator, stand_in_app, until
+from tests.helpers import StandInTranslator, page_in_chromium, stand_in_app, until
 
 with warnings.catch_warnings():  # Starlette's TestClient warns about its httpx dependency at import
     warnings.simplefilter("ignore")
@@ -535,51 +535,26 @@ def test_settings_from_environment_and_flags(monkeypatch):
 
 @pytest.mark.slow
 def test_web_page_translates_and_draws_the_alignment(models_dir):
-    from playwright import sync_api
-
-    chromium = Path("/usr/bin/chromium")
-    assert chromium.exists(), "the page test needs Debian's chromium: apt-get install chromium (see README)"
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(ServiceSettings(models_dir=models_dir, port=port))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        assert app.state.registry.wait_until_loaded(120)
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium))
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function("document.querySelectorAll('#target option').length > 0")
-            assert page.eval_on_selector_all("#source option", "os => os.map(o => o.value)") == ["auto", "es"]
-            page.select_option("#source", "es")
-            page.fill("#text", f"{SPANISH_2} {SPANISH}")
-            page.click("#go")
-            page.wait_for_selector("#heatmap table")
-            assert page.inner_text("#output").strip()
-            assert page.eval_on_selector_all("#sentence option", "os => os.length") == 2
-            columns = page.eval_on_selector_all("#heatmap thead th", "ths => ths.length") - 1
-            rows = page.eval_on_selector_all("#heatmap tbody tr", "trs => trs.length")
-            cells = page.eval_on_selector_all("#heatmap tbody td", "tds => tds.length")
-            assert columns > 1 and rows > 1 and cells == rows * columns
-            first_tokens = page.inner_text("#heatmap thead")
-            page.select_option("#sentence", "1")
-            assert page.inner_text("#heatmap thead") != first_tokens  # the other sentence's tokens
-            page.select_option("#source", "auto")
-            page.fill("#text", SPANISH)
-            page.click("#go")
-            page.wait_for_function("document.querySelector('#output-meta').textContent.includes('detected')")
-            assert "Spanish" in page.inner_text("#output-meta")
-            assert errors == []
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with page_in_chromium(models_dir) as (page, url, errors):
+        page.goto(f"{url}/")
+        page.wait_for_selector("#target option", state="attached")  # no string predicates: the page's CSP forbids eval
+        assert page.eval_on_selector_all("#source option", "os => os.map(o => o.value)") == ["auto", "es"]
+        page.select_option("#source", "es")
+        page.fill("#text", f"{SPANISH_2} {SPANISH}")
+        page.click("#go")
+        page.wait_for_selector("#heatmap table")
+        assert page.inner_text("#output").strip()
+        assert page.eval_on_selector_all("#sentence option", "os => os.length") == 2
+        columns = page.eval_on_selector_all("#heatmap thead th", "ths => ths.length") - 1
+        rows = page.eval_on_selector_all("#heatmap tbody tr", "trs => trs.length")
+        cells = page.eval_on_selector_all("#heatmap tbody td", "tds => tds.length")
+        assert columns > 1 and rows > 1 and cells == rows * columns
+        first_tokens = page.inner_text("#heatmap thead")
+        page.select_option("#sentence", "1")
+        assert page.inner_text("#heatmap thead") != first_tokens  # the other sentence's tokens
+        page.select_option("#source", "auto")
+        page.fill("#text", SPANISH)
+        page.click("#go")
+        page.wait_for_selector("#output-meta:has-text('detected')")
+        assert "Spanish" in page.inner_text("#output-meta")
+        assert errors == []

@@ -28,7 +28,7 @@ import uvicorn
 from carousel.errors import UserError
 from carousel.model.search import SearchConfig
 from carousel.service.app import create_app
-from carousel.service.batching import BatchingQueue
+from carousel.service.queue import BatchingQueue
 from carousel.service.connections import header_timeout_protocol
 from carousel.service.metrics import METHODS
 from carousel.service.registry import ModelRegistry

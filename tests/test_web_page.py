@@ -5,14 +5,11 @@ box, and nothing wider than the screen once the alignment's sentence selector is
 from __future__ import annotations
 
 import re
-import socket
-import threading
 from pathlib import Path
 
 import pytest
 
-from carousel.service.app import create_app
-from carousel.service.settings import ServiceSettings
+from tests.helpers import page_in_chromium
 
 PHONE = {"width": 390, "height": 844}
 # Two long verses: the alignment's sentence selector lists each, and a select is as wide as its longest option.
@@ -45,80 +42,55 @@ def overflowing(page) -> dict:
 
 @pytest.mark.slow
 def test_web_page_on_a_phone_uploads_a_file_says_when_the_box_is_empty_and_fits_the_screen(models_dir):
-    from playwright import sync_api
+    with page_in_chromium(models_dir, viewport=PHONE, accept_downloads=True) as (page, url, errors):
+        page.goto(f"{url}/")
+        page.wait_for_selector("#file-box:not([hidden])")  # /frontend/settings: files accepted
+        assert page.inner_text("#file-formats").split() == [
+            ".txt", ".text", ".html", ".htm", ".srt", ".po", ".pot", ".docx", ".odt",
+        ]
+        assert ".srt" in page.get_attribute("#file", "accept").split(",")
+        page.select_option("#source", "es")
 
-    chromium = Path("/usr/bin/chromium")
-    assert chromium.exists(), "the page test needs Debian's chromium: apt-get install chromium (see README)"
-    import uvicorn
+        # A translation with its alignment: two long sentences in the selector, still within 390 px.
+        page.fill("#text", TEXT)
+        page.click("#go")
+        page.wait_for_selector("#heatmap table")
+        assert page.eval_on_selector_all("#sentence option", "os => os.length") == 2
+        longest = max(page.eval_on_selector_all("#sentence option", "os => os.map(o => o.textContent.length)"))
+        assert longest > 80  # wider than the screen if nothing held the select in
+        page.click(".options summary")  # the options (beam, key) open too
+        assert overflowing(page) == {"scrolls": False, "past": []}
+        translation = page.inner_text("#output")
+        assert translation.strip()
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(ServiceSettings(models_dir=models_dir, port=port))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        assert app.state.registry.wait_until_loaded(120)
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium))
-            page = browser.new_page(viewport=PHONE, accept_downloads=True)
-            errors = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#file-box:not([hidden])")  # /frontend/settings: files accepted
-            assert page.inner_text("#file-formats").split() == [
-                ".txt", ".text", ".html", ".htm", ".srt", ".po", ".pot", ".docx", ".odt",
-            ]
-            assert ".srt" in page.get_attribute("#file", "accept").split(",")
-            page.select_option("#source", "es")
+        # Translate on an empty box: a message, not the previous translation left standing.
+        page.fill("#text", "   \n")
+        page.click("#go")
+        page.wait_for_selector("#output:has-text('Nothing to translate')")  # the page's CSP forbids eval
+        assert translation not in page.inner_text("#output")
+        assert page.is_hidden("#alignment-box") and page.inner_text("#output-meta") == ""
 
-            # A translation with its alignment: two long sentences in the selector, still within 390 px.
-            page.fill("#text", TEXT)
-            page.click("#go")
-            page.wait_for_selector("#heatmap table")
-            assert page.eval_on_selector_all("#sentence option", "os => os.length") == 2
-            longest = max(page.eval_on_selector_all("#sentence option", "os => os.map(o => o.textContent.length)"))
-            assert longest > 80  # wider than the screen if nothing held the select in
-            page.click(".options summary")  # the options (beam, key) open too
-            assert overflowing(page) == {"scrolls": False, "past": []}
-            translation = page.inner_text("#output")
-            assert translation.strip()
+        # A subtitle file: upload, a download link, the cues translated with numbers and timings kept.
+        page.set_input_files("#file", {"name": "ruth.srt", "mimeType": "application/x-subrip",
+                                       "buffer": SUBTITLES.encode("utf-8")})
+        page.click("#file-go")
+        page.wait_for_selector("#download")
+        assert re.fullmatch(r"/download_file/[^/]+\.srt", page.get_attribute("#download", "href"))
+        with page.expect_download() as download_info:
+            page.click("#download")
+        download = download_info.value
+        assert download.suggested_filename == "translated-ruth.srt"
+        blocks = Path(download.path()).read_text(encoding="utf-8").strip().split("\n\n")
+        assert [block.splitlines()[:2] for block in blocks] == [
+            ["1", "00:00:01,000 --> 00:00:03,500"], ["2", "00:00:04,000 --> 00:00:06,000"],
+        ]
+        cues = [" ".join(block.splitlines()[2:]) for block in blocks]
+        assert all(cues) and "creó Dios" not in cues[0] and "desordenada" not in cues[1]
+        assert overflowing(page) == {"scrolls": False, "past": []}
 
-            # Translate on an empty box: a message, not the previous translation left standing.
-            page.fill("#text", "   \n")
-            page.click("#go")
-            page.wait_for_function(
-                "document.querySelector('#output').textContent.startsWith('Nothing to translate')"
-            )
-            assert translation not in page.inner_text("#output")
-            assert page.is_hidden("#alignment-box") and page.inner_text("#output-meta") == ""
-
-            # A subtitle file: upload, a download link, the cues translated with numbers and timings kept.
-            page.set_input_files("#file", {"name": "ruth.srt", "mimeType": "application/x-subrip",
-                                           "buffer": SUBTITLES.encode("utf-8")})
-            page.click("#file-go")
-            page.wait_for_selector("#download")
-            assert re.fullmatch(r"/download_file/[^/]+\.srt", page.get_attribute("#download", "href"))
-            with page.expect_download() as download_info:
-                page.click("#download")
-            download = download_info.value
-            assert download.suggested_filename == "translated-ruth.srt"
-            blocks = Path(download.path()).read_text(encoding="utf-8").strip().split("\n\n")
-            assert [block.splitlines()[:2] for block in blocks] == [
-                ["1", "00:00:01,000 --> 00:00:03,500"], ["2", "00:00:04,000 --> 00:00:06,000"],
-            ]
-            cues = [" ".join(block.splitlines()[2:]) for block in blocks]
-            assert all(cues) and "creó Dios" not in cues[0] and "desordenada" not in cues[1]
-            assert overflowing(page) == {"scrolls": False, "past": []}
-
-            # A format the service does not read: its error, and no stale link.
-            page.set_input_files("#file", {"name": "notes.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"})
-            page.click("#file-go")
-            page.wait_for_selector("#file-result.error")
-            assert ".pdf" in page.inner_text("#file-result") and page.query_selector("#download") is None
-            assert errors == []
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(30)
+        # A format the service does not read: its error, and no stale link.
+        page.set_input_files("#file", {"name": "notes.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"})
+        page.click("#file-go")
+        page.wait_for_selector("#file-result.error")
+        assert ".pdf" in page.inner_text("#file-result") and page.query_selector("#download") is None
+        assert errors == []

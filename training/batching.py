@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from carousel.model.batching import cut_into_batches, pad
+from carousel.model.padding import cut_into_batches, pad
 from carousel.model.config import BOS_ID, EOS_ID
 
 

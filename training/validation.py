@@ -8,7 +8,7 @@ import sacrebleu
 import torch
 import torch.nn.functional as F
 
-from carousel.model.batching import model_device
+from carousel.model.padding import model_device
 from carousel.model.config import PAD_ID
 from carousel.model.search import SearchConfig
 from carousel.model.seq2seq import Seq2Seq

@@ -18,6 +18,7 @@ import os
 import signal
 
 from carousel.errors import UserError
+from carousel.model.precision import DEFAULT_QUANTIZATION, QUANTIZE_MODES
 
 # flag dest -> ServiceSettings field
 _OVERRIDES = {
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: 5000, as LibreTranslate)")
     parser.add_argument("--beam", type=int, help="default beam size (default: 5)")
-    parser.add_argument("--quantize", choices=["none", "int8", "bf16"], help="inference precision (default: int8)")
+    parser.add_argument("--quantize", choices=QUANTIZE_MODES, help=f"inference precision (default: {DEFAULT_QUANTIZATION})")
     parser.add_argument("--max-beam", type=int, help="largest beam a request may ask for (default: 10)")
     parser.add_argument("--max-alternatives", type=int, help="most alternatives a request may ask for (default: 3)")
     parser.add_argument("--max-chars", type=int, help="characters per request (default: 20000)")

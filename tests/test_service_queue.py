@@ -10,7 +10,7 @@ import pytest
 
 from carousel.model.search import SearchConfig
 from carousel.service.app import create_app
-from carousel.service.batching import BatchingQueue, QueueClosed, QueueFull
+from carousel.service.queue import BatchingQueue, QueueClosed, QueueFull
 from carousel.service.settings import ServiceSettings
 from tests.helpers import StandInTranslator, until, with_beam
 

@@ -1,4 +1,4 @@
-"""Batching by token count, shared by training and inference: padding, and cutting a length-sorted
+"""Padded batches of token ids, shared by training and inference: padding, and cutting a length-sorted
 order into batches whose padded size (longest sequence × sentences) stays within a token budget."""
 
 from __future__ import annotations
