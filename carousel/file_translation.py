@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from carousel.errors import UserError
-from carousel.io import display_name, read_lines
+from carousel.io import atomic_file, display_name, read_lines
 from carousel.records import NBest, Record, RecordFormat, one_line
 
 CHUNK_LINES = 2000
@@ -61,7 +61,6 @@ class AtomicOutput:
 
     def __init__(self, path: Path | None):
         self.path = path
-        self.partial = None if path is None else path.with_name(f".{path.name}.partial")
 
     def __enter__(self) -> IO[str]:
         if self.path is None:
@@ -69,20 +68,15 @@ class AtomicOutput:
             if (getattr(stdout, "encoding", None) or "").lower().replace("-", "") != "utf8":
                 stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
             return stdout
+        self.writing = atomic_file(self.path, "w", encoding="utf-8", newline="\n")
         try:
-            self.handle = open(self.partial, "w", encoding="utf-8", newline="\n")
+            return self.writing.__enter__()
         except OSError as error:
             raise UserError(f"{self.path}: cannot write ({error.strerror})") from None
-        return self.handle
 
-    def __exit__(self, kind, error, traceback) -> None:
-        if self.path is None:
-            return
-        self.handle.close()
-        if kind is None:
-            os.replace(self.partial, self.path)
-        else:
-            self.partial.unlink(missing_ok=True)
+    def __exit__(self, kind, error, traceback):
+        if self.path is not None:
+            return self.writing.__exit__(kind, error, traceback)
 
 
 def stop_after_broken_pipe() -> int:

@@ -5,6 +5,7 @@ Imports nothing from the rest of carousel but `carousel.errors`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -73,21 +74,46 @@ def count_lines(path: Path) -> int:
     return lines + (last != b"\n")
 
 
-def write_atomically(path: Path, data: bytes | str, fsync: bool = False) -> None:
-    """Write through a temporary sibling renamed over `path`, so readers never see half a file and a
-    failed write (disk full) leaves the previous file as it was. Errors propagate as OSError."""
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "wb", fsync: bool = False, **open_arguments) -> Iterator[IO]:
+    """A file handle whose contents replace `path` only when the block ends without an error.
+
+    It writes a temporary sibling (`.NAME.tmp`, one fixed name, so a killed writer's leftover is reused
+    rather than piling up) and renames it over `path`: readers never see half a file, and a failed write
+    (disk full) leaves the previous file as it was. With `fsync`, data and directory entry reach the disk
+    before the call returns (checkpoints). Errors propagate as they are (OSError for the disk).
+    """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    temporary = path.with_name(f".{path.name}.tmp")
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(payload)
+        with open(temporary, mode, **open_arguments) as handle:
+            yield handle
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+    if fsync:
+        fsync_directory(path.parent)
+
+
+def write_atomically(path: Path, data: bytes | str, fsync: bool = False) -> None:
+    """`data` (text is written as UTF-8) in place of `path`, all or nothing (see `atomic_file`)."""
+    with atomic_file(path, fsync=fsync) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable (a no-op where directories cannot be opened)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from carousel.errors import UserError
+from carousel.io import write_atomically
 
 SPLITS = ("train", "valid", "test")
 MANIFEST_NAME = "corpus.json"
@@ -78,10 +78,10 @@ def write_corpus(
         data = _encode_rows(splits.get(split, []), len(columns), split)
         plain, packed = directory / f"{split}.tsv", directory / f"{split}.tsv.gz"
         if compress:
-            _write_atomically(packed, gzip.compress(data, compresslevel=9, mtime=0))
+            write_atomically(packed, gzip.compress(data, compresslevel=9, mtime=0))
             plain.unlink(missing_ok=True)
         else:
-            _write_atomically(plain, data)
+            write_atomically(plain, data)
             packed.unlink(missing_ok=True)
         infos[split] = SplitInfo(
             rows=len(splits.get(split, [])),
@@ -101,7 +101,7 @@ def write_corpus(
         dropped=dropped,
     )
     text = json.dumps(manifest.model_dump(), ensure_ascii=False, indent=2) + "\n"
-    _write_atomically(directory / MANIFEST_NAME, text.encode("utf-8"))
+    write_atomically(directory / MANIFEST_NAME, text.encode("utf-8"))
     return manifest
 
 
@@ -171,10 +171,3 @@ def _encode_rows(rows: list[tuple[str, ...]], width: int, split: str) -> bytes:
             raise ValueError(f"{split}: malformed row {row[:1]}")  # a bug in the builder, not user input
         lines.append("\t".join(row) + "\n")
     return "".join(lines).encode("utf-8")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

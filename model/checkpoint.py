@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from carousel.errors import UserError
-from carousel.io import sha256_file
+from carousel.io import sha256_file, write_atomically
 from carousel.model.normalize import Normalizer
 from carousel.model.config import ModelConfig
 from carousel.model.ensemble import Ensemble, valid_member_weights
@@ -170,14 +170,10 @@ def update_card(directory: Path, **fields) -> dict:
 def _replace_file(path: Path, text: str) -> None:
     """Write through a temporary sibling renamed over `path`: a failed write (disk full) keeps the old
     file, so card.json (which holds the checksums) is never left truncated."""
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomically(path, text)
     except OSError as error:
         raise ModelSaveError(f"cannot write {path}: {error.strerror or error}; the file is unchanged") from error
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_model_dir(directory: Path) -> LoadedModel:

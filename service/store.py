@@ -10,12 +10,13 @@ than drop a file somebody has not downloaded yet.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import threading
 import time
 from pathlib import Path
+
+from carousel.io import write_atomically
 
 NAME = re.compile(r"(?P<key>[0-9a-f]{32})(?:-(?P<stem>[A-Za-z0-9_-]{1,40}))?\.(?P<extension>[a-z0-9]{1,8})")
 
@@ -46,9 +47,7 @@ class FileStore:
         name = f"{secrets.token_hex(16)}{'-' + stem if stem else ''}.{extension}"
         with self._lock:
             self._expire(room_for=len(data))
-            partial = self.directory / f".{name}.partial"
-            partial.write_bytes(data)
-            os.replace(partial, self.directory / name)
+            write_atomically(self.directory / name, data)
         return name
 
     def path(self, name: str) -> Path | None:

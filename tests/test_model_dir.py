@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import carousel.io
 from carousel.model.checkpoint import (
     CARD_JSON,
     CONFIG,
@@ -169,12 +171,12 @@ def test_a_full_disk_during_a_card_update_keeps_the_card(tiny_model_dir, tmp_pat
     model_dir = _copy(tiny_model_dir, tmp_path)
     before = _files(model_dir)
 
-    def write_half_then_fail(path, text, encoding=None):
-        with open(path, "w", encoding=encoding) as handle:
-            handle.write(text[: len(text) // 2])
-        raise disk_full()
+    class HalfThenFull(io.FileIO):  # the disk fills up halfway through the new card
+        def write(self, data) -> int:
+            super().write(bytes(data)[: len(data) // 2])
+            raise disk_full()
 
-    monkeypatch.setattr(Path, "write_text", write_half_then_fail)
+    monkeypatch.setattr(carousel.io, "open", lambda path, mode, **_: HalfThenFull(path, "w"), raising=False)
     with pytest.raises(ModelSaveError, match="card.json: No space left on device; the file is unchanged"):
         update_card(model_dir, evaluation={"test": {"bleu": 12.3}})
     monkeypatch.undo()

@@ -19,7 +19,7 @@ import pytest
 import sentencepiece as spm
 import torch
 
-import carousel.training.state
+import carousel.io
 from carousel.cli import main
 from carousel.errors import UserError
 from tests.conftest import ROOT, TINY_CONFIG, disk_full
@@ -141,7 +141,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint_and_says_
     before = last.read_bytes()
 
     monkeypatch.setattr(_DiskWithLittleRoom, "room", len(before) // 2)  # the next checkpoint fails halfway
-    monkeypatch.setattr(carousel.training.state, "open", _DiskWithLittleRoom, raising=False)
+    monkeypatch.setattr(carousel.io, "open", _DiskWithLittleRoom, raising=False)
     capsys.readouterr()
     assert main([*train, "--set", "training.max_steps=20"]) == 2
     err = capsys.readouterr().err

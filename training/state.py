@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import random
 from pathlib import Path
 
 import torch
 
 from carousel.errors import UserError
+from carousel.io import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -93,24 +93,16 @@ def load_checkpoint(path: Path) -> dict:
 
 def atomic_torch_save(obj, path: Path) -> None:
     path = Path(path)
-    # One fixed name (only rank 0 writes): a temporary file left by a killed run is overwritten by the
-    # next save instead of piling up.
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as handle:
+        with atomic_file(path, fsync=True) as handle:  # only rank 0 writes
             torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException as error:
-        tmp.unlink(missing_ok=True)
         cause = _os_error_behind(error)
         if cause is None:
             raise
         raise CheckpointWriteError(
             f"cannot write checkpoint {path}: {cause.strerror or cause}; the previous checkpoint is unchanged"
         ) from error
-    _fsync_directory(path.parent)
 
 
 def safe_torch_load(path: Path) -> dict:
@@ -135,14 +127,3 @@ def _os_error_behind(error: BaseException) -> OSError | None:
     while error is not None and not isinstance(error, OSError):
         error = error.__cause__ or error.__context__
     return error
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from carousel.io import write_atomically
 from carousel.data.corpus import SPLITS, CorpusManifest, DroppedRecord, write_corpus
 from carousel.data.debian import sources
 from carousel.data.debian.cleaning import clean_candidate, word_count
@@ -233,9 +233,7 @@ def _examples(dropped: list[DroppedRecord], per_reason: int) -> list[DroppedReco
 def _rewrite_manifest(directory: Path, manifest: CorpusManifest) -> None:
     """Write `corpus.json` again in write_corpus's format (same JSON layout, atomic rename)."""
     path = Path(directory) / "corpus.json"
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(manifest.model_dump(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(manifest.model_dump(), ensure_ascii=False, indent=2) + "\n")
 
 
 def summary_table(by_split: dict[str, list[Pair]], licences: dict[str, str], dropped_counts: Counter) -> str:
