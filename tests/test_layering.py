@@ -3,6 +3,7 @@ and a command line whose `--help` does not load PyTorch."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -26,8 +27,10 @@ def installed(tmp_path_factory) -> Path:
 
 
 def _lint_imports(tree: Path) -> subprocess.CompletedProcess:
-    lint = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
-    return subprocess.run([lint, str(ROOT / "pyproject.toml")], cwd=tree, env={"PYTHONPATH": str(tree), "PATH": ""},
+    """import-linter (this interpreter's) on `tree` alone: PYTHONPATH holds only the installed copy."""
+    run_lint = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run([sys.executable, "-c", run_lint, str(ROOT / "pyproject.toml")], cwd=tree, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

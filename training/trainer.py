@@ -304,7 +304,8 @@ class Trainer:
                 self.metrics.truncate_after(0)  # a run killed before its first checkpoint starts its log afresh
             return False
         state = load_checkpoint(path)
-        named = weight_files(Progress(**state["progress"]), self.config.training.average_last)
+        # Export needs the best weights; averaging uses whichever snapshots exist (it may be switched on now).
+        named = weight_files(Progress(**state["progress"]), average_last=0)
         missing = sorted(name for name in named if not (self.checkpoint_dir / name).exists())
         if missing:
             raise UserError(f"{path} names weight files that are gone ({', '.join(missing)}); "
