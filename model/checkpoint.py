@@ -5,7 +5,7 @@
     config.json           format version, ModelConfig, languages, the weight files
     source.model, target.model   SentencePiece models (the same file twice when joint)
     normalization.json    source-side normalisation rules (data/normalize.py)
-    card.json, card.md    the model card; card.json holds SHA-256 checksums verified at load
+    card.json, card.md    the model card (model/card.py); card.json holds SHA-256 checksums verified at load
 
 Every way a directory can be wrong (missing file, truncated or flipped bytes, a config that does not
 match the weights) ends in `ModelLoadError` with a message that names the file.
@@ -27,7 +27,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from carousel.errors import UserError
-from carousel.io import sha256_file, write_atomically
+from carousel.io import sha256_file
+from carousel.model.card import CARD_JSON, ModelSaveError, write_card
 from carousel.model.normalize import Normalizer
 from carousel.model.config import ModelConfig
 from carousel.model.ensemble import Ensemble, valid_member_weights
@@ -35,17 +36,13 @@ from carousel.model.seq2seq import Seq2Seq
 
 FORMAT_NAME = "carousel-model"
 FORMAT_VERSION = 1
-WEIGHTS, CONFIG, CARD_JSON, CARD_MD = "model.safetensors", "config.json", "card.json", "card.md"
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
 SOURCE_SPM, TARGET_SPM, NORMALIZATION = "source.model", "target.model", "normalization.json"
 CHECKSUMMED = [WEIGHTS, CONFIG, SOURCE_SPM, TARGET_SPM, NORMALIZATION]
 
 
 class ModelLoadError(UserError):
     """The model directory cannot be used; the message says which file and why."""
-
-
-class ModelSaveError(UserError):
-    """The model directory could not be written (disk full, permissions); the previous one is unchanged."""
 
 
 @dataclass
@@ -93,8 +90,7 @@ def save_model_dir(
         normalizer.save(staging / NORMALIZATION)
         card = dict(card, checksums={name: sha256_file(staging / name) for name in CHECKSUMMED})
         card.setdefault("parameters", model.parameter_count())
-        (staging / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
-        (staging / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
+        write_card(staging, card)
     _move_into_place(staging, directory)
 
 
@@ -121,8 +117,7 @@ def save_ensemble_dir(directory: Path, members: list[LoadedModel], card: dict) -
         for name in (SOURCE_SPM, TARGET_SPM, NORMALIZATION):
             shutil.copyfile(members[0].directory / name, staging / name)
         card = dict(card, checksums={name: sha256_file(staging / name) for name in CHECKSUMMED + names[1:]})
-        (staging / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
-        (staging / CARD_MD).write_text(render_card_markdown(card), encoding="utf-8")
+        write_card(staging, card)
     _move_into_place(staging, directory)
 
 
@@ -156,24 +151,6 @@ def _staging_directory(directory: Path) -> Iterator[Path]:
         if isinstance(error, (OSError, SafetensorError)):  # safetensors reports I/O errors as its own type
             raise ModelSaveError(f"cannot save model directory {directory}: {error}; nothing was changed") from error
         raise
-
-
-def update_card(directory: Path, **fields) -> dict:
-    """Add fields (e.g. evaluation results) to an existing card, re-rendering card.md."""
-    card = json.loads((directory / CARD_JSON).read_text(encoding="utf-8"))
-    card.update(fields)
-    _replace_file(directory / CARD_JSON, json.dumps(card, indent=2, ensure_ascii=False))
-    _replace_file(directory / CARD_MD, render_card_markdown(card))
-    return card
-
-
-def _replace_file(path: Path, text: str) -> None:
-    """Write through a temporary sibling renamed over `path`: a failed write (disk full) keeps the old
-    file, so card.json (which holds the checksums) is never left truncated."""
-    try:
-        write_atomically(path, text)
-    except OSError as error:
-        raise ModelSaveError(f"cannot write {path}: {error.strerror or error}; the file is unchanged") from error
 
 
 def load_model_dir(directory: Path) -> LoadedModel:
@@ -296,20 +273,3 @@ def _verify_checksums(directory: Path, card: dict, names: list[str]) -> None:
     for name in names:
         if checksums.get(name) != sha256_file(directory / name):
             raise ModelLoadError(f"{directory / name} does not match its checksum in card.json (corrupt or modified)")
-
-
-def render_card_markdown(card: dict) -> str:
-    """A human-readable model card from card.json's fields."""
-    lines = [f"# {card.get('name', 'carousel model')}", ""]
-    if card.get("description"):
-        lines += [card["description"], ""]
-    for key, value in card.items():
-        if key in {"name", "description", "checksums"}:
-            continue
-        if isinstance(value, (dict, list)):
-            lines += [f"## {key}", "", "```json", json.dumps(value, indent=2, ensure_ascii=False), "```", ""]
-        else:
-            lines.append(f"- **{key}**: {value}")
-    lines += ["", "## checksums (SHA-256, verified at load)", ""]
-    lines += [f"- `{name}`: `{digest}`" for name, digest in card.get("checksums", {}).items()]
-    return "\n".join(lines) + "\n"

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from carousel.cli import main
-from carousel.model.checkpoint import ModelLoadError, load_model_dir, update_card
+from carousel.model.card import update_card
+from carousel.model.checkpoint import ModelLoadError, load_model_dir
 from carousel.model.config import BOS_ID, EOS_ID
 from carousel.model.ensemble import Ensemble
 from carousel.model.search import SearchConfig, beam_search, greedy_search

@@ -13,16 +13,8 @@ import pytest
 import torch
 
 import carousel.io
-from carousel.model.checkpoint import (
-    CARD_JSON,
-    CONFIG,
-    WEIGHTS,
-    ModelLoadError,
-    ModelSaveError,
-    load_model_dir,
-    save_model_dir,
-    update_card,
-)
+from carousel.model.card import CARD_JSON, ModelSaveError, update_card
+from carousel.model.checkpoint import CONFIG, WEIGHTS, ModelLoadError, load_model_dir, save_model_dir
 from carousel.model.search import SearchConfig
 from carousel.model.translator import load_translator
 from tests.conftest import disk_full

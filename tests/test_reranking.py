@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from carousel.cli import main
-from carousel.model.checkpoint import ModelLoadError, update_card
+from carousel.model.card import update_card
+from carousel.model.checkpoint import ModelLoadError
 from carousel.model.config import EOS_ID
 from carousel.model.reranking import forced_log_probs, rerank
 from carousel.model.search import SearchConfig

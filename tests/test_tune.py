@@ -9,7 +9,8 @@ import pytest
 
 from carousel.cli import main
 from carousel.tuning import choose
-from carousel.model.checkpoint import ModelLoadError, update_card
+from carousel.model.card import update_card
+from carousel.model.checkpoint import ModelLoadError
 from carousel.model.search import SearchConfig
 from carousel.model.translator import load_translator
 

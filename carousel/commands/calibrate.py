@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from carousel import calibration
     from carousel.errors import UserError
-    from carousel.model.checkpoint import update_card
+    from carousel.model.card import update_card
     from carousel.model.confidence import FILE_NAME, file_checksum
     from carousel.model.translator import load_translator
 

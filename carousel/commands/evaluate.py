@@ -179,7 +179,7 @@ def _write_lines(path: Path, lines: list[str]) -> None:
 
 def _update_card(args: argparse.Namespace, result: dict, corpus: Path) -> str:
     """Record the model's scores under card["evaluation"][split] (split-PRECISION when not the default int8)."""
-    from carousel.model.checkpoint import update_card
+    from carousel.model.card import update_card
 
     key = args.split if args.quantize == DEFAULT_QUANTIZATION else f"{args.split}-{args.quantize}"
     entry = {name: value for name, value in result.items() if name != "hypotheses"}

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from carousel.evaluation import read_references, score_system, translate_sentences
     from carousel.io import sha256_file
-    from carousel.model.checkpoint import update_card
+    from carousel.model.card import update_card
     from carousel.model.translator import load_translator
     from carousel.tuning import choose, keep_untuned, load_channel_model, scores_by_value, sweep_member_weights
     from carousel.model.search import (
