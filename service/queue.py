@@ -200,7 +200,9 @@ class BatchingQueue:
             batch = self._collect()
             if batch is None:
                 return
-            batch = [piece for piece in batch if not piece.job.dropped]
+            # `cancelled()` as well as `dropped`: the drop runs as a loop callback, a moment after the
+            # cancellation itself, and a worker must not start work in that moment.
+            batch = [piece for piece in batch if not piece.job.dropped and not piece.job.future.cancelled()]
             if batch:
                 self._translate(batch)
 
@@ -230,7 +232,7 @@ class BatchingQueue:
             cost = 0
             served: list[_Job] = []
             for job in list(self._jobs):
-                if job.search != search:
+                if job.search != search or job.future.cancelled():
                     continue
                 end = min(len(job.sentences), job.taken + self.slice_sentences)
                 slice_cost = estimated_cost(job.sentences[job.taken : end], search.beam_size)
