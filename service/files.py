@@ -27,7 +27,9 @@ from carousel.service import translation
 from carousel.service.access import retry_after_header
 from carousel.service.errors import ApiError, SafeJSONResponse
 from carousel.service.registry import ModelRegistry
-from carousel.service.requests import BODY_OVERHEAD, TranslateRequest, bearer_key, query_fields, validate
+from carousel.service.requests import (
+    BODY_OVERHEAD, TranslateRequest, bearer_key, query_fields, read_capped_body, validate,
+)
 from carousel.service.responses import ErrorAnswer, answers
 from carousel.service.settings import ServiceSettings
 from carousel.service.store import FileStore, StoreFull
@@ -126,15 +128,7 @@ def _upload_schema() -> dict:
 
 async def _read_upload(request: Request, max_file_bytes: int) -> tuple[dict[str, Any], UploadFile | None]:
     """(text fields, the `file` part) of a multipart upload, read with a size cap (413 above it)."""
-    limit = max_file_bytes + BODY_OVERHEAD
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"upload of {declared} bytes is over the limit of {max_file_bytes} bytes a file")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, f"upload is over the limit of {max_file_bytes} bytes a file")
+    body = await read_capped_body(request, max_file_bytes + BODY_OVERHEAD, what="upload (file and form fields)")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "multipart/form-data":
         raise ApiError(400, f"send the file as multipart/form-data (got {media_type or 'no content type'})")

@@ -98,15 +98,21 @@ def bearer_key(request: Request) -> str | None:
     return None
 
 
-async def _body_fields(request: Request, max_bytes: int) -> dict[str, Any]:
+async def read_capped_body(request: Request, max_bytes: int, what: str = "request body") -> bytes:
+    """The whole body, or 413 as soon as it (declared or received) is over `max_bytes`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, f"request body of {declared} bytes is over the limit of {max_bytes} bytes")
+        raise ApiError(413, f"{what} of {declared} bytes is over the limit of {max_bytes} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise ApiError(413, f"request body is over the limit of {max_bytes} bytes")
+            raise ApiError(413, f"{what} is over the limit of {max_bytes} bytes")
+    return bytes(body)
+
+
+async def _body_fields(request: Request, max_bytes: int) -> dict[str, Any]:
+    body = await read_capped_body(request, max_bytes)
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";")[0].strip().lower()
     if not body and not media_type:
