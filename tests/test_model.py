@@ -11,7 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from carousel.model.attention import BahdanauAttention, LuongDotAttention, LuongGeneralAttention
 from carousel.model.config import ModelConfig
 from carousel.model.seq2seq import Seq2Seq
-from carousel.training.trainer import average_weights
+from carousel.training.export import average_weights
 
 CONFIG = dict(src_vocab_size=50, tgt_vocab_size=40, embedding_dim=12, encoder_hidden=10, decoder_hidden=20,
               attentional_dim=12, encoder_layers=2, decoder_layers=2, embedding_dropout=0, hidden_dropout=0,

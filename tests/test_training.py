@@ -313,7 +313,7 @@ def test_averaging_switched_on_when_resuming_exports_the_better_of_average_and_b
     from safetensors.torch import load_model
 
     from carousel.model.checkpoint import load_model_dir
-    from carousel.training.trainer import average_weights
+    from carousel.training.export import average_weights
 
     run_dir = tmp_path / "run"
     assert run(train_command(run_dir, tiny_corpus, "training.max_steps=30")).returncode == 0

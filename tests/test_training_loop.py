@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 import carousel.training.trainer as trainer_module
 from carousel.training.config import OptimConfig
 from carousel.training.data import load_training_data
+from carousel.training.export import averaged_snapshots, export_candidates
 from carousel.training.schedule import LearningRateSchedule
 from carousel.training.state import safe_torch_load
 from carousel.training.trainer import Distributed, Trainer
@@ -236,7 +237,7 @@ def test_keep_best_keeps_exactly_the_weights_of_the_best_validations_best_first(
             assert torch.equal(tensor, validation.weights[step][name]), (step, name)
     assert not torch.equal(validation.weights[4]["decoder.attentional_layer.weight"],
                            validation.weights[7]["decoder.attentional_layer.weight"])  # training moved on
-    assert "best validation BLEU (step 4)" in trainer.export_candidates()
+    assert "best validation BLEU (step 4)" in export_candidates(trainer)
 
 
 def test_average_last_keeps_only_the_last_n_validation_snapshots(tmp_path, tiny_corpus, small_data, monkeypatch):
@@ -250,7 +251,7 @@ def test_average_last_keeps_only_the_last_n_validation_snapshots(tmp_path, tiny_
     assert names == ["best-00000001.safetensors", "val-00000004.safetensors", "val-00000005.safetensors",
                      "val-00000006.safetensors"]
     assert progress.validations == [4, 5, 6] and progress.best == [[9.0, 1]]
-    assert [p.name for p in trainer.averaged_snapshots()] == names[1:]
+    assert [p.name for p in averaged_snapshots(trainer)] == names[1:]
     for step in (4, 5, 6):
         saved = load_file(str(trainer.checkpoint_dir / f"val-{step:08d}.safetensors"))
         assert all(torch.equal(tensor, validation.weights[step][name]) for name, tensor in saved.items()), step

@@ -1,4 +1,8 @@
-"""Export a trained run as a model directory (model/checkpoint.py) with its model card."""
+"""Export a trained run as a model directory (model/checkpoint.py) with its model card.
+
+The candidates are the average of the last validation snapshots (when averaging is on) and the best
+checkpoint by validation BLEU; validation BLEU picks between them, the test split never does.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ import sys
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_model
 
 from carousel.data.corpus import load_corpus_manifest
 from carousel.errors import UserError
 from carousel.model.checkpoint import save_model_dir
+from carousel.model.seq2seq import Seq2Seq
 from carousel.training.config import TrainConfig
 from carousel.training.trainer import Progress, Trainer
 from carousel.training.validation import ValidationResult, validate
@@ -44,7 +50,7 @@ def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path
     directory = export_directory(config)
     check_export_target(config)
     # Validation BLEU picks between the averaged and the best weights; the test split never does.
-    candidates = trainer.export_candidates()
+    candidates = export_candidates(trainer)
     scores = {
         name: validate(model, trainer.data, config.validation.beam_size, config.validation.batch_tokens)
         for name, model in candidates.items()
@@ -64,6 +70,43 @@ def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path
     if (Path(config.run_dir) / "curves.png").exists():
         (directory / "curves.png").write_bytes((Path(config.run_dir) / "curves.png").read_bytes())
     return directory
+
+
+def averaged_snapshots(trainer: Trainer) -> list[Path]:
+    """The validation snapshots export averages; a run that switched averaging on
+    when resumed has none for its earlier validations."""
+    if not trainer.config.training.average_last:
+        return []
+    paths = [trainer.checkpoint_dir / f"val-{s:08d}.safetensors" for s in trainer.progress.validations]
+    return [path for path in paths if path.exists()]
+
+def export_candidates(trainer: Trainer) -> dict[str, Seq2Seq]:
+    """The weights export chooses from, by description: the average of the last validation
+    snapshots (when averaging is on) and the best by validation BLEU."""
+    candidates = {}
+    paths = averaged_snapshots(trainer)
+    if len(paths) > 1:
+        averaged = Seq2Seq(trainer.model_config)
+        average_weights(averaged, paths)
+        candidates[f"average of the last {len(paths)} validations"] = averaged.eval()
+    model = Seq2Seq(trainer.model_config)
+    if trainer.progress.best:
+        step = int(trainer.progress.best[0][1])
+        load_model(model, str(trainer.checkpoint_dir / f"best-{step:08d}.safetensors"))
+        candidates[f"best validation BLEU (step {step})"] = model.eval()
+    else:  # stopped before its first validation
+        model.load_state_dict(trainer.model.state_dict())
+        candidates["last weights"] = model.eval()
+    return candidates
+
+
+def average_weights(model: Seq2Seq, paths: list[Path]) -> None:
+    total = None
+    for path in paths:
+        load_model(model, str(path))
+        state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+        total = state if total is None else {k: total[k] + state[k] for k in total}
+    model.load_state_dict({k: v / len(paths) for k, v in total.items()})
 
 
 def extra_training_data(config: TrainConfig) -> dict:

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 import yaml
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 
 from carousel.errors import UserError
 from carousel.model.checkpoint import load_model_dir
@@ -335,49 +335,12 @@ class Trainer:
         self.progress = Progress(**payload[0])
         self.schedule.load_state_dict(payload[1])
 
-    def averaged_snapshots(self) -> list[Path]:
-        """The validation snapshots export averages; a run that switched averaging on
-        when resumed has none for its earlier validations."""
-        if not self.config.training.average_last:
-            return []
-        paths = [self.checkpoint_dir / f"val-{s:08d}.safetensors" for s in self.progress.validations]
-        return [path for path in paths if path.exists()]
-
-    def export_candidates(self) -> dict[str, Seq2Seq]:
-        """The weights export chooses from, by description: the average of the last validation
-        snapshots (when averaging is on) and the best by validation BLEU."""
-        candidates = {}
-        paths = self.averaged_snapshots()
-        if len(paths) > 1:
-            averaged = Seq2Seq(self.model_config)
-            average_weights(averaged, paths)
-            candidates[f"average of the last {len(paths)} validations"] = averaged.eval()
-        model = Seq2Seq(self.model_config)
-        if self.progress.best:
-            step = int(self.progress.best[0][1])
-            load_model(model, str(self.checkpoint_dir / f"best-{step:08d}.safetensors"))
-            candidates[f"best validation BLEU (step {step})"] = model.eval()
-        else:  # stopped before its first validation
-            model.load_state_dict(self.model.state_dict())
-            candidates["last weights"] = model.eval()
-        return candidates
-
-
 def weight_files(progress: Progress, average_last: int) -> set[str]:
     """The weight files a progress record names: the kept best and, with averaging, the last snapshots."""
     names = {f"best-{int(step):08d}.safetensors" for _, step in progress.best}
     if average_last:
         names |= {f"val-{step:08d}.safetensors" for step in progress.validations}
     return names
-
-
-def average_weights(model: Seq2Seq, paths: list[Path]) -> None:
-    total = None
-    for path in paths:
-        load_model(model, str(path))
-        state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
-        total = state if total is None else {k: total[k] + state[k] for k in total}
-    model.load_state_dict({k: v / len(paths) for k, v in total.items()})
 
 
 class _Window:
