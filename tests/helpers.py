@@ -137,3 +137,21 @@ def page_in_chromium(models_dir: Path, **page_options):
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def run_with_queue(translator: "StandInTranslator", scenario, **options):
+    """Run `scenario(queue)` on a started BatchingQueue over `translator`; afterwards release the
+    translator's gate (a blocked stand-in) and close the queue."""
+    from carousel.service.queue import BatchingQueue
+
+    queue = BatchingQueue(translator, **options)
+    queue.start()
+
+    async def main():
+        try:
+            return await scenario(queue)
+        finally:
+            translator.gate.set()
+            await asyncio.to_thread(queue.close, 30)
+
+    return asyncio.run(main())

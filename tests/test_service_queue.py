@@ -12,20 +12,7 @@ from carousel.model.search import SearchConfig
 from carousel.service.app import create_app
 from carousel.service.queue import BatchingQueue, QueueClosed, QueueFull
 from carousel.service.settings import ServiceSettings
-from tests.helpers import StandInTranslator, until, with_beam
-
-
-def run_with_queue(translator, scenario, **options):
-    queue = BatchingQueue(translator, **options)
-    queue.start()
-
-    async def main():
-        try:
-            return await scenario(queue)
-        finally:
-            await asyncio.to_thread(queue.close, 10)
-
-    return asyncio.run(main())
+from tests.helpers import StandInTranslator, run_with_queue, until, with_beam
 
 
 def test_concurrent_jobs_are_merged_and_each_gets_its_own_results():

@@ -28,12 +28,11 @@ import uvicorn
 from carousel.errors import UserError
 from carousel.model.search import SearchConfig
 from carousel.service.app import create_app
-from carousel.service.queue import BatchingQueue
 from carousel.service.connections import header_timeout_protocol
 from carousel.service.metrics import METHODS
 from carousel.service.registry import ModelRegistry
 from carousel.service.settings import ServiceSettings
-from tests.helpers import StandInTranslator, stand_in_app, until, with_beam
+from tests.helpers import StandInTranslator, run_with_queue, stand_in_app, until, with_beam
 
 ROOT = Path(__file__).resolve().parents[1]
 PATIENCE = 30.0  # seconds a socket waits for something that should come at once (a slow machine is fine)
@@ -120,20 +119,6 @@ def test_sentences_and_source_tokens_over_their_limits_are_413(tmp_path):
     assert listed.status_code == 413 and "6 sentences" in listed.json()["error"]
     assert tokens.status_code == 413 and "40 source tokens" in tokens.json()["error"]
     assert fits.status_code == 200 and fits.json()["translatedText"] == "A\nA\nA\nA\nA\n"
-
-
-def run_with_queue(translator, scenario, **options):
-    queue = BatchingQueue(translator, **options)
-    queue.start()
-
-    async def main():
-        try:
-            return await scenario(queue)
-        finally:
-            translator.gate.set()
-            await asyncio.to_thread(queue.close, PATIENCE)
-
-    return asyncio.run(main())
 
 
 def test_a_large_request_is_cut_into_slices_and_a_small_one_joins_the_next_batch():
