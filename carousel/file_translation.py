@@ -17,15 +17,23 @@ from typing import IO
 
 from carousel.errors import UserError
 from carousel.io import atomic_file, display_name, read_lines
-from carousel.records import NBest, Record, RecordFormat, one_line
+from carousel.records import NBest, Record, RecordFormat, Translated, one_line
 
 CHUNK_LINES = 2000
 
 
 def translate_nbest(translator, sources: list[str], search, batch_tokens: int) -> list[NBest]:
     """Translate with `translator` (a line longer than a sentence is cut into sentences and joined back)."""
-    results = translator.translate_texts(sources, search, batch_tokens)
-    return [[(one_line(text), score) for text, score in nbest] for nbest in results]
+    return [nbest for nbest, _ in translate_records(translator, sources, search, batch_tokens)]
+
+
+def translate_records(translator, sources: list[str], search, batch_tokens: int) -> list[Translated]:
+    """`translate_nbest`, each with its confidence where `search.return_confidence` asks for one (else None)."""
+    if search.return_confidence:  # a forced decode with the reverse model per line: only when asked
+        results = translator.translate_texts_with_confidence(sources, search, batch_tokens)
+    else:
+        results = [(nbest, None) for nbest in translator.translate_texts(sources, search, batch_tokens)]
+    return [([(one_line(text), score) for text, score in nbest], confidence) for nbest, confidence in results]
 
 
 def read_records(inputs: list[Path | None], record_format: RecordFormat) -> Iterator[Record]:
@@ -53,7 +61,7 @@ def sources_of(chunk: list[Record]) -> list[str]:
 def translate_in_process(chunks: Iterable[list[Record]], translator, search, batch_tokens: int):
     """(chunk, translations) for each chunk, translated here."""
     for chunk in chunks:
-        yield chunk, translate_nbest(translator, sources_of(chunk), search, batch_tokens)
+        yield chunk, translate_records(translator, sources_of(chunk), search, batch_tokens)
 
 
 class AtomicOutput:
@@ -97,7 +105,7 @@ _worker_translator = None
 
 def translate_in_workers(
     chunks: Iterator[list[Record]], workers: int, make_translator: TranslatorFactory, search, batch_tokens: int
-) -> Iterator[tuple[list[Record], list[NBest]]]:
+) -> Iterator[tuple[list[Record], list[Translated]]]:
     """Translate chunks in `workers` processes, yielding results in input order.
 
     At most two chunks per worker are in flight, so memory stays bounded however long the input is.
@@ -139,5 +147,5 @@ def _start_worker(make_translator: TranslatorFactory, threads: int) -> None:
     _worker_translator = make_translator()
 
 
-def _translate_in_worker(sources: list[str], search, batch_tokens: int) -> list[NBest]:
-    return translate_nbest(_worker_translator, sources, search, batch_tokens)
+def _translate_in_worker(sources: list[str], search, batch_tokens: int) -> list[Translated]:
+    return translate_records(_worker_translator, sources, search, batch_tokens)

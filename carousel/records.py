@@ -1,8 +1,11 @@
 """Translation records: how `carousel translate` reads input lines of each format and writes output lines.
 
     text    one sentence (or paragraph) a line; output: its translation (and score) a line
-    tsv     a column of tab-separated rows; output: the row with the translation (and score) appended
+    tsv     a column of tab-separated rows; output: the row with the translation (score, confidence) appended
     jsonl   a JSON object a line with a "text" key; output: the object with "translation" (and more)
+
+A confidence (`--confidence`, model/confidence.py) needs a column or a field of its own, so plain text
+output does not take one.
 
 Problems with the input raise a `UserError` naming the file and line.
 """
@@ -20,6 +23,8 @@ FORMATS = ("text", "tsv", "jsonl")
 
 # (translation, score) pairs for one sentence, best first: what crosses process boundaries.
 NBest = list[tuple[str, float]]
+# A record's translations and, with --confidence, the best one's confidence in [0, 1].
+Translated = tuple[NBest, float | None]
 
 
 @dataclass
@@ -34,23 +39,23 @@ class Record:
 class RecordFormat:
     """Turns input lines into records and records plus translations into output lines."""
 
-    def __init__(self, scores: bool, nbest: int):
-        self.scores, self.nbest = scores, nbest
+    def __init__(self, scores: bool, nbest: int, confidence: bool = False):
+        self.scores, self.nbest, self.confidence = scores, nbest, confidence
 
     def parse(self, lines: Iterator[tuple[int, str]], name: str, first_file: bool) -> Iterator[Record]:
         for _, line in lines:
             yield Record(line)
 
-    def render(self, record: Record, nbest: NBest) -> str:
-        text, score = nbest[0]
+    def render(self, record: Record, translated: Translated) -> str:
+        text, score = translated[0][0]
         return f"{text}\t{score:.4f}" if self.scores else text
 
 
 class TsvFormat(RecordFormat):
-    """Tab-separated rows; the output is the row with the translation (and score) appended."""
+    """Tab-separated rows; the output is the row with the translation (score, confidence) appended."""
 
-    def __init__(self, scores: bool, nbest: int, column: str, header: bool):
-        super().__init__(scores, nbest)
+    def __init__(self, scores: bool, nbest: int, column: str, header: bool, confidence: bool = False):
+        super().__init__(scores, nbest, confidence)
         self.column, self.header = column, header
         if column.isdigit():
             self.index: int | None = int(column) - 1
@@ -71,15 +76,19 @@ class TsvFormat(RecordFormat):
                         raise UserError(f"{name}:1: no column {self.column!r} in the header (have {', '.join(fields)})")
                     index = fields.index(self.column)
                 if first_file:  # one header in the output, however many files
-                    yield Record("", verbatim="\t".join([*fields, "translation", *(["score"] if self.scores else [])]))
+                    added = ["translation", *(["score"] if self.scores else []), *(["confidence"] if self.confidence else [])]
+                    yield Record("", verbatim="\t".join([*fields, *added]))
                 continue
             if index >= len(fields):
                 raise UserError(f"{name}:{number}: the row has {len(fields)} column(s), no column {self.column}")
             yield Record(fields[index], payload=line)
 
-    def render(self, record: Record, nbest: NBest) -> str:
-        text, score = nbest[0]
-        return "\t".join([record.payload, _one_field(text), *([f"{score:.4f}"] if self.scores else [])])
+    def render(self, record: Record, translated: Translated) -> str:
+        (text, score), confidence = translated[0][0], translated[1]
+        return "\t".join([
+            record.payload, _one_field(text), *([f"{score:.4f}"] if self.scores else []),
+            *([_number(confidence)] if self.confidence else []),
+        ])
 
 
 class JsonlFormat(RecordFormat):
@@ -102,11 +111,14 @@ class JsonlFormat(RecordFormat):
                 raise UserError(f"{name}:{number}: \"text\" must be a string, not {type(value['text']).__name__}")
             yield Record(value["text"], payload=value)
 
-    def render(self, record: Record, nbest: NBest) -> str:
+    def render(self, record: Record, translated: Translated) -> str:
+        nbest, confidence = translated
         text, score = nbest[0]
         value = dict(record.payload, translation=text)
         if self.scores:
             value["score"] = round(score, 4)
+        if self.confidence:  # of the best translation only
+            value["confidence"] = confidence
         if self.nbest > 1:
             value["alternatives"] = [alternative for alternative, _ in nbest[1:]]
             if self.scores:
@@ -115,7 +127,7 @@ class JsonlFormat(RecordFormat):
 
 
 def record_format(name: str, scores: bool = False, nbest: int = 1, column: str | None = None,
-                  header: bool = False) -> RecordFormat:
+                  header: bool = False, confidence: bool = False) -> RecordFormat:
     """The format called `name`, or a `UserError` for options that do not apply to it."""
     if name not in FORMATS:
         raise UserError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}")
@@ -123,16 +135,18 @@ def record_format(name: str, scores: bool = False, nbest: int = 1, column: str |
         raise UserError("--column and --header apply to --format tsv")
     if nbest > 1 and name != "jsonl":
         raise UserError("--nbest needs --format jsonl (text and TSV output keep one translation per line)")
+    if confidence and name not in ("tsv", "jsonl"):
+        raise UserError(f"--confidence adds a column: use --format tsv or jsonl ({name} output has no columns)")
     if name == "tsv":
         if column is None:
             raise UserError("--format tsv needs --column (a number from 1, or a name with --header)")
-        return TsvFormat(scores, nbest, column, header)
+        return TsvFormat(scores, nbest, column, header, confidence)
     if name == "jsonl":
-        return JsonlFormat(scores, nbest)
+        return JsonlFormat(scores, nbest, confidence)
     return RecordFormat(scores, nbest)
 
 
-def render_chunk(chunk: list[Record], translations: list[NBest], output_format: RecordFormat) -> list[str]:
+def render_chunk(chunk: list[Record], translations: list[Translated], output_format: RecordFormat) -> list[str]:
     results = iter(translations)
     return [
         record.verbatim if record.verbatim is not None else output_format.render(record, next(results))
@@ -143,6 +157,10 @@ def render_chunk(chunk: list[Record], translations: list[NBest], output_format: 
 def one_line(text: str) -> str:
     """Output stays one line per input line, whatever the subword model decodes to."""
     return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 def _one_field(text: str) -> str:

@@ -75,6 +75,14 @@ def sentence_features(
     }
 
 
+def text_confidence(sentences: list[float | None]) -> float | None:
+    """A text's confidence from its translated sentences' (those that needed no translation left out):
+    their mean; 1 where none needed translating; None where any has none (an uncalibrated model)."""
+    if any(value is None for value in sentences):
+        return None
+    return round(sum(sentences) / len(sentences), 4) if sentences else 1.0
+
+
 def baseline(forward: float) -> float:
     """The forward score alone as a number in [0, 1]: the geometric mean of the output's token probabilities."""
     return math.exp(min(0.0, forward))

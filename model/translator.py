@@ -18,7 +18,13 @@ import torch
 from carousel.model.padding import cut_into_batches, pad
 from carousel.model.normalize import Normalizer
 from carousel.model.checkpoint import LoadedModel, ModelLoadError, load_model_dir
-from carousel.model.confidence import Calibration, CalibrationError, read_calibration, sentence_features
+from carousel.model.confidence import (
+    Calibration,
+    CalibrationError,
+    read_calibration,
+    sentence_features,
+    text_confidence,
+)
 from carousel.model.config import EOS_ID
 from carousel.model.ensemble import Ensemble
 from carousel.model.precision import DEFAULT_QUANTIZATION, inference_mode_for, resolve_device
@@ -41,7 +47,7 @@ ChannelLoading = Literal["tuned", "named", "none"]  # which channel model `load_
 
 __all__ = [  # the interface the service, the commands and the evaluation use
     "Translator", "Translation", "SearchConfig", "ModelLoadError", "load_translator",
-    "SplitText", "split_sentences", "join_nbest", "has_words",
+    "SplitText", "split_sentences", "join_nbest", "has_words", "text_confidence",
 ]
 
 
@@ -206,18 +212,29 @@ class Translator:
         Each text is cut into sentences (model/sentences.py); the sentences of all texts go through
         one batched search, and each text is joined back with its own whitespace and line breaks.
         """
+        return [nbest for nbest, _ in self.translate_texts_with_confidence(texts, search, batch_tokens)]
+
+    def translate_texts_with_confidence(
+        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
+    ) -> list[tuple[list[tuple[str, float]], float | None]]:
+        """`translate_texts`, each text with its confidence where `search.return_confidence` asks for it
+        (the mean of its translated sentences', `text_confidence`; else None)."""
         documents = [split_sentences(text) for text in texts]
         sentences = [sentence for document in documents for sentence in document.sentences]
         wordy = [has_words(sentence) for sentence in sentences]  # "." or "—" alone comes back as it is
         translated = iter(self.translate([s for s, w in zip(sentences, wordy) if w], search, batch_tokens))
+        found = [next(translated) if w else None for w in wordy]
         nbests = [
-            [(t.text, t.score) for t in next(translated)] if w else [(sentence, 0.0)]
-            for sentence, w in zip(sentences, wordy)
+            [(t.text, t.score) for t in nbest] if nbest is not None else [(sentence, 0.0)]
+            for sentence, nbest in zip(sentences, found)
         ]
         results, start = [], 0
         for document in documents:
             end = start + len(document.sentences)
-            results.append(join_nbest(document, nbests[start:end], search.nbest))
+            confidence = None
+            if search.return_confidence:
+                confidence = text_confidence([nbest[0].confidence for nbest in found[start:end] if nbest])
+            results.append((join_nbest(document, nbests[start:end], search.nbest), confidence))
             start = end
         return results
 

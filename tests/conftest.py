@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import importlib.util
+import math
 import os
 import shutil
 import sys
@@ -78,6 +79,30 @@ def models_dir(tmp_path_factory, tiny_model_dir) -> Path:
     """A models directory, as `carousel serve` reads it, holding the tiny model as `tiny-es-en` (read-only)."""
     directory = tmp_path_factory.mktemp("models")
     shutil.copytree(tiny_model_dir, directory / "tiny-es-en")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def calibrated_models_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    """A models directory with the tiny model calibrated for confidence, as `carousel calibrate` leaves it
+    (`tiny-es-en`: confidence.json, recorded in the card), and the reverse model the calibration names
+    (`tiny-en-es`: the same weights, said to translate en→es; uncalibrated itself). The calibration reads
+    one signal, `source_len`, which depends on the source alone: a sentence of a few subword pieces gets
+    about 1, one of more than 16 about 0, so tests know which sentences are doubtful. Read-only."""
+    from carousel.model.card import update_card
+    from carousel.model.confidence import FILE_NAME, Calibration, file_checksum
+
+    directory = tmp_path_factory.mktemp("calibrated")
+    forward, reverse = directory / "tiny-es-en", directory / "tiny-en-es"
+    shutil.copytree(tiny_model_dir, forward)
+    save_perturbed_copy(tiny_model_dir, reverse, 0.0, src_lang="en", tgt_lang="es")
+    calibration = Calibration(["source_len"], [math.log1p(16)], [0.25], [-3.0], 0.0, {})
+    (forward / FILE_NAME).write_text(calibration.to_json(), encoding="utf-8")
+    reverse_card = json.loads((reverse / "card.json").read_text(encoding="utf-8"))
+    update_card(forward, confidence={
+        "file": FILE_NAME, "sha256": file_checksum(forward / FILE_NAME), "reverse_model": "../tiny-en-es",
+        "reverse_checksums": reverse_card["checksums"], "features": calibration.features,
+    })
     return directory
 
 

@@ -129,6 +129,53 @@ def test_tsv_appends_a_translation_column(tiny_model_dir, sources, tmp_path, cap
     assert code == 0 and by_number.split("\n")[:-1] == lines[1:]
 
 
+# A long sentence and a short one: confidence about 0 and about 1 under the `calibrated_models_dir`
+# calibration (it reads the source's length in subword pieces only).
+DOUBTFUL = ("Y aconteció en los días que gobernaban los jueces, que hubo hambre en la tierra, y un varón de "
+            "Beth-lehem de Judá fué á peregrinar en los campos de Moab, él y su mujer, y dos hijos suyos.")
+SURE = "Amén."
+
+
+def test_confidence_adds_a_tsv_column_and_a_jsonl_field(calibrated_models_dir, tmp_path, capsys):
+    model = calibrated_models_dir / "tiny-es-en"
+    texts = [DOUBTFUL, SURE, f"{SURE} {DOUBTFUL}", ""]
+    rows = [f"{i}\t{text}" for i, text in enumerate(texts)]
+    code, out, err = _translate(capsys, "--model", model, "--beam", 2, "--format", "tsv", "--column", "es", "--header",
+                                "--scores", "--confidence", _write(tmp_path / "in.tsv", ["id\tes", *rows]))
+    assert code == 0, err
+    lines = out.split("\n")[:-1]
+    assert lines[0] == "id\tes\ttranslation\tscore\tconfidence"
+    search = SearchConfig(beam_size=2, return_confidence=True)
+    expected = load_translator(model, search=search).translate_texts_with_confidence(texts, search)
+    cells = [line.split("\t") for line in lines[1:]]
+    assert [row[2] for row in cells] == [nbest[0][0] for nbest, _ in expected]
+    confidences = [float(row[4]) for row in cells]
+    assert confidences == [pytest.approx(c, abs=1e-4) for _, c in expected]
+    assert confidences[0] < 0.1 and confidences[1] > 0.9 and confidences[3] == 1.0  # an empty line: nothing to doubt
+    assert confidences[2] == pytest.approx((confidences[0] + confidences[1]) / 2, abs=0.02)  # a line's sentences: mean
+
+    records = [{"text": DOUBTFUL, "id": 1}, {"text": SURE, "id": 2}]
+    path = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in records])
+    code, out, err = _translate(capsys, "--model", model, "--beam", 2, "--format", "jsonl", "--confidence", path)
+    assert code == 0, err
+    answers = [json.loads(line) for line in out.split("\n")[:-1]]
+    assert [a["id"] for a in answers] == [1, 2] and all(0 <= a["confidence"] <= 1 for a in answers)
+    assert answers[0]["confidence"] < 0.1 < 0.9 < answers[1]["confidence"]
+    assert "confidence" not in json.loads(_translate(capsys, "--model", model, "--format", "jsonl", path)[1].split("\n")[0])
+
+
+def test_confidence_without_columns_or_without_a_calibration_exits_2_with_one_line(
+    tiny_model_dir, calibrated_models_dir, tmp_path, capsys
+):
+    text, tsv = _write(tmp_path / "in.txt", ["hola"]), _write(tmp_path / "in.tsv", ["1\thola"])
+    code, out, err = _translate(capsys, "--model", calibrated_models_dir / "tiny-es-en", "--confidence", text)
+    assert (code, out) == (2, "") and "--confidence adds a column: use --format tsv or jsonl" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    code, out, err = _translate(capsys, "--model", tiny_model_dir, "--format", "tsv", "--column", 2, "--confidence", tsv)
+    assert (code, out) == (2, "") and "has no confidence calibration" in err and "carousel calibrate" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_workers_give_the_same_output_as_one_process(tiny_model_dir, sources, tmp_path, capsys, monkeypatch):
     path = _write(tmp_path / "in.txt", sources * 2)
     monkeypatch.setattr(carousel.file_translation, "CHUNK_LINES", 7)  # several chunks, finishing out of order is possible

@@ -52,8 +52,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_argument(parser)
 
 
-def search_config(args: argparse.Namespace, nbest: int = 1):
-    """The `SearchConfig` the decoding flags describe; out-of-range values are a `UserError` naming the flag."""
+def search_config(args: argparse.Namespace, nbest: int = 1, confidence: bool = False):
+    """The `SearchConfig` the decoding flags describe (`confidence`: with each translation's confidence);
+    out-of-range values are a `UserError` naming the flag."""
     from carousel.model.search import SearchConfig, search_settings_problem
 
     problem = search_settings_problem(
@@ -66,5 +67,5 @@ def search_config(args: argparse.Namespace, nbest: int = 1):
         raise UserError(f"{flag} {message}")
     return SearchConfig(
         beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty, max_length_ratio=args.max_length_ratio,
-        channel_weight=args.channel_weight,
+        channel_weight=args.channel_weight, return_confidence=confidence,
     )

@@ -3,6 +3,7 @@
     carousel translate --model models/bible-es-en < in.txt > out.txt
     carousel translate --model DIR verses.tsv --format tsv --column es --header -o verses.en.tsv
     carousel translate --model DIR requests.jsonl --format jsonl --nbest 3 --scores
+    carousel translate --model DIR verses.tsv --format tsv --column 2 --confidence   # a calibrated model
     carousel translate --source es --target en messages.pot -o messages.en.po   # also .html .srt .docx .odt
 
 Text, TSV and JSONL: one output line per input line, in input order, streamed in chunks
@@ -42,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--column", help="TSV: the column to translate, a number (from 1) or a header name")
     parser.add_argument("--header", action="store_true", help="TSV: the first line of each file names the columns")
     parser.add_argument("--scores", action="store_true", help="add each translation's length-normalised log-probability")
+    parser.add_argument(
+        "--confidence", action="store_true",
+        help="TSV and JSONL: add each translation's confidence in [0, 1] (a model calibrated by `carousel calibrate`; "
+        "slower: the reverse model scores every translation)",
+    )
     add_search_arguments(parser)
     parser.add_argument("--nbest", type=positive_int, default=1, help="JSONL: also return N-1 alternatives (≤ --beam)")
     parser.add_argument(
@@ -63,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     document = _document_format(args)
     if document:
         return _translate_documents(args, document)
-    output_format = record_format(args.format or "text", args.scores, args.nbest, args.column, args.header)
-    search = search_config(args, args.nbest)
+    output_format = record_format(args.format or "text", args.scores, args.nbest, args.column, args.header,
+                                  args.confidence)
+    search = search_config(args, args.nbest, confidence=args.confidence)
     model_dir = args.model or model_for(args.source, args.target)
     inputs: list[Path | None] = list(args.inputs) or [None]  # None: stdin
     for path in inputs:
@@ -110,8 +117,8 @@ def _document_format(args: argparse.Namespace) -> str | None:
         fmt = kinds.pop()
     if len(args.inputs) != 1:
         raise UserError(f"--format {fmt}: give one input file (documents are translated one at a time)")
-    if args.scores or args.nbest > 1 or args.column or args.header or args.workers > 1:
-        raise UserError(f"--scores, --nbest, --column, --header and --workers do not apply to {fmt} documents")
+    if args.scores or args.nbest > 1 or args.column or args.header or args.workers > 1 or args.confidence:
+        raise UserError(f"--scores, --nbest, --column, --header, --workers and --confidence do not apply to {fmt} documents")
     if fmt in ("docx", "odt") and args.output is None:
         raise UserError(f"{fmt} output is binary: give -o FILE")
     return fmt
