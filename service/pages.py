@@ -6,7 +6,8 @@ without internet access. ReDoc is not served: no maintained Python package ships
 
 `/frontend/settings` answers what LibreTranslate's web page and clients ask before they translate:
 the character limit, whether keys, suggestions and files are on, the supported file extensions, and
-the languages the page starts with.
+the languages the page starts with; and, an extension, which language pairs answer a per-sentence
+confidence (calibrated models) and the threshold below which the server calls it low.
 """
 
 from __future__ import annotations
@@ -46,6 +47,18 @@ class _Languages(BaseModel):
     target: _Language
 
 
+class _Pair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    target: str
+
+
+class _Confidence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    threshold: float
+    pairs: list[_Pair]
+
+
 class FrontendSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     charLimit: int
@@ -56,6 +69,7 @@ class FrontendSettings(BaseModel):
     filesTranslation: bool
     supportedFilesFormat: list[str]
     language: _Languages
+    confidence: _Confidence | None  # extension: None where no served model is calibrated
 
 
 def install_pages(
@@ -96,4 +110,11 @@ def install_pages(
                 "source": {"code": source, "name": "Auto Detect" if source == "auto" else language_name(source)},
                 "target": {"code": target, "name": language_name(target)},
             },
+            "confidence": _confidence(settings, registry),
         }
+
+
+def _confidence(settings: ServiceSettings, registry: ModelRegistry) -> dict | None:
+    """The pairs whose translations come with a confidence (`return_confidence`), and what counts as low."""
+    pairs = [{"source": m.src_lang, "target": m.tgt_lang} for m in registry.models if m.has_confidence]
+    return {"threshold": settings.confidence_threshold, "pairs": pairs} if pairs else None

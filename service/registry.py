@@ -43,6 +43,11 @@ class ServedModel:
     card: dict
     queue: BatchingQueue = field(repr=False)
 
+    @property
+    def has_confidence(self) -> bool:
+        """Whether its translations come with a confidence (a calibrated model, `carousel calibrate`)."""
+        return getattr(self.queue.translator, "has_confidence", False)
+
     def source_tokens(self, sentences: list[str]) -> int:
         """Source subword tokens of the sentences, EOS included (estimated when the translator cannot say)."""
         encode = getattr(self.queue.translator, "encode_source", None)

@@ -36,6 +36,15 @@ class AlignmentEntry(_Answer):
     weights: list[list[float]]
 
 
+class SentenceConfidence(_Answer):
+    """One sentence of a string: where it is in translatedText and how far to trust it."""
+
+    source: str
+    translation: str = Field(description="the sentence's translation, as it appears in translatedText")
+    confidence: float | None = Field(
+        ge=0, le=1, description="predicted quality in [0, 1]; 1: not translated (no words); null: no calibration")
+
+
 class TranslateAnswer(_Answer):
     """For a string `q`, each field holds one value; for a list `q`, a list of them in the same order."""
 
@@ -46,6 +55,8 @@ class TranslateAnswer(_Answer):
     alignment: list[AlignmentEntry] | list[list[AlignmentEntry]] = Field(None, description="with return_alignment")
     confidence: float | None | list[float | None] = Field(
         None, description="with return_confidence: predicted quality in [0, 1] (null: the model has no calibration)")
+    sentenceConfidence: list[SentenceConfidence] | list[list[SentenceConfidence]] = Field(
+        None, description="with return_confidence: each sentence's translation and confidence, in order")
     confidenceWarning: str | None | list[str | None] = Field(
         None, description="with the server's confidence_action=warn: why a string's translation may be wrong")
 

@@ -6,7 +6,8 @@
    so that parsing (HTML parsing can take seconds) never holds the event loop;
 3. put each model's sentences on its batching queue, all at once, and wait for them with the request
    timeout, giving up early if the client goes away (the queues then drop the work not yet started);
-4. put the translations back into each string, with n-best alternatives, scores and alignments.
+4. put the translations back into each string, with n-best alternatives, scores, alignments and
+   confidences (per string, and per sentence for pages that mark the doubtful ones).
 
 A string detected to be in the target language already is returned as it is.
 """
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from carousel.model.translator import SearchConfig, Translation, has_words, join_nbest
+from carousel.model.translator import SearchConfig, Translation, has_words, join_nbest, text_confidence
 from carousel.service.access import retry_after_header
 from carousel.service.queue import QueueClosed, QueueFull
 from carousel.service.errors import ApiError
@@ -178,7 +179,7 @@ async def _translate_items(
             if slots:
                 sentences = [item.document.sentences[i] for item, i in slots]
                 # a model without a calibration answers no confidence rather than failing
-                calibrated = getattr(group[0].model.queue.translator, "has_confidence", False)
+                calibrated = group[0].model.has_confidence
                 model_search = search if calibrated or not search.return_confidence else replace(search, return_confidence=False)
                 futures.append((slots, group[0].model.queue.submit(sentences, model_search)))
     except (QueueFull, QueueClosed) as error:
@@ -252,13 +253,29 @@ def _answer(items: list[_Item], request: TranslateRequest) -> dict:
 
 
 def _confidence(item: _Item) -> float | None:
-    """Mean confidence of the string's translated sentences; 1 where nothing needed translating."""
+    """Mean confidence of the string's translated sentences; 1 where nothing needed translating; None
+    where the model has no calibration."""
     if item.model is None:
         return 1.0
-    values = [nbest[0].confidence for nbest in item.nbest or [] if nbest and nbest[0].signals is not None]
-    if any(value is None for value in values):
+    if not item.model.has_confidence:
         return None
-    return round(sum(values) / len(values), 4) if values else 1.0
+    return text_confidence([nbest[0].confidence for nbest in item.nbest or [] if nbest and nbest[0].signals is not None])
+
+
+def _sentence_confidences(item: _Item) -> list[dict]:
+    """Per sentence, in order: its source, its translation (as it appears in translatedText) and its
+    confidence (1 where it needed no translation, None where the model has no calibration)."""
+    if item.model is None:
+        return [{"source": s, "translation": s, "confidence": 1.0} for s in item.document.sentences]
+    entries = []
+    for sentence, nbest in zip(item.document.sentences, item.nbest or []):
+        best = nbest[0]
+        if not item.model.has_confidence:
+            confidence = None
+        else:
+            confidence = best.confidence if best.signals is not None else 1.0
+        entries.append({"source": sentence, "translation": best.text, "confidence": confidence})
+    return entries
 
 
 def _add_confidence(answer: dict, items: list[_Item], request: TranslateRequest, settings: ServiceSettings) -> None:
@@ -274,6 +291,8 @@ def _add_confidence(answer: dict, items: list[_Item], request: TranslateRequest,
                             f"threshold of {settings.confidence_threshold:g}; it is likely to be wrong")
     if request.return_confidence:
         answer["confidence"] = values[0] if single else values
+        sentences = [_sentence_confidences(item) for item in items]
+        answer["sentenceConfidence"] = sentences[0] if single else sentences
     if settings.confidence_action == "warn":
         warnings = [
             f"low confidence ({value:.2f}): the translation may be wrong or miss part of the text" if is_low else None

@@ -103,3 +103,43 @@ def test_the_service_answers_confidence_warns_and_refuses(models_dir):
         assert client.app.state.registry.wait_until_loaded(120)
         refused = client.post("/translate", json={"q": SPANISH, "source": "es", "target": "en"})
         assert refused.status_code == 422 and "below this server's threshold" in refused.json()["error"]
+
+
+# The `calibrated_models_dir` calibration reads the source's length only: about 1 for a short sentence,
+# about 0 for a long one.
+SURE = "Amén."
+DOUBTFUL = ("Y aconteció en los días que gobernaban los jueces, que hubo hambre en la tierra, y un varón de "
+            "Beth-lehem de Judá fué á peregrinar en los campos de Moab, él y su mujer, y dos hijos suyos.")
+
+
+def test_the_service_answers_each_sentences_confidence_and_says_which_pairs_have_one(calibrated_models_dir):
+    from carousel.service.responses import TranslateAnswer
+
+    settings = ServiceSettings(models_dir=calibrated_models_dir, quantize="none")
+    with TestClient(create_app(settings)) as client:  # the real loader: the card's calibration and reverse model
+        assert client.app.state.registry.wait_until_loaded(120)
+        assert client.get("/frontend/settings").json()["confidence"] == {
+            "threshold": 0.35, "pairs": [{"source": "es", "target": "en"}]}  # en→es has no calibration
+
+        ask = {"source": "es", "target": "en", "return_confidence": True}
+        one = client.post("/translate", json={"q": f"{SURE} {DOUBTFUL} —", **ask}).json()
+        TranslateAnswer.model_validate(one)
+        sentences = one["sentenceConfidence"]
+        assert [s["source"] for s in sentences] == [SURE, DOUBTFUL, "—"]
+        assert sentences[0]["confidence"] > 0.9 and sentences[1]["confidence"] < 0.1
+        assert sentences[2] == {"source": "—", "translation": "—", "confidence": 1.0}  # no words: not translated
+        assert one["confidence"] == pytest.approx((sentences[0]["confidence"] + sentences[1]["confidence"]) / 2, abs=1e-3)
+        at = 0  # each sentence's translation is found in translatedText, in order
+        for sentence in sentences:
+            at = one["translatedText"].index(sentence["translation"], at) + len(sentence["translation"])
+
+        listed = client.post("/translate", json={"q": [SURE, DOUBTFUL], **ask}).json()
+        TranslateAnswer.model_validate(listed)
+        assert [[s["source"] for s in string] for string in listed["sentenceConfidence"]] == [[SURE], [DOUBTFUL]]
+        plain = client.post("/translate", json={"q": SURE, "source": "es", "target": "en"}).json()
+        assert "sentenceConfidence" not in plain and "confidence" not in plain
+
+        uncalibrated = client.post("/translate", json={"q": "Amen.", "source": "en", "target": "es",
+                                                       "return_confidence": True}).json()
+        assert uncalibrated["confidence"] is None  # not 1: the model cannot say
+        assert [s["confidence"] for s in uncalibrated["sentenceConfidence"]] == [None]

@@ -1,6 +1,7 @@
 """The web page on a 390 px phone screen, in a real browser (Debian's chromium driven by playwright, as in
 tests/test_service.py): file upload to /translate_file and the download link, the message for an empty
-box, and nothing wider than the screen once the alignment's sentence selector is filled."""
+box, and nothing wider than the screen once the alignment's sentence selector is filled. And the marks
+on low-confidence sentences where the model is calibrated."""
 
 from __future__ import annotations
 
@@ -93,4 +94,49 @@ def test_web_page_on_a_phone_uploads_a_file_says_when_the_box_is_empty_and_fits_
         page.click("#file-go")
         page.wait_for_selector("#file-result.error")
         assert ".pdf" in page.inner_text("#file-result") and page.query_selector("#download") is None
+        assert errors == []
+
+
+# The `calibrated_models_dir` calibration reads the source's length only: about 1 for a short sentence,
+# about 0 for a long one.
+SURE = "Amén."
+DOUBTFUL = TEXT.split(". ")[0] + "."
+
+
+@pytest.mark.slow
+def test_web_page_asks_for_confidence_where_offered_and_marks_the_doubtful_sentence(calibrated_models_dir):
+    with page_in_chromium(calibrated_models_dir) as (page, url, errors):
+        sent = []
+        page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/translate") else None)
+        page.goto(f"{url}/")
+        page.wait_for_selector("#file-box:not([hidden])")  # /frontend/settings read: it names the calibrated pairs
+        page.select_option("#source", "es")
+        page.select_option("#target", "en")
+        page.fill("#text", f"{SURE} {DOUBTFUL}")
+        with page.expect_response(lambda r: r.url.endswith("/translate")) as response:
+            page.click("#go")
+        answer = response.value.json()
+        page.wait_for_selector("#confidence-note:not([hidden])")
+        assert sent[-1]["return_confidence"] is True
+        low = [s for s in answer["sentenceConfidence"] if s["confidence"] < 0.35]
+        assert [s["source"] for s in low] == [DOUBTFUL]
+        marks = page.query_selector_all("#output mark.low-confidence")
+        assert len(marks) == 1
+        value = f"{low[0]['confidence']:.2f}"
+        # Not colour alone: a visible ⚠, a tooltip, words for screen readers and a line that explains.
+        assert marks[0].text_content() == f"⚠{low[0]['translation']} (low confidence {value})"
+        assert page.is_visible("#output mark.low-confidence .flag")
+        assert f"Low confidence ({value})" in marks[0].get_attribute("title")
+        assert page.inner_text("#confidence-note") == f"⚠ Marked sentences may be wrong: low confidence ({value})."
+        assert "confidence 0.50" in page.inner_text("#output-meta")
+
+        # Swap: the box gets the translation itself, not the marks; en→es is not calibrated, so the page
+        # does not ask (the reverse model's cost is paid only where an answer comes back).
+        page.click("#swap")
+        assert page.input_value("#text") == answer["translatedText"]
+        with page.expect_response(lambda r: r.url.endswith("/translate")):
+            page.click("#go")
+        page.wait_for_selector("#output:not(:has(mark))")
+        assert "return_confidence" not in sent[-1]
+        assert page.is_hidden("#confidence-note") and "confidence" not in page.inner_text("#output-meta")
         assert errors == []

@@ -1,10 +1,13 @@
 // The carousel web page: calls /languages, /ready and /translate; draws the attention alignment;
-// translates files through /frontend/settings (formats), /translate_file and /download_file.
+// translates files through /frontend/settings (formats), /translate_file and /download_file; where
+// /frontend/settings says a pair is calibrated, asks for confidence and marks doubtful sentences.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 let languages = []; // [{code, name, targets}]
 let lastAlignment = []; // per sentence: {source, translation, source_tokens, target_tokens, weights}
+let confidence = null; // from /frontend/settings: {threshold, pairs: [{source, target}]}, or null
+let lastTranslation = ""; // the translated text itself (the output box also holds the low-confidence marks)
 
 function showStatus(message, isError) {
   const box = $("status");
@@ -66,15 +69,26 @@ async function waitUntilReady() {
     await new Promise((resolve) => setTimeout(resolve, 3000));
   }
   await loadLanguages();
-  await loadFileFormats();
+  await loadSettings();
+}
+
+async function loadSettings() {
+  const response = await fetch("/frontend/settings");
+  if (!response.ok) return;
+  const settings = await response.json();
+  confidence = settings.confidence || null;
+  showFileFormats(settings);
+}
+
+// Whether the server answers a confidence for this pair (with "auto", for any source into the target).
+function confidenceOffered(source, target) {
+  if (!confidence) return false;
+  return confidence.pairs.some((pair) => pair.target === target && (source === "auto" || pair.source === source));
 }
 
 // -- file translation: POST /translate_file, then a link to GET /download_file/NAME --
 
-async function loadFileFormats() {
-  const response = await fetch("/frontend/settings");
-  if (!response.ok) return;
-  const settings = await response.json();
+function showFileFormats(settings) {
   const formats = settings.supportedFilesFormat || [];
   $("file-box").hidden = !settings.filesTranslation || formats.length === 0;
   $("file").accept = formats.join(",");
@@ -125,8 +139,17 @@ function swapLanguages() {
   $("source").value = target;
   updateTargets();
   $("target").value = source;
-  const translated = $("output").textContent;
-  if (translated) $("text").value = translated;
+  if (lastTranslation) $("text").value = lastTranslation;
+}
+
+function showError(message) {
+  $("output").textContent = message;
+  $("output").classList.add("error");
+  $("output-meta").textContent = "";
+  $("confidence-note").hidden = true;
+  $("alternatives-box").hidden = true;
+  $("alignment-box").hidden = true;
+  lastTranslation = "";
 }
 
 async function translate(event) {
@@ -134,11 +157,7 @@ async function translate(event) {
   const text = $("text").value;
   if (!text.trim()) {
     // Say so, rather than leave the previous translation standing as if it were this box's.
-    $("output").textContent = "Nothing to translate: type or paste some text first.";
-    $("output").classList.add("error");
-    $("output-meta").textContent = "";
-    $("alternatives-box").hidden = true;
-    $("alignment-box").hidden = true;
+    showError("Nothing to translate: type or paste some text first.");
     return;
   }
   const body = {
@@ -151,6 +170,7 @@ async function translate(event) {
     return_scores: true,
     return_alignment: $("show-alignment").checked,
   };
+  if (confidenceOffered(body.source, body.target)) body.return_confidence = true;
   if ($("api-key").value) body.api_key = $("api-key").value;
   $("go").disabled = true;
   $("output").classList.remove("error");
@@ -164,24 +184,27 @@ async function translate(event) {
     if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
     showAnswer(answer);
   } catch (error) {
-    $("output").textContent = String(error.message || error);
-    $("output").classList.add("error");
-    $("output-meta").textContent = "";
-    $("alternatives-box").hidden = true;
-    $("alignment-box").hidden = true;
+    showError(String(error.message || error));
   } finally {
     $("go").disabled = false;
   }
 }
 
 function showAnswer(answer) {
-  $("output").textContent = answer.translatedText;
+  lastTranslation = answer.translatedText;
+  const low = showTranslation(answer.translatedText, answer.sentenceConfidence || []);
   const meta = [];
   if (answer.detectedLanguage) {
     meta.push(`detected ${nameOf(answer.detectedLanguage.language)} (${answer.detectedLanguage.confidence}%)`);
   }
   if (typeof answer.scores === "number") meta.push(`score ${answer.scores.toFixed(3)} (length-normalised log-probability)`);
+  if (typeof answer.confidence === "number") meta.push(`confidence ${answer.confidence.toFixed(2)} (predicted quality, 0–1)`);
   $("output-meta").textContent = meta.join(" · ");
+  const note = $("confidence-note");
+  note.textContent = low.length
+    ? `⚠ Marked sentences may be wrong: low confidence (${low.map((c) => c.toFixed(2)).join(", ")}).`
+    : "";
+  note.hidden = low.length === 0;
 
   const alternatives = answer.alternatives || [];
   $("alternatives-list").replaceChildren(...alternatives.map((text) => {
@@ -195,6 +218,45 @@ function showAnswer(answer) {
   fillSelect($("sentence"), lastAlignment.map((entry, i) => [String(i), `${i + 1}. ${entry.source}`]), "0");
   $("alignment-box").hidden = lastAlignment.length === 0;
   drawAlignment();
+}
+
+// The translation in the output box, each sentence whose confidence is below the server's threshold
+// inside a <mark> with a visible ⚠, a tooltip and words for screen readers (not colour alone).
+// Sentences are found in order in the text (it is their translations joined with the source's
+// whitespace); returns the low confidences.
+function showTranslation(text, sentences) {
+  const box = $("output");
+  box.replaceChildren();
+  const low = [];
+  let at = 0;
+  for (const sentence of sentences) {
+    const start = sentence.translation ? text.indexOf(sentence.translation, at) : -1;
+    if (start < 0) continue;
+    const end = start + sentence.translation.length;
+    const value = sentence.confidence;
+    if (typeof value !== "number" || !confidence || value >= confidence.threshold) {
+      box.append(text.slice(at, end));
+      at = end;
+      continue;
+    }
+    box.append(text.slice(at, start));
+    const mark = document.createElement("mark");
+    mark.className = "low-confidence";
+    mark.title = `Low confidence (${value.toFixed(2)}): this sentence may be wrong or miss part of the source.`;
+    const flag = document.createElement("span");
+    flag.className = "flag";
+    flag.setAttribute("aria-hidden", "true");
+    flag.textContent = "⚠";
+    const said = document.createElement("span");
+    said.className = "visually-hidden";
+    said.textContent = ` (low confidence ${value.toFixed(2)})`;
+    mark.append(flag, sentence.translation, said);
+    box.append(mark);
+    low.push(value);
+    at = end;
+  }
+  box.append(text.slice(at));
+  return low;
 }
 
 function showToken(token) {
