@@ -109,8 +109,12 @@ def evaluate_model_on_split(
     batch_tokens: int = 12000,
     quantization: str = DEFAULT_QUANTIZATION,
     progress: bool = False,
+    load=None,
 ) -> dict:
     """Translate a split's source column with a model and score it against the reference columns.
+
+    `load(quantization, search)` gives the translator where it is not the model directory's own
+    (the shipped default models behind their domain router: carousel/routing.py).
 
     Returns the scores (see `score_system`) with what was measured: corpus, split and its checksum,
     columns, sentence count, search settings, and the translations under "hypotheses".
@@ -120,7 +124,7 @@ def evaluate_model_on_split(
 
     search = search or SearchConfig()
     sources, references = read_references(corpus, split, src, refs)
-    translator = load_translator(model_dir, quantization, search)
+    translator = load(quantization, search) if load else load_translator(model_dir, quantization, search)
     search = translator.with_model_defaults(search)
     hypotheses = translate_sentences(translator, sources, search, batch_tokens, progress)
     return {

@@ -1,7 +1,8 @@
 """Where the shipped default models are, whatever the current directory.
 
 `CAROUSEL_MODELS_DIR` when set; else `models/` beside the installed source (an editable install or a
-checkout); else `./models`. Each model directory's `config.json` names its language pair. Torch-free.
+checkout); else `./models`. Each model directory's `config.json` names its language pair, its `card.json`
+its domain (carousel/domains.py); a pair may have one model per domain. Torch-free.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from carousel.domains import load_routing, model_domain
 from carousel.errors import UserError
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -44,13 +46,30 @@ def model_directories(root: Path | None = None) -> list[Path]:
     )
 
 
-def model_for(source: str | None, target: str | None) -> Path:
-    """The shipped model directory that translates `source`→`target` (the first by name)."""
+def models_for(source: str | None, target: str | None, root: Path | None = None) -> dict[str, Path]:
+    """The shipped model directories that translate `source`→`target`, by domain (the first by name
+    where two share a domain)."""
     if not source or not target:
         raise UserError("name a model with --model DIR, or the languages with --source and --target")
-    root = models_dir()
-    found = [path for path in model_directories(root) if language_pair(path) == (source, target)]
+    root = models_dir() if root is None else Path(root)
+    found: dict[str, Path] = {}
+    for path in model_directories(root):
+        if language_pair(path) == (source, target):
+            found.setdefault(model_domain(path), path)
     if not found:
         pairs = ", ".join(f"{p[0]}→{p[1]}" for p in map(language_pair, model_directories(root)) if p) or "none"
         raise UserError(f"no model in {root} translates {source}→{target} (have: {pairs}); name one with --model")
-    return found[0]
+    return found
+
+
+def model_for(source: str | None, target: str | None, domain: str | None = None) -> Path:
+    """The shipped model directory that translates `source`→`target` in `domain` (default: the
+    default domain of models/domains.json, else the only domain there is)."""
+    root = models_dir()
+    found = models_for(source, target, root)
+    if domain is None:
+        default = load_routing(root).default
+        domain = default if default in found else sorted(found)[0]
+    if domain not in found:
+        raise UserError(f"no {source}→{target} model for domain {domain!r} in {root} (have: {', '.join(sorted(found))})")
+    return found[domain]

@@ -220,7 +220,8 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     @app.get("/models", summary="Model cards of the loaded models", responses=answers(list[ModelEntry]))
     async def models():
         return [
-            {"name": m.name, "source": m.src_lang, "target": m.tgt_lang, "card": m.card} for m in registry.models
+            {"name": m.name, "source": m.src_lang, "target": m.tgt_lang, "domain": m.domain, "card": m.card}
+            for m in registry.models
         ]
 
     @app.get("/", include_in_schema=False)

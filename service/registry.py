@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from carousel.domains import DEFAULT_DOMAIN, DomainRouting, DomainsError, load_routing, model_domain
 from carousel.errors import UserError
 from carousel.model.translator import Translator, load_translator
 from carousel.shipped import language_pair, model_directories
@@ -42,6 +43,7 @@ class ServedModel:
     tgt_lang: str
     card: dict
     queue: BatchingQueue = field(repr=False)
+    domain: str = DEFAULT_DOMAIN  # the card's `domain`: a pair has one model per domain
 
     @property
     def has_confidence(self) -> bool:
@@ -62,6 +64,7 @@ class ModelRegistry:
         self.models_dir = Path(settings.models_dir)
         self._load = load
         self._models: list[ServedModel] = []
+        self.routing = DomainRouting(DEFAULT_DOMAIN, {}, {})  # models/domains.json, read when loading
         self.failures: dict[str, str] = {}  # directory name -> why it could not be loaded
         self._state = "idle"  # idle -> loading -> loaded | closed
         self._lock = threading.Lock()
@@ -96,6 +99,11 @@ class ModelRegistry:
 
     def _load_all(self, observer: BatchObserver | None) -> None:
         try:
+            try:
+                self.routing = load_routing(self.models_dir)
+            except DomainsError as error:  # every string then goes to the default domain's model
+                log.error("%s; routing every string to the %r models", error, self.routing.default)
+                self.failures["domains.json"] = _without_paths(str(error), self.models_dir / "x")
             for directory in self.discover():
                 served = self._load_one(directory, observer)
                 if served is None:
@@ -116,7 +124,8 @@ class ModelRegistry:
 
     def _load_one(self, directory: Path, observer: BatchObserver | None) -> ServedModel | None:
         name = directory.name
-        if self._skip_second_for_pair(directory, language_pair(directory)):
+        domain = model_domain(directory)
+        if self._skip_second_for_pair(directory, language_pair(directory), domain):
             return None  # decided from config.json, before loading weights (an ensemble's can be large)
         try:
             translator = self._load(directory, self.settings.quantize)
@@ -124,7 +133,7 @@ class ModelRegistry:
             log.error("cannot load model %s: %s", directory, error, exc_info=not isinstance(error, UserError))
             self.failures[name] = _without_paths(str(error), directory)
             return None
-        if self._skip_second_for_pair(directory, (translator.src_lang, translator.tgt_lang)):
+        if self._skip_second_for_pair(directory, (translator.src_lang, translator.tgt_lang), domain):
             return None
         settings = self.settings
         queue = BatchingQueue(
@@ -138,16 +147,16 @@ class ModelRegistry:
             slice_sentences=settings.slice_sentences,
         )
         queue.start()
-        return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, translator.card, queue)
+        return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, translator.card, queue, domain)
 
-    def _skip_second_for_pair(self, directory: Path, pair: tuple[str, str] | None) -> bool:
-        """One model serves a language pair: the first directory by name. Later ones are reported."""
-        taken = next((m for m in self._models if (m.src_lang, m.tgt_lang) == pair), None)
+    def _skip_second_for_pair(self, directory: Path, pair: tuple[str, str] | None, domain: str) -> bool:
+        """One model serves a language pair in a domain: the first directory by name. Later ones are reported."""
+        taken = next((m for m in self._models if (m.src_lang, m.tgt_lang) == pair and m.domain == domain), None)
         if taken is None:
             return False
-        log.warning("ignoring %s: %s already serves %s→%s; keep one model directory per language pair in %s",
-                    directory, taken.name, *pair, self.models_dir)
-        self.failures[directory.name] = f"{taken.name} already serves {pair[0]}→{pair[1]}"
+        log.warning("ignoring %s: %s already serves %s→%s (%s); keep one model directory per language pair "
+                    "and domain in %s", directory, taken.name, *pair, domain, self.models_dir)
+        self.failures[directory.name] = f"{taken.name} already serves {pair[0]}→{pair[1]} ({domain})"
         return True
 
     def discover(self) -> list[Path]:
@@ -183,8 +192,19 @@ class ModelRegistry:
     def models(self) -> list[ServedModel]:
         return list(self._models)
 
-    def find(self, source: str, target: str) -> ServedModel | None:
-        return next((m for m in self._models if m.src_lang == source and m.tgt_lang == target), None)
+    def find(self, source: str, target: str, domain: str | None = None) -> ServedModel | None:
+        """The model of the pair in `domain`; without one, the default domain's (else the pair's first)."""
+        candidates = [m for m in self._models if m.src_lang == source and m.tgt_lang == target]
+        if domain is not None:
+            return next((m for m in candidates if m.domain == domain), None)
+        return next((m for m in candidates if m.domain == self.routing.default), candidates[0] if candidates else None)
+
+    def domains(self, source: str, target: str) -> list[str]:
+        return sorted(m.domain for m in self._models if m.src_lang == source and m.tgt_lang == target)
+
+    def route(self, source: str, target: str, text: str) -> ServedModel | None:
+        """The model for `text`: its domain's (models/domains.json), else the pair's default."""
+        return self.find(source, target, self.routing.classify(source, text)) or self.find(source, target)
 
     def languages(self) -> dict[str, list[str]]:
         """Every language code the loaded models read or write, with the targets it translates to."""

@@ -39,6 +39,7 @@ class TranslateRequest(BaseModel):
     return_scores: bool = False
     return_alignment: bool = False
     return_confidence: bool = False  # extension: per-string confidence in [0, 1] (model/confidence.py)
+    domain: str | None = None  # extension: "auto" or a domain's name (general, bible): which model translates
 
     @field_validator("q", mode="before")
     @classmethod

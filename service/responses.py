@@ -57,6 +57,8 @@ class TranslateAnswer(_Answer):
         None, description="with return_confidence: predicted quality in [0, 1] (null: the model has no calibration)")
     sentenceConfidence: list[SentenceConfidence] | list[list[SentenceConfidence]] = Field(
         None, description="with return_confidence: each sentence's translation and confidence, in order")
+    domain: str | None | list[str | None] = Field(
+        None, description="with domain: the domain whose model translated the string (null: not translated)")
     confidenceWarning: str | None | list[str | None] = Field(
         None, description="with the server's confidence_action=warn: why a string's translation may be wrong")
 
@@ -81,6 +83,7 @@ class ModelEntry(_Answer):
     name: str
     source: str
     target: str
+    domain: str  # which texts it is for; the `domain` request field chooses it (default: routed)
     card: dict[str, Any]
 
 

@@ -134,13 +134,14 @@ def _resolve_languages(
         documents = [split_for_translation(text, request.format, deadline) for text in texts]
     except HtmlTooComplex:
         raise ApiError(413, f"the HTML could not be parsed within {html_seconds:g} seconds; send less markup") from None
+    domain = (request.domain or "auto").strip().lower()
     if source != "auto":
         if source not in languages:
             raise ApiError(400, f"source language {source!r} is not supported; available: {available}")
-        served = registry.find(source, target)
-        if served is None:
+        if registry.find(source, target) is None:
             raise ApiError(400, f"no model translates {source}→{target}; available: {_pairs(registry)}")
-        return [_Item(text, document, served) for text, document in zip(texts, documents)]
+        return [_Item(text, document, _model_for(registry, source, target, domain, document))
+                for text, document in zip(texts, documents)]
     sources = [code for code in languages if registry.find(code, target) is not None]
     if not sources:
         raise ApiError(400, f"no model translates into {target!r}; available: {_pairs(registry)}")
@@ -154,9 +155,20 @@ def _resolve_languages(
                 f"{detection.confidence:g}%) in q; this server translates {', '.join(sources)} into {target}: "
                 "send source explicitly if the text is in one of those",
             )
-        served = None if detection.language == target else registry.find(detection.language, target)
+        served = None if detection.language == target else _model_for(registry, detection.language, target, domain, document)
         items.append(_Item(text, document, served, detection))
     return items
+
+
+def _model_for(registry: ModelRegistry, source: str, target: str, domain: str, document) -> ServedModel:
+    """The model of the request's domain, or with "auto" the one the domain router picks for the string."""
+    if domain == "auto":
+        return registry.route(source, target, " ".join(document.sentences))
+    served = registry.find(source, target, domain)
+    if served is None:
+        known = ", ".join(["auto", *registry.domains(source, target)])
+        raise ApiError(400, f"no {source}→{target} model for domain {domain!r}; domains: {known}")
+    return served
 
 
 def _pairs(registry: ModelRegistry) -> str:
@@ -249,6 +261,8 @@ def _answer(items: list[_Item], request: TranslateRequest) -> dict:
         answer["scores"] = shape([_score(item) for item in items])
     if request.return_alignment:
         answer["alignment"] = shape([_alignments(item) for item in items])
+    if request.domain is not None:  # the extension answers only clients that use it
+        answer["domain"] = shape([item.model.domain if item.model is not None else None for item in items])
     return answer
 
 

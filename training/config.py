@@ -98,6 +98,8 @@ class ExportConfig(_Section):
     # Replace a directory that holds a model this run did not export (e.g. a shipped model in models/).
     overwrite: bool = False
     half_precision: bool = True  # fp16 weights on disk; loaded back as fp32
+    domain: str = Field("general", pattern=r"^[a-z][a-z0-9_-]*$",
+                        description="the texts it is for (card.json; the service routes by it: carousel/domains.py)")
 
 
 class TrainConfig(_Section):

@@ -123,6 +123,16 @@ def extra_training_data(config: TrainConfig) -> dict:
     }
 
 
+def data_sources(source: dict) -> list[dict]:
+    """Each part of a training mix (carousel prepare mix) with its split, size and licence, for the card;
+    a single corpus is one source."""
+    parts = source.get("parts") if isinstance(source, dict) else None
+    if not parts:
+        return [{"description": source.get("description", "")}] if isinstance(source, dict) else []
+    keys = ("name", "split", "pairs", "rows_in_train", "licence", "corpus", "from")
+    return [{key: part[key] for key in keys if key in part} for part in parts]
+
+
 def build_card(
     trainer: Trainer, progress: Progress, chosen: str, scores: dict[str, ValidationResult], command: list[str]
 ) -> dict:
@@ -134,11 +144,13 @@ def build_card(
         "name": f"{Path(config.run_dir).name} ({src}→{tgt})",
         "description": "LSTM encoder-decoder with attention, trained with carousel.",
         "languages": {"source": src, "target": tgt},
+        "domain": config.export.domain,
         "corpus": {
             "path": str(config.data.corpus),
             "name": manifest.name,
             "columns": {"source": config.data.src, "target": config.data.tgt},
             "splits": {name: split.model_dump() for name, split in manifest.splits.items()},
+            "sources": data_sources(manifest.source),
             **extra_training_data(config),
         },
         "subwords": config.subwords.model_dump(mode="json"),

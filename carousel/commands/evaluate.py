@@ -4,6 +4,7 @@
     carousel evaluate --model DIR --split test --ref en --ref en_kjv           # two references per sentence
     carousel evaluate --hyp hyp.txt [--hyp other.txt] --refs ref.txt [ref2.txt]
     carousel evaluate --model DIR --split test --hyp apertium.txt              # side by side
+    carousel evaluate --pair es-en --corpus data/corpora/bible --src es --ref en  # the shipped models, routed by domain
 
 With several systems, each is compared with the first (the model, else the first --hyp) by sacreBLEU's
 paired bootstrap resampling (`sacrebleu.significance.PairedTest`; seed 12345 unless SACREBLEU_SEED is
@@ -32,6 +33,15 @@ MAX_WORDS_PER_LINE = 2000
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="model directory to translate the split with")
+    parser.add_argument(
+        "--pair", metavar="SRC-TGT",
+        help="translate with the shipped default models of a language pair instead, e.g. es-en (see --domain)",
+    )
+    parser.add_argument(
+        "--domain", default="auto",
+        help="with --pair: the domain's model (e.g. general, bible), or 'auto' to route each sentence "
+             "to the model of its domain (default: %(default)s)",
+    )
     parser.add_argument("--corpus", type=Path, help="corpus directory (default with --model: the one it was trained on)")
     parser.add_argument("--split", default="test", help="corpus split (default: %(default)s)")
     parser.add_argument("--src", help="source column (default with --model: its training source column)")
@@ -82,13 +92,14 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{name} has {len(lines)} lines but {where} has {len(references[0])} {unit}")
 
     model_result = None
-    if args.model is not None:
+    if args.model is not None or args.pair is not None:
         model_result = evaluate_model_on_split(
             args.model, corpus, args.split, src, refs, search, args.batch_tokens, args.quantize,
-            progress=not args.quiet and (args.progress or sys.stderr.isatty()),
+            progress=not args.quiet and (args.progress or sys.stderr.isatty()), load=_shipped_loader(args),
         )
         quantized = "" if args.quantize == DEFAULT_QUANTIZATION else f", {args.quantize}"
-        systems.insert(0, (f"{Path(args.model).name} (beam {args.beam}{quantized})", model_result["hypotheses"]))
+        name = Path(args.model).name if args.model is not None else f"shipped {args.pair} ({args.domain})"
+        systems.insert(0, (f"{name} (beam {args.beam}{quantized})", model_result["hypotheses"]))
         if args.write_hyps:
             _write_lines(args.write_hyps, model_result["hypotheses"])
         if args.update_card:
@@ -98,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     report = {"sentences": len(references[0]), "references": reference_names}
     if corpus is not None:
         report.update(corpus=str(corpus), split=args.split, source=src)
-    if args.model is not None:
+    if model_result is not None:
         report["search"] = {
             "beam": args.beam, "length_penalty": model_result["length_penalty"],
             "channel_weight": model_result["channel_weight"],
@@ -112,14 +123,41 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shipped_loader(args: argparse.Namespace):
+    """With --pair: loads the shipped default models of the pair (carousel/routing.py); else None."""
+    if args.pair is None:
+        return None
+    from carousel.routing import load_default_translator
+
+    source, target = _pair(args.pair)
+    return lambda quantization, search: load_default_translator(source, target, args.domain, quantization, search)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    source, _, target = text.partition("-")
+    if not source or not target:
+        raise UserError(f"--pair {text!r}: write SOURCE-TARGET, e.g. --pair es-en")
+    return source, target
+
+
 def _check_combination(args: argparse.Namespace) -> None:
-    if args.model is None and not args.hyp:
-        raise UserError("nothing to score: give --model DIR and/or --hyp FILE")
+    if args.model is not None and args.pair is not None:
+        raise UserError("give --model DIR or --pair SRC-TGT (the shipped models), not both")
+    if args.pair is not None:
+        _pair(args.pair)
+        if not (args.corpus and args.src and args.ref):
+            raise UserError("--pair needs the corpus columns: --corpus DIR --src COLUMN --ref COLUMN")
+        if args.update_card:
+            raise UserError("--update-card needs --model (a pair's models each have their own card)")
+    elif args.domain != "auto":
+        raise UserError("--domain goes with --pair")
+    if args.model is None and args.pair is None and not args.hyp:
+        raise UserError("nothing to score: give --model DIR, --pair SRC-TGT and/or --hyp FILE")
     if args.refs is not None and (args.ref or args.src or args.corpus):
         raise UserError("--refs (reference files) cannot be combined with --corpus/--src/--ref (corpus columns)")
     if args.refs is not None and args.model is not None:
         raise UserError("--model is scored on a corpus split: use --corpus/--ref columns, not --refs files")
-    if args.model is None:
+    if args.model is None and args.pair is None:
         for flag, value in (("--write-hyps", args.write_hyps), ("--update-card", args.update_card)):
             if value:
                 raise UserError(f"{flag} needs --model")

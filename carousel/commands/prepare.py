@@ -5,6 +5,7 @@ carousel prepare tsv FILE --src-col N|NAME --tgt-col N|NAME [--header] --src-lan
 carousel prepare text SRC_FILE TGT_FILE --src-lang es --tgt-lang en
 carousel prepare tmx FILE --src-lang es --tgt-lang en
 carousel prepare back-translation --model models/bible-en-es (--bible-english-only | --text FILE) --out DIR
+carousel prepare domains --spec data/mixes/general-es-en.yaml --domain bible=bible --out models/domains.json
 """
 
 from __future__ import annotations
@@ -68,6 +69,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mix.add_argument("--spec", type=Path, required=True, help="the mix spec (YAML), e.g. data/mixes/general-es-en.yaml")
     mix.add_argument("--out", type=Path, required=True, help="corpus directory to write")
 
+    domains = kinds.add_parser(
+        "domains", help="fit the router that sends each text to its domain's model (models/domains.json)"
+    )
+    domains.add_argument("--spec", type=Path, required=True, help="the mix spec whose train parts are the domains' text")
+    domains.add_argument(
+        "--domain", action="append", default=[], metavar="PART=DOMAIN",
+        help="a train part of the spec and its domain (repeatable); other parts are 'general'",
+    )
+    domains.add_argument("--margin", type=float, default=0.5,
+                         help="mean log-likelihood ratio per word a text needs to leave the general domain "
+                              "(default: %(default)s)")
+    domains.add_argument("--out", type=Path, default=Path("models/domains.json"), help="default: %(default)s")
+
     back = kinds.add_parser(
         "back-translation",
         help="synthetic pairs: a reverse-direction model translates target-language text (add with data.extra_train)",
@@ -94,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "debian":
         debian_command.run(args)
         return 0
+    if args.kind == "domains":
+        return _run_domains(args)
     if args.kind == "mix":
         from carousel.data.mixing import build_mix, load_spec
 
@@ -135,6 +151,26 @@ def run(args: argparse.Namespace) -> int:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise UserError(f"invalid setting {where}: {first['msg']}") from None
+    return 0
+
+
+def _run_domains(args: argparse.Namespace) -> int:
+    from carousel.data.domains import fit_routing
+    from carousel.data.mixing import load_spec
+
+    domain_of_part = {}
+    for item in args.domain:
+        part, _, domain = item.partition("=")
+        if not part or not domain:
+            raise UserError(f"--domain {item!r}: write PART=DOMAIN, e.g. --domain bible=bible")
+        domain_of_part[part] = domain
+    if not 0 <= args.margin <= 5:
+        raise UserError(f"--margin must be between 0 and 5, got {args.margin}")
+    routing, accuracy = fit_routing(load_spec(args.spec), domain_of_part, margin=args.margin)
+    for lang, by_part in accuracy.items():
+        print(f"{lang}: held-back accuracy " + ", ".join(f"{p} {a:.2%}" for p, a in sorted(by_part.items())))
+    routing.save(args.out)
+    print(f"wrote {args.out}")
     return 0
 
 

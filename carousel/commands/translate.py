@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="model directory (default: the shipped model for --source/--target)")
     parser.add_argument("--source", help="source language of the default model (with --target, instead of --model)")
     parser.add_argument("--target", help="target language of the default model")
+    parser.add_argument(
+        "--domain", default="auto",
+        help="with --source/--target: the shipped model of this domain (e.g. general, bible), or 'auto' to send "
+        "each line to the model of its domain (models/domains.json; default: %(default)s)",
+    )
     parser.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
     parser.add_argument(
         "--format", choices=[*FORMATS, *DOCUMENT_FORMATS],
@@ -62,9 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from carousel import file_translation as files
-    from carousel.model.translator import load_translator
     from carousel.records import render_chunk
-    from carousel.shipped import model_for
+    from carousel.routing import load_model_or_default
 
     document = _document_format(args)
     if document:
@@ -72,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
     output_format = record_format(args.format or "text", args.scores, args.nbest, args.column, args.header,
                                   args.confidence)
     search = search_config(args, args.nbest, confidence=args.confidence)
-    model_dir = args.model or model_for(args.source, args.target)
     inputs: list[Path | None] = list(args.inputs) or [None]  # None: stdin
     for path in inputs:
         if path is not None:
             open_for_reading(path).close()
-    load = functools.partial(load_translator, model_dir, args.quantize, search=search, device=args.device)
+    load = functools.partial(load_model_or_default, args.model, args.source, args.target, args.domain,
+                             args.quantize, search, args.device)
     translator = load()  # a bad directory fails here, before any work
     show_progress = not args.quiet and (args.progress or sys.stderr.isatty())
     total = sum(count_lines(path) for path in inputs) if show_progress and None not in inputs else None
@@ -128,14 +132,13 @@ def _translate_documents(args: argparse.Namespace, fmt: str) -> int:
     from carousel.documents import read_document, translate_document
     from carousel.file_translation import translate_nbest
     from carousel.io import write_atomically
-    from carousel.model.translator import load_translator
-    from carousel.shipped import model_for
+    from carousel.routing import load_model_or_default
 
     path = args.inputs[0]
     open_for_reading(path).close()
     search = search_config(args, 1)
-    translator = load_translator(args.model or model_for(args.source, args.target), args.quantize, search=search,
-                                 device=args.device)
+    translator = load_model_or_default(args.model, args.source, args.target, args.domain, args.quantize, search,
+                                       args.device)
     document = read_document(fmt, path.read_bytes(), translator.src_lang, translator.tgt_lang, args.retranslate)
 
     def translate(texts: list[str]) -> list[str]:

@@ -1,0 +1,163 @@
+"""Which domain a sentence comes from, so the right model translates it.
+
+A language pair may have several models, one per domain (models/general-es-en and models/bible-es-en):
+each model's card.json names its `domain`. `models/domains.json` holds, per source language, a
+naive Bayes classifier over lower-cased words and word pairs, fitted by `carousel prepare domains` on
+the training text of each domain. Requests that name no domain are routed by it; a text leaves the
+default domain only on clear evidence (`margin`), because sending ordinary text to the Bible model
+costs far more than the reverse. Clients that know their domain say so (the `domain` request field).
+
+Torch-free; stored as JSON (never pickled).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from carousel.errors import UserError
+from carousel.io import write_atomically
+
+FORMAT = 1
+FILENAME = "domains.json"
+DEFAULT_DOMAIN = "general"
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class DomainsError(UserError):
+    """domains.json is missing a part or cannot be read."""
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, with digits folded to 0 (numbers say little about the domain)."""
+    return [re.sub(r"\d", "0", word) for word in WORD.findall(text.lower())]
+
+
+def features(text: str) -> list[str]:
+    """Words and word bigrams (with sentence edges): "y dijo" says more about a verse than either word."""
+    unigrams = words(text)
+    edged = ["<s>", *unigrams, "</s>"]
+    return unigrams + [f"{a} {b}" for a, b in zip(edged, edged[1:])]
+
+
+def _log_probs(parts: list[list[str]], vocabulary: list[str]) -> dict[str, float]:
+    """log p(feature) of an equal mixture of the parts, each add-one smoothed: a large part (software
+    strings) does not drown a small one (news) in the default domain."""
+    mixture = dict.fromkeys(vocabulary, 0.0)
+    for texts in parts:
+        counts = Counter(f for text in texts for f in features(text))
+        denominator = sum(counts[f] for f in vocabulary) + len(vocabulary)
+        for f in vocabulary:
+            mixture[f] += (counts[f] + 1) / denominator / len(parts)
+    return {f: math.log(p) for f, p in mixture.items()}
+
+
+@dataclass
+class DomainClassifier:
+    """Naive Bayes between the default domain and each other domain, decided per feature on average.
+
+    For each other domain, a table of log p(feature | domain) - log p(feature | default). A text goes to
+    the other domain whose mean over the text's known features is highest, if that mean exceeds
+    `margin`; else to the default. The mean (not the sum) keeps long sentences from looking certain.
+    """
+
+    log_ratios: dict[str, dict[str, float]]  # other domain -> feature -> log-likelihood ratio
+    default: str = DEFAULT_DOMAIN
+    margin: float = 0.5
+
+    @classmethod
+    def fit(cls, parts_by_domain: dict[str, list[list[str]]], default: str = DEFAULT_DOMAIN,
+            vocabulary_size: int = 60000, margin: float = 0.5) -> "DomainClassifier":
+        """`parts_by_domain`: per domain, its parts' texts (a part: one source of text)."""
+        if default not in parts_by_domain or len(parts_by_domain) < 2:
+            raise DomainsError(f"fitting a domain classifier needs text of {default!r} and one other domain")
+        total = Counter(f for parts in parts_by_domain.values() for texts in parts for text in texts
+                        for f in features(text))
+        vocabulary = sorted(f for f, _ in total.most_common(vocabulary_size))
+        base = _log_probs(parts_by_domain[default], vocabulary)
+        ratios = {}
+        for domain, parts in sorted(parts_by_domain.items()):
+            if domain != default:
+                other = _log_probs(parts, vocabulary)
+                ratios[domain] = {f: round(other[f] - base[f], 3) for f in vocabulary}
+        return cls(ratios, default, margin)
+
+    @property
+    def domains(self) -> list[str]:
+        return sorted([self.default, *self.log_ratios])
+
+    def scores(self, text: str) -> dict[str, float]:
+        """Per other domain, the mean log-likelihood ratio over the text's known features (0: no evidence)."""
+        found = features(text)
+        result = {}
+        for domain, table in self.log_ratios.items():
+            known = [table[f] for f in found if f in table]
+            result[domain] = sum(known) / len(known) if known else 0.0
+        return result
+
+    def classify(self, text: str) -> tuple[str, float]:
+        """(domain, score): the best other domain when its score exceeds the margin, else the default
+        with the best other domain's score."""
+        scores = self.scores(text)
+        best = max(sorted(scores), key=scores.__getitem__)
+        return (best if scores[best] > self.margin else self.default), round(scores[best], 4)
+
+    def to_json(self) -> dict:
+        return {"default": self.default, "margin": self.margin, "log_ratios": self.log_ratios}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "DomainClassifier":
+        ratios = {str(d): {str(f): float(r) for f, r in table.items()} for d, table in data["log_ratios"].items()}
+        return cls(ratios, str(data["default"]), float(data["margin"]))
+
+
+@dataclass
+class DomainRouting:
+    """What domains.json holds: the default domain and a classifier per source language."""
+
+    default: str
+    classifiers: dict[str, DomainClassifier]  # source language -> classifier
+    fitted_on: dict  # what each classifier was fitted on (for the card and the README)
+
+    def classify(self, language: str, text: str) -> str:
+        """The domain of text in `language`; the default where no classifier reads that language."""
+        classifier = self.classifiers.get(language)
+        return self.default if classifier is None else classifier.classify(text)[0]
+
+    def save(self, path: Path) -> None:
+        data = {"format": FORMAT, "default": self.default, "fitted_on": self.fitted_on,
+                "languages": {lang: c.to_json() for lang, c in sorted(self.classifiers.items())}}
+        write_atomically(path, json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+
+    @classmethod
+    def load(cls, path: Path) -> "DomainRouting":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if data.get("format") != FORMAT:
+                raise DomainsError(f"{path}: format {data.get('format')!r}, expected {FORMAT}")
+            classifiers = {lang: DomainClassifier.from_json(c) for lang, c in data["languages"].items()}
+            return cls(str(data["default"]), classifiers, dict(data.get("fitted_on", {})))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise DomainsError(f"cannot read the domain classifier {path}: {error}") from None
+
+
+def load_routing(models_dir: Path) -> DomainRouting:
+    """The routing of a models directory: its domains.json, or everything to the default domain."""
+    path = Path(models_dir) / FILENAME
+    if not path.is_file():
+        return DomainRouting(DEFAULT_DOMAIN, {}, {})
+    return DomainRouting.load(path)
+
+
+def model_domain(directory: Path) -> str:
+    """The domain a model directory's card.json names (`general` where it names none)."""
+    try:
+        card = json.loads((Path(directory) / "card.json").read_text(encoding="utf-8"))
+        return str(card.get("domain") or DEFAULT_DOMAIN)
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_DOMAIN

@@ -1,0 +1,100 @@
+"""The default translator of a language pair: one model per domain behind the domain router.
+
+`carousel translate` and `carousel evaluate` without `--model` use `load_default_translator`: with
+`--domain auto` (the default) each text goes to the model of the domain carousel/domains.py finds
+for it, with `--domain NAME` every text to that domain's model. The service routes the same way per
+string of `q` (service/registry.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from carousel.domains import DomainRouting, load_routing
+from carousel.errors import UserError
+from carousel.shipped import models_dir, models_for
+
+AUTO = "auto"
+
+
+@dataclass
+class RoutedTranslator:
+    """Translators of one language pair by domain, used like one (`translate`, `translate_texts`)."""
+
+    translators: dict  # domain -> Translator (model/translator.py)
+    routing: DomainRouting
+
+    def __post_init__(self):
+        first = self.translators[self.default]
+        self.src_lang, self.tgt_lang = first.src_lang, first.tgt_lang
+        self.card = {"routing": {d: t.card.get("name") for d, t in sorted(self.translators.items())}}
+
+    @property
+    def default(self) -> str:
+        return self.routing.default if self.routing.default in self.translators else sorted(self.translators)[0]
+
+    @property
+    def has_confidence(self) -> bool:
+        return all(t.has_confidence for t in self.translators.values())
+
+    def domain_of(self, text: str) -> str:
+        domain = self.routing.classify(self.src_lang, text)
+        return domain if domain in self.translators else self.default
+
+    def with_model_defaults(self, search):
+        return search  # each domain's model applies its own defaults
+
+    def translate(self, sentences: list[str], search, batch_tokens: int = 12000) -> list:
+        return self._by_domain(sentences, lambda t, group: t.translate(group, search, batch_tokens))
+
+    def translate_texts(self, texts: list[str], search, batch_tokens: int = 12000) -> list:
+        return self._by_domain(texts, lambda t, group: t.translate_texts(group, search, batch_tokens))
+
+    def translate_texts_with_confidence(self, texts: list[str], search, batch_tokens: int = 12000) -> list:
+        return self._by_domain(texts, lambda t, group: t.translate_texts_with_confidence(group, search, batch_tokens))
+
+    def _by_domain(self, texts: list[str], translate) -> list:
+        """Each domain's texts through its translator in one batch, the results back in input order."""
+        domains = [self.domain_of(text) for text in texts]
+        results: list = [None] * len(texts)
+        for domain, translator in self.translators.items():
+            indices = [i for i, d in enumerate(domains) if d == domain]
+            if indices:
+                for index, result in zip(indices, translate(translator, [texts[i] for i in indices])):
+                    results[index] = result
+        return results
+
+
+def load_default_translator(source: str | None, target: str | None, domain: str = AUTO,
+                            quantization: str | None = None, search=None, device: str = "auto"):
+    """The shipped model of `domain` for the pair, or with "auto" the router over all its domains
+    (a plain translator where the pair has one domain)."""
+    from carousel.model.precision import DEFAULT_QUANTIZATION
+    from carousel.model.translator import load_translator
+
+    quantization = quantization or DEFAULT_QUANTIZATION
+    root = models_dir()
+    found = models_for(source, target, root)
+    if domain != AUTO:
+        if domain not in found:
+            raise UserError(f"no {source}→{target} model for domain {domain!r} in {root} "
+                            f"(have: {', '.join(sorted(found))})")
+        found = {domain: found[domain]}
+    translators = {d: load_translator(path, quantization, search, device=device) for d, path in found.items()}
+    if len(translators) == 1:
+        return next(iter(translators.values()))
+    return RoutedTranslator(translators, load_routing(root))
+
+
+def load_model_or_default(model: Path | None, source: str | None, target: str | None, domain: str,
+                          quantization: str, search, device: str = "auto"):
+    """The commands' translator: the model directory named, else the shipped models of the pair."""
+    from carousel.model.translator import load_translator
+
+    if model is not None:
+        if domain != AUTO:
+            raise UserError("--domain chooses among the shipped models: give it with --source/--target, not --model")
+        return load_translator(model, quantization, search, device=device)
+    return load_default_translator(source, target, domain, quantization, search, device)
+
