@@ -1,6 +1,8 @@
 """Decoding speed on the test split: sentences/s and target tokens/s at beam 1 and 5, per precision.
 
     python benchmarks/decode.py [--model models/bible-es-en] [--beams 1,5] [--modes none,int8,bf16]
+    python benchmarks/decode.py --model models/general-es-en --files ../shared/evalsets/flores101/devtest.es \
+        ../shared/evalsets/flores101/devtest.en --beams 5 --modes int8      # FLORES devtest
 
 Translation goes through `Translator.translate_texts`, as in `carousel translate` and `evaluate`: verses
 are cut into sentences, batched by length and joined back. Sentences/s counts verses (input lines);
@@ -70,6 +72,8 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--src", default="es")
     parser.add_argument("--ref", default="en")
+    parser.add_argument("--files", nargs=2, metavar=("SOURCE", "REFERENCE"),
+                        help="line-aligned source and reference files instead of a corpus split")
     parser.add_argument("--beams", default="1,5")
     parser.add_argument("--modes", default="none,int8,bf16")
     parser.add_argument("--batch-tokens", type=int, default=12000)
@@ -79,7 +83,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    pairs = read_split(args.corpus, args.split, [args.src, args.ref])
+    if args.files:
+        sources_file, references_file = (open(path, encoding="utf-8").read().splitlines() for path in args.files)
+        pairs = list(zip(sources_file, references_file))
+        args.corpus, args.split = args.files[0], "lines"
+    else:
+        pairs = read_split(args.corpus, args.split, [args.src, args.ref])
     if args.limit:
         pairs = pairs[: args.limit]
     sources, references = [s for s, _ in pairs], [r for _, r in pairs]

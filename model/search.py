@@ -71,6 +71,9 @@ class SearchConfig:
     # Not used by the search itself: the Translator reranks the beam with a reverse-direction model
     # (model/reranking.py) at this weight; 0 is off, None the model's own.
     channel_weight: float | None = None
+    # Not used by the search itself: the Translator puts back numbers, URLs, placeholders and tags of
+    # the source that the output lost, changed or repeated (model/spans.py).
+    repair_spans: bool = True
 
     def __post_init__(self):
         problem = search_settings_problem(

@@ -44,3 +44,111 @@ def missing_spans(source: str, translation: str) -> list[str]:
 
 def spans_survive(source: str, translation: str) -> bool:
     return not missing_spans(source, translation)
+
+
+# -- repair: every source span in the translation exactly once -------------------------------------
+
+SPACE = "\u2581"  # SentencePiece's word-boundary mark
+
+
+def _piece_ranges(pieces: list[str]) -> tuple[str, list[range]]:
+    """The text the pieces spell (▁ as a space) and each piece's character range in it."""
+    text, ranges = "", []
+    for piece in pieces:
+        start = len(text)
+        text += piece.replace(SPACE, " ")
+        ranges.append(range(start, len(text)))
+    return text, ranges
+
+
+def _aligned_end(span: str, source_pieces: list[str], target_pieces: list[str], translation: str,
+                 alignment: list[list[float]] | None) -> int:
+    """Where in `translation` a missing span goes: after the word whose token attends most to the
+    span's source tokens (by the attention weights), else at the end before final punctuation."""
+    fallback = len(translation.rstrip().rstrip(".!?;:…"))
+    if not alignment or not target_pieces:
+        return fallback
+    source_text, source_ranges = _piece_ranges(source_pieces)
+    at = source_text.find(span)
+    if at < 0:
+        return fallback
+    columns = [j for j, r in enumerate(source_ranges) if r and r.start < at + len(span) and r.stop > at]
+    rows = alignment[: len(target_pieces)]
+    if not columns or not rows:
+        return fallback
+    best = max(range(len(rows)), key=lambda i: sum(rows[i][j] for j in columns if j < len(rows[i])))
+    target_text, target_ranges = _piece_ranges(target_pieces)
+    # the decoded translation drops the leading space the first piece's ▁ stands for
+    offset = len(target_text) - len(target_text.lstrip(" "))
+    end = target_ranges[best].stop - offset
+    while end < len(translation) and not translation[end].isspace():
+        end += 1  # to the end of that word
+    return min(max(end, 0), len(translation))
+
+
+def repair_spans(source: str, translation: str, source_pieces: list[str] | None = None,
+                 target_pieces: list[str] | None = None, alignment: list[list[float]] | None = None) -> str:
+    """`translation` with each span of `source` (numbers, URLs, addresses, placeholders, tags) exactly
+    as often as in the source.
+
+    1. A span the translation holds that the source lacks (`1.250` for `1,250`, `%s` for `%d`), or a
+       surplus copy, is replaced in order of appearance by a missing span of the same kind where
+       there is one; a surplus copy with none is removed.
+    2. A span still missing is inserted after the word the attention aligns it with (pieces and
+       alignment as the search returns them), else at the end.
+    """
+    wanted = Counter(protected_spans(source))
+    if not wanted or not missing_spans(source, translation):
+        return translation
+    found = _found_spans(translation)
+    seen: Counter = Counter()
+    wrong = []  # surplus copies and spans the source lacks, in order of appearance
+    for start, end, span in found:
+        seen[span] += 1
+        if span not in wanted or seen[span] > wanted[span]:
+            wrong.append((start, end, span))
+    missing = list(protected_spans(source))  # in source order, with repeats
+    for span, count in seen.items():
+        for _ in range(min(count, wanted[span])):
+            missing.remove(span)
+    edits = []
+    for start, end, span in wrong:
+        replacement = next((m for m in missing if _kind(m) == _kind(span)), None)
+        if replacement is not None:
+            missing.remove(replacement)
+            edits.append((start, end, replacement))
+        elif span in wanted:
+            edits.append((start, end, ""))  # a surplus copy with nothing to stand for
+    for span in missing:
+        at = _aligned_end(span, source_pieces or [], target_pieces or [], translation, alignment)
+        edits.append((at, at, " " + span))
+    text = _replace(translation, edits)
+    return re.sub(r" +([.,;:!?…])$", r"\1", re.sub(r"  +", " ", text)).strip()
+
+
+def _found_spans(text: str) -> list[tuple[int, int, str]]:
+    found, taken = [], []
+    for pattern in (URL, EMAIL, PLACEHOLDER, NUMBER):
+        for match in pattern.finditer(text):
+            if any(match.start() in r or match.end() - 1 in r for r in taken):
+                continue
+            taken.append(range(match.start(), match.end()))
+            found.append((match.start(), match.end(), match.group(0)))
+    return sorted(found)
+
+
+def _kind(span: str) -> str:
+    for name, pattern in (("url", URL), ("email", EMAIL), ("placeholder", PLACEHOLDER), ("number", NUMBER)):
+        if pattern.fullmatch(span):
+            return name
+    return "other"
+
+
+def _replace(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """`text` with each (start, end) range replaced (an empty replacement takes one space with it);
+    the edits are applied from the end, so each one's offsets hold."""
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        if not replacement and start > 0 and text[start - 1] == " ":
+            start -= 1
+        text = text[:start] + replacement + text[end:]
+    return text

@@ -41,6 +41,7 @@ from carousel.model.search import (
     is_valid_length_penalty,
 )
 from carousel.model.sentences import SplitText, has_words, join_nbest, split_sentences
+from carousel.model.spans import protected_spans, repair_spans
 from carousel.model.seq2seq import Seq2Seq
 
 ChannelLoading = Literal["tuned", "named", "none"]  # which channel model `load_translator` loads
@@ -178,7 +179,9 @@ class Translator:
             raise ValueError("confidence needs a calibration: run `carousel calibrate` on this model")
         # Reranking needs the whole beam; the search then keeps all of it.
         beam = replace(search, nbest=search.beam_size) if search.channel_weight else search
-        if search.return_confidence:  # attention coverage is one of the signals
+        # Span repair places a missing number or placeholder by attention; coverage is a confidence signal.
+        repair = search.repair_spans and any(protected_spans(s) for s in sentences)
+        if search.return_confidence or repair:
             beam = replace(beam, return_alignment=True)
         encoded = [self.encode_source(s) for s in sentences]
         results: list[list[Translation]] = [[] for _ in sentences]
@@ -194,11 +197,14 @@ class Translator:
                 results[index] = [self._to_translation(encoded[index], h) for h in hyps]
         if search.channel_weight:
             self._rerank(sentences, results, to_search, search, batch_tokens)
+        if repair:
+            for index in to_search:
+                results[index] = [_with_spans_repaired(sentences[index], t) for t in results[index]]
         if search.return_confidence:
             self._add_confidence(sentences, encoded, results, to_search, batch_tokens)
-            if not search.return_alignment:
-                for index in to_search:
-                    results[index] = [replace(t, alignment=None) for t in results[index]]
+        if beam.return_alignment and not search.return_alignment:
+            for index in to_search:
+                results[index] = [replace(t, alignment=None) for t in results[index]]
         for index, sentence in enumerate(sentences):
             if not sentence.strip():  # nothing to translate: no search, no hallucinated output
                 results[index] = [Translation("", 0.0, [], [], [] if search.return_alignment else None)]
@@ -274,6 +280,14 @@ class Translator:
             target_tokens=[self.target_sp.id_to_piece(i) for i in hyp.tokens] + ["</s>"],
             alignment=None if hyp.alignment is None else hyp.alignment.tolist(),
         )
+
+
+def _with_spans_repaired(source: str, translation: Translation) -> Translation:
+    """The translation with every number, URL, address, placeholder and tag of the source exactly
+    once (model/spans.py); the tokens and score stay those of the search's output."""
+    text = repair_spans(source, translation.text, translation.source_tokens[:-1],
+                        translation.target_tokens[:-1], translation.alignment)
+    return translation if text == translation.text else replace(translation, text=text)
 
 
 def tuned_length_penalty(card: dict) -> float:

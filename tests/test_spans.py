@@ -14,3 +14,38 @@ def test_a_translation_must_keep_every_span_exactly_once():
     assert missing_spans(source, "John Smith pagó 1.250 $ por tres entradas.") == ["1,250", "3"]
     assert missing_spans("Open %s now", "Abrir %s %s ahora") == ["%s"]  # twice is not once
     assert spans_survive("No spans here.", "Aquí no hay nada.")
+
+
+# -- repair -----------------------------------------------------------------------------------------
+
+from carousel.model.spans import repair_spans  # noqa: E402
+
+
+def test_a_changed_span_is_replaced_by_the_missing_one_of_its_kind():
+    assert repair_spans("Pagó $1,250 por 3 entradas.", "He paid $1.250 for 3 tickets.") == "He paid $1,250 for 3 tickets."
+    assert repair_spans("Abrir %s en %d ventanas", "Open %s in %s windows") == "Open %s in %d windows"
+
+
+def test_a_surplus_copy_is_removed_and_a_complete_translation_is_left_alone():
+    assert repair_spans("Hay 3 gatos.", "There are 3 cats 3.") == "There are 3 cats."
+    assert repair_spans("Hay 3 gatos.", "There are 3 cats.") == "There are 3 cats."
+    assert repair_spans("Hola.", "Hello 7.") == "Hello 7."  # spans the source lacks are not its to judge
+
+
+def test_a_lost_span_goes_after_the_word_its_source_attends_to():
+    source_pieces = ["▁Abre", "▁%s", "▁ahora"]
+    target_pieces = ["▁Open", "▁now"]
+    alignment = [[0.1, 0.8, 0.1, 0.0], [0.0, 0.1, 0.9, 0.0], [0, 0, 0, 1]]  # "Open" attends to "%s"
+    assert repair_spans("Abre %s ahora", "Open now", source_pieces, target_pieces, alignment) == "Open %s now"
+    # without attention: at the end, before the final punctuation
+    assert repair_spans("Abre %s ahora.", "Open now.") == "Open now %s."
+
+
+def test_every_repaired_translation_keeps_every_span_exactly_once():
+    cases = [
+        ("Visite https://example.org o escriba a ana@example.org antes del 12/05.", "Visit the site."),
+        ("<b>%1$s</b> de {count} archivos", "of {n} files"),
+        ("En 2010 y 2011.", "In 2010 and 2010 and 2010."),
+    ]
+    for source, translation in cases:
+        assert spans_survive(source, repair_spans(source, translation)), (source, repair_spans(source, translation))

@@ -49,6 +49,11 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="inference precision: int8 dynamic quantization (CPU), float32 as trained (none), or bfloat16 "
         "(default: %(default)s; int8 becomes bf16 on a GPU)",
     )
+    parser.add_argument(
+        "--no-span-repair", dest="repair_spans", action="store_false",
+        help="leave the output's numbers, URLs, e-mail addresses, placeholders and tags as the model wrote "
+        "them (default: each one of the source exactly once, put back where the model lost it)",
+    )
     add_device_argument(parser)
 
 
@@ -68,4 +73,5 @@ def search_config(args: argparse.Namespace, nbest: int = 1, confidence: bool = F
     return SearchConfig(
         beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty, max_length_ratio=args.max_length_ratio,
         channel_weight=args.channel_weight, return_confidence=confidence,
+        repair_spans=getattr(args, "repair_spans", True),
     )
