@@ -48,7 +48,12 @@ def html_blocks(path: Path) -> list[tuple[str, str]]:
     """Block elements of an HTML page's body."""
     tree = lxml.html.parse(str(path))
     body = tree.find("body")
-    return _blocks(body if body is not None else tree.getroot(), _HTML_BLOCKS, _HTML_SKIP)
+    return html_element_blocks(body if body is not None else tree.getroot())
+
+
+def html_element_blocks(element) -> list[tuple[str, str]]:
+    """Block elements of a parsed HTML element (`html_blocks` without the reading)."""
+    return _blocks(element, _HTML_BLOCKS, _HTML_SKIP)
 
 
 def mallard_blocks(path: Path) -> list[tuple[str, str]]:

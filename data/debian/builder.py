@@ -1,7 +1,8 @@
 """Building the Debian corpus: fetch the pinned packages, extract, clean, hold out, write.
 
 Order of the rules (each drop recorded with its reason):
-1. per source: translator credits, untranslated entries, pages missing in one language;
+1. per source: translator credits, untranslated entries, pages missing in one language, pages or
+   sections whose structure differs, Spanish document text left in English;
 2. per pair (`cleaning.clean_candidate`): accelerators removed, whitespace normalised, empty or
    identical sides, placeholder/tag mismatch, differing numbers and length ratio (misaligned document
    blocks), too long; document blocks split into sentence pairs;
@@ -198,7 +199,8 @@ def _source_block(packages, kinds, licences, by_split, config, cutoffs, only) ->
     return {
         "description": (
             "Spanish-English pairs from the translations inside pinned Debian 12 packages: gettext catalogs "
-            "(msgid/msgstr) and manuals aligned by element id or block order; see data/debian/."
+            "(msgid/msgstr), manuals aligned by element id or block order, and man pages aligned by roff "
+            "paragraph order; see data/debian/."
         ),
         "package_list": "data/debian/packages.txt" + (f" (only: {', '.join(sorted(only))})" if only else ""),
         "packages": {

@@ -4,7 +4,8 @@ Catalog strings keep their markup (`<b>`), since the model should learn to carry
 both sides must then hold the same tags and placeholders (`%s`, `%1$s`, `%d`, `{0}`, `{name}`, `%1`,
 Fluent `{ $name }`), otherwise the pair is misaligned or broken and is dropped. Document blocks are
 split into sentence pairs when both sides have the same number of sentences; blocks whose lengths or
-numbers disagree are dropped as misaligned.
+numbers disagree are dropped as misaligned. Spanish document text left in English is told by its
+function words (`looks_english`), for the extractors of man pages and manuals to drop.
 """
 
 from __future__ import annotations
@@ -134,6 +135,41 @@ def split_sentences(text: str) -> list[str]:
 
 def word_count(text: str) -> int:
     return len(text.split())
+
+
+# --- English left in a translation --------------------------------------------------------
+
+# Function words frequent in one language and rare in the other: technical text shares its nouns
+# (commands, options, names) between the languages, but not these.
+_ENGLISH_WORDS = frozenset(
+    "the of and to is in that it for with as are be this by on or not from an if which when was can will "
+    "its has have their only than then these those been may must should would there".split()
+)
+_SPANISH_WORDS = frozenset(
+    "el la los las de del que y en es un una por con para se no al lo su sus como más pero si cuando este "
+    "esta esto son ser ha puede debe desde".split()
+)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def looks_english(text: str) -> bool:
+    """Whether a text meant to be Spanish is (mostly) English: at least four English function words
+    and more than twice as many as Spanish ones. Commands and option lists have too few to count."""
+    words = [word.lower() for word in _WORD.findall(text)]
+    english = sum(word in _ENGLISH_WORDS for word in words)
+    spanish = sum(word in _SPANISH_WORDS for word in words)
+    return english >= 4 and english > 2 * spanish
+
+
+def without_english(candidates: list[Candidate], dropped: list[DroppedRecord]) -> list[Candidate]:
+    """The candidates whose Spanish side is not English left untranslated; the others are dropped."""
+    kept = []
+    for candidate in candidates:
+        if looks_english(candidate.es):
+            dropped.append(DroppedRecord(id=candidate.id, reason="untranslated (English)"))
+        else:
+            kept.append(candidate)
+    return kept
 
 
 # --- one candidate -----------------------------------------------------------------------------

@@ -6,8 +6,17 @@ from pydantic import BaseModel, Field
 
 # Whole packages (software strings) and parts of manuals (documentation) held out, so that valid
 # and test measure translation of unseen software and text rather than near-copies of train lines.
-VALID_UNITS = ("gnome-calculator", "simple-scan", "libreoffice-help:text/smath")
-TEST_UNITS = ("seahorse", "gnome-disk-utility", "parted", "libreoffice-help:text/schart")
+# Man pages and manual pages are held out page by page.
+VALID_UNITS = (
+    "gnome-calculator", "simple-scan", "libreoffice-help:text/smath",
+    "man:uri.7", "man:time.1", "man:glob.7",
+    "debian-handbook:sect.selinux", "maint-guide:checkit", "installation-guide:ch05s03",
+)  # fmt: skip
+TEST_UNITS = (
+    "seahorse", "gnome-disk-utility", "parted", "libreoffice-help:text/schart",
+    "man:netstat.8", "man:dd.1", "man:regex.7", "man:fstab.5",
+    "debian-handbook:sect.virtualization", "debian-reference:ch08", "installation-guide:apds03", "maint-guide:upload",
+)  # fmt: skip
 
 
 class DebianConfig(BaseModel):

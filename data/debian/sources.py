@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carousel.data.corpus import DroppedRecord
-from carousel.data.debian import blocks, firefox, gettext, libreoffice
+from carousel.data.debian import blocks, firefox, gettext, libreoffice, manpages, manuals
 from carousel.data.debian.records import Candidate
 
 Roots = dict[str, Path]  # package name → its unpacked files
@@ -19,7 +19,7 @@ class Source:
 
     kind: str
     extract: Callable[[Roots, list[DroppedRecord]], list[Candidate]]
-    needs: tuple[str, ...] = ()  # packages that must all be present (empty: any package)
+    needs: tuple[str, ...] = ()  # the packages it reads (empty: any package); progress names the kind when one is there
 
     def packages(self, roots: Roots) -> list[str]:
         return list(self.needs) if self.needs else sorted(roots)
@@ -64,4 +64,8 @@ SOURCES: tuple[Source, ...] = (
         _needing(firefox.ENGLISH_PACKAGE, firefox.SPANISH_PACKAGE)(firefox.firefox_candidates),
         (firefox.ENGLISH_PACKAGE, firefox.SPANISH_PACKAGE),
     ),
+    # The English pages come from whichever selected packages hold them (manpages, coreutils, ...).
+    Source("man", manpages.man_candidates, (manpages.SPANISH_PACKAGE,)),
+    # Each manual is read when its packages are selected.
+    Source("debian-doc", manuals.manuals_candidates, manuals.PACKAGES),
 )
