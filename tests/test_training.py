@@ -240,6 +240,11 @@ def test_init_from_accepts_other_dropout_rates_but_refuses_another_architecture(
     wider = trainer_with("model.decoder_hidden=48")
     with pytest.raises(UserError, match="different architecture"):
         wider.initialise_from(tiny_model_dir)
+    # the same sizes with another subword model (BPE numbers the pieces differently)
+    other_pieces = trainer_with("subwords.model_type=bpe")
+    assert other_pieces.model_config.architecture() == more_dropout.model_config.architecture()
+    with pytest.raises(UserError, match="subword model differs"):
+        other_pieces.initialise_from(tiny_model_dir)
 
 
 def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_alone(tmp_path, tiny_corpus):

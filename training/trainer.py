@@ -26,6 +26,7 @@ import yaml
 from safetensors.torch import save_model
 
 from carousel.errors import UserError
+from carousel.io import sha256_file
 from carousel.model.checkpoint import load_model_dir
 from carousel.model.config import PAD_ID
 from carousel.model.precision import resolve_device
@@ -294,6 +295,13 @@ class Trainer:
             raise UserError(f"{model_dir} is an ensemble of {len(loaded.weight_files)} models; start from one of its members")
         if loaded.config.architecture() != self.model_config.architecture():
             raise UserError(f"{model_dir} has a different architecture or vocabulary than this config")
+        # Same vocabulary sizes are not the same vocabulary: a subword model trained on another corpus
+        # numbers its pieces differently, and the weights would read every id as another piece.
+        for side, theirs, ours in (("source", loaded.source_spm, self.data.source_spm),
+                                   ("target", loaded.target_spm, self.data.target_spm)):
+            if sha256_file(Path(theirs)) != sha256_file(Path(ours)):
+                raise UserError(f"{model_dir}'s {side} subword model differs from the one of {self.config.data.corpus}: "
+                                f"copy {theirs} into the corpus's subwords/ before training, or start without init_from")
         self.model.load_state_dict(loaded.model.state_dict())
         log.info("initialised from %s", model_dir)
 
