@@ -197,11 +197,11 @@ class Translator:
                 results[index] = [self._to_translation(encoded[index], h) for h in hyps]
         if search.channel_weight:
             self._rerank(sentences, results, to_search, search, batch_tokens)
+        if search.return_confidence:  # on the model's own output: a lost number is evidence of a poor one
+            self._add_confidence(sentences, encoded, results, to_search, batch_tokens)
         if repair:
             for index in to_search:
                 results[index] = [_with_spans_repaired(sentences[index], t) for t in results[index]]
-        if search.return_confidence:
-            self._add_confidence(sentences, encoded, results, to_search, batch_tokens)
         if beam.return_alignment and not search.return_alignment:
             for index in to_search:
                 results[index] = [replace(t, alignment=None) for t in results[index]]

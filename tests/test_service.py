@@ -465,7 +465,7 @@ def test_a_second_model_for_a_language_pair_is_named_and_never_loaded(tmp_path, 
         assert registry.wait_until_loaded(30)
     try:
         assert loaded == ["a-es-en"]  # the second directory's weights were never read
-        assert registry.failures == {"b-es-en": "a-es-en already serves es→en"}
+        assert registry.failures == {"b-es-en": "a-es-en already serves es→en (general)"}
         assert "ignoring" in caplog.text and "one model directory per language pair" in caplog.text
     finally:
         registry.close(5)

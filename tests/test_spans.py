@@ -49,3 +49,16 @@ def test_every_repaired_translation_keeps_every_span_exactly_once():
     ]
     for source, translation in cases:
         assert spans_survive(source, repair_spans(source, translation)), (source, repair_spans(source, translation))
+
+
+def test_confidence_reads_the_models_own_output_before_the_repair(calibrated_models_dir):
+    """A number the model lost is evidence of a poor translation, even though the repair puts it back."""
+    from carousel.model.search import SearchConfig
+    from carousel.model.translator import load_translator
+
+    translator = load_translator(calibrated_models_dir / "tiny-es-en", "none", confidence=True)
+    source = "Y dijo Dios: 4817 veces."  # the tiny Bible model has never seen a digit
+    raw = translator.translate([source], SearchConfig(beam_size=2, repair_spans=False, return_confidence=True))[0][0]
+    repaired = translator.translate([source], SearchConfig(beam_size=2, return_confidence=True))[0][0]
+    assert "4817" not in raw.text and spans_survive(source, repaired.text)
+    assert repaired.signals == raw.signals and repaired.signals["numbers"] < 1
