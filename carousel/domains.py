@@ -16,7 +16,6 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +122,11 @@ class DomainRouting:
     default: str
     classifiers: dict[str, DomainClassifier]  # source language -> classifier
     fitted_on: dict  # what each classifier was fitted on (for the card and the README)
+
+    def default_among(self, domains) -> str:
+        """The domain a pair's text goes to when nothing says otherwise: the default where the pair has
+        a model for it, else the first of the pair's domains by name."""
+        return self.default if self.default in domains else sorted(domains)[0]
 
     def classify(self, language: str, text: str) -> str:
         """The domain of text in `language`; the default where no classifier reads that language."""

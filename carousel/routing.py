@@ -13,7 +13,7 @@ from pathlib import Path
 
 from carousel.domains import DomainRouting, load_routing
 from carousel.errors import UserError
-from carousel.shipped import models_dir, models_for
+from carousel.shipped import model_for, models_dir, models_for
 
 AUTO = "auto"
 
@@ -32,7 +32,7 @@ class RoutedTranslator:
 
     @property
     def default(self) -> str:
-        return self.routing.default if self.routing.default in self.translators else sorted(self.translators)[0]
+        return self.routing.default_among(self.translators)
 
     @property
     def has_confidence(self) -> bool:
@@ -75,12 +75,7 @@ def load_default_translator(source: str | None, target: str | None, domain: str 
 
     quantization = quantization or DEFAULT_QUANTIZATION
     root = models_dir()
-    found = models_for(source, target, root)
-    if domain != AUTO:
-        if domain not in found:
-            raise UserError(f"no {source}→{target} model for domain {domain!r} in {root} "
-                            f"(have: {', '.join(sorted(found))})")
-        found = {domain: found[domain]}
+    found = models_for(source, target, root) if domain == AUTO else {domain: model_for(source, target, domain)}
     translators = {d: load_translator(path, quantization, search, device=device) for d, path in found.items()}
     if len(translators) == 1:
         return next(iter(translators.values()))

@@ -68,8 +68,7 @@ def model_for(source: str | None, target: str | None, domain: str | None = None)
     root = models_dir()
     found = models_for(source, target, root)
     if domain is None:
-        default = load_routing(root).default
-        domain = default if default in found else sorted(found)[0]
+        domain = load_routing(root).default_among(found)
     if domain not in found:
         raise UserError(f"no {source}→{target} model for domain {domain!r} in {root} (have: {', '.join(sorted(found))})")
     return found[domain]

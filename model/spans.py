@@ -21,19 +21,25 @@ PLACEHOLDER = re.compile(
 URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]")
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
+KINDS = (("url", URL), ("email", EMAIL), ("placeholder", PLACEHOLDER), ("number", NUMBER))
 
 
 def protected_spans(text: str) -> list[str]:
     """Every span of `text` to keep, in order of appearance; a URL's or address's digits are part of it."""
-    found: list[tuple[int, str]] = []
+    return [span for _, _, span, _ in _found_spans(text)]
+
+
+def _found_spans(text: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, span, kind) of every span, in order; kinds tried in turn, earlier ones taking precedence."""
+    found: list[tuple[int, int, str, str]] = []
     taken: list[range] = []
-    for pattern in (URL, EMAIL, PLACEHOLDER, NUMBER):
+    for kind, pattern in KINDS:
         for match in pattern.finditer(text):
             if any(match.start() in r or match.end() - 1 in r for r in taken):
                 continue
             taken.append(range(match.start(), match.end()))
-            found.append((match.start(), match.group(0)))
-    return [span for _, span in sorted(found)]
+            found.append((match.start(), match.end(), match.group(0), kind))
+    return sorted(found)
 
 
 def missing_spans(source: str, translation: str) -> list[str]:
@@ -97,51 +103,34 @@ def repair_spans(source: str, translation: str, source_pieces: list[str] | None 
     2. A span still missing is inserted after the word the attention aligns it with (pieces and
        alignment as the search returns them), else at the end.
     """
-    wanted = Counter(protected_spans(source))
-    if not wanted or not missing_spans(source, translation):
-        return translation
+    source_spans = _found_spans(source)
+    wanted = Counter(span for _, _, span, _ in source_spans)
     found = _found_spans(translation)
+    if wanted == Counter(span for _, _, span, _ in found if span in wanted):
+        return translation  # every span exactly as often as in the source
     seen: Counter = Counter()
     wrong = []  # surplus copies and spans the source lacks, in order of appearance
-    for start, end, span in found:
+    for start, end, span, kind in found:
         seen[span] += 1
         if span not in wanted or seen[span] > wanted[span]:
-            wrong.append((start, end, span))
-    missing = list(protected_spans(source))  # in source order, with repeats
+            wrong.append((start, end, span, kind))
+    missing = [(span, kind) for _, _, span, kind in source_spans]  # in source order, with repeats
     for span, count in seen.items():
         for _ in range(min(count, wanted[span])):
-            missing.remove(span)
+            missing.remove(next(m for m in missing if m[0] == span))
     edits = []
-    for start, end, span in wrong:
-        replacement = next((m for m in missing if _kind(m) == _kind(span)), None)
+    for start, end, span, kind in wrong:
+        replacement = next((m for m in missing if m[1] == kind), None)
         if replacement is not None:
             missing.remove(replacement)
-            edits.append((start, end, replacement))
+            edits.append((start, end, replacement[0]))
         elif span in wanted:
             edits.append((start, end, ""))  # a surplus copy with nothing to stand for
-    for span in missing:
+    for span, _ in missing:
         at = _aligned_end(span, source_pieces or [], target_pieces or [], translation, alignment)
         edits.append((at, at, " " + span))
     text = _replace(translation, edits)
     return re.sub(r" +([.,;:!?…])$", r"\1", re.sub(r"  +", " ", text)).strip()
-
-
-def _found_spans(text: str) -> list[tuple[int, int, str]]:
-    found, taken = [], []
-    for pattern in (URL, EMAIL, PLACEHOLDER, NUMBER):
-        for match in pattern.finditer(text):
-            if any(match.start() in r or match.end() - 1 in r for r in taken):
-                continue
-            taken.append(range(match.start(), match.end()))
-            found.append((match.start(), match.end(), match.group(0)))
-    return sorted(found)
-
-
-def _kind(span: str) -> str:
-    for name, pattern in (("url", URL), ("email", EMAIL), ("placeholder", PLACEHOLDER), ("number", NUMBER)):
-        if pattern.fullmatch(span):
-            return name
-    return "other"
 
 
 def _replace(text: str, edits: list[tuple[int, int, str]]) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from carousel.domains import DEFAULT_DOMAIN, DomainRouting, DomainsError, load_routing, model_domain
+from carousel.domains import DEFAULT_DOMAIN, FILENAME as ROUTING_FILE, DomainRouting, DomainsError, load_routing, model_domain
 from carousel.errors import UserError
 from carousel.model.translator import Translator, load_translator
 from carousel.shipped import language_pair, model_directories
@@ -103,7 +103,7 @@ class ModelRegistry:
                 self.routing = load_routing(self.models_dir)
             except DomainsError as error:  # every string then goes to the default domain's model
                 log.error("%s; routing every string to the %r models", error, self.routing.default)
-                self.failures["domains.json"] = _without_paths(str(error), self.models_dir / "x")
+                self.failures[ROUTING_FILE] = _without_paths(str(error), self.models_dir / ROUTING_FILE)
             for directory in self.discover():
                 served = self._load_one(directory, observer)
                 if served is None:
@@ -193,11 +193,11 @@ class ModelRegistry:
         return list(self._models)
 
     def find(self, source: str, target: str, domain: str | None = None) -> ServedModel | None:
-        """The model of the pair in `domain`; without one, the default domain's (else the pair's first)."""
+        """The model of the pair in `domain`; without one, that of `DomainRouting.default_among` its domains."""
         candidates = [m for m in self._models if m.src_lang == source and m.tgt_lang == target]
-        if domain is not None:
-            return next((m for m in candidates if m.domain == domain), None)
-        return next((m for m in candidates if m.domain == self.routing.default), candidates[0] if candidates else None)
+        if domain is None and candidates:
+            domain = self.routing.default_among([m.domain for m in candidates])
+        return next((m for m in candidates if m.domain == domain), None)
 
     def domains(self, source: str, target: str) -> list[str]:
         return sorted(m.domain for m in self._models if m.src_lang == source and m.tgt_lang == target)
