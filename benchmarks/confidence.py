@@ -34,7 +34,7 @@ def main() -> None:
     search = SearchConfig(beam_size=5)
     scored, speed = [], {}
     for directory in args.models:
-        translator = load_translator(directory, "int8", device="cpu")
+        translator = load_translator(directory, "int8", device="cpu", confidence=True)
         if not translator.has_confidence:
             raise SystemExit(f"{directory} has no calibration: run `carousel calibrate --model {directory} --reverse DIR`")
         direction = f"{translator.src_lang}-{translator.tgt_lang}"

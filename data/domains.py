@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from carousel.data.mixing import MixSpec, read_part
-from carousel.domains import DEFAULT_DOMAIN, DomainClassifier, DomainRouting
+from carousel.domains import DEFAULT_DOMAIN, MARGIN, DomainClassifier, DomainRouting
 from carousel.errors import UserError
 
 HELD_BACK_EVERY = 20
 
 
 def fit_routing(spec: MixSpec, domain_of_part: dict[str, str], base: Path = Path("."),
-                margin: float = 0.5) -> tuple[DomainRouting, dict]:
+                margin: float = MARGIN) -> tuple[DomainRouting, dict]:
     """The routing for the mix's languages, and per language and part the held-back accuracy."""
     unknown = sorted(set(domain_of_part) - {part.name for part in spec.train})
     if unknown:

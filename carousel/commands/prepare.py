@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from carousel.commands import prepare_debian as debian_command
+from carousel.domains import MARGIN
 from carousel.errors import UserError
 
 DEFAULT_CORPORA = Path("data/corpora")
@@ -77,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--domain", action="append", default=[], metavar="PART=DOMAIN",
         help="a train part of the spec and its domain (repeatable); other parts are 'general'",
     )
-    domains.add_argument("--margin", type=float, default=0.5,
+    domains.add_argument("--margin", type=float, default=MARGIN,
                          help="mean log-likelihood ratio per word a text needs to leave the general domain "
                               "(default: %(default)s)")
     domains.add_argument("--out", type=Path, default=Path("models/domains.json"), help="default: %(default)s")
