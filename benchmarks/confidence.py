@@ -1,6 +1,6 @@
 """Per-sentence confidence on a held-out mixture: does it predict sentence chrF, against the forward score alone?
 
-    python benchmarks/confidence.py [--per-set 100] [--output runs/confidence]
+    python benchmarks/confidence.py [--per-set 100] [--output runs/confidence] [--models DIR ...]
 
 Sets (nothing is chosen on them): Bible test, FLORES-101 devtest, newstest2012 (held-out news) and the
 Debian test split (held-out software), both directions, each sampled with a fixed seed. Reports, pooled
@@ -21,11 +21,15 @@ from pathlib import Path
 from carousel import calibration
 from carousel.model.search import SearchConfig
 from carousel.model.translator import load_translator
+from carousel.routing import AUTO, load_default_translator
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", type=Path, default=[Path("models/bible-es-en"), Path("models/bible-en-es")])
+    parser.add_argument("--pairs", nargs="+", default=["es-en", "en-es"],
+                        help="the default service's translators of these pairs: each sentence goes to the model "
+                             "of its domain (models/domains.json), as the service routes it")
+    parser.add_argument("--models", nargs="+", type=Path, help="these model directories instead, every set through each")
     parser.add_argument("--per-set", type=int, default=100)
     parser.add_argument("--speed-sentences", type=int, default=100)
     parser.add_argument("--output", type=Path, default=Path("runs/confidence"))
@@ -33,10 +37,9 @@ def main() -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     search = SearchConfig(beam_size=5)
     scored, speed = [], {}
-    for directory in args.models:
-        translator = load_translator(directory, "int8", device="cpu", confidence=True)
+    for name, translator in translators(args):
         if not translator.has_confidence:
-            raise SystemExit(f"{directory} has no calibration: run `carousel calibrate --model {directory} --reverse DIR`")
+            raise SystemExit(f"{name} has no calibration: run `carousel calibrate --model DIR --reverse DIR`")
         direction = f"{translator.src_lang}-{translator.tgt_lang}"
         for name, spec in calibration.HELD_OUT_SETS.items():
             pairs = calibration.load_pairs(spec, translator.src_lang, translator.tgt_lang, args.per_set, seed=7)
@@ -69,6 +72,18 @@ def main() -> None:
         for s in scored), encoding="utf-8")
     plot(scored, args.output / "reliability.png")
     print(f"wrote {args.output}/report.json, sentences.jsonl, reliability.png")
+
+
+def translators(args):
+    """(name, translator) of each model directory asked for, else of each pair's default service."""
+    if args.models:
+        for directory in args.models:
+            yield str(directory), load_translator(directory, "int8", device="cpu", confidence=True)
+        return
+    asking = SearchConfig(beam_size=5, return_confidence=True)
+    for pair in args.pairs:
+        source, target = pair.split("-")
+        yield pair, load_default_translator(source, target, AUTO, "int8", search=asking, device="cpu")
 
 
 def plot(scored, path: Path) -> None:
