@@ -270,11 +270,14 @@ def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_a
     assert tuple(source_sp.encode("A new man.")) in added_sources
     assert more.valid == plain.valid and more.valid_sources == plain.valid_sources
 
-    from carousel.training.export import extra_training_data
+    from carousel.training.export import data_sources, extra_training_data
 
     recorded = extra_training_data(load_config(TINY_CONFIG, [*base, "data.extra_sources=[en_kjv]", f"data.extra_train=[{extra}]"]))
     assert recorded["extra_sources"] == ["en_kjv"]
-    assert recorded["extra_train"] == [{"path": str(extra), "name": "extra", "rows": 2, "sha256": load_corpus_manifest(extra).splits["train"].sha256}]
+    manifest = load_corpus_manifest(extra)
+    assert recorded["extra_train"] == [{"path": str(extra), "name": "extra", "rows": 2, "sha256": manifest.splits["train"].sha256,
+                                        "sources": data_sources(manifest.source)}]
+    assert recorded["extra_train"][0]["sources"], "the card names where the extra pairs came from"
 
 
 def test_an_extra_source_that_repeats_the_target_column_is_a_config_error():

@@ -115,7 +115,8 @@ def extra_training_data(config: TrainConfig) -> dict:
     for path in config.data.extra_train:
         manifest = load_corpus_manifest(path)
         train = manifest.splits["train"]
-        extra_train.append({"path": str(path), "name": manifest.name, "rows": train.rows, "sha256": train.sha256})
+        extra_train.append({"path": str(path), "name": manifest.name, "rows": train.rows, "sha256": train.sha256,
+                            "sources": [s for s in data_sources(manifest.source) if s.get("split", "train") == "train"]})
     return {
         "extra_sources": list(config.data.extra_sources),
         "extra_targets": dict(config.data.extra_targets),
