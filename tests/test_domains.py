@@ -210,6 +210,21 @@ def test_evaluate_and_translate_use_the_shipped_models_by_domain(two_domain_mode
     assert routed == [alone("bible-es-en", VERSES[0]), alone("general-es-en", GENERAL[0])]
 
 
+def test_evaluate_without_a_model_uses_the_shipped_models_of_the_columns_languages(two_domain_models, tiny_corpus, capsys):
+    from carousel.cli import main
+
+    def systems(*flags):
+        code = main(["evaluate", "--corpus", str(tiny_corpus), "--src", "es", "--ref", "en", "--beam", "1", "--json", *flags])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return json.loads(out)["systems"]
+
+    default = systems()
+    assert [s["name"] for s in default] == [s["name"] for s in systems("--pair", "es-en")]
+    assert default[0]["name"].startswith("shipped es-en (auto)")
+    assert default[0]["bleu"] == systems("--pair", "es-en")[0]["bleu"]
+
+
 def test_a_domain_the_pair_lacks_or_with_a_named_model_is_a_one_line_error(two_domain_models, tiny_corpus, capsys):
     from carousel.cli import main
 

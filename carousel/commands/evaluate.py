@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="model directory to translate the split with")
     parser.add_argument(
         "--pair", metavar="SRC-TGT",
-        help="translate with the shipped default models of a language pair instead, e.g. es-en (see --domain)",
+        help="translate with the shipped default models of a language pair instead, e.g. es-en (see --domain); "
+             "the default where neither --model nor --hyp is given: the pair of the --src and --ref columns' languages",
     )
     parser.add_argument(
         "--domain", default="auto",
@@ -75,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _default_to_shipped_pair(args)
     _check_combination(args)
     search = search_config(args)
     corpus, src, refs = corpus_settings(args) if args.refs is None else (None, None, None)
@@ -131,6 +133,16 @@ def _shipped_loader(args: argparse.Namespace):
 
     source, target = _pair(args.pair)
     return lambda quantization, search: load_default_translator(source, target, args.domain, quantization, search)
+
+
+def _default_to_shipped_pair(args: argparse.Namespace) -> None:
+    """No model, pair or hypotheses named, but a corpus split to translate: the shipped default models of
+    the columns' languages (as `translate` and the service use them), so `--pair` may be left out."""
+    if args.model is None and args.pair is None and not args.hyp and args.corpus and args.src and args.ref:
+        from carousel.data.corpus import load_corpus_manifest
+
+        languages = load_corpus_manifest(args.corpus).languages
+        args.pair = f"{languages.get(args.src, args.src)}-{languages.get(args.ref[0], args.ref[0])}"
 
 
 def _pair(text: str) -> tuple[str, str]:
