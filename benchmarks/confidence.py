@@ -37,9 +37,9 @@ def main() -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     search = SearchConfig(beam_size=5)
     scored, speed = [], {}
-    for name, translator in translators(args):
+    for label, translator in translators(args, search):
         if not translator.has_confidence:
-            raise SystemExit(f"{name} has no calibration: run `carousel calibrate --model DIR --reverse DIR`")
+            raise SystemExit(f"{label} has no calibration: run `carousel calibrate --model DIR --reverse DIR`")
         direction = f"{translator.src_lang}-{translator.tgt_lang}"
         for name, spec in calibration.HELD_OUT_SETS.items():
             pairs = calibration.load_pairs(spec, translator.src_lang, translator.tgt_lang, args.per_set, seed=7)
@@ -74,13 +74,13 @@ def main() -> None:
     print(f"wrote {args.output}/report.json, sentences.jsonl, reliability.png")
 
 
-def translators(args):
-    """(name, translator) of each model directory asked for, else of each pair's default service."""
+def translators(args, search: SearchConfig):
+    """(label, translator) of each model directory asked for, else of each pair's default service."""
     if args.models:
         for directory in args.models:
             yield str(directory), load_translator(directory, "int8", device="cpu", confidence=True)
         return
-    asking = SearchConfig(beam_size=5, return_confidence=True)
+    asking = replace(search, return_confidence=True)  # loads each model's calibration and reverse model
     for pair in args.pairs:
         source, target = pair.split("-")
         yield pair, load_default_translator(source, target, AUTO, "int8", search=asking, device="cpu")

@@ -131,6 +131,12 @@ class DomainRouting:
         a model for it, else the first of the pair's domains by name."""
         return self.default if self.default in domains else sorted(domains)[0]
 
+    def domain_among(self, domains, language: str, text: str) -> str:
+        """Which of a pair's `domains` translates `text`: the classifier's domain where the pair has a
+        model for it, else `default_among` them (the CLI's router and the service both route this way)."""
+        domain = self.classify(language, text)
+        return domain if domain in domains else self.default_among(domains)
+
     def classify(self, language: str, text: str) -> str:
         """The domain of text in `language`; the default where no classifier reads that language."""
         classifier = self.classifiers.get(language)

@@ -39,8 +39,7 @@ class RoutedTranslator:
         return all(t.has_confidence for t in self.translators.values())
 
     def domain_of(self, text: str) -> str:
-        domain = self.routing.classify(self.src_lang, text)
-        return domain if domain in self.translators else self.default
+        return self.routing.domain_among(self.translators, self.src_lang, text)
 
     def with_model_defaults(self, search):
         return search  # each domain's model applies its own defaults

@@ -204,7 +204,8 @@ class ModelRegistry:
 
     def route(self, source: str, target: str, text: str) -> ServedModel | None:
         """The model for `text`: its domain's (models/domains.json), else the pair's default."""
-        return self.find(source, target, self.routing.classify(source, text)) or self.find(source, target)
+        domains = self.domains(source, target)
+        return self.find(source, target, self.routing.domain_among(domains, source, text)) if domains else None
 
     def languages(self) -> dict[str, list[str]]:
         """Every language code the loaded models read or write, with the targets it translates to."""
