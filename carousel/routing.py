@@ -2,8 +2,8 @@
 
 `carousel translate` and `carousel evaluate` without `--model` use `load_default_translator`: with
 `--domain auto` (the default) each text goes to the model of the domain carousel/domains.py finds
-for it, with `--domain NAME` every text to that domain's model. The service routes the same way per
-string of `q` (service/registry.py).
+for it among its neighbours (the lines of a file), with `--domain NAME` every text to that domain's
+model. The service routes the same way per string of `q`, among the request's strings (service/registry.py).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class RoutedTranslator:
     def has_confidence(self) -> bool:
         return all(t.has_confidence for t in self.translators.values())
 
-    def domain_of(self, text: str) -> str:
-        return self.routing.domain_among(self.translators, self.src_lang, text)
+    def domains_of(self, texts: list[str]) -> list[str]:
+        return self.routing.domains_among(self.translators, self.src_lang, texts)
 
     def with_model_defaults(self, search):
         return search  # each domain's model applies its own defaults
@@ -55,7 +55,7 @@ class RoutedTranslator:
 
     def _by_domain(self, texts: list[str], translate) -> list:
         """Each domain's texts through its translator in one batch, the results back in input order."""
-        domains = [self.domain_of(text) for text in texts]
+        domains = self.domains_of(texts)
         results: list = [None] * len(texts)
         for domain, translator in self.translators.items():
             indices = [i for i, d in enumerate(domains) if d == domain]

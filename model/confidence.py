@@ -13,6 +13,10 @@ the confidence combines cheap signals computed at translation time (`FEATURES`):
     length       |log(output characters / source characters)|
     repetition   share of the output's word bigrams that repeat an earlier one
     source_len   log(1 + source tokens)
+    agreement    mean chrF / 100 of the beam's other finished hypotheses against the best: where the
+                 search found several different translations, it was unsure (the lexical similarity
+                 of Fomicheva et al. 2020, "Unsupervised Quality Estimation for NMT", on the beam)
+    runner_up    how far the best hypothesis's score leads the second's
 
 and maps them through a logistic model, `sigmoid(w · standardised features + b)`, fitted on held-out
 validation data against sentence chrF / 100 (`carousel calibrate`, carousel/calibration.py). The fit is
@@ -28,10 +32,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from sacrebleu.metrics import CHRF
+
 FILE_NAME = "confidence.json"
-FEATURES = ("forward", "reverse", "coverage", "fragmented", "numbers", "length", "repetition", "source_len")
+FEATURES = ("forward", "reverse", "coverage", "fragmented", "numbers", "length", "repetition", "source_len",
+            "agreement", "runner_up")
 FRAGMENT_PIECES = 4  # a source word cut into this many pieces or more counts as fragmented
 _DIGITS = re.compile(r"\d+")
+_CHRF = CHRF()
 
 
 class CalibrationError(ValueError):
@@ -46,8 +54,10 @@ def sentence_features(
     alignment: list[list[float]] | None,
     source_pieces: list[str],
     unknown_pieces: int,
+    others: list[tuple[str, float]] = (),
 ) -> dict[str, float]:
-    """The signals of one translated sentence (`source_pieces`: its subword pieces, EOS excluded)."""
+    """The signals of one translated sentence (`source_pieces`: its subword pieces, EOS excluded;
+    `others`: the beam's other hypotheses, (text, score), best first; none: agreement 1, runner_up 0)."""
     if alignment:
         columns = len(alignment[0]) - 1  # the last column is the source EOS
         totals = [sum(row[j] for row in alignment) for j in range(columns)]
@@ -72,7 +82,16 @@ def sentence_features(
         "forward": forward, "reverse": reverse, "coverage": coverage, "fragmented": fragmented_share,
         "numbers": numbers_kept, "length": length, "repetition": repetition,
         "source_len": math.log1p(len(source_pieces)),
+        "agreement": beam_agreement(output, [text for text, _ in others]),
+        "runner_up": forward - others[0][1] if others else 0.0,
     }
+
+
+def beam_agreement(best: str, others: list[str]) -> float:
+    """Mean chrF / 100 of the other hypotheses with the best as reference (1 without others)."""
+    if not others:
+        return 1.0
+    return sum(_CHRF.sentence_score(text, [best]).score for text in others) / (100.0 * len(others))
 
 
 def text_confidence(sentences: list[float | None]) -> float | None:

@@ -177,8 +177,9 @@ class Translator:
             raise ValueError("channel_weight needs a channel model: choose one with `carousel tune --channel-model`")
         if search.return_confidence and self.reverse is None:
             raise ValueError("confidence needs a calibration: run `carousel calibrate` on this model")
-        # Reranking needs the whole beam; the search then keeps all of it.
-        beam = replace(search, nbest=search.beam_size) if search.channel_weight else search
+        # Reranking and the confidence's beam agreement need the whole beam; the search then keeps all of it.
+        whole_beam = bool(search.channel_weight or search.return_confidence)
+        beam = replace(search, nbest=search.beam_size) if whole_beam else search
         # Span repair places a missing number or placeholder by attention; coverage is a confidence signal.
         repair = search.repair_spans and any(protected_spans(s) for s in sentences)
         if search.return_confidence or repair:
@@ -199,6 +200,9 @@ class Translator:
             self._rerank(sentences, results, to_search, search, batch_tokens)
         if search.return_confidence:  # on the model's own output: a lost number is evidence of a poor one
             self._add_confidence(sentences, encoded, results, to_search, batch_tokens)
+        if whole_beam:
+            for index in to_search:
+                results[index] = results[index][:search.nbest]
         if repair:
             for index in to_search:
                 results[index] = [_with_spans_repaired(sentences[index], t) for t in results[index]]
@@ -245,12 +249,12 @@ class Translator:
         return results
 
     def _rerank(self, sentences, results, searched: list[int], search: SearchConfig, batch_tokens: int) -> None:
-        """Rerank each searched sentence's beam in place by forward + channel score; keep `nbest`."""
+        """Rerank each searched sentence's beam in place by forward + channel score (all of it kept)."""
         pairs = [(index, translation.text) for index in searched for translation in results[index]]
         scores = iter(self.channel_scores([sentences[i] for i, _ in pairs], [text for _, text in pairs], batch_tokens))
         for index in searched:
             channel = [next(scores) for _ in results[index]]
-            results[index] = rerank(results[index], channel, search.channel_weight, search.nbest)
+            results[index] = rerank(results[index], channel, search.channel_weight, len(results[index]))
 
     def _add_confidence(self, sentences, encoded, results, searched: list[int], batch_tokens: int) -> None:
         """Signals and confidence of each searched sentence's best translation, in place."""
@@ -268,6 +272,7 @@ class Translator:
             signals = sentence_features(
                 sentences[index], best.text, best.score, reverse_score, best.alignment,
                 best.source_tokens[:-1], sum(i == unknown for i in encoded[index]),
+                [(other.text, other.score) for other in results[index][1:]],
             )
             confidence = None if self.calibration is None else round(self.calibration(signals), 4)
             results[index][0] = replace(best, confidence=confidence, signals=signals)

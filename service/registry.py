@@ -202,10 +202,13 @@ class ModelRegistry:
     def domains(self, source: str, target: str) -> list[str]:
         return sorted(m.domain for m in self._models if m.src_lang == source and m.tgt_lang == target)
 
-    def route(self, source: str, target: str, text: str) -> ServedModel | None:
-        """The model for `text`: its domain's (models/domains.json), else the pair's default."""
+    def route(self, source: str, target: str, texts: list[str]) -> list[ServedModel | None]:
+        """The model for each of `texts` (that came together, in order): its domain's as the router reads
+        it among its neighbours (models/domains.json), else the pair's default."""
         domains = self.domains(source, target)
-        return self.find(source, target, self.routing.domain_among(domains, source, text)) if domains else None
+        if not domains:
+            return [None] * len(texts)
+        return [self.find(source, target, domain) for domain in self.routing.domains_among(domains, source, texts)]
 
     def languages(self) -> dict[str, list[str]]:
         """Every language code the loaded models read or write, with the targets it translates to."""

@@ -140,14 +140,14 @@ def _resolve_languages(
             raise ApiError(400, f"source language {source!r} is not supported; available: {available}")
         if registry.find(source, target) is None:
             raise ApiError(400, f"no model translates {source}→{target}; available: {_pairs(registry)}")
-        return [_Item(text, document, _model_for(registry, source, target, domain, document))
-                for text, document in zip(texts, documents)]
+        models = _models_for(registry, source, target, domain, documents)
+        return [_Item(text, document, model) for text, document, model in zip(texts, documents, models)]
     sources = [code for code in languages if registry.find(code, target) is not None]
     if not sources:
         raise ApiError(400, f"no model translates into {target!r}; available: {_pairs(registry)}")
     identifier = shared_identifier()  # every language Lingua knows, not only those served
-    items = []
-    for text, document in zip(texts, documents):
+    detections = []
+    for document in documents:
         detection, is_served = choose_source(identifier.detect(" ".join(document.sentences)), sources + [target])
         if not is_served:  # never passed through as if it were the target language
             raise ApiError(
@@ -155,20 +155,26 @@ def _resolve_languages(
                 f"{detection.confidence:g}%) in q; this server translates {', '.join(sources)} into {target}: "
                 "send source explicitly if the text is in one of those",
             )
-        served = None if detection.language == target else _model_for(registry, detection.language, target, domain, document)
-        items.append(_Item(text, document, served, detection))
-    return items
+        detections.append(detection)
+    models: list[ServedModel | None] = [None] * len(texts)  # None: already in the target language
+    for language in {d.language for d in detections} - {target}:  # each language's strings among themselves
+        indices = [i for i, d in enumerate(detections) if d.language == language]
+        chosen = _models_for(registry, language, target, domain, [documents[i] for i in indices])
+        for index, model in zip(indices, chosen):
+            models[index] = model
+    return [_Item(*parts) for parts in zip(texts, documents, models, detections)]
 
 
-def _model_for(registry: ModelRegistry, source: str, target: str, domain: str, document) -> ServedModel:
-    """The model of the request's domain, or with "auto" the one the domain router picks for the string."""
+def _models_for(registry: ModelRegistry, source: str, target: str, domain: str, documents) -> list[ServedModel]:
+    """The model of the request's domain for each string, or with "auto" those the domain router picks
+    for the strings read together (each string's sentences as one text)."""
     if domain == "auto":
-        return registry.route(source, target, " ".join(document.sentences))
+        return registry.route(source, target, [" ".join(document.sentences) for document in documents])
     served = registry.find(source, target, domain)
     if served is None:
         known = ", ".join(["auto", *registry.domains(source, target)])
         raise ApiError(400, f"no {source}→{target} model for domain {domain!r}; domains: {known}")
-    return served
+    return [served] * len(documents)
 
 
 def _pairs(registry: ModelRegistry) -> str:

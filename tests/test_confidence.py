@@ -8,7 +8,9 @@ import warnings
 import pytest
 
 from carousel import calibration
-from carousel.model.confidence import FEATURES, Calibration, CalibrationError, read_calibration, sentence_features
+from carousel.model.confidence import (
+    FEATURES, Calibration, CalibrationError, beam_agreement, read_calibration, sentence_features,
+)
 from carousel.model.search import SearchConfig
 from carousel.model.translator import load_translator
 from carousel.service.app import create_app
@@ -20,7 +22,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 SPANISH = "Y murió Elimelech, marido de Noemi, y quedó ella con sus dos hijos;"
-FIXED = Calibration(list(FEATURES), [0.0] * 8, [1.0] * 8, [0.5, 0.3, 1.0, -1.0, 0.5, -1.0, -2.0, 0.0], 1.0, {})
+FIXED = Calibration(list(FEATURES[:8]), [0.0] * 8, [1.0] * 8, [0.5, 0.3, 1.0, -1.0, 0.5, -1.0, -2.0, 0.0], 1.0, {})
 
 
 def with_confidence(directory, quantization="none"):
@@ -41,6 +43,19 @@ def test_signals_of_a_sentence():
     assert signals["fragmented"] == pytest.approx(2 / 3)  # "ovejas" in 5 pieces, plus one <unk>
     assert signals["repetition"] == pytest.approx(2 / 7)  # "and sheep" twice, "sheep and" twice
     assert signals["length"] == pytest.approx(abs(math.log(36 / 27)))
+    assert signals["agreement"] == 1.0 and signals["runner_up"] == 0.0  # no other hypotheses
+
+
+def test_a_beam_that_agrees_with_itself_signals_more_than_one_that_does_not():
+    best = "He has twelve sheep and three goats"
+    assert beam_agreement(best, [best, best]) == pytest.approx(1.0)
+    close = beam_agreement(best, ["He has twelve sheep and three goats.", "He had twelve sheep and three goats"])
+    apart = beam_agreement(best, ["The shepherd is here", "Twelve of them went away"])
+    assert 1.0 > close > 0.7 > 0.3 > apart >= 0.0
+    signals = sentence_features("Tiene doce ovejas", best, -0.4, -1.0, None, ["▁Tiene", "▁doce", "▁ovejas"], 0,
+                                [("He had twelve sheep", -0.9), ("Twelve sheep", -1.3)])
+    assert signals["runner_up"] == pytest.approx(0.5)
+    assert signals["agreement"] == pytest.approx(beam_agreement(best, ["He had twelve sheep", "Twelve sheep"]))
 
 
 def test_fit_predicts_quality_and_survives_a_round_trip_through_json():
@@ -75,6 +90,9 @@ def test_the_translator_returns_confidence_only_when_asked(tiny_model_dir):
     assert best[1][0].confidence is None  # nothing to translate
     plain = translator.translate([SPANISH], SearchConfig(beam_size=3))[0][0]
     assert plain.confidence is None and plain.text == best[0][0].text
+    assert len(best[0]) == 1  # the whole beam was searched for the agreement, `nbest` returned
+    two = translator.translate([SPANISH], SearchConfig(beam_size=3, nbest=2, return_confidence=True))[0]
+    assert len(two) == 2 and two[0].text == plain.text and two[1].confidence is None
     uncalibrated = load_translator(tiny_model_dir, "none")
     with pytest.raises(ValueError, match="carousel calibrate"):
         uncalibrated.translate([SPANISH], SearchConfig(return_confidence=True))

@@ -34,8 +34,11 @@ GENERAL = [
 ]
 
 
-def fitted(margin: float = 0.5) -> DomainClassifier:
-    return DomainClassifier.fit({"bible": [VERSES], "general": [GENERAL[:2], GENERAL[2:]]}, margin=margin)
+def fitted(margin: float = 0.5, context: int = 0, context_weight: float = 0.5) -> DomainClassifier:
+    """A classifier of the toy texts; by default each text is read alone (tests of context say otherwise)."""
+    classifier = DomainClassifier.fit({"bible": [VERSES], "general": [GENERAL[:2], GENERAL[2:]]}, margin=margin)
+    classifier.context, classifier.context_weight = context, context_weight
+    return classifier
 
 
 def test_clear_text_goes_to_its_domain_and_unknown_words_to_the_default():
@@ -53,20 +56,40 @@ def test_the_margin_keeps_weak_evidence_in_the_default_domain():
     assert fitted(margin=score + 0.01).classify(text)[0] == "general"
 
 
+def test_context_carries_a_weak_verse_among_verses_but_not_a_clear_line_out_of_its_domain():
+    weak = VERSES[3]  # a verse whose own evidence falls short of the margin
+    alone = fitted(margin=0.45).classify(weak)
+    assert alone[0] == "general" and 0 < alone[1] < 0.45
+    among_verses = fitted(margin=0.45, context=1).classify_in_context([VERSES[0], weak, VERSES[4]])
+    assert among_verses[1][0] == "bible"
+    among_software = fitted(margin=0.45, context=1).classify_in_context([GENERAL[0], weak, GENERAL[1]])
+    assert [domain for domain, _ in among_software] == ["general"] * 3
+    clear = fitted(margin=0.45, context=1).classify_in_context([VERSES[0], GENERAL[3], VERSES[4]])
+    assert clear[1][0] == "general"  # its own evidence outweighs its neighbours'
+    texts = [GENERAL[0], weak, *VERSES]
+    assert fitted(context=0).classify_in_context(texts) == [fitted().classify(t) for t in texts]
+
+
 def test_fitting_needs_the_default_domain_and_another():
     with pytest.raises(DomainsError, match="general"):
         DomainClassifier.fit({"bible": [VERSES]})
 
 
 def test_routing_round_trips_through_json_and_reports_a_broken_file(tmp_path):
-    routing = DomainRouting("general", {"es": fitted()}, {"mix": "test"})
+    routing = DomainRouting("general", {"es": fitted(context=2, context_weight=0.25)}, {"mix": "test"})
     routing.save(tmp_path / "domains.json")
     loaded = load_routing(tmp_path)
+    assert (loaded.classifiers["es"].context, loaded.classifiers["es"].context_weight) == (2, 0.25)
     assert loaded.classify("es", VERSES[0]) == "bible"
     assert loaded.classify("en", VERSES[0]) == "general"  # no English classifier: the default
     assert loaded.fitted_on == {"mix": "test"}
     (tmp_path / "domains.json").write_text('{"format": 1, "default": "general", "languages": {"es": {}}}')
     with pytest.raises(DomainsError, match="domains.json"):
+        load_routing(tmp_path)
+    data = json.loads(json.dumps({"format": 1, "default": "general", "languages": {"es": fitted().to_json()}}))
+    data["languages"]["es"]["context_weight"] = 2
+    (tmp_path / "domains.json").write_text(json.dumps(data))
+    with pytest.raises(DomainsError, match="context_weight"):
         load_routing(tmp_path)
     assert load_routing(tmp_path / "none").classify("es", VERSES[0]) == "general"
 
@@ -107,7 +130,7 @@ def test_routed_translator_sends_each_text_to_its_domain_and_keeps_the_order():
 # -- the service -----------------------------------------------------------------------------------
 
 
-def domain_app(tmp_path):
+def domain_app(tmp_path, context: int = 0, margin: float = 0.5):
     """The service over two stand-in es→en models, `general` and `bible`, routed by a fitted classifier."""
     from carousel.service.app import create_app
     from carousel.service.registry import ModelRegistry
@@ -115,7 +138,7 @@ def domain_app(tmp_path):
 
     write_model_dir(tmp_path / "bible-es-en", "bible")
     write_model_dir(tmp_path / "general-es-en", "general")
-    DomainRouting("general", {"es": fitted()}, {}).save(tmp_path / "domains.json")
+    DomainRouting("general", {"es": fitted(margin, context)}, {}).save(tmp_path / "domains.json")
     translators = {
         "bible-es-en": StandInTranslator(render=lambda s, search: f"B {s}"),
         "general-es-en": StandInTranslator(render=lambda s, search: f"G {s}"),
@@ -131,11 +154,23 @@ def domain_app(tmp_path):
 
 
 @contextmanager
-def domain_client(tmp_path):
-    app = domain_app(tmp_path)
+def domain_client(tmp_path, context: int = 0, margin: float = 0.5):
+    app = domain_app(tmp_path, context, margin)
     with TestClient(app) as client:
         assert app.state.registry.wait_until_loaded(30)
         yield client
+
+
+def test_the_service_reads_a_requests_strings_together(tmp_path):
+    weak = VERSES[3].capitalize() + "."
+    with domain_client(tmp_path, context=1, margin=0.45) as client:
+        alone = client.post("/translate", json={"q": [weak], "source": "es", "target": "en", "domain": "auto"})
+        assert alone.json()["domain"] == ["general"]
+        q = [VERSES[0].capitalize() + ".", weak, VERSES[4].capitalize() + ".", GENERAL[3].capitalize() + "."]
+        together = client.post("/translate", json={"q": q, "source": "auto", "target": "en", "domain": "auto"})
+        assert together.status_code == 200, together.text
+        domains = together.json()["domain"]
+        assert domains[:2] == ["bible", "bible"] and domains[-1] == "general"
 
 
 def test_the_service_routes_each_string_and_honours_an_explicit_domain(tmp_path):
