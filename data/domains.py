@@ -11,15 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from carousel.data.mixing import MixSpec, read_part
-from carousel.domains import DEFAULT_DOMAIN, MARGIN, DomainClassifier, DomainRouting
+from carousel.domains import CONTEXT, CONTEXT_WEIGHT, DEFAULT_DOMAIN, MARGIN, DomainClassifier, DomainRouting
 from carousel.errors import UserError
 
 HELD_BACK_EVERY = 20
 
 
 def fit_routing(spec: MixSpec, domain_of_part: dict[str, str], base: Path = Path("."),
-                margin: float = MARGIN) -> tuple[DomainRouting, dict]:
-    """The routing for the mix's languages, and per language and part the held-back accuracy."""
+                margin: float = MARGIN, context: int = CONTEXT,
+                context_weight: float = CONTEXT_WEIGHT) -> tuple[DomainRouting, dict]:
+    """The routing for the mix's languages, and per language and part the held-back accuracy (each
+    held-back sentence read alone)."""
     unknown = sorted(set(domain_of_part) - {part.name for part in spec.train})
     if unknown:
         raise UserError(f"no train part named {', '.join(unknown)} in mix {spec.name!r}")
@@ -38,6 +40,7 @@ def fit_routing(spec: MixSpec, domain_of_part: dict[str, str], base: Path = Path
             parts_by_domain.setdefault(domain[name], []).append(
                 [t for i, t in enumerate(part_texts) if i % HELD_BACK_EVERY])
         classifier = DomainClassifier.fit(parts_by_domain, DEFAULT_DOMAIN, margin=margin)
+        classifier.context, classifier.context_weight = context, context_weight
         classifiers[lang] = classifier
         accuracy[lang] = {
             name: round(sum(classifier.classify(t)[0] == domain[name] for t in ts) / len(ts), 4)

@@ -269,3 +269,26 @@ def test_a_domain_the_pair_lacks_or_with_a_named_model_is_a_one_line_error(two_d
     assert code == 2 and "domain 'medical'" in err and "bible, general" in err
     code = main(["translate", "--model", str(two_domain_models / "general-es-en"), "--domain", "bible"])
     assert code == 2 and "--domain" in capsys.readouterr().err
+
+
+def test_prepare_domains_fits_the_router_with_its_context_and_refuses_bad_settings(tmp_path, capsys):
+    from carousel.cli import main
+
+    def part(name, texts):
+        (tmp_path / f"{name}.es").write_text("\n".join(texts) + "\n", encoding="utf-8")
+        (tmp_path / f"{name}.en").write_text("\n".join(f"{name} {i}" for i in range(len(texts))) + "\n", encoding="utf-8")
+        return {"name": name, "files": {"es": str(tmp_path / f"{name}.es"), "en": str(tmp_path / f"{name}.en")}}
+
+    spec = {"name": "toy", "languages": ["es", "en"], "train": [part("verses", VERSES * 4), part("software", GENERAL * 4)],
+            "valid": [part("dev", GENERAL[:2])]}
+    (tmp_path / "mix.yaml").write_text(json.dumps(spec), encoding="utf-8")  # JSON is YAML
+    out = tmp_path / "domains.json"
+    argv = ["prepare", "domains", "--spec", str(tmp_path / "mix.yaml"), "--domain", "verses=bible", "--out", str(out)]
+    assert main([*argv, "--context", "2", "--context-weight", "0.25"]) == 0
+    printed = capsys.readouterr().out
+    assert "es: held-back accuracy" in printed and "verses" in printed
+    routing = load_routing(tmp_path)
+    assert (routing.classifiers["es"].context, routing.classifiers["es"].context_weight) == (2, 0.25)
+    assert routing.classify("es", VERSES[0]) == "bible" and routing.classify("es", GENERAL[0]) == "general"
+    assert main([*argv, "--context-weight", "1.5"]) == 2
+    assert "--context-weight" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from carousel.commands import prepare_debian as debian_command
-from carousel.domains import MARGIN
+from carousel.domains import CONTEXT, CONTEXT_WEIGHT, MARGIN
 from carousel.errors import UserError
 
 DEFAULT_CORPORA = Path("data/corpora")
@@ -81,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     domains.add_argument("--margin", type=float, default=MARGIN,
                          help="mean log-likelihood ratio per word a text needs to leave the general domain "
                               "(default: %(default)s)")
+    domains.add_argument("--context", type=int, default=CONTEXT,
+                         help="neighbouring texts either side (lines of a file, strings of a request) whose "
+                              "evidence each text is read with (default: %(default)s; 0: each text alone)")
+    domains.add_argument("--context-weight", type=float, default=CONTEXT_WEIGHT,
+                         help="the neighbours' share of each text's score (default: %(default)s)")
     domains.add_argument("--out", type=Path, default=Path("models/domains.json"), help="default: %(default)s")
 
     back = kinds.add_parser(
@@ -167,7 +172,11 @@ def _run_domains(args: argparse.Namespace) -> int:
         domain_of_part[part] = domain
     if not 0 <= args.margin <= 5:
         raise UserError(f"--margin must be between 0 and 5, got {args.margin}")
-    routing, accuracy = fit_routing(load_spec(args.spec), domain_of_part, margin=args.margin)
+    if args.context < 0 or not 0 <= args.context_weight <= 1:
+        raise UserError(f"--context must be 0 or more and --context-weight between 0 and 1, "
+                        f"got {args.context} and {args.context_weight}")
+    routing, accuracy = fit_routing(load_spec(args.spec), domain_of_part, margin=args.margin,
+                                    context=args.context, context_weight=args.context_weight)
     for lang, by_part in accuracy.items():
         print(f"{lang}: held-back accuracy " + ", ".join(f"{p} {a:.2%}" for p, a in sorted(by_part.items())))
     routing.save(args.out)
