@@ -157,7 +157,7 @@ def _resolve_languages(
             )
         detections.append(detection)
     models: list[ServedModel | None] = [None] * len(texts)  # None: already in the target language
-    for language in {d.language for d in detections} - {target}:  # each language's strings among themselves
+    for language in sorted({d.language for d in detections} - {target}):  # each language's strings among themselves
         indices = [i for i, d in enumerate(detections) if d.language == language]
         chosen = _models_for(registry, language, target, domain, [documents[i] for i in indices])
         for index, model in zip(indices, chosen):
