@@ -105,9 +105,9 @@ def main() -> None:
     for kind in ("short", "long"):
         right = {"served": [0, 0], "other": [0, 0]}
         for code, sets in data.items():
-            served = ["en", "es"] if code == "en" else ["es", "en"]
+            served = ["en", "es"] if code == "en" else ["es", "en"]  # the sources, then the target
             for text in sets[kind]:
-                chosen, ok = choose_source(identifier.detect(text), served)
+                chosen, ok = choose_source(identifier.detect(text), served, served[-1])
                 group = "served" if code in ("es", "en") else "other"
                 right[group][0] += (ok and chosen.language == code) if group == "served" else (not ok)
                 right[group][1] += 1

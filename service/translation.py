@@ -148,7 +148,7 @@ def _resolve_languages(
     identifier = shared_identifier()  # every language Lingua knows, not only those served
     detections = []
     for document in documents:
-        detection, is_served = choose_source(identifier.detect(" ".join(document.sentences)), sources + [target])
+        detection, is_served = choose_source(identifier.detect(" ".join(document.sentences)), sources + [target], target)
         if not is_served:  # never passed through as if it were the target language
             raise ApiError(
                 400, f"detected {language_name(detection.language)} ({detection.language}, confidence "

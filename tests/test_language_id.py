@@ -47,6 +47,22 @@ def test_auto_takes_a_served_language_only_when_it_is_nearly_as_likely():
     assert choose_source([Detection("zh", 0.0)], served) == (Detection("es", 0.0), True)
 
 
+def test_weak_evidence_of_an_unserved_language_is_not_a_refusal():
+    hello = [Detection("st", 17.3), Detection("it", 9.3), Detection("es", 6.7), Detection("en", 4.2)]
+    assert choose_source(hello, ["en", "es"], target="es") == (Detection("en", 4.2), True)  # translated, not passed through
+    assert choose_source(hello, ["es", "en"], target="en") == (Detection("es", 6.7), True)
+    assert choose_source([Detection("st", 17.3)], ["es", "en"], target="en") == (Detection("es", 0.0), True)
+    sure = [Detection("fr", 54.5), Detection("en", 3.1)]  # "Bonjour": French on evidence
+    assert choose_source(sure, ["es", "en"], target="en") == (Detection("fr", 54.5), False)
+
+
+def test_a_greeting_with_source_auto_is_translated_not_refused(client):
+    assert shared_identifier().detect("Hola")[0].language != "es"  # a single word is weak evidence
+    response = client.post("/translate", json={"q": "Hola", "source": "auto", "target": "en"})
+    assert response.status_code == 200, response.text
+    assert response.json()["detectedLanguage"]["language"] == "es"
+
+
 def test_detect_reports_the_actual_language(client):
     ranked = client.post("/detect", json={"q": FRENCH}).json()
     assert ranked[0]["language"] == "fr" and ranked[0]["confidence"] > 90
