@@ -33,13 +33,12 @@ def validation_sets() -> dict[str, tuple[str, dict[str, list[str]]]]:
     def files(stem: str) -> dict[str, list[str]]:
         return {lang: (SHARED / f"{stem}.{lang}").read_text(encoding="utf-8").splitlines() for lang in ("es", "en")}
 
-    sets = {
+    return {
         "Bible valid": ("bible", corpus("bible")),
         "Debian valid": ("general", corpus("debian")),
         "FLORES dev": ("general", files("evalsets/flores101/dev")),
         "newstest2012": ("general", files("corpora/wmt-news/newstest2012")),
     }
-    return sets
 
 
 def alternating(first: list[str], second: list[str], block: int = 5) -> tuple[list[str], list[bool]]:

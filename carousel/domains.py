@@ -88,7 +88,8 @@ class DomainClassifier:
 
     @classmethod
     def fit(cls, parts_by_domain: dict[str, list[list[str]]], default: str = DEFAULT_DOMAIN,
-            vocabulary_size: int = 60000, margin: float = MARGIN) -> "DomainClassifier":
+            vocabulary_size: int = 60000, margin: float = MARGIN, context: int = CONTEXT,
+            context_weight: float = CONTEXT_WEIGHT) -> "DomainClassifier":
         """`parts_by_domain`: per domain, its parts' texts (a part: one source of text)."""
         if default not in parts_by_domain or len(parts_by_domain) < 2:
             raise DomainsError(f"fitting a domain classifier needs text of {default!r} and one other domain")
@@ -101,7 +102,7 @@ class DomainClassifier:
             if domain != default:
                 other = _log_probs(parts, vocabulary)
                 ratios[domain] = {f: round(other[f] - base[f], 3) for f in vocabulary}
-        return cls(ratios, default, margin)
+        return cls(ratios, default, margin, context, context_weight)
 
     @property
     def domains(self) -> list[str]:

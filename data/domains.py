@@ -39,8 +39,8 @@ def fit_routing(spec: MixSpec, domain_of_part: dict[str, str], base: Path = Path
         for name, part_texts in by_part.items():
             parts_by_domain.setdefault(domain[name], []).append(
                 [t for i, t in enumerate(part_texts) if i % HELD_BACK_EVERY])
-        classifier = DomainClassifier.fit(parts_by_domain, DEFAULT_DOMAIN, margin=margin)
-        classifier.context, classifier.context_weight = context, context_weight
+        classifier = DomainClassifier.fit(parts_by_domain, DEFAULT_DOMAIN, margin=margin, context=context,
+                                          context_weight=context_weight)
         classifiers[lang] = classifier
         accuracy[lang] = {
             name: round(sum(classifier.classify(t)[0] == domain[name] for t in ts) / len(ts), 4)

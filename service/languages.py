@@ -123,6 +123,6 @@ def choose_source(ranked: list[Detection], served: list[str], target: str | None
     if best is not None and best.confidence > 0 and best.confidence >= SERVED_SHARE * top.confidence:
         return best, True
     if top.confidence < REFUSE_AT:
-        sources = [d for d in ranked if d.language in served and d.language != target]
-        return (sources or [best or Detection(served[0], 0.0)])[0], True
+        source = next((d for d in ranked if d.language in served and d.language != target), None)
+        return source or best or Detection(served[0], 0.0), True
     return top, False

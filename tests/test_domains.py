@@ -36,9 +36,8 @@ GENERAL = [
 
 def fitted(margin: float = 0.5, context: int = 0, context_weight: float = 0.5) -> DomainClassifier:
     """A classifier of the toy texts; by default each text is read alone (tests of context say otherwise)."""
-    classifier = DomainClassifier.fit({"bible": [VERSES], "general": [GENERAL[:2], GENERAL[2:]]}, margin=margin)
-    classifier.context, classifier.context_weight = context, context_weight
-    return classifier
+    return DomainClassifier.fit({"bible": [VERSES], "general": [GENERAL[:2], GENERAL[2:]]}, margin=margin,
+                                context=context, context_weight=context_weight)
 
 
 def test_clear_text_goes_to_its_domain_and_unknown_words_to_the_default():
