@@ -21,6 +21,19 @@ the confidence combines cheap signals computed at translation time (`FEATURES`):
 and maps them through a logistic model, `sigmoid(w · standardised features + b)`, fitted on held-out
 validation data against sentence chrF / 100 (`carousel calibrate`, carousel/calibration.py). The fit is
 stored beside the weights as confidence.json, recorded (with its checksum) in the card.
+
+The signals above say how unsure the model was; they hardly say what kind of sentence it was given. A
+calibration may also hold a `Representation` (confidence.safetensors, its checksum in confidence.json):
+the mean encoder state of the source (forward model) and of the output (reverse model), each projected
+onto the main axes of the calibration data's states, and `neighbours`: the mean chrF / 100 that the
+calibration sentences nearest to this source (cosine, in the projected space) were translated with.
+"Sentences like this one went this well" is what lifts ranking within unfamiliar sets (README, Confidence).
+
+One rule stands outside the fit: output left in the source language ("Hola" → "Hola") is not a
+translation, however sure the model was. `untranslated` is the share of the output's words copied from
+the source that are far commoner in the source language than in the target's (wordfreq's Zipf
+frequencies, so names like "Madrid" or "Linux" pass); the confidence is multiplied by 1 − that share.
+Validation data holds too few such copies for a fitted weight to notice them.
 """
 
 from __future__ import annotations
@@ -32,13 +45,25 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import wordfreq
 from sacrebleu.metrics import CHRF
+from safetensors.numpy import load as load_tensors
+from safetensors.numpy import save as save_tensors
+
+from carousel.model.spans import protected_spans
 
 FILE_NAME = "confidence.json"
+REPRESENTATION_FILE = "confidence.safetensors"
 FEATURES = ("forward", "reverse", "coverage", "fragmented", "numbers", "length", "repetition", "source_len",
             "agreement", "runner_up")
 FRAGMENT_PIECES = 4  # a source word cut into this many pieces or more counts as fragmented
+# A copied word counts as untranslated when its Zipf frequency (log10 per billion words) in the source
+# language beats the target's by this much: "hola" 5.3 against 3.1 in English, "siempre" 5.9 / 2.1, but
+# "Madrid" 5.4 / 4.3, "Barcelona" 5.0 / 4.2, "Linux" 3.9 / 4.0.
+UNTRANSLATED_MARGIN = 1.5
 _DIGITS = re.compile(r"\d+")
+_WORDS = re.compile(r"[^\W\d_]{2,}")  # runs of two or more letters
 _CHRF = CHRF()
 
 
@@ -87,6 +112,25 @@ def sentence_features(
     }
 
 
+def untranslated_share(source: str, output: str, src_lang: str, tgt_lang: str) -> float:
+    """Share of the output's words left in the source language: copied from the source, and far commoner
+    there than in the target language (0 where wordfreq knows either language not)."""
+    languages = wordfreq.available_languages()
+    words = _WORDS.findall(_without_spans(output))  # a URL's or path's words are kept on purpose
+    if not words or src_lang not in languages or tgt_lang not in languages:
+        return 0.0
+    copied = {word.lower() for word in _WORDS.findall(_without_spans(source))}
+    untranslated = [word for word in words if word.lower() in copied and
+                    wordfreq.zipf_frequency(word, src_lang) - wordfreq.zipf_frequency(word, tgt_lang) >= UNTRANSLATED_MARGIN]
+    return len(untranslated) / len(words)
+
+
+def _without_spans(text: str) -> str:
+    for span in protected_spans(text):
+        text = text.replace(span, " ")
+    return text
+
+
 def beam_agreement(best: str, others: list[str]) -> float:
     """Mean chrF / 100 of the other hypotheses with the best as reference (1 without others)."""
     if not others:
@@ -108,8 +152,68 @@ def baseline(forward: float) -> float:
 
 
 @dataclass
+class Representation:
+    """What kind of sentence it was: projections of mean encoder states, and the quality of neighbours.
+
+    `source_axes` [K, D] and `output_axes` [k, D] are principal axes of the calibration sentences' mean
+    encoder states (source under the forward model, output under the reverse model), with their means;
+    the first k of each are features. `memory` [N, K] holds the calibration sources'
+    projections (unit length) and `memory_quality` [N] their chrF / 100."""
+
+    source_mean: np.ndarray
+    source_axes: np.ndarray
+    output_mean: np.ndarray
+    output_axes: np.ndarray
+    memory: np.ndarray
+    memory_quality: np.ndarray
+    neighbours: int
+
+    @property
+    def components(self) -> int:
+        """How many projections of each side are features (the source's further axes serve `memory` only)."""
+        return len(self.output_axes)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return ([f"source_pc{i + 1}" for i in range(self.components)]
+                + [f"output_pc{i + 1}" for i in range(self.components)] + ["neighbours"])
+
+    def features(self, source_state: np.ndarray, output_state: np.ndarray, exclude: int | None = None) -> dict[str, float]:
+        """The representation features of one sentence (`exclude`: a memory row to leave out, its own)."""
+        source = (source_state - self.source_mean) @ self.source_axes.T
+        output = (output_state - self.output_mean) @ self.output_axes.T
+        similarity = self.memory @ (source / max(float(np.linalg.norm(source)), 1e-9))
+        if exclude is not None:
+            similarity[exclude] = -np.inf
+        nearest = np.argpartition(-similarity, min(self.neighbours, len(similarity)) - 1)[: self.neighbours]
+        values = list(source[: self.components]) + list(output) + [float(self.memory_quality[nearest].mean())]
+        return dict(zip(self.feature_names, (float(v) for v in values)))
+
+    def to_bytes(self) -> bytes:
+        arrays = {name: np.ascontiguousarray(getattr(self, name), dtype=np.float32) for name in
+                  ("source_mean", "source_axes", "output_mean", "output_axes", "memory", "memory_quality")}
+        return save_tensors(arrays, metadata={"neighbours": str(self.neighbours)})
+
+    @classmethod
+    def from_bytes(cls, data: bytes, neighbours: int, where: str) -> "Representation":
+        try:
+            arrays = load_tensors(data)
+            value = cls(**{name: arrays[name].astype(np.float64) for name in
+                           ("source_mean", "source_axes", "output_mean", "output_axes", "memory", "memory_quality")},
+                        neighbours=neighbours)
+        except Exception as error:  # safetensors raises its own errors for a damaged file
+            raise CalibrationError(f"{where} is not a confidence representation ({error}); refit it with `carousel calibrate`") from None
+        dims = value.source_axes.shape[1]
+        if not (value.source_mean.shape == value.output_mean.shape == (dims,) and value.output_axes.shape[1] == dims
+                and value.memory.shape == (len(value.memory_quality), len(value.source_axes))
+                and len(value.output_axes) <= len(value.source_axes) and neighbours >= 1 and len(value.memory) >= 1):
+            raise CalibrationError(f"{where}: inconsistent shapes; refit it with `carousel calibrate`")
+        return value
+
+
+@dataclass
 class Calibration:
-    """A fitted logistic model over standardised features."""
+    """A fitted logistic model over standardised features (signals, then any representation's)."""
 
     features: list[str]
     mean: list[float]
@@ -117,20 +221,46 @@ class Calibration:
     weights: list[float]
     bias: float
     info: dict  # what it was fitted on, how well it did (recorded in the card too)
+    representation: Representation | None = None
 
-    def __call__(self, features: dict[str, float]) -> float:
+    def __call__(self, features: dict[str, float], states: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+        """The confidence of a sentence with these signals (and, for a representation, its mean encoder
+        states: source under the forward model, output under the reverse model), less any share of it
+        left untranslated."""
+        if self.representation is not None:
+            if states is None:
+                raise ValueError("this calibration needs the sentence's encoder states")
+            features = {**features, **self.representation.features(*states)}
+        return self.score(features) * (1.0 - features.get("untranslated", 0.0))
+
+    def score(self, features: dict[str, float]) -> float:
+        """The logistic model over every feature it was fitted on (signals and representation's)."""
         z = self.bias + sum(
             w * (features[name] - m) / s for name, m, s, w in zip(self.features, self.mean, self.scale, self.weights)
         )
         z = max(-30.0, min(30.0, z))
         return 1.0 / (1.0 + math.exp(-z))
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {"format": "carousel-confidence", "version": 1, "features": self.features, "mean": self.mean,
-             "scale": self.scale, "weights": self.weights, "bias": self.bias, "info": self.info},
-            indent=2, ensure_ascii=False,
-        ) + "\n"
+    def to_json(self, representation_sha256: str | None = None) -> str:
+        value = {"format": "carousel-confidence", "version": 1, "features": self.features, "mean": self.mean,
+                 "scale": self.scale, "weights": self.weights, "bias": self.bias, "info": self.info}
+        if self.representation is not None:
+            value["representation"] = {"file": REPRESENTATION_FILE, "sha256": representation_sha256,
+                                       "neighbours": self.representation.neighbours}
+        return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+    def save(self, directory: Path) -> Path:
+        """Write confidence.json (and the representation beside it, its checksum inside); the json's path."""
+        checksum = None
+        if self.representation is not None:
+            data = self.representation.to_bytes()
+            (directory / REPRESENTATION_FILE).write_bytes(data)
+            checksum = hashlib.sha256(data).hexdigest()
+        else:
+            (directory / REPRESENTATION_FILE).unlink(missing_ok=True)
+        path = directory / FILE_NAME
+        path.write_text(self.to_json(checksum), encoding="utf-8")
+        return path
 
     @classmethod
     def from_json(cls, text: str, where: str = FILE_NAME) -> "Calibration":
@@ -141,11 +271,29 @@ class Calibration:
                               [float(x) for x in value["weights"]], float(value["bias"]), dict(value.get("info", {})))
         except (ValueError, KeyError, TypeError) as error:
             raise CalibrationError(f"{where} is not a confidence calibration ({error}); refit it with `carousel calibrate`") from None
-        unknown = [name for name in features if name not in FEATURES]
+        representation = value.get("representation")
+        known = set(FEATURES)
+        if representation is not None:
+            calibration.representation = _read_representation(representation, Path(where).parent, where)
+            known |= set(calibration.representation.feature_names)
+        unknown = [name for name in features if name not in known]
         lengths = {len(features), len(calibration.mean), len(calibration.scale), len(calibration.weights)}
         if unknown or len(lengths) != 1 or any(s <= 0 for s in calibration.scale):
             raise CalibrationError(f"{where}: inconsistent features {features} (unknown: {unknown}); refit it with `carousel calibrate`")
         return calibration
+
+
+def _read_representation(entry, directory: Path, where: str) -> Representation:
+    """The representation confidence.json names: the file beside it, with the checksum it records."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("neighbours"), int):
+        raise CalibrationError(f"{where}: representation must record file, sha256 and neighbours; refit it with `carousel calibrate`")
+    path = directory / REPRESENTATION_FILE
+    if not path.is_file():
+        raise CalibrationError(f"{path} is missing but {where} records it; refit it with `carousel calibrate`")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise CalibrationError(f"{path} has changed since it was fitted (checksum differs from {where}); refit it with `carousel calibrate`")
+    return Representation.from_bytes(data, entry["neighbours"], str(path))
 
 
 def file_checksum(path: Path) -> str:

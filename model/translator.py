@@ -8,10 +8,11 @@ padding), beam search, reranking with a reverse-direction model where the model 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import sentencepiece as spm
 import torch
 
@@ -24,12 +25,13 @@ from carousel.model.confidence import (
     read_calibration,
     sentence_features,
     text_confidence,
+    untranslated_share,
 )
 from carousel.model.config import EOS_ID
 from carousel.model.ensemble import Ensemble
 from carousel.model.precision import DEFAULT_QUANTIZATION, inference_mode_for, resolve_device
 from carousel.model.quantization import quantize
-from carousel.model.reranking import forced_log_probs, rerank
+from carousel.model.reranking import forced_log_probs, forced_log_probs_and_states, mean_encoder_states, rerank
 from carousel.model.search import (
     DEFAULT_LENGTH_PENALTY,
     MAX_CHANNEL_WEIGHT,
@@ -61,6 +63,8 @@ class Translation:
     alignment: list[list[float]] | None = None  # [target tokens + EOS][source tokens + EOS]
     confidence: float | None = None  # predicted sentence chrF / 100 (model/confidence.py), best translation only
     signals: dict[str, float] | None = None  # what the confidence is computed from
+    # mean encoder states (source, output) where the confidence needs them or is being fitted
+    states: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
 
 class Translator:
@@ -260,22 +264,28 @@ class Translator:
         """Signals and confidence of each searched sentence's best translation, in place."""
         searched = [index for index in searched if results[index]]
         reverse = self.reverse
-        scores = forced_log_probs(
+        # What kind of sentence each was (for a representation, or to fit one): the source's mean encoder
+        # state under this model, the output's under the reverse one (from its forced decoding).
+        needs_states = self.calibration is None or self.calibration.representation is not None
+        scores, output_states = forced_log_probs_and_states(
             reverse.model,
             [reverse.encode_source(results[index][0].text) for index in searched],
             [reverse.encode_target(self.normalizer(sentences[index])) for index in searched],
-            batch_tokens,
+            batch_tokens, keep_states=needs_states,
         )
+        states = zip(mean_encoder_states(self.model, [encoded[index] for index in searched], batch_tokens),
+                     output_states) if needs_states else [None] * len(searched)
         unknown = self.source_sp.unk_id()
-        for index, reverse_score in zip(searched, scores):
+        for index, reverse_score, state in zip(searched, scores, states):
             best = results[index][0]
             signals = sentence_features(
                 sentences[index], best.text, best.score, reverse_score, best.alignment,
                 best.source_tokens[:-1], sum(i == unknown for i in encoded[index]),
                 [(other.text, other.score) for other in results[index][1:]],
             )
-            confidence = None if self.calibration is None else round(self.calibration(signals), 4)
-            results[index][0] = replace(best, confidence=confidence, signals=signals)
+            signals["untranslated"] = untranslated_share(sentences[index], best.text, self.src_lang, self.tgt_lang)
+            confidence = None if self.calibration is None else round(self.calibration(signals, state), 4)
+            results[index][0] = replace(best, confidence=confidence, signals=signals, states=state)
 
     def _to_translation(self, source_ids: list[int], hyp: Hypothesis) -> Translation:
         return Translation(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import shutil
 import warnings
 
+import numpy as np
 import pytest
 
 from carousel import calibration
 from carousel.model.confidence import (
-    FEATURES, Calibration, CalibrationError, beam_agreement, read_calibration, sentence_features,
+    FEATURES, REPRESENTATION_FILE, Calibration, CalibrationError, beam_agreement, file_checksum, read_calibration,
+    sentence_features, untranslated_share,
 )
 from carousel.model.search import SearchConfig
 from carousel.model.translator import load_translator
@@ -64,7 +67,7 @@ def test_fit_predicts_quality_and_survives_a_round_trip_through_json():
         reverse = -0.5 - 4 * (i % 20) / 20
         signals = dict.fromkeys(FEATURES, 0.0) | {"reverse": reverse, "coverage": (i * 7 % 11) / 11}
         scored.append(calibration.Scored("set", "s", "r", "o", signals, max(0.0, 100 + 20 * reverse)))
-    fitted = calibration.fit(scored)
+    fitted = calibration.fit(scored, components=0)  # the signals alone: no encoder states here
     confidences = [fitted(s.signals) for s in scored]
     figures = calibration.measure(confidences, [s.chrf for s in scored])
     assert figures["spearman"] > 0.95 and figures["auroc"] > 0.95
@@ -73,6 +76,91 @@ def test_fit_predicts_quality_and_survives_a_round_trip_through_json():
     assert again(scored[3].signals) == pytest.approx(fitted(scored[3].signals))
     with pytest.raises(CalibrationError):
         Calibration.from_json('{"features": ["forward", "mystery"], "mean": [0, 0], "scale": [1, 1], "weights": [1, 1], "bias": 0}')
+
+
+def test_output_left_in_the_source_language_is_not_trusted_but_names_and_addresses_are():
+    assert untranslated_share("Hola", "Hola", "es", "en") == 1.0  # a Spanish word, far commoner in Spanish
+    assert untranslated_share("Never", "Never", "en", "es") == 1.0
+    assert untranslated_share("Vivo en Madrid con Linux", "I live in Madrid with Linux", "es", "en") == 0.0
+    assert untranslated_share("Adiós, amigos", "Adiós, friends", "es", "en") == 0.5
+    assert untranslated_share("See https://www.debian.org/releases/", "Consulte https://www.debian.org/releases/", "en", "es") == 0.0
+    assert untranslated_share("Hola", "Hola", "xx", "en") == 0.0  # a language wordfreq does not know: no opinion
+    signals = dict.fromkeys(FEATURES[:8], 0.0)
+    assert FIXED(signals) > 0.5
+    assert FIXED(signals | {"untranslated": 0.5}) == pytest.approx(FIXED(signals) / 2)
+    assert FIXED(signals | {"untranslated": 1.0}) == 0.0
+
+
+def sentences_of_two_kinds(count: int, seed: int = 0) -> list:
+    """Sentences whose quality the signals do not predict (noise) but their kind does: the source's
+    encoder states of kind A sit around one direction and are translated well, kind B's around another
+    and badly; each kind's quality varies too."""
+    centres = np.random.default_rng(99).normal(size=(2, 64))  # the same two kinds whatever the seed
+    rng = np.random.default_rng(seed)
+    scored = []
+    for i in range(count):
+        kind = i % 2
+        signals = {name: float(rng.normal()) for name in FEATURES}
+        states = (centres[kind] + 0.5 * rng.normal(size=64), rng.normal(size=64))
+        chrf = float(np.clip((75 if kind == 0 else 25) + 10 * rng.normal(), 0, 100))
+        scored.append(calibration.Scored("A" if kind == 0 else "B", "s", "r", "o", signals, chrf, None, states))
+    return scored
+
+
+def test_the_representation_ranks_sentences_by_their_kind_where_the_signals_cannot():
+    scored = sentences_of_two_kinds(240)
+    chrfs = [s.chrf for s in scored]
+    settings = {"components": 4, "memory_axes": 8, "neighbours": 10}
+    with_kind = calibration.measure(calibration.cross_validated(scored, **settings), chrfs)
+    signals_only = calibration.measure(calibration.cross_validated(scored, components=0), chrfs)
+    assert with_kind["spearman"] > 0.6 and with_kind["auroc"] > 0.95
+    assert signals_only["spearman"] < 0.3  # and the honest figure is not flattered by fitting on itself
+    fitted = calibration.fit(scored, **settings)
+    assert fitted.features[-1] == "neighbours" and len(fitted.features) == len(FEATURES) + 2 * 4 + 1
+    newcomer = sentences_of_two_kinds(2, seed=1)  # a new sentence of each kind
+    good, bad = (fitted(s.signals, s.states) for s in newcomer)
+    assert good > 0.6 > 0.4 > bad
+    with pytest.raises(ValueError, match="encoder states"):
+        fitted(newcomer[0].signals)
+
+
+def test_a_representation_survives_saving_and_a_changed_or_missing_one_is_refused(tmp_path):
+    scored = sentences_of_two_kinds(60)
+    fitted = calibration.fit(scored, components=3, memory_axes=6, neighbours=5)
+    path = fitted.save(tmp_path)
+    card = {"confidence": {"file": path.name, "sha256": file_checksum(path), "reverse_model": "../other"}}
+    loaded, _ = read_calibration(tmp_path, card)
+    assert loaded.representation.neighbours == 5 and loaded.representation.memory.shape == (60, 6)
+    assert loaded(scored[0].signals, scored[0].states) == pytest.approx(fitted(scored[0].signals, scored[0].states), abs=1e-5)
+    stored = (tmp_path / REPRESENTATION_FILE).read_bytes()
+    (tmp_path / REPRESENTATION_FILE).write_bytes(stored[:-8] + b"\0" * 8)
+    with pytest.raises(CalibrationError, match="changed since it was fitted"):
+        read_calibration(tmp_path, card)
+    (tmp_path / REPRESENTATION_FILE).unlink()
+    with pytest.raises(CalibrationError, match="missing"):
+        read_calibration(tmp_path, card)
+    calibration.fit(scored, components=0).save(tmp_path)  # refitting without one leaves no stale file
+    assert not (tmp_path / REPRESENTATION_FILE).exists()
+
+
+def test_calibrate_fits_a_representation_that_translation_then_uses(calibrated_models_dir, tmp_path, capsys):
+    from carousel.cli import main
+
+    shutil.copytree(calibrated_models_dir, tmp_path, dirs_exist_ok=True)
+    forward, reverse = tmp_path / "tiny-es-en", tmp_path / "tiny-en-es"
+    assert main(["calibrate", "--model", str(forward), "--reverse", str(reverse), "--sets", "bible-valid",
+                 "--per-set", "24", "--components", "3", "--neighbours", "4", "--beam", "2"]) == 0
+    assert "5-fold cross-validated Spearman" in capsys.readouterr().out
+    assert (forward / REPRESENTATION_FILE).is_file()
+    translator = load_translator(forward, "none", SearchConfig(beam_size=2, return_confidence=True))
+    representation = translator.calibration.representation
+    assert len(representation.memory) == 24 and representation.components == 3
+    best = translator.translate([SPANISH], SearchConfig(beam_size=2, return_confidence=True))[0][0]
+    hidden = translator.model.config.encoder_hidden * 2
+    assert 0 <= best.confidence <= 1 and [state.shape for state in best.states] == [(hidden,), (hidden,)]
+    with pytest.raises(SystemExit) as refused:
+        main(["calibrate", "--model", str(forward), "--reverse", str(reverse), "--components", "-1"])
+    assert refused.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
 
 
 def test_a_changed_calibration_file_is_refused(tmp_path):
@@ -85,7 +173,7 @@ def test_a_changed_calibration_file_is_refused(tmp_path):
 def test_the_translator_returns_confidence_only_when_asked(tiny_model_dir):
     translator = with_confidence(tiny_model_dir)
     best = translator.translate([SPANISH, ""], SearchConfig(beam_size=3, return_confidence=True))
-    assert 0 <= best[0][0].confidence <= 1 and set(best[0][0].signals) == set(FEATURES)
+    assert 0 <= best[0][0].confidence <= 1 and set(best[0][0].signals) == {*FEATURES, "untranslated"}
     assert best[0][0].alignment is None  # computed for the coverage, not returned unless asked
     assert best[1][0].confidence is None  # nothing to translate
     plain = translator.translate([SPANISH], SearchConfig(beam_size=3))[0][0]

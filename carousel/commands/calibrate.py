@@ -2,9 +2,10 @@
 
     carousel calibrate --model models/bible-es-en --reverse models/bible-en-es [--per-set 150]
 
-Translates a sample of each validation set (Bible valid, Debian valid, FLORES dev, newstest2011; never
-a test split) with the confidence signals on (model/confidence.py), scores each output with sentence
-chrF, fits the logistic calibration (carousel/calibration.py), and writes it to DIR/confidence.json,
+Translates a sample of each validation set (Bible valid, Debian valid, FLORES dev, newstest2011, the
+first half of newstest2012; never a test split) with the confidence signals on (model/confidence.py),
+scores each output with sentence chrF, fits the representation and the logistic calibration
+(carousel/calibration.py), and writes them to DIR/confidence.json and DIR/confidence.safetensors,
 recorded with its checksum, the reverse model and the fit's figures in the card (`confidence`).
 Refit whenever the model or the reverse model changes (loading refuses a changed reverse model).
 """
@@ -15,7 +16,7 @@ import argparse
 import os
 from pathlib import Path
 
-from carousel.commands.options import add_search_arguments, positive_int, search_config
+from carousel.commands.options import add_search_arguments, non_negative_int, positive_int, search_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-set", type=positive_int, default=150, help="sentences drawn from each set (default: %(default)s)")
     parser.add_argument("--sets", default=None, help="comma-separated validation sets (default: all of them)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--components", type=non_negative_int, default=None,
+                        help="projections of each side's encoder states as features, 0 for the signals alone "
+                             "(default: 32, model/confidence.Representation)")
+    parser.add_argument("--neighbours", type=positive_int, default=None,
+                        help="calibration sentences whose quality the neighbours feature averages (default: 20)")
     add_search_arguments(parser)
 
 
@@ -31,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from carousel import calibration
     from carousel.errors import UserError
     from carousel.model.card import update_card
-    from carousel.model.confidence import FILE_NAME, file_checksum
+    from carousel.model.confidence import file_checksum
     from carousel.model.translator import load_translator
 
     names = args.sets.split(",") if args.sets else list(calibration.VALIDATION_SETS)
@@ -51,26 +57,28 @@ def run(args: argparse.Namespace) -> int:
                                        args.per_set, args.seed)
         scored += calibration.collect(translator, name, pairs, search, args.batch_tokens)
         print(f"{name}: {len(pairs)} sentences translated")
-    fitted = calibration.fit(scored)
-    confidences = [fitted(s.signals) for s in scored]
+    representation = {"components": calibration.COMPONENTS if args.components is None else args.components,
+                      "neighbours": calibration.NEIGHBOURS if args.neighbours is None else args.neighbours}
+    fitted = calibration.fit(scored, **representation)
+    confidences = calibration.cross_validated(scored, **representation)
     figures = calibration.measure(confidences, [s.chrf for s in scored])
     base = calibration.measure([s.baseline for s in scored], [s.chrf for s in scored])
     fitted.info = {"sets": {name: sum(s.set_name == name for s in scored) for name in names},
                    "validation": figures, "baseline_validation": base}
-    path = args.model / FILE_NAME
-    path.write_text(fitted.to_json(), encoding="utf-8")
+    path = fitted.save(args.model)
     update_card(args.model, confidence={
-        "file": FILE_NAME,
+        "file": path.name,
         "sha256": file_checksum(path),
         "reverse_model": os.path.relpath(args.reverse.resolve(), args.model.resolve()),
         "reverse_checksums": reverse.card.get("checksums"),
         "features": fitted.features,
+        "representation": representation if fitted.representation is not None else None,
         "fitted_on": fitted.info["sets"],
-        "validation": figures,
+        "validation": figures,  # each sentence scored by a calibration fitted without it (5-fold)
         "baseline_validation": base,
         "beam": args.beam, "quantize": args.quantize,
         "command": " ".join(getattr(args, "command_line", ["carousel", "calibrate"])),
     })
-    print(f"fitted on {len(scored)} validation sentences: Spearman {figures['spearman']} (length-normalised score "
+    print(f"fitted on {len(scored)} validation sentences; 5-fold cross-validated Spearman {figures['spearman']} (length-normalised score "
           f"alone {base['spearman']}), AUROC {figures['auroc']} ({base['auroc']}); wrote {path} and the card")
     return 0
