@@ -185,7 +185,8 @@ class Representation:
         similarity = self.memory @ (source / max(float(np.linalg.norm(source)), 1e-9))
         if exclude is not None:
             similarity[exclude] = -np.inf
-        nearest = np.argpartition(-similarity, min(self.neighbours, len(similarity)) - 1)[: self.neighbours]
+        count = min(self.neighbours, len(similarity) - (exclude is not None))
+        nearest = np.argpartition(-similarity, count - 1)[:count]
         values = list(source[: self.components]) + list(output) + [float(self.memory_quality[nearest].mean())]
         return dict(zip(self.feature_names, (float(v) for v in values)))
 

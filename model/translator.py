@@ -371,10 +371,20 @@ def load_confidence(translator: Translator, loaded: LoadedModel, quantization: s
         and (loaded.directory / channel_settings(loaded.card)[0]).resolve() == path.resolve()
     reverse = channel if same else load_translator(path, quantization, channel="none", device=device, confidence=False)
     check_channel_direction(loaded.src_lang, loaded.tgt_lang, reverse, ModelLoadError)
+    representation = calibration.representation
+    if representation is not None and (representation.source_axes.shape[1], representation.output_axes.shape[1]) != (
+            encoder_width(translator.model), encoder_width(reverse.model)):
+        raise ModelLoadError(f"{loaded.directory}: the confidence representation was fitted on encoders of another "
+                             f"size than these models'; {refit}")
     recorded = loaded.card["confidence"].get("reverse_checksums")
     if recorded is not None and recorded != reverse.card.get("checksums"):
         raise ModelLoadError(f"{path}: the reverse model has changed since the confidence was fitted; {refit}")
     translator.use_confidence(reverse, calibration)
+
+
+def encoder_width(model) -> int:
+    """The size of the encoder's top-layer states (both directions), as `mean_encoder_states` returns them."""
+    return 2 * model.config.encoder_hidden
 
 
 def check_channel_direction(src_lang: str, tgt_lang: str, channel: "Translator", error=ValueError) -> None:

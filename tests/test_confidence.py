@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import warnings
@@ -158,6 +159,17 @@ def test_calibrate_fits_a_representation_that_translation_then_uses(calibrated_m
     best = translator.translate([SPANISH], SearchConfig(beam_size=2, return_confidence=True))[0][0]
     hidden = translator.model.config.encoder_hidden * 2
     assert 0 <= best.confidence <= 1 and [state.shape for state in best.states] == [(hidden,), (hidden,)]
+    # A representation of encoders of another size (a model retrained wider) is refused at loading.
+    from carousel.model.card import update_card
+    from carousel.model.checkpoint import ModelLoadError
+
+    for side in ("source", "output"):
+        setattr(representation, f"{side}_axes", getattr(representation, f"{side}_axes")[:, :-1])
+        setattr(representation, f"{side}_mean", getattr(representation, f"{side}_mean")[:-1])
+    entry = json.loads((forward / "card.json").read_text(encoding="utf-8"))["confidence"]
+    update_card(forward, confidence={**entry, "sha256": file_checksum(translator.calibration.save(forward))})
+    with pytest.raises(ModelLoadError, match="another size"):
+        load_translator(forward, "none", SearchConfig(return_confidence=True))
     with pytest.raises(SystemExit) as refused:
         main(["calibrate", "--model", str(forward), "--reverse", str(reverse), "--components", "-1"])
     assert refused.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
