@@ -124,7 +124,7 @@ def pooled_for_within(scored, targets=(0.5, 0.6, 0.7, 0.731), draws: int = 20) -
         pooled = []
         for _ in range(draws):
             predicted = chrfs.copy()
-            for name in set(names):
+            for name in sorted(set(names)):
                 members = names == name
                 noise, low, high = rng.normal(size=members.sum()), 0.0, 200.0
                 for _ in range(30):
