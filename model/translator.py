@@ -63,7 +63,7 @@ class Translation:
     alignment: list[list[float]] | None = None  # [target tokens + EOS][source tokens + EOS]
     confidence: float | None = None  # predicted sentence chrF / 100 (model/confidence.py), best translation only
     signals: dict[str, float] | None = None  # what the confidence is computed from
-    # mean encoder states (source, output) where the confidence needs them or is being fitted
+    # mean encoder states (source, output) while a confidence is being fitted (no calibration yet)
     states: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
 
@@ -285,7 +285,9 @@ class Translator:
             )
             signals["untranslated"] = untranslated_share(sentences[index], best.text, self.src_lang, self.tgt_lang)
             confidence = None if self.calibration is None else round(self.calibration(signals, state), 4)
-            results[index][0] = replace(best, confidence=confidence, signals=signals, states=state)
+            # The states are kept only for `carousel calibrate` to fit on (8 kB a sentence).
+            results[index][0] = replace(best, confidence=confidence, signals=signals,
+                                        states=state if self.calibration is None else None)
 
     def _to_translation(self, source_ids: list[int], hyp: Hypothesis) -> Translation:
         return Translation(

@@ -157,8 +157,12 @@ def test_calibrate_fits_a_representation_that_translation_then_uses(calibrated_m
     representation = translator.calibration.representation
     assert len(representation.memory) == 24 and representation.components == 3
     best = translator.translate([SPANISH], SearchConfig(beam_size=2, return_confidence=True))[0][0]
+    assert 0 <= best.confidence <= 1 and best.states is None  # kept only while fitting
+    calibrated = translator.calibration
+    translator.use_confidence(translator.reverse)  # as `carousel calibrate` translates: no calibration yet
+    fitting = translator.translate([SPANISH], SearchConfig(beam_size=2, return_confidence=True))[0][0]
     hidden = translator.model.config.encoder_hidden * 2
-    assert 0 <= best.confidence <= 1 and [state.shape for state in best.states] == [(hidden,), (hidden,)]
+    assert fitting.confidence is None and [state.shape for state in fitting.states] == [(hidden,), (hidden,)]
     # A representation of encoders of another size (a model retrained wider) is refused at loading.
     from carousel.model.card import update_card
     from carousel.model.checkpoint import ModelLoadError
@@ -167,7 +171,7 @@ def test_calibrate_fits_a_representation_that_translation_then_uses(calibrated_m
         setattr(representation, f"{side}_axes", getattr(representation, f"{side}_axes")[:, :-1])
         setattr(representation, f"{side}_mean", getattr(representation, f"{side}_mean")[:-1])
     entry = json.loads((forward / "card.json").read_text(encoding="utf-8"))["confidence"]
-    update_card(forward, confidence={**entry, "sha256": file_checksum(translator.calibration.save(forward))})
+    update_card(forward, confidence={**entry, "sha256": file_checksum(calibrated.save(forward))})
     with pytest.raises(ModelLoadError, match="another size"):
         load_translator(forward, "none", SearchConfig(return_confidence=True))
     with pytest.raises(SystemExit) as refused:
