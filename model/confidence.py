@@ -38,6 +38,7 @@ Validation data holds too few such copies for a fitted weight to notice them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -115,7 +116,7 @@ def sentence_features(
 def untranslated_share(source: str, output: str, src_lang: str, tgt_lang: str) -> float:
     """Share of the output's words left in the source language: copied from the source, and far commoner
     there than in the target language (0 where wordfreq knows either language not)."""
-    languages = wordfreq.available_languages()
+    languages = _wordfreq_languages()
     words = _WORDS.findall(_without_spans(output))  # a URL's or path's words are kept on purpose
     if not words or src_lang not in languages or tgt_lang not in languages:
         return 0.0
@@ -123,6 +124,12 @@ def untranslated_share(source: str, output: str, src_lang: str, tgt_lang: str) -
     untranslated = [word for word in words if word.lower() in copied and
                     wordfreq.zipf_frequency(word, src_lang) - wordfreq.zipf_frequency(word, tgt_lang) >= UNTRANSLATED_MARGIN]
     return len(untranslated) / len(words)
+
+
+@functools.cache
+def _wordfreq_languages() -> frozenset[str]:
+    """The languages wordfreq has lists for (it globs its data folder on every call: once per process here)."""
+    return frozenset(wordfreq.available_languages())
 
 
 def _without_spans(text: str) -> str:
@@ -190,18 +197,17 @@ class Representation:
         values = list(source[: self.components]) + list(output) + [float(self.memory_quality[nearest].mean())]
         return dict(zip(self.feature_names, (float(v) for v in values)))
 
+    ARRAYS = ("source_mean", "source_axes", "output_mean", "output_axes", "memory", "memory_quality")
+
     def to_bytes(self) -> bytes:
-        arrays = {name: np.ascontiguousarray(getattr(self, name), dtype=np.float32) for name in
-                  ("source_mean", "source_axes", "output_mean", "output_axes", "memory", "memory_quality")}
+        arrays = {name: np.ascontiguousarray(getattr(self, name), dtype=np.float32) for name in self.ARRAYS}
         return save_tensors(arrays, metadata={"neighbours": str(self.neighbours)})
 
     @classmethod
     def from_bytes(cls, data: bytes, neighbours: int, where: str) -> "Representation":
         try:
             arrays = load_tensors(data)
-            value = cls(**{name: arrays[name].astype(np.float64) for name in
-                           ("source_mean", "source_axes", "output_mean", "output_axes", "memory", "memory_quality")},
-                        neighbours=neighbours)
+            value = cls(**{name: arrays[name].astype(np.float64) for name in cls.ARRAYS}, neighbours=neighbours)
         except Exception as error:  # safetensors raises its own errors for a damaged file
             raise CalibrationError(f"{where} is not a confidence representation ({error}); refit it with `carousel calibrate`") from None
         dims = value.source_axes.shape[1]
