@@ -43,6 +43,11 @@ CONTEXT_WEIGHT = 0.5
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def valid_context(context: int, weight: float) -> bool:
+    """Whether a context window and weight make sense: no negative window, a weight in [0, 1]."""
+    return context >= 0 and 0 <= weight <= 1
+
+
 class DomainsError(UserError):
     """domains.json is missing a part or cannot be read."""
 
@@ -148,7 +153,7 @@ class DomainClassifier:
     def from_json(cls, data: dict) -> "DomainClassifier":
         ratios = {str(d): {str(f): float(r) for f, r in table.items()} for d, table in data["log_ratios"].items()}
         context, weight = int(data.get("context", CONTEXT)), float(data.get("context_weight", CONTEXT_WEIGHT))
-        if context < 0 or not 0 <= weight <= 1:
+        if not valid_context(context, weight):
             raise ValueError(f"context {context} and context_weight {weight}: need context >= 0 and a weight in [0, 1]")
         return cls(ratios, str(data["default"]), float(data["margin"]), context, weight)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from carousel.commands import prepare_debian as debian_command
-from carousel.domains import CONTEXT, CONTEXT_WEIGHT, MARGIN
+from carousel.domains import CONTEXT, CONTEXT_WEIGHT, MARGIN, valid_context
 from carousel.errors import UserError
 
 DEFAULT_CORPORA = Path("data/corpora")
@@ -172,7 +172,7 @@ def _run_domains(args: argparse.Namespace) -> int:
         domain_of_part[part] = domain
     if not 0 <= args.margin <= 5:
         raise UserError(f"--margin must be between 0 and 5, got {args.margin}")
-    if args.context < 0 or not 0 <= args.context_weight <= 1:
+    if not valid_context(args.context, args.context_weight):
         raise UserError(f"--context must be 0 or more and --context-weight between 0 and 1, "
                         f"got {args.context} and {args.context_weight}")
     routing, accuracy = fit_routing(load_spec(args.spec), domain_of_part, margin=args.margin,
