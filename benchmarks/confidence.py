@@ -1,6 +1,6 @@
 """Per-sentence confidence on a held-out mixture: does it predict sentence chrF, against the forward score alone?
 
-    python benchmarks/confidence.py [--per-set 200] [--output runs/confidence] [--models DIR ...]
+    python benchmarks/confidence.py [--per-set 1600] [--output runs/confidence] [--models DIR ...]
 
 Sets (nothing is chosen on them): Bible test, FLORES-101 devtest, the second half of newstest2012
 (held-out news; the first half calibrates) and the Debian test split (held-out software), both
@@ -36,7 +36,8 @@ def main() -> None:
                         help="the default service's translators of these pairs: each sentence goes to the model "
                              "of its domain (models/domains.json), as the service routes it")
     parser.add_argument("--models", nargs="+", type=Path, help="these model directories instead, every set through each")
-    parser.add_argument("--per-set", type=int, default=200)
+    parser.add_argument("--per-set", type=int, default=1600,
+                        help="sentences drawn from each set (default %(default)s: all but 1,651 of Debian test's 3,251)")
     parser.add_argument("--speed-sentences", type=int, default=100)
     parser.add_argument("--output", type=Path, default=Path("runs/confidence"))
     args = parser.parse_args()
@@ -59,7 +60,7 @@ def main() -> None:
             translator.translate(sentences, config)
             speed[f"{direction} confidence {label}"] = round(len(sentences) / (time.perf_counter() - started), 2)
     report = {"sentences": len(scored), "speed_sentences_per_second": speed, "sets": {}}
-    groups = {"pooled": scored}
+    groups = {"pooled": scored, "pooled, sets equal": balanced(scored)}
     for s in scored:
         groups.setdefault(s.set_name.split("/")[0], []).append(s)
         groups.setdefault(s.set_name, []).append(s)
@@ -83,6 +84,18 @@ def main() -> None:
         for s in scored), encoding="utf-8")
     plot(scored, args.output / "reliability.png")
     print(f"wrote {args.output}/report.json, sentences.jsonl, reliability.png")
+
+
+def balanced(scored: list, seed: int = 9) -> list:
+    """As many sentences of every set × direction as the smallest has (a fixed-seed sample), so that the
+    pooled figure weighs the sets equally, as the issue's baseline did, whatever their sizes."""
+    import random
+
+    by_set: dict[str, list] = {}
+    for s in scored:
+        by_set.setdefault(s.set_name, []).append(s)
+    size = min(map(len, by_set.values()))
+    return [s for name in sorted(by_set) for s in random.Random(seed).sample(by_set[name], size)]
 
 
 def report_second_reference(translator, search: SearchConfig, output: Path) -> dict:

@@ -16,13 +16,13 @@ import numpy as np
 import sacrebleu
 from scipy.stats import rankdata, spearmanr
 
-from carousel.model.confidence import FEATURES, Calibration, Representation, baseline
+from carousel.model.confidence import FEATURES, Calibration, Representation, baseline, interactions
 
 BAD_CHRF, GOOD_CHRF = 30.0, 50.0
 L2 = 1e-3
 # Chosen by 5-fold cross-validation on the validation sets: 32 projections of each side as
-# features, 64 for finding neighbours, the 20 nearest.
-COMPONENTS, MEMORY_AXES, NEIGHBOURS = 32, 64, 20
+# features, 64 for finding neighbours, the 100 nearest weighted by exp(cosine / 0.05).
+COMPONENTS, MEMORY_AXES, NEIGHBOURS, TEMPERATURE = 32, 64, 100, 0.05
 
 
 @dataclass
@@ -58,22 +58,27 @@ def collect(translator, set_name: str, pairs: list[tuple[str, str]], search, bat
 
 
 def fit(scored: list[Scored], features: tuple[str, ...] = FEATURES, components: int = COMPONENTS,
-        memory_axes: int = MEMORY_AXES, neighbours: int = NEIGHBOURS, iterations: int = 50) -> Calibration:
+        memory_axes: int = MEMORY_AXES, neighbours: int = NEIGHBOURS, temperature: float | None = TEMPERATURE,
+        interact: bool = True, iterations: int = 50) -> Calibration:
     """Logistic model of chrF / 100 over standardised features (each set weighted equally): the signals,
-    and with `components` > 0 a representation's (each sentence's neighbours found among the others)."""
+    and with `components` > 0 a representation's (each sentence's neighbours found among the others)
+    and, with `interact`, each signal times its neighbours."""
     rows = [{name: s.signals[name] for name in features} for s in scored]
     representation = None
     if components > 0:
-        representation = fit_representation(scored, components, memory_axes, neighbours)
+        representation = fit_representation(scored, components, memory_axes, neighbours, temperature)
         for index, (row, s) in enumerate(zip(rows, scored)):
             row.update(representation.features(*s.states, exclude=index))
+            if interact:
+                row.update(interactions(row))
     names = list(rows[0])
     calibration = fit_logistic(rows, names, scored, iterations)
     calibration.representation = representation
     return calibration
 
 
-def fit_representation(scored: list[Scored], components: int, memory_axes: int, neighbours: int) -> Representation:
+def fit_representation(scored: list[Scored], components: int, memory_axes: int, neighbours: int,
+                       temperature: float | None = TEMPERATURE) -> Representation:
     """Principal axes of the mean encoder states of each side, and the memory of the sentences' qualities."""
     if any(s.states is None for s in scored):
         raise ValueError("fitting a representation needs each sentence's encoder states (translate with a reverse model)")
@@ -86,7 +91,7 @@ def fit_representation(scored: list[Scored], components: int, memory_axes: int, 
     memory = (sources - source_mean) @ source_axes.T
     memory /= np.maximum(np.linalg.norm(memory, axis=1, keepdims=True), 1e-9)
     return Representation(source_mean, source_axes, output_mean, output_axes, memory,
-                          np.array([s.chrf / 100.0 for s in scored]), neighbours)
+                          np.array([s.chrf / 100.0 for s in scored]), neighbours, temperature)
 
 
 def principal_axes(x: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,9 +25,13 @@ stored beside the weights as confidence.json, recorded (with its checksum) in th
 The signals above say how unsure the model was; they hardly say what kind of sentence it was given. A
 calibration may also hold a `Representation` (confidence.safetensors, its checksum in confidence.json):
 the mean encoder state of the source (forward model) and of the output (reverse model), each projected
-onto the main axes of the calibration data's states, and `neighbours`: the mean chrF / 100 that the
-calibration sentences nearest to this source (cosine, in the projected space) were translated with.
+onto the main axes of the calibration data's states, and `neighbours`: the chrF / 100 that the
+calibration sentences nearest to this source (cosine, in the projected space) were translated with, each
+weighted by how near it lies (exp(similarity / temperature)).
 "Sentences like this one went this well" is what lifts ranking within unfamiliar sets (README, Confidence).
+With a representation, each signal also enters multiplied by `neighbours` (`interactions`): how much a
+signal says depends on the kind of sentence (inside the Bible model's domain the forward score ranks
+verses well; far outside it, hardly at all).
 
 One rule stands outside the fit: output left in the source language ("Hola" → "Hola") is not a
 translation, however sure the model was. `untranslated` is the share of the output's words copied from
@@ -58,6 +62,7 @@ FILE_NAME = "confidence.json"
 REPRESENTATION_FILE = "confidence.safetensors"
 FEATURES = ("forward", "reverse", "coverage", "fragmented", "numbers", "length", "repetition", "source_len",
             "agreement", "runner_up")
+INTERACTIONS = tuple(f"{name}*neighbours" for name in FEATURES)  # `interactions`' names
 FRAGMENT_PIECES = 4  # a source word cut into this many pieces or more counts as fragmented
 # A copied word counts as untranslated when its Zipf frequency (log10 per billion words) in the source
 # language beats the target's by this much: "hola" 5.3 against 3.1 in English, "siempre" 5.9 / 2.1, but
@@ -153,6 +158,12 @@ def text_confidence(sentences: list[float | None]) -> float | None:
     return round(sum(sentences) / len(sentences), 4) if sentences else 1.0
 
 
+def interactions(features: dict[str, float]) -> dict[str, float]:
+    """Each signal times `neighbours` (named "SIGNAL*neighbours"), so a signal's weight can follow the kind
+    of sentence (chosen by 5-fold cross-validation on the validation sets: README, Confidence)."""
+    return {f"{name}*neighbours": features[name] * features["neighbours"] for name in FEATURES if name in features}
+
+
 def baseline(forward: float) -> float:
     """The forward score alone as a number in [0, 1]: the geometric mean of the output's token probabilities."""
     return math.exp(min(0.0, forward))
@@ -165,7 +176,9 @@ class Representation:
     `source_axes` [K, D] and `output_axes` [k, D] are principal axes of the calibration sentences' mean
     encoder states (source under the forward model, output under the reverse model), with their means;
     the first k of each are features. `memory` [N, K] holds the calibration sources'
-    projections (unit length) and `memory_quality` [N] their chrF / 100."""
+    projections (unit length) and `memory_quality` [N] their chrF / 100. `neighbours` is the mean
+    quality of the nearest `neighbours` memory rows, each weighted by exp(cosine / `temperature`), or by
+    1 where `temperature` is None (calibrations fitted before weighting was chosen)."""
 
     source_mean: np.ndarray
     source_axes: np.ndarray
@@ -174,6 +187,7 @@ class Representation:
     memory: np.ndarray
     memory_quality: np.ndarray
     neighbours: int
+    temperature: float | None = None
 
     @property
     def components(self) -> int:
@@ -194,7 +208,11 @@ class Representation:
             similarity[exclude] = -np.inf
         count = min(self.neighbours, len(similarity) - (exclude is not None))
         nearest = np.argpartition(-similarity, count - 1)[:count]
-        values = list(source[: self.components]) + list(output) + [float(self.memory_quality[nearest].mean())]
+        weights = np.ones(count)
+        if self.temperature is not None:
+            weights = np.exp((similarity[nearest] - similarity[nearest].max()) / self.temperature)
+        quality = float(weights @ self.memory_quality[nearest] / weights.sum())
+        values = list(source[: self.components]) + list(output) + [quality]
         return dict(zip(self.feature_names, (float(v) for v in values)))
 
     ARRAYS = ("source_mean", "source_axes", "output_mean", "output_axes", "memory", "memory_quality")
@@ -204,10 +222,11 @@ class Representation:
         return save_tensors(arrays, metadata={"neighbours": str(self.neighbours)})
 
     @classmethod
-    def from_bytes(cls, data: bytes, neighbours: int, where: str) -> "Representation":
+    def from_bytes(cls, data: bytes, neighbours: int, temperature: float | None, where: str) -> "Representation":
         try:
             arrays = load_tensors(data)
-            value = cls(**{name: arrays[name].astype(np.float64) for name in cls.ARRAYS}, neighbours=neighbours)
+            value = cls(**{name: arrays[name].astype(np.float64) for name in cls.ARRAYS}, neighbours=neighbours,
+                        temperature=temperature)
         except Exception as error:  # safetensors raises its own errors for a damaged file
             raise CalibrationError(f"{where} is not a confidence representation ({error}); refit it with `carousel calibrate`") from None
         dims = value.source_axes.shape[1]
@@ -238,6 +257,7 @@ class Calibration:
             if states is None:
                 raise ValueError("this calibration needs the sentence's encoder states")
             features = {**features, **self.representation.features(*states)}
+            features.update(interactions(features))
         return self.score(features) * (1.0 - features.get("untranslated", 0.0))
 
     def score(self, features: dict[str, float]) -> float:
@@ -253,7 +273,8 @@ class Calibration:
                  "scale": self.scale, "weights": self.weights, "bias": self.bias, "info": self.info}
         if self.representation is not None:
             value["representation"] = {"file": REPRESENTATION_FILE, "sha256": representation_sha256,
-                                       "neighbours": self.representation.neighbours}
+                                       "neighbours": self.representation.neighbours,
+                                       "temperature": self.representation.temperature}
         return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
     def save(self, directory: Path) -> Path:
@@ -282,7 +303,7 @@ class Calibration:
         known = set(FEATURES)
         if representation is not None:
             calibration.representation = _read_representation(representation, Path(where).parent, where)
-            known |= set(calibration.representation.feature_names)
+            known |= set(calibration.representation.feature_names) | set(INTERACTIONS)
         unknown = [name for name in features if name not in known]
         lengths = {len(features), len(calibration.mean), len(calibration.scale), len(calibration.weights)}
         if unknown or len(lengths) != 1 or any(s <= 0 for s in calibration.scale):
@@ -292,15 +313,18 @@ class Calibration:
 
 def _read_representation(entry, directory: Path, where: str) -> Representation:
     """The representation confidence.json names: the file beside it, with the checksum it records."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("neighbours"), int):
-        raise CalibrationError(f"{where}: representation must record file, sha256 and neighbours; refit it with `carousel calibrate`")
+    temperature = entry.get("temperature") if isinstance(entry, dict) else None
+    if (not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("neighbours"), int)
+            or not (temperature is None or (isinstance(temperature, (int, float)) and temperature > 0))):
+        raise CalibrationError(f"{where}: representation must record file, sha256, neighbours and a positive temperature "
+                               "(or none); refit it with `carousel calibrate`")
     path = directory / REPRESENTATION_FILE
     if not path.is_file():
         raise CalibrationError(f"{path} is missing but {where} records it; refit it with `carousel calibrate`")
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise CalibrationError(f"{path} has changed since it was fitted (checksum differs from {where}); refit it with `carousel calibrate`")
-    return Representation.from_bytes(data, entry["neighbours"], str(path))
+    return Representation.from_bytes(data, entry["neighbours"], temperature, str(path))
 
 
 def file_checksum(path: Path) -> str:

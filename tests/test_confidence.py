@@ -6,14 +6,15 @@ import json
 import math
 import shutil
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from carousel import calibration
 from carousel.model.confidence import (
-    FEATURES, REPRESENTATION_FILE, Calibration, CalibrationError, beam_agreement, file_checksum, read_calibration,
-    sentence_features, untranslated_share,
+    FEATURES, REPRESENTATION_FILE, Calibration, CalibrationError, Representation, beam_agreement, file_checksum,
+    read_calibration, sentence_features, untranslated_share,
 )
 from carousel.model.search import SearchConfig
 from carousel.model.translator import load_translator
@@ -117,7 +118,8 @@ def test_the_representation_ranks_sentences_by_their_kind_where_the_signals_cann
     assert with_kind["spearman"] > 0.6 and with_kind["auroc"] > 0.95
     assert signals_only["spearman"] < 0.3  # and the honest figure is not flattered by fitting on itself
     fitted = calibration.fit(scored, **settings)
-    assert fitted.features[-1] == "neighbours" and len(fitted.features) == len(FEATURES) + 2 * 4 + 1
+    assert "neighbours" in fitted.features and len(fitted.features) == 2 * len(FEATURES) + 2 * 4 + 1
+    assert fitted.features[-1] == "runner_up*neighbours"
     newcomer = sentences_of_two_kinds(2, seed=1)  # a new sentence of each kind
     good, bad = (fitted(s.signals, s.states) for s in newcomer)
     assert good > 0.6 > 0.4 > bad
@@ -132,6 +134,11 @@ def test_a_representation_survives_saving_and_a_changed_or_missing_one_is_refuse
     card = {"confidence": {"file": path.name, "sha256": file_checksum(path), "reverse_model": "../other"}}
     loaded, _ = read_calibration(tmp_path, card)
     assert loaded.representation.neighbours == 5 and loaded.representation.memory.shape == (60, 6)
+    assert loaded.representation.temperature == calibration.TEMPERATURE
+    entry = json.loads(path.read_text())
+    entry["representation"]["temperature"] = -1
+    with pytest.raises(CalibrationError, match="positive temperature"):
+        Calibration.from_json(json.dumps(entry), str(path))
     assert loaded(scored[0].signals, scored[0].states) == pytest.approx(fitted(scored[0].signals, scored[0].states), abs=1e-5)
     stored = (tmp_path / REPRESENTATION_FILE).read_bytes()
     (tmp_path / REPRESENTATION_FILE).write_bytes(stored[:-8] + b"\0" * 8)
@@ -265,3 +272,42 @@ def test_the_service_answers_each_sentences_confidence_and_says_which_pairs_have
                                                        "return_confidence": True}).json()
         assert uncalibrated["confidence"] is None  # not 1: the model cannot say
         assert [s["confidence"] for s in uncalibrated["sentenceConfidence"]] == [None]
+
+
+def sentences_where_each_kind_has_its_own_signal(count: int, seed: int = 0) -> list:
+    """Kind A (well translated): quality follows `forward`; kind B (badly): it follows `reverse` instead."""
+    centres = np.random.default_rng(98).normal(size=(2, 64))
+    rng = np.random.default_rng(seed)
+    scored = []
+    for i in range(count):
+        kind = i % 2
+        signals = {name: float(rng.normal()) for name in FEATURES}
+        states = (centres[kind] + 0.5 * rng.normal(size=64), rng.normal(size=64))
+        telling = signals["forward"] if kind == 0 else signals["reverse"]
+        chrf = float(np.clip((70 if kind == 0 else 30) + 12 * telling + 3 * rng.normal(), 0, 100))
+        scored.append(calibration.Scored("A" if kind == 0 else "B", "s", "r", "o", signals, chrf, None, states))
+    return scored
+
+
+def test_signals_times_neighbours_let_each_kind_of_sentence_weigh_its_own_signal():
+    scored = sentences_where_each_kind_has_its_own_signal(400)
+    settings = {"components": 4, "memory_axes": 8, "neighbours": 10}
+
+    def within_kinds(interact: bool) -> list[float]:
+        confidences = calibration.cross_validated(scored, interact=interact, **settings)
+        return [calibration.measure([c for c, s in zip(confidences, scored) if s.set_name == kind],
+                                    [s.chrf for s in scored if s.set_name == kind])["spearman"] for kind in "AB"]
+
+    alike, own = within_kinds(interact=False), within_kinds(interact=True)
+    assert all(o > a + 0.1 for o, a in zip(own, alike)), (own, alike)  # one weight per signal blurs both kinds
+    assert min(own) > 0.85
+
+
+def test_the_nearest_calibration_sentences_count_most_in_neighbours():
+    qualities = np.array([0.9, 0.5, 0.1])  # three calibration sources, one along each axis
+    weighted = Representation(np.zeros(3), np.eye(3), np.zeros(3), np.eye(3)[:1], np.eye(3), qualities,
+                              neighbours=3, temperature=0.05)
+    source = np.array([1.0, 0.2, 0.0])  # nearest the first, then the second
+    assert weighted.features(source, np.zeros(3))["neighbours"] > 0.85
+    plain = replace(weighted, temperature=None)  # as calibrations fitted before weighting read it
+    assert plain.features(source, np.zeros(3))["neighbours"] == pytest.approx(0.5)

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="projections of each side's encoder states as features, 0 for the signals alone "
                              "(default: 32, model/confidence.Representation)")
     parser.add_argument("--neighbours", type=positive_int, default=None,
-                        help="calibration sentences whose quality the neighbours feature averages (default: 20)")
+                        help="calibration sentences whose quality the neighbours feature averages (default: 100, each "
+                             "weighted by its nearness)")
     add_search_arguments(parser)
 
 
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         scored += calibration.collect(translator, name, pairs, search, args.batch_tokens)
         print(f"{name}: {len(pairs)} sentences translated")
     representation = {"components": calibration.COMPONENTS if args.components is None else args.components,
-                      "neighbours": calibration.NEIGHBOURS if args.neighbours is None else args.neighbours}
+                      "neighbours": calibration.NEIGHBOURS if args.neighbours is None else args.neighbours,
+                      "temperature": calibration.TEMPERATURE}
     fitted = calibration.fit(scored, **representation)
     confidences = calibration.cross_validated(scored, **representation)
     figures = calibration.measure(confidences, [s.chrf for s in scored])
