@@ -161,7 +161,7 @@ def text_confidence(sentences: list[float | None]) -> float | None:
 def interactions(features: dict[str, float]) -> dict[str, float]:
     """Each signal times `neighbours` (named "SIGNAL*neighbours"), so a signal's weight can follow the kind
     of sentence (chosen by 5-fold cross-validation on the validation sets: README, Confidence)."""
-    return {f"{name}*neighbours": features[name] * features["neighbours"] for name in FEATURES if name in features}
+    return {label: features[name] * features["neighbours"] for name, label in zip(FEATURES, INTERACTIONS) if name in features}
 
 
 def baseline(forward: float) -> float:

@@ -93,20 +93,24 @@ def test_output_left_in_the_source_language_is_not_trusted_but_names_and_address
     assert FIXED(signals | {"untranslated": 1.0}) == 0.0
 
 
-def sentences_of_two_kinds(count: int, seed: int = 0) -> list:
-    """Sentences whose quality the signals do not predict (noise) but their kind does: the source's
-    encoder states of kind A sit around one direction and are translated well, kind B's around another
-    and badly; each kind's quality varies too."""
-    centres = np.random.default_rng(99).normal(size=(2, 64))  # the same two kinds whatever the seed
+def sentences_of_two_kinds(count: int, seed: int = 0, quality=None, centres_seed: int = 99) -> list:
+    """Sentences of two kinds whose source encoder states sit around two directions: kind A ("A", even
+    rows) translated well, kind B badly. By default their quality varies at random within a kind, so the
+    signals do not predict it but the kind does; `quality(kind, signals, rng)` gives another chrF."""
+    centres = np.random.default_rng(centres_seed).normal(size=(2, 64))  # the same two kinds whatever the seed
     rng = np.random.default_rng(seed)
     scored = []
     for i in range(count):
         kind = i % 2
         signals = {name: float(rng.normal()) for name in FEATURES}
         states = (centres[kind] + 0.5 * rng.normal(size=64), rng.normal(size=64))
-        chrf = float(np.clip((75 if kind == 0 else 25) + 10 * rng.normal(), 0, 100))
+        chrf = (quality or _quality_by_kind)(kind, signals, rng)
         scored.append(calibration.Scored("A" if kind == 0 else "B", "s", "r", "o", signals, chrf, None, states))
     return scored
+
+
+def _quality_by_kind(kind: int, signals: dict, rng) -> float:
+    return float(np.clip((75 if kind == 0 else 25) + 10 * rng.normal(), 0, 100))
 
 
 def test_the_representation_ranks_sentences_by_their_kind_where_the_signals_cannot():
@@ -274,23 +278,14 @@ def test_the_service_answers_each_sentences_confidence_and_says_which_pairs_have
         assert [s["confidence"] for s in uncalibrated["sentenceConfidence"]] == [None]
 
 
-def sentences_where_each_kind_has_its_own_signal(count: int, seed: int = 0) -> list:
+def _quality_by_own_signal(kind: int, signals: dict, rng) -> float:
     """Kind A (well translated): quality follows `forward`; kind B (badly): it follows `reverse` instead."""
-    centres = np.random.default_rng(98).normal(size=(2, 64))
-    rng = np.random.default_rng(seed)
-    scored = []
-    for i in range(count):
-        kind = i % 2
-        signals = {name: float(rng.normal()) for name in FEATURES}
-        states = (centres[kind] + 0.5 * rng.normal(size=64), rng.normal(size=64))
-        telling = signals["forward"] if kind == 0 else signals["reverse"]
-        chrf = float(np.clip((70 if kind == 0 else 30) + 12 * telling + 3 * rng.normal(), 0, 100))
-        scored.append(calibration.Scored("A" if kind == 0 else "B", "s", "r", "o", signals, chrf, None, states))
-    return scored
+    telling = signals["forward"] if kind == 0 else signals["reverse"]
+    return float(np.clip((70 if kind == 0 else 30) + 12 * telling + 3 * rng.normal(), 0, 100))
 
 
 def test_signals_times_neighbours_let_each_kind_of_sentence_weigh_its_own_signal():
-    scored = sentences_where_each_kind_has_its_own_signal(400)
+    scored = sentences_of_two_kinds(400, quality=_quality_by_own_signal, centres_seed=98)
     settings = {"components": 4, "memory_axes": 8, "neighbours": 10}
 
     def within_kinds(interact: bool) -> list[float]:
