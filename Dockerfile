@@ -34,6 +34,9 @@ COPY data/ data/
 COPY model/ model/
 COPY training/ training/
 COPY service/ service/
+COPY formats/ formats/
+COPY evaluation/ evaluation/
+COPY routing/ routing/
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install . && rm -rf build *.egg-info
 

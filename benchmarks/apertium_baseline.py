@@ -2,7 +2,7 @@
 
     apt-get install apertium-eng-spa && python benchmarks/apertium_baseline.py [--shared ../shared]
 
-Scores (sacreBLEU defaults, single reference, `carousel.evaluation.score_system`) for es→en and en→es on
+Scores (sacreBLEU defaults, single reference, `carousel.evaluation.scoring.score_system`) for es→en and en→es on
 FLORES-101 devtest, held-out news (newstest2012, never trained on), held-out software and manuals (the
 Debian corpus's test split, held out by package) and the Bible test split. Apertium runs one sentence a
 line (`apertium -u`, unknown-word marks off).
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from carousel.data.corpus import read_split
-from carousel.evaluation import score_system
+from carousel.evaluation.scoring import score_system
 
 ROOT = Path(__file__).resolve().parents[1]
 

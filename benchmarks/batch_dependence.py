@@ -13,7 +13,7 @@ import argparse
 
 from carousel.data.corpus import read_split
 from carousel.model.search import SearchConfig
-from carousel.model.translator import load_translator
+from carousel.model.loading import load_translator
 
 
 def main() -> None:

@@ -24,10 +24,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from carousel import calibration
+from carousel.evaluation import calibration
 from carousel.model.search import SearchConfig
-from carousel.model.translator import load_translator
-from carousel.routing import AUTO, load_default_translator
+from carousel.model.loading import load_translator
+from carousel.routing.translator import AUTO, load_default_translator
 
 
 def main() -> None:

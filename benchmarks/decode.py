@@ -26,7 +26,8 @@ from carousel.model.config import ModelConfig
 from carousel.model.quantization import quantize
 from carousel.model.search import SearchConfig
 from carousel.model.sentences import split_sentences
-from carousel.model.translator import Translator, load_channel
+from carousel.model.translator import Translator
+from carousel.model.loading import load_channel
 
 
 def matmul_peak_gflops(dtype: torch.dtype = torch.float32, size: int = 1024, seconds: float = 2.0) -> float:

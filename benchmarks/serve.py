@@ -199,7 +199,7 @@ def offline_rate(model_dir: Path, sentences: list[str], beam: int, threads: int,
     import torch
 
     from carousel.model.search import SearchConfig
-    from carousel.model.translator import load_translator
+    from carousel.model.loading import load_translator
 
     if threads:
         torch.set_num_threads(threads)

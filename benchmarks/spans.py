@@ -19,8 +19,8 @@ import sacrebleu
 
 from carousel.data.corpus import read_split
 from carousel.model.search import SearchConfig
-from carousel.model.spans import protected_spans, repair_spans, spans_survive
-from carousel.model.translator import load_translator
+from carousel.model.spans import missing_spans, protected_spans, repair_spans
+from carousel.model.loading import load_translator
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -57,8 +57,8 @@ def main() -> None:
         before = [t.text for t in best]
         after = [repair_spans(s, t.text, t.source_tokens[:-1], t.target_tokens[:-1], t.alignment)
                  for s, t in zip(sources, best)]
-        kept_before = sum(map(spans_survive, sources, before)) / len(sources)
-        kept_after = sum(map(spans_survive, sources, after)) / len(sources)
+        kept_before = sum(not missing_spans(s, t) for s, t in zip(sources, before)) / len(sources)
+        kept_after = sum(not missing_spans(s, t) for s, t in zip(sources, after)) / len(sources)
         bleu = [sacrebleu.corpus_bleu(h, [references]).score for h in (before, after)]
         chrf = [sacrebleu.corpus_chrf(h, [references]).score for h in (before, after)]
         print(f"{name:16} {len(sources):10d} {kept_before:12.1%} {kept_after:11.1%} "

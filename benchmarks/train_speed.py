@@ -20,7 +20,7 @@ from carousel.model.config import PAD_ID, ModelConfig
 from carousel.model.seq2seq import Seq2Seq
 from carousel.training.batching import Example, TokenBucketBatcher
 from carousel.training.config import load_config
-from carousel.training.trainer import bf16_supported
+from carousel.model.precision import bf16_supported
 
 
 def synthetic_examples(count: int, vocab: int, seed: int = 0) -> list[Example]:

@@ -1,1 +1,6 @@
-"""The `carousel` command line: prepare, train, translate, evaluate, serve."""
+"""carousel: recurrent neural machine translation.
+
+This folder holds the package root and the command line (`cli`, `commands/`), with the two helpers every
+layer uses (`errors`, `fileio`). The product's concepts install beside it as subpackages: `model`,
+`data`, `training`, `evaluation`, `routing`, `formats` and `service` (see the README's layout section).
+"""

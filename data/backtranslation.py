@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from carousel.errors import UserError
 from carousel.data.corpus import CorpusManifest, DroppedRecord, write_corpus
-from carousel.io import read_lines
+from carousel.fileio import read_lines
 
 CHUNK_SENTENCES = 256  # translated per step, so the progress bar moves
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from carousel.errors import UserError
-from carousel.io import write_atomically
+from carousel.fileio import write_atomically
 
 SPLITS = ("train", "valid", "test")
 MANIFEST_NAME = "corpus.json"
@@ -49,11 +49,6 @@ class CorpusManifest(BaseModel):
     source: dict[str, Any]
     dropped_counts: dict[str, int]
     dropped: list[DroppedRecord]
-
-    @property
-    def id_column(self) -> str:
-        """The column that names each record (`ref` for the Bible, `id` for imported corpora)."""
-        return self.columns[0]
 
 
 def write_corpus(

@@ -6,8 +6,11 @@ small in-domain parts repeated so that they are not drowned by large ones.
 The spec (YAML) names the two language columns and, per split, its parts: a corpus directory's split
 (`corpus`, `split`) or two line-aligned files (`files: {es: ..., en: ...}`, e.g. the news and
 Tatoeba sentences in ../shared, read where they are and never copied into the repository), each
-with `repeat` (train only) and a `licence`. Pairs of valid and test (either side) are removed from
-train, so no evaluation sentence is trained on. The manifest records every part with its checksum.
+with `repeat` (train only) and a `licence`. Sentences of valid, test and `exclude` parts (either side)
+are removed from train, so no evaluation sentence is trained on, and a training pair already given by an earlier part
+(or earlier in the same part) is left out, so overlapping sources (two Tatoeba exports, GNOME help in
+Debian's packages and in its own catalogs) are not counted twice before `repeat` weighs them. The
+manifest records every part with its checksum and what it lost to each rule.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from carousel.data.cleaning import normalize_whitespace
 from carousel.data.corpus import DroppedRecord, read_split, write_corpus
 from carousel.errors import UserError
-from carousel.io import read_lines
+from carousel.fileio import read_lines
 
 
 class Part(BaseModel):
@@ -49,6 +52,9 @@ class MixSpec(BaseModel):
     train: list[Part]
     valid: list[Part]
     test: list[Part] = []
+    # Held out without being a split of this mix: other evaluation sets (another corpus's valid and test
+    # splits, newstest2012) whose sentences must not be trained on either.
+    exclude: list[Part] = []
 
 
 def load_spec(path: Path) -> MixSpec:
@@ -91,31 +97,41 @@ def build_mix(spec: MixSpec, out: Path, base: Path = Path(".")):
             parts_record.append(_describe(part, split, pairs))
         splits[split] = rows
         held_out.update(text for _, a, b in rows for text in (a, b))
+    for part in spec.exclude:
+        pairs = read_part(part, spec.languages, base)
+        held_out.update(text for pair in pairs for text in pair)
+        parts_record.append(_describe(part, "excluded", pairs))
     train, dropped = [], []
+    seen: set[tuple[str, str]] = set()
     for part in spec.train:
         pairs = read_part(part, spec.languages, base)
-        kept = []
+        kept, duplicates = [], 0
         for i, (a, b) in enumerate(pairs):
             if a in held_out or b in held_out:
-                dropped.append(DroppedRecord(id=f"{part.name}:{i + 1}", reason="in valid or test"))
+                dropped.append(DroppedRecord(id=f"{part.name}:{i + 1}", reason="in valid, test or excluded"))
+            elif (a, b) in seen:
+                duplicates += 1
+                dropped.append(DroppedRecord(id=f"{part.name}:{i + 1}", reason="duplicate of an earlier pair"))
             else:
+                seen.add((a, b))
                 kept.append((f"{part.name}:{i + 1}", a, b))
         for copy in range(part.repeat):
             train += [(f"{id_}#{copy + 1}" if part.repeat > 1 else id_, a, b) for id_, a, b in kept]
-        parts_record.append(_describe(part, "train", pairs, kept=len(kept)))
+        parts_record.append(_describe(part, "train", pairs, kept=len(kept), duplicates=duplicates))
     splits["train"] = train
     source = {"description": "a training mix built by `carousel prepare mix`", "parts": parts_record}
     return write_corpus(out, spec.name, ["id", *spec.languages], {code: code for code in spec.languages},
                         splits, source, dropped)
 
 
-def _describe(part: Part, split: str, pairs: list[tuple[str, str]], kept: int | None = None) -> dict:
+def _describe(part: Part, split: str, pairs: list[tuple[str, str]], kept: int | None = None,
+              duplicates: int = 0) -> dict:
     digest = hashlib.sha256("\n".join(f"{a}\t{b}" for a, b in pairs).encode("utf-8")).hexdigest()
     where = str(part.corpus) + f" ({part.split})" if part.corpus is not None else {k: str(v) for k, v in part.files.items()}
     record = {"name": part.name, "split": split, "from": where, "pairs": len(pairs), "sha256": digest,
               "licence": part.licence}
     if kept is not None:
-        record.update(kept=kept, repeat=part.repeat, rows_in_train=kept * part.repeat)
+        record.update(kept=kept, duplicates=duplicates, repeat=part.repeat, rows_in_train=kept * part.repeat)
     return record
 
 

@@ -18,7 +18,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from carousel.errors import UserError
-from carousel.io import read_lines
+from carousel.fileio import read_lines
 from carousel.data.cleaning import Pair
 from carousel.data.corpus import DroppedRecord
 

@@ -1,4 +1,6 @@
-"""The recurrent NMT model: cells, encoder, attention, decoder, search, checkpoints and the translator interface.
+"""The recurrent NMT model: gates, encoder, attention, decoder, search, checkpoints, loading and the
+translator interface (`translator`, `loading`).
 
-May import `data` (subwords, normalisation); never `training` or `service`.
+Imports nothing else of carousel but `errors` and `fileio`: it does not know where its weights and text
+come from. pyproject.toml's import contracts check this (`lint-imports`).
 """

@@ -11,9 +11,22 @@ import json
 from pathlib import Path
 
 from carousel.errors import UserError
-from carousel.io import write_atomically
+from carousel.fileio import write_atomically
+from carousel.model.search import (
+    DEFAULT_LENGTH_PENALTY,
+    MAX_CHANNEL_WEIGHT,
+    MAX_LENGTH_PENALTY,
+    MAX_NGRAM_BAN,
+    is_valid_channel_weight,
+    is_valid_length_penalty,
+    is_valid_ngram_ban,
+)
 
 CARD_JSON, CARD_MD = "card.json", "card.md"
+
+
+class ModelLoadError(UserError):
+    """The model directory cannot be used; the message says which file and why."""
 
 
 class ModelSaveError(UserError):
@@ -24,6 +37,27 @@ def write_card(directory: Path, card: dict) -> None:
     """card.json and card.md of `card` in `directory`."""
     _replace_file(Path(directory) / CARD_JSON, json.dumps(card, indent=2, ensure_ascii=False))
     _replace_file(Path(directory) / CARD_MD, render_card_markdown(card))
+
+
+def read_card(directory: Path) -> dict:
+    """A model directory's card.json; {} when it is missing or unreadable (loading the model says why)."""
+    try:
+        card = json.loads((Path(directory) / CARD_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def training_corpus(card: dict) -> dict:
+    """The card's `corpus` entry (path, name, columns of the training corpus), or {}."""
+    corpus = card.get("corpus", {})
+    return corpus if isinstance(corpus, dict) else {}
+
+
+def record_evaluation(directory: Path, key: str, entry: dict) -> None:
+    """Keep scores under card["evaluation"][key] beside those of other splits and precisions."""
+    evaluation = read_card(directory).get("evaluation")
+    update_card(Path(directory), evaluation={**(evaluation if isinstance(evaluation, dict) else {}), key: entry})
 
 
 def update_card(directory: Path, **fields) -> dict:
@@ -58,3 +92,38 @@ def render_card_markdown(card: dict) -> str:
     lines += ["", "## checksums (SHA-256, verified at load)", ""]
     lines += [f"- `{name}`: `{digest}`" for name, digest in card.get("checksums", {}).items()]
     return "\n".join(lines) + "\n"
+
+
+def tuned_length_penalty(card: dict) -> float:
+    """The length penalty `carousel tune` chose on validation data (card.json `decoding`), else the default."""
+    decoding = card.get("decoding") or {}
+    if not isinstance(decoding, dict):
+        raise ModelLoadError(f"card.json decoding must be an object, got {decoding!r}; fix or remove it")
+    value = decoding.get("length_penalty", DEFAULT_LENGTH_PENALTY)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_valid_length_penalty(value):
+        raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g}, got {value!r}; fix or remove it")
+    return float(value)
+
+
+def tuned_ngram_ban(card: dict) -> int:
+    """The n-gram repeat ban `carousel tune` chose (card.json `decoding.no_repeat_ngram`), else 0 (off)."""
+    decoding = card.get("decoding") or {}
+    value = decoding.get("no_repeat_ngram", 0) if isinstance(decoding, dict) else 0
+    if not is_valid_ngram_ban(value):
+        raise ModelLoadError(f"card.json decoding.no_repeat_ngram must be 0 or from 2 to {MAX_NGRAM_BAN}, got {value!r}; "
+                             "fix or remove it")
+    return value
+
+
+def channel_settings(card: dict) -> tuple[str, float] | None:
+    """The channel model (a path relative to the model directory) and weight `carousel tune` chose, if any."""
+    decoding = card.get("decoding") or {}
+    channel = decoding.get("channel") if isinstance(decoding, dict) else None
+    if channel is None:
+        return None
+    model, weight = (channel.get("model"), channel.get("weight")) if isinstance(channel, dict) else (None, None)
+    if not isinstance(model, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+            or not is_valid_channel_weight(weight):
+        raise ModelLoadError(f"card.json decoding.channel must hold a model path and a weight from 0 to "
+                             f"{MAX_CHANNEL_WEIGHT:g}, got {channel!r}; fix or remove it")
+    return model, float(weight)

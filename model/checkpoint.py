@@ -4,7 +4,7 @@
     member-2.safetensors  ... only in an ensemble: the weights of its further members (model/ensemble.py)
     config.json           format version, ModelConfig, languages, the weight files
     source.model, target.model   SentencePiece models (the same file twice when joint)
-    normalization.json    source-side normalisation rules (data/normalize.py)
+    normalization.json    source-side normalisation rules (model/normalize.py)
     card.json, card.md    the model card (model/card.py); card.json holds SHA-256 checksums verified at load
 
 Every way a directory can be wrong (missing file, truncated or flipped bytes, a config that does not
@@ -27,8 +27,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from carousel.errors import UserError
-from carousel.io import sha256_file
-from carousel.model.card import CARD_JSON, ModelSaveError, write_card
+from carousel.fileio import sha256_file
+from carousel.model.card import CARD_JSON, ModelLoadError, ModelSaveError, write_card
 from carousel.model.normalize import Normalizer
 from carousel.model.config import ModelConfig
 from carousel.model.ensemble import Ensemble, valid_member_weights
@@ -39,10 +39,6 @@ FORMAT_VERSION = 1
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 SOURCE_SPM, TARGET_SPM, NORMALIZATION = "source.model", "target.model", "normalization.json"
 CHECKSUMMED = [WEIGHTS, CONFIG, SOURCE_SPM, TARGET_SPM, NORMALIZATION]
-
-
-class ModelLoadError(UserError):
-    """The model directory cannot be used; the message says which file and why."""
 
 
 @dataclass
@@ -273,3 +269,40 @@ def _verify_checksums(directory: Path, card: dict, names: list[str]) -> None:
     for name in names:
         if checksums.get(name) != sha256_file(directory / name):
             raise ModelLoadError(f"{directory / name} does not match its checksum in card.json (corrupt or modified)")
+
+
+def check_compatible(members) -> None:
+    """Refuse members that could not share one search: the first difference is named."""
+    first = members[0]
+    for member in members[1:]:
+        if (member.src_lang, member.tgt_lang) != (first.src_lang, first.tgt_lang):
+            raise UserError(f"{member.directory} translates {member.src_lang}→{member.tgt_lang}, "
+                            f"{first.directory} {first.src_lang}→{first.tgt_lang}")
+        if member.config.architecture() != first.config.architecture():
+            raise UserError(f"{member.directory} has a different architecture or vocabulary size than {first.directory}")
+        for name in (SOURCE_SPM, TARGET_SPM, NORMALIZATION):
+            if sha256_file(member.directory / name) != sha256_file(first.directory / name):
+                raise UserError(f"{member.directory / name} differs from {first.directory / name}: "
+                                "ensemble members must share subwords and source normalisation")
+
+
+def ensemble_card(members, name: str, command: str) -> dict:
+    first = members[0].card
+    shared = {key: first[key] for key in ("languages", "corpus", "subwords", "source_normalization", "architecture")
+              if key in first}
+    described = []
+    for member in members:
+        entry = {"directory": str(member.directory), "name": member.card.get("name"),
+                 "weights_sha256": [sha256_file(member.directory / file) for file in member.weight_files]}
+        for key in ("corpus", "training", "validation", "evaluation", "decoding", "history", "ensemble"):
+            if key in member.card:
+                entry[key] = member.card[key]
+        described.append(entry)
+    return {
+        "name": name,
+        "description": f"Ensemble of {sum(len(m.weight_files) for m in members)} LSTM encoder-decoders with "
+                       "attention (carousel): every decoding step averages the members' probabilities.",
+        **shared,
+        "parameters": sum(member.model.parameter_count() for member in members),
+        "ensemble": {"command": command, "members": described},
+    }

@@ -19,7 +19,7 @@ the confidence combines cheap signals computed at translation time (`FEATURES`):
     runner_up    how far the best hypothesis's score leads the second's
 
 and maps them through a logistic model, `sigmoid(w · standardised features + b)`, fitted on held-out
-validation data against sentence chrF / 100 (`carousel calibrate`, carousel/calibration.py). The fit is
+validation data against sentence chrF / 100 (`carousel calibrate`, evaluation/calibration.py). The fit is
 stored beside the weights as confidence.json, recorded (with its checksum) in the card.
 
 The signals above say how unsure the model was; they hardly say what kind of sentence it was given. A
@@ -56,6 +56,7 @@ from sacrebleu.metrics import CHRF
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
 
+from carousel.fileio import sha256_file
 from carousel.model.spans import protected_spans
 
 FILE_NAME = "confidence.json"
@@ -327,10 +328,6 @@ def _read_representation(entry, directory: Path, where: str) -> Representation:
     return Representation.from_bytes(data, entry["neighbours"], temperature, str(path))
 
 
-def file_checksum(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def read_calibration(directory: Path, card: dict) -> tuple[Calibration, str] | None:
     """The model directory's calibration and the reverse model it needs (a path relative to the directory).
 
@@ -344,7 +341,7 @@ def read_calibration(directory: Path, card: dict) -> tuple[Calibration, str] | N
     path = directory / entry.get("file", FILE_NAME)
     if not path.is_file():
         raise CalibrationError(f"{path} is missing but card.json records it; refit with `carousel calibrate --model {directory}`")
-    if file_checksum(path) != entry["sha256"]:
+    if sha256_file(path) != entry["sha256"]:
         raise CalibrationError(f"{path} has changed since it was fitted (checksum differs from card.json); "
                                f"refit with `carousel calibrate --model {directory}`")
     return Calibration.from_json(path.read_text(encoding="utf-8"), str(path)), entry["reverse_model"]

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from carousel.model.attention import build_attention
-from carousel.model.cells import init_forget_gate_bias
+from carousel.model.gates import init_forget_gate_bias
 from carousel.model.config import PAD_ID, ModelConfig
 from carousel.model.encoder import EncoderOutput
 

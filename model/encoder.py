@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from carousel.model.cells import init_forget_gate_bias
+from carousel.model.gates import init_forget_gate_bias
 from carousel.model.config import PAD_ID, ModelConfig
 
 

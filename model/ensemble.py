@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from carousel.errors import UserError
 from carousel.model.seq2seq import Seq2Seq
 
 
@@ -100,46 +99,3 @@ def _finite(number: int | float) -> bool:
         return math.isfinite(number)
     except OverflowError:  # an integer too large for a float (JSON allows any number of digits)
         return False
-
-
-
-def check_compatible(members) -> None:
-    """Refuse members that could not share one search: the first difference is named."""
-    from carousel.io import sha256_file
-    from carousel.model.checkpoint import NORMALIZATION, SOURCE_SPM, TARGET_SPM
-
-    first = members[0]
-    for member in members[1:]:
-        if (member.src_lang, member.tgt_lang) != (first.src_lang, first.tgt_lang):
-            raise UserError(f"{member.directory} translates {member.src_lang}→{member.tgt_lang}, "
-                            f"{first.directory} {first.src_lang}→{first.tgt_lang}")
-        if member.config.architecture() != first.config.architecture():
-            raise UserError(f"{member.directory} has a different architecture or vocabulary size than {first.directory}")
-        for name in (SOURCE_SPM, TARGET_SPM, NORMALIZATION):
-            if sha256_file(member.directory / name) != sha256_file(first.directory / name):
-                raise UserError(f"{member.directory / name} differs from {first.directory / name}: "
-                                "ensemble members must share subwords and source normalisation")
-
-
-def ensemble_card(members, name: str, command: str) -> dict:
-    from carousel.io import sha256_file
-
-    first = members[0].card
-    shared = {key: first[key] for key in ("languages", "corpus", "subwords", "source_normalization", "architecture")
-              if key in first}
-    described = []
-    for member in members:
-        entry = {"directory": str(member.directory), "name": member.card.get("name"),
-                 "weights_sha256": [sha256_file(member.directory / file) for file in member.weight_files]}
-        for key in ("corpus", "training", "validation", "evaluation", "decoding", "history", "ensemble"):
-            if key in member.card:
-                entry[key] = member.card[key]
-        described.append(entry)
-    return {
-        "name": name,
-        "description": f"Ensemble of {sum(len(m.weight_files) for m in members)} LSTM encoder-decoders with "
-                       "attention (carousel): every decoding step averages the members' probabilities.",
-        **shared,
-        "parameters": sum(member.model.parameter_count() for member in members),
-        "ensemble": {"command": command, "members": described},
-    }

@@ -34,3 +34,9 @@ def pad(sequences: list[list[int]]) -> Tensor:
 def model_device(model) -> torch.device:
     """The device a model's (float) parameters live on; int8-quantized models keep float embeddings."""
     return next(model.parameters()).device
+
+
+def batches_by_tokens(encoded: list[list[int]], batch_tokens: int) -> list[list[int]]:
+    """Sort by length and cut into batches of at most `batch_tokens` source tokens (padding included)."""
+    lengths = [len(seq) for seq in encoded]
+    return cut_into_batches(sorted(range(len(encoded)), key=lengths.__getitem__), lengths, batch_tokens)

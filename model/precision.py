@@ -36,3 +36,13 @@ def resolve_device(name: str):
 def inference_mode_for(device, quantization: str) -> str:
     """int8 dynamic quantization runs on the CPU only: on a GPU it becomes bf16 (same intent: fast, close)."""
     return "bf16" if device.type == "cuda" and quantization == "int8" else quantization
+
+
+def bf16_supported(device=None) -> bool:
+    """bf16 on a GPU that has it, or native bf16 matrix units on the CPU (AVX512-BF16 / AMX; elsewhere
+    oneDNN refuses bf16 LSTMs)."""
+    import torch
+
+    if device is not None and device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -19,9 +19,8 @@ import warnings
 import torch
 from torch import nn
 
+from carousel.model.precision import QUANTIZE_MODES
 from carousel.model.seq2seq import Seq2Seq
-
-from carousel.model.precision import DEFAULT_QUANTIZATION, QUANTIZE_MODES  # noqa: F401  (re-exported)
 
 
 def quantize(model: Seq2Seq, mode: str) -> Seq2Seq:

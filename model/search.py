@@ -27,6 +27,13 @@ MAX_LENGTH_PENALTY = 10.0  # far past any useful alpha; bounds what flags, cards
 MAX_CHANNEL_WEIGHT = 10.0  # the reverse model's score would drown the forward model's long before this
 
 
+MAX_NGRAM_BAN = 10  # subwords; longer repeats are phrases a source may well have
+
+
+def is_valid_ngram_ban(value: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and (value == 0 or 2 <= value <= MAX_NGRAM_BAN)
+
+
 def is_valid_length_penalty(value: float) -> bool:
     return 0 <= value <= MAX_LENGTH_PENALTY
 
@@ -37,7 +44,7 @@ def is_valid_channel_weight(value: float) -> bool:
 
 def search_settings_problem(
     beam_size: int, nbest: int = 1, length_penalty: float | None = None, channel_weight: float | None = None,
-    max_length_ratio: float = 1.5,
+    max_length_ratio: float = 1.5, no_repeat_ngram: int | None = None,
 ) -> tuple[str, str] | None:
     """The first out-of-range decoding setting as (field, what is wrong), or None: the one check that
     `SearchConfig`, the command-line flags and the service's request validation share."""
@@ -51,6 +58,8 @@ def search_settings_problem(
         return "channel_weight", f"must be between 0 and {MAX_CHANNEL_WEIGHT:g}, got {channel_weight}"
     if not max_length_ratio > 0:
         return "max_length_ratio", f"must be positive, got {max_length_ratio}"
+    if no_repeat_ngram is not None and not is_valid_ngram_ban(no_repeat_ngram):
+        return "no_repeat_ngram", f"must be 0 (off) or from 2 to {MAX_NGRAM_BAN}, got {no_repeat_ngram}"
     return None
 
 
@@ -63,7 +72,10 @@ class SearchConfig:
     max_length_cap: int = 400  # ... and never more than this, whatever the source
     min_length: int = 0  # tokens before EOS is allowed
     nbest: int = 1
-    no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size (0 = off)
+    # Forbid a hypothesis to repeat any n-gram of this many subwords (0 = off), unless its source repeats
+    # one of its own: a stutter ("of the University of the University of ...") is a search failure,
+    # a repetition the source has is a translation.
+    no_repeat_ngram: int | None = None  # None: the model's own (card.json decoding), else 0
     return_alignment: bool = False
     # Not used by the search itself: the Translator computes each best translation's confidence
     # (model/confidence.py), which needs the reverse-direction model its calibration names.
@@ -77,10 +89,15 @@ class SearchConfig:
 
     def __post_init__(self):
         problem = search_settings_problem(
-            self.beam_size, self.nbest, self.length_penalty, self.channel_weight, self.max_length_ratio
+            self.beam_size, self.nbest, self.length_penalty, self.channel_weight, self.max_length_ratio,
+            self.no_repeat_ngram,
         )
         if problem is not None:
             raise ValueError(f"{problem[0]} {problem[1]}")
+
+    @property
+    def ngram_ban(self) -> int:
+        return self.no_repeat_ngram or 0
 
     @property
     def alpha(self) -> float:
@@ -165,14 +182,15 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: Search
     tokens = torch.empty(batch * k, 0, dtype=torch.long, device=device)
     alignment = torch.empty(batch * k, 0, src.size(1), device=device) if config.return_alignment else None
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    may_repeat = _repeats_an_ngram(src, src_lengths, config.ngram_ban) if config.ngram_ban else None
 
     for t in range(int(max_lengths.max())):
         prev = tokens[:, -1] if t else torch.full((tokens.size(0),), BOS_ID, dtype=torch.long, device=device)
         logits, state, weights = model.decoder(prev.unsqueeze(1), state, memory)
         logp = torch.log_softmax(logits[:, 0].float(), dim=-1)
         logp = _restrict(logp, t, max_lengths[alive].repeat_interleave(k), config)
-        if config.no_repeat_ngram:
-            _ban_repeated_ngrams(logp, tokens, config.no_repeat_ngram)
+        if config.ngram_ban:
+            _ban_repeated_ngrams(logp, tokens, config.ngram_ban, may_repeat[alive].repeat_interleave(k))
         step_alignment = None
         if alignment is not None:
             step_alignment = torch.cat([alignment, weights.float()], dim=1)
@@ -234,13 +252,26 @@ def _collect_finished(finished, alive, t, k, top_scores, top_beam, is_eos, token
         )
 
 
-def _ban_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int) -> None:
-    """Set -inf on every token that would complete an n-gram already present in the row's history."""
-    if tokens.size(1) < n - 1:
+def _repeats_an_ngram(src: Tensor, src_lengths: Tensor, n: int) -> Tensor:
+    """Per sentence: does the source (EOS and padding aside) hold some n-gram twice?"""
+    repeats = []
+    for row, length in zip(src.tolist(), src_lengths.tolist()):
+        words = row[: max(length - 1, 0)]
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        repeats.append(len(grams) != len(set(grams)))
+    return torch.tensor(repeats, dtype=torch.bool, device=src.device)
+
+
+def _ban_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int, may_repeat: Tensor) -> None:
+    """Set -inf on every token that would complete an n-gram already in the row's history (rows whose
+    source repeats an n-gram are left alone). Vectorised: the rows' last n-1 tokens are compared with
+    every earlier window at once, so the cost per step is one comparison over the history."""
+    steps = tokens.size(1)
+    if steps < n or n < 1:
         return
-    history = tokens.tolist()
-    for row, seq in enumerate(history):
-        prefix = tuple(seq[len(seq) - n + 1 :]) if n > 1 else ()
-        banned = [seq[i + n - 1] for i in range(len(seq) - n + 1) if tuple(seq[i : i + n - 1]) == prefix]
-        if banned:
-            logp[row, banned] = -math.inf
+    windows = tokens.unfold(1, n, 1)  # [rows, steps - n + 1, n]
+    prefix = tokens[:, steps - n + 1 :].unsqueeze(1)  # [rows, 1, n - 1]
+    same = (windows[:, :, : n - 1] == prefix).all(dim=2) & ~may_repeat.unsqueeze(1)
+    rows, at = same.nonzero(as_tuple=True)
+    if rows.numel():
+        logp[rows, windows[rows, at, n - 1]] = -math.inf

@@ -11,7 +11,8 @@ initial (`J. R. Jiménez`). A "sentence" longer than `MAX_SENTENCE_CHARS` is cut
 colon, or else at a space, so nothing falls off the end of the model's input.
 
 Used by the offline translator (`carousel translate`), the evaluation and the service alike, so a text
-gets the same translation whichever way it comes in.
+gets the same translation whichever way it comes in, and by the corpus builders (`data/gettext.py`, without
+the length cut) to pair the sentences of a paragraph with those of its translation.
 """
 
 from __future__ import annotations
@@ -121,9 +122,12 @@ def _cut_long(sentence: str, separator: str, max_chars: int) -> list[tuple[str, 
     return chunks
 
 
-def has_words(sentence: str) -> bool:
-    """Whether a sentence has letters or digits to translate; "." or "—" alone comes back as it is."""
-    return any(char.isalnum() for char in sentence)
+def has_words(text: str) -> bool:
+    """Whether a text has anything to translate: a letter. The one rule for it (the translator, the
+    service, document formats): text without a letter ("—", "3.", "12:30", "2024") reads the same in
+    every language, so the model can only damage it (a lone number may come back as a hallucinated
+    word), and it comes back as it is."""
+    return any(char.isalpha() for char in text)
 
 
 # -- putting n-best translations back together ------------------------------------------------------

@@ -1,7 +1,7 @@
 """Spans a translation must carry over unchanged and exactly once: numbers, URLs, e-mail addresses,
 placeholders (`%s`, `%1$s`, `%d`, `{0}`, `{name}`, `%1`) and markup tags (`<b>`, `</a>`).
 
-One definition for the whole product: the file formats (carousel/documents.py) protect placeholders
+One definition for the whole product: the file formats (formats/documents.py) protect placeholders
 with it, the confidence estimate (model/confidence.py) checks spans with it, and benchmarks/spans.py
 measures how often translations keep them.
 """
@@ -22,6 +22,9 @@ URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]")
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
 KINDS = (("url", URL), ("email", EMAIL), ("placeholder", PLACEHOLDER), ("number", NUMBER))
+# What the model makes of an address or URL it cannot spell: `press@ejemplo` for `prensa@ejemplo.es`.
+# Repair puts the source's span in its place rather than beside it.
+MANGLED = {"email": re.compile(r"[\w.+-]*@[\w-]+(?:\.[\w-]+)*"), "url": re.compile(r"\S*(?:https?:/|www\.)[^\s<>\"']*")}
 
 
 def protected_spans(text: str) -> list[str]:
@@ -46,10 +49,6 @@ def missing_spans(source: str, translation: str) -> list[str]:
     """Spans of the source the translation lacks, or holds more than once as often as the source does."""
     wanted, got = Counter(protected_spans(source)), Counter(protected_spans(translation))
     return sorted(span for span, count in wanted.items() if got[span] != count)
-
-
-def spans_survive(source: str, translation: str) -> bool:
-    return not missing_spans(source, translation)
 
 
 # -- repair: every source span in the translation exactly once -------------------------------------
@@ -100,7 +99,8 @@ def repair_spans(source: str, translation: str, source_pieces: list[str] | None 
     1. A span the translation holds that the source lacks (`1.250` for `1,250`, `%s` for `%d`), or a
        surplus copy, is replaced in order of appearance by a missing span of the same kind where
        there is one; a surplus copy with none is removed.
-    2. A span still missing is inserted after the word the attention aligns it with (pieces and
+    2. A missing address or URL replaces a mangled one (`press@ejemplo` for `prensa@ejemplo.es`).
+    3. A span still missing is inserted after the word the attention aligns it with (pieces and
        alignment as the search returns them), else at the end.
     """
     source_spans = _found_spans(source)
@@ -126,11 +126,26 @@ def repair_spans(source: str, translation: str, source_pieces: list[str] | None 
             edits.append((start, end, replacement[0]))
         elif span in wanted:
             edits.append((start, end, ""))  # a surplus copy with nothing to stand for
-    for span, _ in missing:
+    taken = [range(start, end) for start, end, _, _ in found]
+    for span, kind in missing:
+        mangled = _mangled(kind, translation, taken)
+        if mangled is not None:
+            taken.append(mangled)
+            edits.append((mangled.start, mangled.stop, span))
+            continue
         at = _aligned_end(span, source_pieces or [], target_pieces or [], translation, alignment)
         edits.append((at, at, " " + span))
     text = _replace(translation, edits)
     return re.sub(r" +([.,;:!?…])$", r"\1", re.sub(r"  +", " ", text)).strip()
+
+
+def _mangled(kind: str, translation: str, taken: list[range]) -> range | None:
+    """The first mangled address or URL in `translation` outside the spans already found or used."""
+    pattern = MANGLED.get(kind)
+    for match in pattern.finditer(translation) if pattern else ():
+        if not any(match.start() < r.stop and r.start < match.end() for r in taken):
+            return range(match.start(), match.end())
+    return None
 
 
 def _replace(text: str, edits: list[tuple[int, int, str]]) -> str:

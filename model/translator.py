@@ -10,46 +10,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import sentencepiece as spm
 import torch
 
-from carousel.model.padding import cut_into_batches, pad
+from carousel.model.padding import batches_by_tokens, pad
 from carousel.model.normalize import Normalizer
-from carousel.model.checkpoint import LoadedModel, ModelLoadError, load_model_dir
+from carousel.model.card import ModelLoadError, channel_settings, tuned_length_penalty, tuned_ngram_ban
+from carousel.model.checkpoint import LoadedModel
 from carousel.model.confidence import (
     Calibration,
-    CalibrationError,
-    read_calibration,
     sentence_features,
     text_confidence,
     untranslated_share,
 )
 from carousel.model.config import EOS_ID
 from carousel.model.ensemble import Ensemble
-from carousel.model.precision import DEFAULT_QUANTIZATION, inference_mode_for, resolve_device
-from carousel.model.quantization import quantize
 from carousel.model.reranking import forced_log_probs, forced_log_probs_and_states, mean_encoder_states, rerank
 from carousel.model.search import (
-    DEFAULT_LENGTH_PENALTY,
-    MAX_CHANNEL_WEIGHT,
-    MAX_LENGTH_PENALTY,
     Hypothesis,
     SearchConfig,
     beam_search,
-    is_valid_channel_weight,
-    is_valid_length_penalty,
 )
 from carousel.model.sentences import SplitText, has_words, join_nbest, split_sentences
 from carousel.model.spans import protected_spans, repair_spans
 from carousel.model.seq2seq import Seq2Seq
 
-ChannelLoading = Literal["tuned", "named", "none"]  # which channel model `load_translator` loads
-
 __all__ = [  # the interface the service, the commands and the evaluation use
-    "Translator", "Translation", "SearchConfig", "ModelLoadError", "load_translator",
+    "Translator", "Translation", "SearchConfig", "ModelLoadError",
     "SplitText", "split_sentences", "join_nbest", "has_words", "text_confidence",
 ]
 
@@ -90,6 +79,7 @@ class Translator:
         self.max_source_tokens = max_source_tokens
         self.card = card or {}  # the model directory's card.json
         self.length_penalty = tuned_length_penalty(self.card)
+        self.no_repeat_ngram = tuned_ngram_ban(self.card)
         # The reverse-direction model that reranks the beam, and its weight (0 without one).
         self.channel = channel
         settings = channel_settings(self.card)
@@ -141,11 +131,13 @@ class Translator:
         self.model.set_weights(weights)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
-        """`search` with the model's own length penalty and channel weight wherever it leaves them unset."""
+        """`search` with the model's own length penalty, channel weight and n-gram ban wherever it leaves them unset."""
         if search.length_penalty is None:
             search = replace(search, length_penalty=self.length_penalty)
         if search.channel_weight is None:
             search = replace(search, channel_weight=self.channel_weight)
+        if search.no_repeat_ngram is None:
+            search = replace(search, no_repeat_ngram=self.no_repeat_ngram)
         return search
 
     def encode_source(self, sentence: str) -> list[int]:
@@ -159,7 +151,7 @@ class Translator:
         """Average log p(source token | translation) per pair under the channel model (forced decoding).
 
         The source is scored as this model sees it, normalised, so spellings that normalise alike
-        (data/normalize.py) are reranked alike."""
+        (model/normalize.py) are reranked alike."""
         if self.channel is None:
             raise ValueError("this model has no channel model (card.json decoding.channel)")
         return forced_log_probs(
@@ -307,142 +299,8 @@ def _with_spans_repaired(source: str, translation: Translation) -> Translation:
     return translation if text == translation.text else replace(translation, text=text)
 
 
-def tuned_length_penalty(card: dict) -> float:
-    """The length penalty `carousel tune` chose on validation data (card.json `decoding`), else the default."""
-    decoding = card.get("decoding") or {}
-    if not isinstance(decoding, dict):
-        raise ModelLoadError(f"card.json decoding must be an object, got {decoding!r}; fix or remove it")
-    value = decoding.get("length_penalty", DEFAULT_LENGTH_PENALTY)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_valid_length_penalty(value):
-        raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g}, got {value!r}; fix or remove it")
-    return float(value)
-
-
-def channel_settings(card: dict) -> tuple[str, float] | None:
-    """The channel model (a path relative to the model directory) and weight `carousel tune` chose, if any."""
-    decoding = card.get("decoding") or {}
-    channel = decoding.get("channel") if isinstance(decoding, dict) else None
-    if channel is None:
-        return None
-    model, weight = (channel.get("model"), channel.get("weight")) if isinstance(channel, dict) else (None, None)
-    if not isinstance(model, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
-            or not is_valid_channel_weight(weight):
-        raise ModelLoadError(f"card.json decoding.channel must hold a model path and a weight from 0 to "
-                             f"{MAX_CHANNEL_WEIGHT:g}, got {channel!r}; fix or remove it")
-    return model, float(weight)
-
-
-def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = False, device: str = "cpu") -> "Translator | None":
-    """The reverse-direction model named by the card, loaded like the model itself, or None.
-
-    A channel weight tuned to 0 loads nothing unless `even_if_off`. The model must be the one the
-    weight was tuned with: its checksums are compared with those `carousel tune` recorded."""
-    settings = channel_settings(loaded.card)
-    if settings is None or (settings[1] == 0 and not even_if_off):  # tuned to off: no need to load it
-        return None
-    card_path = loaded.directory / "card.json"
-    retune = f"re-run `carousel tune --model {loaded.directory} --channel-model DIR --update-card`"
-    path = loaded.directory / settings[0]
-    if not path.is_dir():
-        raise ModelLoadError(f"{card_path}: decoding.channel.model {settings[0]!r} is not a "
-                             f"model directory beside it ({path}); restore it, or {retune}")
-    channel = load_translator(path, quantization, channel="none", device=device, confidence=False)
-    check_channel_direction(loaded.src_lang, loaded.tgt_lang, channel, ModelLoadError)
-    recorded = loaded.card["decoding"]["channel"].get("model_checksums")
-    if recorded is not None and recorded != channel.card.get("checksums"):
-        raise ModelLoadError(f"{card_path}: the channel model {path} has changed since its weight was tuned; {retune}")
-    return channel
-
-
-def load_confidence(translator: Translator, loaded: LoadedModel, quantization: str, device: str) -> None:
-    """Give `translator` the calibration its card records and the reverse model that calibration needs."""
-    try:
-        found = read_calibration(loaded.directory, loaded.card)
-    except CalibrationError as error:
-        raise ModelLoadError(str(error)) from None
-    if found is None:
-        return
-    calibration, relative = found
-    path = (loaded.directory / relative)
-    refit = f"refit with `carousel calibrate --model {loaded.directory} --reverse DIR`"
-    if not path.is_dir():
-        raise ModelLoadError(f"{loaded.directory / 'card.json'}: confidence.reverse_model {relative!r} is not a "
-                             f"model directory beside it ({path}); restore it, or {refit}")
-    channel = translator.channel
-    same = channel is not None and channel_settings(loaded.card) is not None \
-        and (loaded.directory / channel_settings(loaded.card)[0]).resolve() == path.resolve()
-    reverse = channel if same else load_translator(path, quantization, channel="none", device=device, confidence=False)
-    check_channel_direction(loaded.src_lang, loaded.tgt_lang, reverse, ModelLoadError)
-    representation = calibration.representation
-    if representation is not None and (representation.source_axes.shape[1], representation.output_axes.shape[1]) != (
-            encoder_width(translator.model), encoder_width(reverse.model)):
-        raise ModelLoadError(f"{loaded.directory}: the confidence representation was fitted on encoders of another "
-                             f"size than these models'; {refit}")
-    recorded = loaded.card["confidence"].get("reverse_checksums")
-    if recorded is not None and recorded != reverse.card.get("checksums"):
-        raise ModelLoadError(f"{path}: the reverse model has changed since the confidence was fitted; {refit}")
-    translator.use_confidence(reverse, calibration)
-
-
-def encoder_width(model) -> int:
-    """The size of the encoder's top-layer states (both directions), as `mean_encoder_states` returns them."""
-    return 2 * model.config.encoder_hidden
-
-
 def check_channel_direction(src_lang: str, tgt_lang: str, channel: "Translator", error=ValueError) -> None:
     """A channel model translates the other way: target language → source language."""
     if (channel.src_lang, channel.tgt_lang) != (tgt_lang, src_lang):
         raise error(f"the channel model translates {channel.src_lang}→{channel.tgt_lang}; "
                     f"a {src_lang}→{tgt_lang} model needs one for {tgt_lang}→{src_lang}")
-
-
-def batches_by_tokens(encoded: list[list[int]], batch_tokens: int) -> list[list[int]]:
-    """Sort by length and cut into batches of at most `batch_tokens` source tokens (padding included)."""
-    lengths = [len(seq) for seq in encoded]
-    return cut_into_batches(sorted(range(len(encoded)), key=lengths.__getitem__), lengths, batch_tokens)
-
-
-def load_translator(
-    directory: Path,
-    quantization: str = DEFAULT_QUANTIZATION,
-    search: SearchConfig | None = None,
-    channel: ChannelLoading | None = None,
-    device: str = "auto",
-    confidence: bool | None = None,
-) -> Translator:
-    """The one way to load a model directory for translation; every problem is a `ModelLoadError`.
-
-    The weights are put in `quantization` precision (model/quantization.py; int8 becomes bf16 on a GPU)
-    on `device` ("auto": a CUDA GPU where one is visible). `channel` says which reverse-direction model
-    the card's `decoding.channel` loads: "tuned" when its tuned weight is not 0, "named" whenever the card
-    names one, "none" never; by default "named" where `search` asks for a channel weight, else "tuned".
-    With `search`, settings the model cannot honour (a channel weight without a channel model) are refused.
-    With `confidence`, a calibration the card records (`carousel calibrate`) is loaded with its reverse model;
-    by default only where `search` asks for confidences (the reverse model costs memory and load time).
-    """
-    try:
-        target = resolve_device(device)
-    except ValueError as error:
-        raise ModelLoadError(str(error)) from None
-    if channel is None:
-        channel = "named" if search is not None and search.channel_weight else "tuned"
-    loaded = load_model_dir(directory)
-    try:
-        loaded.model = quantize(loaded.model, inference_mode_for(target, quantization)).to(target)
-    except ValueError as error:  # no quantized engine in this PyTorch build
-        raise ModelLoadError(str(error)) from None
-    reverse = None
-    if channel != "none":
-        reverse = load_channel(loaded, quantization, even_if_off=channel == "named", device=str(target))
-    translator = Translator.from_loaded(loaded, channel=reverse, device=target)
-    if confidence is None:
-        confidence = search is not None and search.return_confidence
-    if confidence:
-        load_confidence(translator, loaded, quantization, str(target))
-    if search is not None and search.return_confidence and not translator.has_confidence:
-        raise ModelLoadError(f"{directory} has no confidence calibration: fit one with "
-                             f"`carousel calibrate --model {directory} --reverse DIR`")
-    if search is not None and search.channel_weight and translator.channel is None:
-        raise ModelLoadError(f"a channel weight needs a channel model, and {directory} names none: "
-                             f"choose one with `carousel tune --model {directory} --channel-model DIR --update-card`")
-    return translator

@@ -1,62 +1,155 @@
-"""Who may call the translation routes, and how often: API keys and per-key token-bucket rate limits."""
+"""Who may call the translation routes, and how often: the access policy, from the settings.
+
+- Keys are required when the settings say so (`keys_required`; by default when fixed keys or a key
+  database are configured), never because of what the database holds: an emptied, deleted or
+  recreated database refuses every key rather than opening the server.
+- A key is one of `api_keys` (compared in constant time) or an active key of the database, read off the
+  event loop with a short timeout; a database that cannot be read is a 503 with Retry-After.
+- An address that sent `key_failures_per_minute` invalid keys is locked out (429) for every request,
+  with whatever key, until its bucket refills: guessing cannot hide behind a valid key.
+- Rate limits are token buckets per client (the key, or the address without keys); a database key may
+  carry its own requests a minute and characters a request. A file counts as the requests its text
+  would take through /translate (`charge_file`).
+- `api_key=` in a logged URL is redacted (`redact_keys_in_access_log`).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 import math
+import re
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 
+from fastapi import Request
 
-class ApiKeys:
-    """The configured keys, and those in the database (service/database.py) when there is one.
+from carousel.service.database import ApiKey, Database, short_key_problem
+from carousel.service.errors import ApiError
+from carousel.service.health import Dependency, describe
+from carousel.service.settings import ServiceSettings
 
-    With neither, the server is open. Database keys are looked up on every request, so keys that
-    `carousel keys add|revoke` changes apply without a restart; each may carry its own limits.
-    """
+log = logging.getLogger(__name__)
+RETRY_AFTER_DATABASE = 5  # seconds a client waits while the key database is unavailable
 
-    def __init__(self, keys: list[str], database=None):
-        self._keys = [key.encode("utf-8") for key in keys]
+
+@dataclass(frozen=True)
+class Admission:
+    """A request let in: who it counts against, and its database key (with that key's limits)."""
+
+    client: str  # "key:KEY", or "address:HOST" when keys are not required
+    key: ApiKey | None = None
+
+
+class AccessPolicy:
+    def __init__(self, settings: ServiceSettings, database: Database | None):
+        self.settings = settings
+        self.required = settings.requires_keys
         self.database = database
-        self._limiters: dict[int, RateLimiter] = {}
+        self.health = Dependency("the key database", database.check, recheck_seconds=1.0) if database else None
+        self._fixed = [key.encode("utf-8") for key in settings.api_keys]
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.key_failures = RateLimiter(settings.key_failures_per_minute)
+        self._key_limiters: dict[int, RateLimiter] = {}
         self._lock = threading.Lock()
+        for number, key in enumerate(settings.api_keys, start=1):
+            if short_key_problem(key):
+                log.warning("api_keys: key %d: %s", number, short_key_problem(key))
 
-    @property
-    def required(self) -> bool:
-        return bool(self._keys) or (self.database is not None and self.database.has_keys())
-
-    def valid(self, key: str | None) -> bool:
-        if key is None:
-            return False
-        candidate = key.encode("utf-8", "surrogatepass")
-        # Compare against every key, without stopping early, so timing says nothing about the keys.
-        matches = [hmac.compare_digest(candidate, known) for known in self._keys]
-        if any(matches):
-            return True
-        return self.database is not None and self.database.active_key(key) is not None
-
-    def check_limits(self, key: str, fields: dict) -> None:
-        """A database key's own limits: 429 over its requests a minute, 413 over its characters a request."""
-        from carousel.service.errors import ApiError
-
+    def open_database(self) -> None:
+        """Make and migrate the database if need be; one that cannot be opened is its health's problem
+        (logged in one line), and the server goes on without it."""
         if self.database is None:
             return
-        found = self.database.active_key(key)
-        if found is None:
-            return
-        if found.chars_per_request:
+        try:
+            self.database.create()
+        except (sqlite3.Error, OSError, RuntimeError) as error:  # RuntimeError: a newer schema
+            self.health.failed(describe(error))
+        else:
+            self.health.ok()
+
+    async def admit(self, fields: dict, request: Request) -> Admission:
+        """The request's admission, or 403 (no valid key), 429 (rate, lockout), 413 (its key's characters),
+        503 (the key database is unavailable)."""
+        address = f"address:{request.client.host if request.client else 'unknown'}"
+        if not self.required:
+            admission = Admission(address)
+        else:
+            admission = await self._admit_key(fields.get("api_key"), address)
             texts = fields.get("q")
-            chars = sum(len(t) for t in texts if isinstance(t, str)) if isinstance(texts, list) else len(texts or "")
-            if chars > found.chars_per_request:
-                raise ApiError(413, f"q holds {chars} characters; this API key allows {found.chars_per_request} a request")
-        if found.requests_per_minute:
-            with self._lock:
-                limiter = self._limiters.setdefault(found.requests_per_minute, RateLimiter(found.requests_per_minute))
-            wait = limiter.acquire(f"key:{key}")
+            texts = texts if isinstance(texts, list) else [texts]
+            self.check_chars(admission, sum(len(t) for t in texts if isinstance(t, str)), "q holds")
+        self.charge(admission, 1)
+        return admission
+
+    async def _admit_key(self, key, address: str) -> Admission:
+        locked = self.key_failures.blocked(address)
+        if locked:  # before the key is even looked at
+            raise ApiError(429, "too many invalid API keys from this address; retry later",
+                           headers=retry_after_header(locked))
+        if not isinstance(key, str) or not key:
+            raise ApiError(403, "an API key is required: send it in the api_key field")
+        candidate = key.encode("utf-8", "surrogatepass")
+        # Compare against every key, without stopping early, so timing says nothing about the keys.
+        if any([hmac.compare_digest(candidate, known) for known in self._fixed]):
+            return Admission(f"key:{key}")
+        found = await self._database_key(key)
+        if found is None:
+            wait = self.key_failures.acquire(address)
             if wait:
-                raise ApiError(429, f"this API key allows {found.requests_per_minute} requests a minute",
+                raise ApiError(429, "too many invalid API keys from this address; retry later",
                                headers=retry_after_header(wait))
+            raise ApiError(403, "invalid API key")
+        return Admission(f"key:{key}", found)
+
+    async def _database_key(self, key: str) -> ApiKey | None:
+        if self.database is None:
+            return None
+        problem = self.health.known_problem
+        if problem is None:
+            try:
+                found = await asyncio.to_thread(self.database.active_key, key)
+            except sqlite3.Error as error:  # locked past the timeout, deleted, corrupted, not a file
+                self.health.failed(describe(error))
+                problem = describe(error)
+            else:
+                self.health.ok()
+                return found
+        raise ApiError(503, f"the key database is unavailable ({problem}); retry later",
+                       headers=retry_after_header(RETRY_AFTER_DATABASE))
+
+    def check_chars(self, admission: Admission, chars: int, what: str) -> None:
+        """413 when `chars` characters are over the admission's key's own limit a request."""
+        limit = admission.key.chars_per_request if admission.key else 0
+        if limit and chars > limit:
+            raise ApiError(413, f"{what} {chars} characters; this API key allows {limit} a request")
+
+    def charge(self, admission: Admission, requests: int) -> None:
+        """Count `requests` requests against the server's rate limit and the key's own: 429 over either."""
+        limits = [(self.limiter, f"the rate limit of {self.settings.rate_limit_per_minute} requests a minute")]
+        per_key = admission.key.requests_per_minute if admission.key else 0
+        if per_key:
+            with self._lock:
+                limiter = self._key_limiters.setdefault(per_key, RateLimiter(per_key))
+            limits.append((limiter, f"this API key's limit of {per_key} requests a minute"))
+        for limiter, name in limits:
+            if limiter.enabled and requests > limiter.capacity:
+                raise ApiError(413, f"this counts as {requests} requests, more than {name} allows at once")
+            wait = limiter.acquire(admission.client, requests)
+            if wait:
+                raise ApiError(429, f"{name} is exceeded", headers=retry_after_header(wait))
+
+    def charge_file(self, admission: Admission, chars: int, sentences: int) -> None:
+        """A file's text against the key's characters a request, and as many requests as /translate would
+        take for it (the upload itself was one)."""
+        self.check_chars(admission, chars, "the file holds")
+        settings = self.settings
+        requests = max(1, math.ceil(chars / settings.max_chars), math.ceil(sentences / settings.max_sentences))
+        if requests > 1:
+            self.charge(admission, requests - 1)
 
 
 @dataclass
@@ -68,7 +161,8 @@ class _Bucket:
 class RateLimiter:
     """A token bucket per client: `per_minute` requests a minute, bursts of up to `per_minute`.
 
-    `acquire` returns 0 when the request may go ahead, or else the seconds until it could.
+    `acquire` returns 0 when the request may go ahead, or else the seconds until it could; `blocked`
+    says the same without taking anything.
     """
 
     MAX_CLIENTS = 100_000  # buckets kept; full (idle) buckets are dropped first when over
@@ -84,22 +178,31 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.capacity > 0
 
-    def acquire(self, client: str) -> float:
+    def acquire(self, client: str, cost: int = 1) -> float:
+        return self._take(client, cost, take=True)
+
+    def blocked(self, client: str) -> float:
+        return self._take(client, 1, take=False)
+
+    def _take(self, client: str, cost: int, take: bool) -> float:
         if not self.enabled:
             return 0.0
         now = self.clock()
         with self._lock:
             bucket = self._buckets.get(client)
             if bucket is None:
+                if not take:
+                    return 0.0
                 if len(self._buckets) >= self.MAX_CLIENTS:
                     self._forget_idle(now)
                 bucket = self._buckets[client] = _Bucket(self.capacity, now)
             bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
             bucket.updated = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            if bucket.tokens >= cost:
+                if take:
+                    bucket.tokens -= cost
                 return 0.0
-            return (1.0 - bucket.tokens) / self.rate
+            return (cost - bucket.tokens) / self.rate
 
     def _forget_idle(self, now: float) -> None:
         full_after = self.capacity / self.rate
@@ -110,3 +213,26 @@ class RateLimiter:
 
 def retry_after_header(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+class RedactKeys(logging.Filter):
+    """Log lines without API keys: `api_key=...` in a logged URL becomes `api_key=REDACTED`."""
+
+    KEY_IN_URL = re.compile(r"(?i)(api(?:_|%5f)key=)[^&#\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._redact(arg) for arg in record.args)
+        record.msg = self._redact(record.msg)
+        return True
+
+    def _redact(self, value):
+        return self.KEY_IN_URL.sub(r"\1REDACTED", value) if isinstance(value, str) else value
+
+
+def redact_keys_in_access_log() -> None:
+    """Uvicorn's access log (and its error log, which can quote a request line) without API keys."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, RedactKeys) for existing in logger.filters):
+            logger.addFilter(RedactKeys())

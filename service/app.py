@@ -20,13 +20,14 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from carousel.service import connections, translation
-from carousel.service.access import ApiKeys, RateLimiter, retry_after_header
-from carousel.service.errors import ApiError, SafeJSONResponse, error_response, install_error_handlers
+from carousel.service.access import AccessPolicy, redact_keys_in_access_log, retry_after_header
+from carousel.service.document_process import DocumentProcesses
+from carousel.service.errors import SafeJSONResponse, error_response, install_error_handlers
 from carousel.service.languages import language_name, shared_identifier, warm_up
 from carousel.service.database import Database
 from carousel.service.files import install_file_routes
 from carousel.service.metrics import MetricsMiddleware, ServiceMetrics
-from carousel.service.pages import install_pages
+from carousel.service.pages import PAGE_HEADERS, install_pages
 from carousel.service.suggest import install_suggest_route
 from carousel.service.registry import ModelRegistry
 from carousel.service.requests import DetectRequest, TranslateRequest, body_limit, read_fields, validate
@@ -36,13 +37,7 @@ from carousel.service.settings import ServiceSettings
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SHUTDOWN_WORKERS_SECONDS = 5.0  # after the grace period: the batches in hand finish, or the process exits anyway
-# The web page loads only its own script and style and calls only this server; no site may frame it.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-}
+RETRY_AFTER_DEPENDENCY = 5  # seconds a prober waits while the database or the file store does not work
 
 
 def _body_schema(request_model) -> dict:
@@ -77,32 +72,27 @@ def _version() -> str:
         return "0"
 
 
-def _disconnection(request: Request):
-    """An awaitable that finishes when the client disconnects (the body has been read by then)."""
-
-    async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    return disconnected
-
-
 def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None) -> FastAPI:
     registry = registry if registry is not None else ModelRegistry(settings)
     metrics = ServiceMetrics(registry.queue_depths)
-    database = Database(settings.database) if settings.database is not None else None
-    keys = ApiKeys(settings.api_keys, database)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
-    key_failures = RateLimiter(settings.key_failures_per_minute)  # failed key attempts per client address
+    database = Database(settings.database, create=False, timeout=settings.database_timeout_seconds) \
+        if settings.database is not None else None
+    access = AccessPolicy(settings, database)
+    access.open_database()  # a database that cannot be opened: 503 where it is needed, and on /ready
+    documents = DocumentProcesses(settings.file_workers)
     stopping = connections.Stopping()
     max_body = body_limit(settings.max_chars)
+    redact_keys_in_access_log()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         stopping.bind(asyncio.get_running_loop())
         registry.start(metrics.batch_observer)
         threading.Thread(target=warm_up, name="language-models", daemon=True).start()
+        if settings.files_translation:
+            documents.warm_up()
         yield
+        documents.stop()  # a document being read or written is abandoned, whatever it is doing
         # Uvicorn has finished (or, after its grace period, cancelled) the requests in flight: the
         # queues drop what is left and their workers stop after the batch in hand (small: one slice each).
         app.state.workers_stopped = await asyncio.to_thread(registry.close, SHUTDOWN_WORKERS_SECONDS)
@@ -116,6 +106,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
         redoc_url=None,
     )
     app.state.settings, app.state.registry, app.state.metrics = settings, registry, metrics
+    app.state.access, app.state.documents = access, documents
     app.state.stopping, app.state.workers_stopped = stopping, None
     install_error_handlers(app)
     connections.install(app)
@@ -127,31 +118,6 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     app.add_middleware(connections.ConnectionGuard, body_timeout=settings.body_timeout_seconds, stopping=stopping)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer
 
-    def admit(fields: dict, request: Request) -> None:
-        """403 without a valid key (when keys are configured), 429 over the rate limit."""
-        key = fields.get("api_key")
-        if keys.required:
-            address = request.client.host if request.client else "unknown"
-            if not isinstance(key, str) or not key:
-                raise ApiError(403, "an API key is required: send it in the api_key field")
-            if not keys.valid(key):
-                wait = key_failures.acquire(f"address:{address}")  # guessing keys is rate limited
-                if wait:
-                    raise ApiError(429, "too many invalid API keys from this address; retry later",
-                                   headers=retry_after_header(wait))
-                raise ApiError(403, "invalid API key")
-            client = f"key:{key}"
-            keys.check_limits(key, fields)  # a database key's own limits
-        else:
-            client = f"address:{request.client.host if request.client else 'unknown'}"
-        wait = limiter.acquire(client)
-        if wait:
-            raise ApiError(
-                429,
-                f"rate limit of {settings.rate_limit_per_minute} requests per minute exceeded",
-                headers=retry_after_header(wait),
-            )
-
     @app.post(
         "/translate",
         summary="Translate text",
@@ -160,10 +126,11 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     )
     async def translate(request: Request):
         fields = await read_fields(request, max_body)
-        admit(fields, request)
+        await access.admit(fields, request)
         body = validate(TranslateRequest, fields)
         try:
-            answer = await translation.translate(body, settings, registry, _disconnection(request))
+            answer = await translation.translate(body, settings, registry, translation.disconnection(request),
+                                                 settings.request_timeout_seconds)
         except translation.ClientGone:
             return Response(status_code=499)  # nobody reads it; logged and counted as such
         return SafeJSONResponse(answer)
@@ -185,7 +152,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     )
     async def detect(request: Request):
         fields = await read_fields(request, max_body)
-        admit(fields, request)
+        await access.admit(fields, request)
         body = validate(DetectRequest, fields)
         translation.check_limits([body.q], settings)
         translation.require_ready(registry)
@@ -198,11 +165,16 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     async def health():
         return {"status": "ok"}
 
-    @app.get("/ready", summary="Readiness: 200 once models are loaded", responses=answers(Ready, 503))
+    @app.get("/ready", summary="Readiness: 200 once models are loaded, while the database and file store work",
+             responses=answers(Ready, 503))
     async def ready():
         if not registry.ready:
             headers = retry_after_header(translation.RETRY_AFTER_LOADING) if registry.loading else None
             return error_response(503, registry.not_ready_reason(), headers)
+        known = [(d.name, d.problem) for d in (access.health, app.state.file_store.health) if d is not None]
+        problems = [f"{name}: {problem}" for name, problem in known if problem is not None]
+        if problems:  # known from the last use or a background probe: a probe never waits here
+            return error_response(503, "; ".join(problems), retry_after_header(RETRY_AFTER_DEPENDENCY))
         answer = {"status": "ready", "models": [m.name for m in registry.models]}
         if registry.failures:
             answer["failed"] = registry.failures
@@ -228,8 +200,8 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     async def page():
         return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
-    install_pages(app, settings, registry, lambda: keys.required)
-    install_file_routes(app, settings, registry, admit)
-    install_suggest_route(app, settings, registry, database, admit, max_body)
+    install_pages(app, settings, registry, lambda: access.required)
+    install_file_routes(app, settings, registry, access, documents)
+    install_suggest_route(app, settings, registry, database, access, max_body)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -5,6 +5,10 @@ journal, a busy timeout, and one short transaction per write, so concurrent writ
 instead of failing, and a committed write survives a crash or restart. The server reads keys from the
 database on every check, so keys added or revoked from the command line apply at once.
 
+Only `create()` makes the file (`carousel keys add`, the server at start); every other use opens it as
+it is, so a database deleted while the server runs is an error (sqlite3.Error, which the server answers
+with 503), never a new empty one. `timeout` is how long a use waits for another process's lock.
+
 The schema is versioned: `schema_version` holds the number of migrations applied, and opening a database
 applies the missing ones in order (each in its own transaction). Add a migration by appending to
 MIGRATIONS; never edit one that has shipped.
@@ -15,10 +19,14 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+KEY_BYTES = 32  # generated keys: 256 random bits, 43 URL-safe characters
+MIN_KEY_CHARS = 22  # a key given by hand: at least as long as 128 random bits in URL-safe base64
 
 MIGRATIONS = [
     # 1: API keys with per-key limits, and suggestions
@@ -66,20 +74,35 @@ class Suggestion:
     created: float
 
 
+def short_key_problem(key: str) -> str | None:
+    """Why `key` is too easy to guess, or None."""
+    if len(key) < MIN_KEY_CHARS:
+        return (f"a key of {len(key)} characters can be guessed; use at least {MIN_KEY_CHARS} random "
+                "characters (128 bits), or let `carousel keys add` make one")
+    return None
+
+
 class Database:
-    def __init__(self, path: Path, clock=time.time):
+    def __init__(self, path: Path, clock=time.time, create: bool = True, timeout: float = 30.0):
         self.path = Path(path)
         self.clock = clock
+        self.timeout = timeout
+        if create:
+            self.create()
+
+    def create(self) -> None:
+        """Make the database file if there is none, and bring its schema up to date."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
+        with self._connect(create=True) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
             migrate(connection)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def _connect(self, create: bool = False) -> Iterator[sqlite3.Connection]:
+        uri = f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode={'rwc' if create else 'rw'}"
+        connection = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
         try:
-            connection.execute("PRAGMA busy_timeout=30000")
+            connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
             connection.execute("PRAGMA synchronous=FULL")
             yield connection
         finally:
@@ -102,7 +125,9 @@ class Database:
                 key: str | None = None) -> ApiKey:
         if requests_per_minute < 0 or chars_per_request < 0:
             raise ValueError("limits are 0 (the server's default) or more")
-        key = key or secrets.token_urlsafe(24)
+        if key is not None and short_key_problem(key):
+            raise ValueError(short_key_problem(key))
+        key = key or secrets.token_urlsafe(KEY_BYTES)
         with self._write() as connection:
             connection.execute(
                 "INSERT INTO api_keys (key, name, requests_per_minute, chars_per_request, created) VALUES (?, ?, ?, ?, ?)",
@@ -136,11 +161,10 @@ class Database:
         with self._connect() as connection:
             return [ApiKey(*row) for row in connection.execute(query + " ORDER BY created, key")]
 
-    def has_keys(self) -> bool:
-        """Whether a key was ever added: from then on the server requires one (revoking the last
-        key does not open the server again)."""
+    def check(self) -> None:
+        """Raise sqlite3.Error unless the keys can be read (the server's readiness probe)."""
         with self._connect() as connection:
-            return connection.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
+            connection.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone()
 
     # -- suggestions -------------------------------------------------------------------------------
 

@@ -5,9 +5,15 @@
 
 The upload (multipart field `file`, plus `source`, `target`, `api_key` from the form, the query string or
 `Authorization: Bearer`) is read with a size cap (413 above `max_file_bytes`), parsed by
-carousel.documents (format from the file name's extension: 400 for others), its texts translated through
-the same batching queues as `/translate` (in requests no larger than the text limits), and the result
-kept in the file store (service/store.py) until downloaded or expired; a full store answers 429.
+carousel.formats.documents in a child process (service/document_process.py; format from the file name's
+extension: 400 for others), its texts translated through the same batching queues as `/translate` (in
+requests no larger than the text limits), and the result kept in the file store (service/store.py) until
+downloaded or expired.
+
+One budget per file: its texts, characters and sentences (413 above `max_file_*`), the requests it
+counts as for the rate limits and its key's characters a request (service/access.py), and
+`file_timeout_seconds` for all of it (504). A client that leaves stops the work: the document's process
+is killed and the queues drop the sentences not yet translated. A full store is 507.
 """
 
 from __future__ import annotations
@@ -15,16 +21,19 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
 
-from carousel.documents import MEDIA_TYPES, DocumentError, document_format, read_document, supported_extensions
+from carousel.formats.documents import (
+    MEDIA_TYPES, DocumentError, DocumentLimits, DocumentTooLarge, document_format, supported_extensions,
+)
 from carousel.service import translation
-from carousel.service.access import retry_after_header
+from carousel.service.access import AccessPolicy, Admission, retry_after_header
+from carousel.service.document_process import DocumentJob, DocumentProcesses, ShuttingDown, read_texts, render_texts
 from carousel.service.errors import ApiError, SafeJSONResponse
 from carousel.service.registry import ModelRegistry
 from carousel.service.requests import (
@@ -32,9 +41,15 @@ from carousel.service.requests import (
 )
 from carousel.service.responses import ErrorAnswer, answers
 from carousel.service.settings import ServiceSettings
-from carousel.service.store import FileStore, StoreFull
+from carousel.service.store import FileStore, StoreFull, StoreUnavailable
 
-Admit = Callable[[dict, Request], None]
+RETRY_AFTER_STORE = 30  # seconds a client waits when the store's disk cannot take the file
+# A download is the client's own text, not this server's page: never rendered or run in the server's origin.
+DOWNLOAD_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class TranslateFileAnswer(BaseModel):
@@ -45,10 +60,18 @@ class TranslateFileAnswer(BaseModel):
 
 def file_store(settings: ServiceSettings) -> FileStore:
     directory = settings.files_dir or Path(tempfile.mkdtemp(prefix="carousel-files-"))
-    return FileStore(directory, settings.max_stored_files, settings.max_stored_bytes, settings.file_ttl_seconds)
+    return FileStore(directory, settings.max_stored_files, settings.max_stored_bytes, settings.file_ttl_seconds,
+                     client_files=settings.max_stored_files_per_client,
+                     client_bytes=settings.max_stored_bytes_per_client, min_free_bytes=settings.max_file_bytes)
 
 
-def install_file_routes(app: FastAPI, settings: ServiceSettings, registry: ModelRegistry, admit: Admit) -> FileStore:
+def document_limits(settings: ServiceSettings) -> DocumentLimits:
+    return DocumentLimits(max_texts=settings.max_file_texts, max_chars=settings.max_file_chars,
+                          parse_seconds=settings.file_parse_seconds)
+
+
+def install_file_routes(app: FastAPI, settings: ServiceSettings, registry: ModelRegistry, access: AccessPolicy,
+                        documents: DocumentProcesses) -> FileStore:
     store = file_store(settings)
     app.state.file_store = store
 
@@ -56,35 +79,31 @@ def install_file_routes(app: FastAPI, settings: ServiceSettings, registry: Model
         "/translate_file",
         summary="Translate a file (text, HTML, SubRip, gettext, .docx, .odt)",
         openapi_extra={"requestBody": _upload_schema()},
-        responses=answers(TranslateFileAnswer, 400, 403, 413, 429, 503, 504),
+        responses=answers(TranslateFileAnswer, 400, 403, 413, 429, 503, 504, 507),
     )
     async def translate_file(request: Request):
         if not settings.files_translation:
             raise ApiError(403, "file translation is disabled on this server")
         fields, upload = await _read_upload(request, settings.max_file_bytes)
-        admit(fields, request)
+        admission = await access.admit(fields, request)
         if upload is None:
             raise ApiError(400, "missing field 'file' (a multipart/form-data file part)")
         missing = [name for name in ("source", "target") if not fields.get(name)]
         if missing:
             raise ApiError(400, f"missing field{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
         name = upload.filename or ""
-        data = await upload.read()
         try:
-            fmt = document_format(name)
-            document = await asyncio.to_thread(
-                read_document, fmt, data, fields["source"], fields["target"]
-            )
+            job = DocumentJob(document_format(name), await upload.read(), fields["source"], fields["target"],
+                              document_limits(settings))
         except DocumentError as error:
             raise ApiError(400, str(error)) from None
-        translations = await _translate_texts(document.texts, fields, settings, registry, request)
-        output = await asyncio.to_thread(document.render, translations)
-        extension = "po" if fmt == "po" else Path(name).suffix.lstrip(".").lower()
+        work = _translate_file(job, fields, admission, settings, registry, access, documents)
         try:
-            stored = store.put(output, extension, stem=Path(name).stem)
-        except StoreFull as error:
-            headers = retry_after_header(error.retry_after) if error.retry_after else None
-            raise ApiError(429 if error.retry_after else 413, f"{error}; try again later", headers=headers) from None
+            output = await translation.unless_gone(work, translation.disconnection(request))
+        except translation.ClientGone:
+            return Response(status_code=499)  # nobody reads it; the document's process and queued work are gone
+        extension = "po" if job.fmt == "po" else Path(name).suffix.lstrip(".").lower()
+        stored = await asyncio.to_thread(_store, store, output, extension, Path(name).stem, admission.client)
         return SafeJSONResponse({"translatedFileUrl": f"{str(request.base_url).rstrip('/')}/download_file/{stored}"})
 
     @app.get(
@@ -93,16 +112,61 @@ def install_file_routes(app: FastAPI, settings: ServiceSettings, registry: Model
         responses={
             200: {"content": {"application/octet-stream": {}}, "description": "the translated file"},
             404: {"model": ErrorAnswer, "description": "unknown or expired file name"},
+            503: {"model": ErrorAnswer, "description": "the file store cannot be read (Retry-After header)"},
         },
     )
     async def download_file(name: str):
-        path = store.path(name)
+        try:
+            path = store.path(name)
+        except StoreUnavailable as error:
+            raise ApiError(503, str(error), headers=retry_after_header(RETRY_AFTER_STORE)) from None
         if path is None:
             raise ApiError(404, "no such file (file names come from /translate_file; files expire)")
         fmt = document_format(path.name)
-        return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=store.download_name(path.name))
+        return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=store.download_name(path.name),
+                            headers=DOWNLOAD_HEADERS)
 
     return store
+
+
+async def _translate_file(job: DocumentJob, fields: dict, admission: Admission, settings: ServiceSettings,
+                          registry: ModelRegistry, access: AccessPolicy, documents: DocumentProcesses) -> bytes:
+    """The translated file, within the file's budget of texts, sentences, requests and time."""
+    seconds = settings.file_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            texts, sentences = await _in_process(documents, settings, read_texts, job)
+            total = sum(sentences.values())
+            if total > settings.max_file_sentences:
+                raise ApiError(413, f"the file holds {total} sentences; the limit is {settings.max_file_sentences}")
+            access.charge_file(admission, sum(len(text) for text in texts), total)
+            translations = await _translate_texts(texts, sentences, fields, settings, registry)
+            return await _in_process(documents, settings, render_texts, job, translations)
+    except TimeoutError:
+        raise ApiError(504, f"the file took longer than {seconds:g} seconds to translate") from None
+
+
+async def _in_process(documents: DocumentProcesses, settings: ServiceSettings, function, *arguments):
+    try:
+        return await documents.run(function, arguments, settings.file_parse_seconds, settings.file_memory_bytes)
+    except DocumentTooLarge as error:
+        raise ApiError(413, str(error)) from None
+    except DocumentError as error:
+        raise ApiError(400, str(error)) from None
+    except ShuttingDown:
+        raise ApiError(503, "the server is shutting down; send the file again",
+                       headers={"Connection": "close", "Retry-After": "5"}) from None
+
+
+def _store(store: FileStore, output: bytes, extension: str, stem: str, client: str) -> str:
+    try:
+        return store.put(output, extension, stem=stem, client=client)
+    except StoreFull as error:
+        headers = retry_after_header(error.retry_after) if error.retry_after else None
+        raise ApiError(507 if error.retry_after else 413, f"{error}; try again later", headers=headers) from None
+    except StoreUnavailable as error:
+        status = 507 if error.no_space else 503
+        raise ApiError(status, str(error), headers=retry_after_header(RETRY_AFTER_STORE)) from None
 
 
 def _upload_schema() -> dict:
@@ -157,35 +221,34 @@ async def _read_upload(request: Request, max_file_bytes: int) -> tuple[dict[str,
     return fields, upload
 
 
-async def _translate_texts(
-    texts: list[str], fields: dict, settings: ServiceSettings, registry: ModelRegistry, request: Request
-) -> list[str]:
-    """Each text's translation, through /translate's pipeline, in requests within its limits."""
-    distinct = list(dict.fromkeys(texts))
+async def _translate_texts(texts: list[str], sentences: dict[str, int], fields: dict, settings: ServiceSettings,
+                           registry: ModelRegistry) -> list[str]:
+    """Each text's translation, through /translate's pipeline, in requests within its limits (the file's
+    time budget, around this, bounds them all together)."""
     translated: dict[str, str] = {}
-    for chunk in _chunks(distinct, settings.max_chars, settings.max_batch_items):
+    for chunk in _chunks(sentences, settings):
         body = validate(TranslateRequest, {"q": chunk, "source": fields["source"], "target": fields["target"]})
-
-        async def never() -> None:  # the upload has been read: a disconnect cannot be seen here
-            await asyncio.Event().wait()
-
-        answer = await translation.translate(body, settings, registry, never)
+        answer = await translation.translate(body, settings, registry, translation.never, timeout=None)
         translated.update(zip(chunk, answer["translatedText"]))
     return [translated[text] for text in texts]
 
 
-def _chunks(texts: list[str], max_chars: int, max_items: int) -> list[list[str]]:
+def _chunks(sentences: dict[str, int], settings: ServiceSettings) -> list[list[str]]:
+    """The distinct texts (with their sentence counts) in requests of at most max_chars characters,
+    max_batch_items strings and max_sentences sentences."""
     chunks: list[list[str]] = []
     current: list[str] = []
-    size = 0
-    for text in texts:
-        if len(text) > max_chars:
-            raise ApiError(413, f"a paragraph of the file has {len(text)} characters; the limit is {max_chars}")
-        if current and (size + len(text) > max_chars or len(current) == max_items):
+    size = count = 0
+    for text, text_sentences in sentences.items():
+        if len(text) > settings.max_chars or text_sentences > settings.max_sentences:
+            raise ApiError(413, f"a paragraph of the file has {len(text)} characters and {text_sentences} sentences; "
+                                f"the limits are {settings.max_chars} and {settings.max_sentences}")
+        full = size + len(text) > settings.max_chars or count + text_sentences > settings.max_sentences
+        if current and (full or len(current) == settings.max_batch_items):
             chunks.append(current)
-            current, size = [], 0
+            current, size, count = [], 0, 0
         current.append(text)
-        size += len(text)
+        size, count = size + len(text), count + text_sentences
     if current:
         chunks.append(current)
     return chunks

@@ -2,7 +2,9 @@
 
 `/docs` is Swagger UI whose scripts and styles come from the `swagger-ui-py` package's static files
 (Swagger UI 5, which reads OpenAPI 3.1), served at `/docs/assets/`, so the docs work on a machine
-without internet access. ReDoc is not served: no maintained Python package ships it.
+without internet access. ReDoc is not served: no maintained Python package ships it. Like the web page,
+`/docs` may not be framed and loads scripts only from this server: its one inline script (which starts
+Swagger UI) is allowed by its SHA-256 in the Content-Security-Policy, no other.
 
 `/frontend/settings` answers what LibreTranslate's web page and clients ask before they translate:
 the character limit, whether keys, suggestions and files are on, the supported file extensions, and
@@ -12,6 +14,9 @@ confidence (calibrated models) and the threshold below which the server calls it
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -20,13 +25,20 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
 
-from carousel.documents import supported_extensions
+from carousel.formats.documents import supported_extensions
 from carousel.service.languages import language_name
 from carousel.service.registry import ModelRegistry
 from carousel.service.responses import answers
 from carousel.service.settings import ServiceSettings
 
 FRONTEND_TIMEOUT_MS = 500  # LibreTranslate's default: the page waits this long after typing stops
+# The web page loads only its own script and style and calls only this server; no site may frame it.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def swagger_ui_assets() -> Path:
@@ -79,13 +91,15 @@ def install_pages(
 
     @app.get("/docs", include_in_schema=False)
     async def docs():
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url,
             title=f"{app.title} — API",
             swagger_js_url="/docs/assets/swagger-ui-bundle.js",
             swagger_css_url="/docs/assets/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
         )
+        page.headers.update(docs_headers(page.body.decode("utf-8")))
+        return page
 
     @app.get("/frontend/settings", summary="Settings for web pages and clients (LibreTranslate's shape)",
              responses=answers(FrontendSettings))
@@ -112,6 +126,18 @@ def install_pages(
             },
             "confidence": _confidence(settings, registry),
         }
+
+
+def docs_headers(page: str) -> dict[str, str]:
+    """The web page's protective headers for Swagger UI: its inline scripts allowed by their hashes,
+    inline styles allowed (Swagger UI sets style attributes)."""
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+        for script in re.findall(r"<script>(.*?)</script>", page, re.S)
+    ]
+    policy = (f"default-src 'self'; script-src 'self' {' '.join(hashes)}; style-src 'self' 'unsafe-inline'; "
+              "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+    return {**PAGE_HEADERS, "Content-Security-Policy": policy}
 
 
 def _confidence(settings: ServiceSettings, registry: ModelRegistry) -> dict | None:

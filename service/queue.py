@@ -4,13 +4,18 @@ Each model has one `BatchingQueue`. A request puts its sentences on the queue wi
 the asyncio future it gets back. Worker threads (off the event loop, so the server keeps answering)
 form batches and hand each request its results through `loop.call_soon_threadsafe`.
 
-A request's sentences enter batches in slices of at most `slice_sentences`. A batch takes one slice from
-each waiting request in turn (round-robin, oldest first; a request that contributed goes to the back),
-among the requests that share the search settings (beam, n-best, alignment) of the first, up to
-`max_batch_tokens`. So:
+A request's sentences enter batches in slices of at most `slice_sentences` sentences. A batch takes one
+slice from each waiting request in turn (round-robin; a new request goes ahead of those that have had a
+turn, and a request that contributed goes to the back), among the requests that share the search
+settings (beam, n-best, alignment) of the first, each slice cut to the cost left in the batch (up to
+`max_batch_tokens`; the batch's first slice takes at least one sentence). A batch that takes a
+request's first slice is short: there each slice takes at most a quarter of `max_batch_tokens` (or
+one sentence), and the requests that have had a turn a quarter together. A batch of requests that
+have had a turn is short too (a quarter) while every other worker is in a long one, so that a worker
+is soon free for a new request. So:
 
 - a large request never holds a worker for longer than one small batch, and cannot starve the others:
-  a small request that arrives behind it joins the very next batch;
+  a small request that arrives behind it joins the very next batch, which is short;
 - a request whose future is cancelled (timed out, client gone) leaves the queue at once: its slices not
   yet taken are dropped, so its work stops within one batch.
 
@@ -18,9 +23,12 @@ The first waiting request waits at most `max_wait_ms` from its arrival for other
 workers (`workers`), one batch is collected while others translate: on a small CPU, two single-threaded
 searches side by side keep both cores busier than one search over two threads (benchmarks/serve.py).
 
-Cost is estimated before tokenisation as (characters / 4 + 2) × beam: about one subword per four
-characters plus EOS, times the rows the beam search carries. That is the unit of `translate`'s
-`batch_tokens` as well, which the merged call receives, so one merged batch is about one network batch.
+Cost is what `submit` is given for each sentence (the service gives source tokens × beam, × 2 with a
+confidence: service/costs.py), else estimated before tokenisation as (characters / 4 + 2) × beam: about
+one subword per four characters plus EOS, times the rows the beam search carries. That is the unit of
+`translate`'s `batch_tokens` as well, which the merged call receives, so one merged batch is about one
+network batch. Slicing by cost as well as by count keeps a request of long sentences (a "word" of
+thousands of letters cut into pieces) from putting more into one batch than any other request can.
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ class _Job:
     search: SearchConfig
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    costs: list[int]  # per sentence
     arrived: float = field(default_factory=time.monotonic)
     taken: int = 0  # sentences handed to workers so far (slices are taken in order)
     finished: int = 0  # sentences translated
@@ -112,6 +121,7 @@ class BatchingQueue:
         self._condition = threading.Condition()
         self._closing = False
         self.workers = workers
+        self._long_batches = 0  # batches in flight of jobs that have had a turn, at full budget
         self._threads: list[threading.Thread] = []
 
     @property
@@ -134,15 +144,18 @@ class BatchingQueue:
                 for thread in self._threads:
                     thread.start()
 
-    def submit(self, sentences: list[str], search: SearchConfig) -> asyncio.Future:
-        """Queue sentences; the future resolves to their n-best lists, in order. Call from the event loop.
+    def submit(self, sentences: list[str], search: SearchConfig, costs: list[int] | None = None) -> asyncio.Future:
+        """Queue sentences (with each one's cost; estimated when not given); the future resolves to their
+        n-best lists, in order. Call from the event loop.
 
         Raises `QueueFull` when the queue holds too many sentences already (a request larger than the
         whole queue is still taken when the queue is empty, so it can never be refused forever).
         Cancelling the future drops the sentences not yet translated.
         """
         loop = asyncio.get_running_loop()
-        job = _Job(list(sentences), search, loop.create_future(), loop)
+        if costs is None:
+            costs = [estimated_cost([sentence], search.beam_size) for sentence in sentences]
+        job = _Job(list(sentences), search, loop.create_future(), loop, list(costs))
         job.results = [None] * len(job.sentences)
         with self._condition:
             if self._closing:
@@ -152,7 +165,9 @@ class BatchingQueue:
             if not job.sentences:
                 job.future.set_result([])
                 return job.future
-            self._jobs.append(job)
+            # Ahead of the jobs that have had a turn already: a request's first slice never waits a round.
+            turn = next((i for i, waiting in enumerate(self._jobs) if waiting.taken), len(self._jobs))
+            self._jobs.insert(turn, job)
             self._pending += len(job.sentences)
             self._condition.notify()
         job.future.add_done_callback(lambda future: self._drop(job) if future.cancelled() else None)
@@ -197,21 +212,35 @@ class BatchingQueue:
 
     def _work(self) -> None:
         while True:
-            batch = self._collect()
-            if batch is None:
+            collected = self._collect()
+            if collected is None:
                 return
+            batch, long = collected
             # `cancelled()` as well as `dropped`: the drop runs as a loop callback, a moment after the
             # cancellation itself, and a worker must not start work in that moment.
             batch = [piece for piece in batch if not piece.job.dropped and not piece.job.future.cancelled()]
-            if batch:
-                self._translate(batch)
+            try:
+                if batch:
+                    self._translate(batch)
+            finally:
+                if long:
+                    with self._condition:
+                        self._long_batches -= 1
 
-    def _next_slice_cost(self, job: _Job) -> int:
-        end = min(len(job.sentences), job.taken + self.slice_sentences)
-        return estimated_cost(job.sentences[job.taken : end], job.search.beam_size)
+    def _next_slice(self, job: _Job, room: int, first: bool = True) -> tuple[int, int]:
+        """(end, cost) of the job's next slice: up to slice_sentences sentences costing up to `room`; the
+        first slice of a batch takes one sentence whatever it costs."""
+        end, cost = job.taken, 0
+        while end < len(job.sentences) and end - job.taken < self.slice_sentences:
+            if (end > job.taken or not first) and cost + job.costs[end] > room:
+                break
+            cost += job.costs[end]
+            end += 1
+        return end, cost
 
-    def _collect(self) -> list[_Slice] | None:
-        """Wait for work, then take one slice from each compatible job in turn, up to max_batch_tokens."""
+    def _collect(self) -> tuple[list[_Slice], bool] | None:
+        """Wait for work, then take one slice from each compatible job in turn, up to max_batch_tokens;
+        returns (the slices, whether the batch is a long one: only jobs that have had a turn, at full budget)."""
         with self._condition:
             while not self._jobs:
                 if self._closing:
@@ -220,24 +249,36 @@ class BatchingQueue:
             deadline = self._jobs[0].arrived + self.max_wait
             while not self._closing and self._jobs:
                 search = self._jobs[0].search
-                ready = sum(self._next_slice_cost(job) for job in self._jobs if job.search == search)
+                ready = sum(self._next_slice(job, self.max_batch_tokens)[1] for job in self._jobs if job.search == search)
                 remaining = deadline - time.monotonic()
                 if ready >= self.max_batch_tokens or remaining <= 0:
                     break
                 self._condition.wait(remaining)
             if not self._jobs:  # every waiting job was cancelled meanwhile
-                return []
+                return [], False
             search = self._jobs[0].search
             batch: list[_Slice] = []
-            cost = 0
+            cost = old_cost = 0
+            # A batch that starts a request (new jobs come first: see submit) stays short: a slice of a
+            # quarter of the budget (or one sentence), and a quarter for the jobs that have had a turn.
+            # So does a batch of such jobs while the other workers are all in long ones: one worker is
+            # soon free for a new request.
+            quarter = self.max_batch_tokens // 4
+            starting = not self._jobs[0].taken
+            long = not starting and self._long_batches < self.workers - 1 or self.workers == 1
+            budget = self.max_batch_tokens if starting or long else quarter
             served: list[_Job] = []
             for job in list(self._jobs):
                 if job.search != search or job.future.cancelled():
                     continue
-                end = min(len(job.sentences), job.taken + self.slice_sentences)
-                slice_cost = estimated_cost(job.sentences[job.taken : end], search.beam_size)
-                if batch and cost + slice_cost > self.max_batch_tokens:
-                    continue  # a smaller slice of another job may still fit
+                starting = starting or not job.taken
+                room = budget - cost
+                if starting:
+                    room = min(room, quarter - old_cost) if job.taken else min(room, max(quarter, job.costs[job.taken]))
+                end, slice_cost = self._next_slice(job, room, first=not batch)
+                if end == job.taken:
+                    continue  # no room left for this one; a smaller slice of another job may still fit
+                old_cost += slice_cost if job.taken else 0
                 batch.append(_Slice(job, job.taken, end))
                 cost += slice_cost
                 self._pending -= end - job.taken
@@ -247,7 +288,11 @@ class BatchingQueue:
                 self._jobs.remove(job)
                 if job.waiting:
                     self._jobs.append(job)
-            return batch
+            long = long and not starting
+            self._long_batches += long
+            if self._jobs:
+                self._condition.notify()  # work is left: a worker that sleeps may take it
+            return sorted(batch, key=lambda piece: piece.job.arrived), long
 
     def _translate(self, batch: list[_Slice]) -> None:
         sentences = [s for piece in batch for s in piece.job.sentences[piece.start : piece.end]]

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from carousel.domains import DEFAULT_DOMAIN, FILENAME as ROUTING_FILE, DomainRouting, DomainsError, load_routing, model_domain
+from carousel.routing.domains import DEFAULT_DOMAIN, FILENAME as ROUTING_FILE, DomainRouting, DomainsError, load_routing, model_domain
 from carousel.errors import UserError
-from carousel.model.translator import Translator, load_translator
-from carousel.shipped import language_pair, model_directories
+from carousel.model.translator import Translator
+from carousel.model.loading import load_translator
+from carousel.routing.shipped import language_pair, model_directories
 from carousel.service.queue import BatchingQueue, BatchReport
 from carousel.service.settings import ServiceSettings
 
@@ -50,12 +51,15 @@ class ServedModel:
         """Whether its translations come with a confidence (a calibrated model, `carousel calibrate`)."""
         return getattr(self.queue.translator, "has_confidence", False)
 
-    def source_tokens(self, sentences: list[str]) -> int:
-        """Source subword tokens of the sentences, EOS included (estimated when the translator cannot say)."""
+    def sentence_tokens(self, sentence: str) -> int:
+        """Source subword tokens of a sentence, EOS included (estimated when the translator cannot say)."""
         encode = getattr(self.queue.translator, "encode_source", None)
-        if encode is None:
-            return sum(len(s) // 4 + 2 for s in sentences)
-        return sum(len(encode(s)) for s in sentences)
+        return len(encode(sentence)) if encode is not None else len(sentence) // 4 + 2
+
+    def token_cap(self, cap: int) -> int:
+        """`cap`, or less where the model reads fewer tokens of a sentence (it drops the rest)."""
+        model_cap = getattr(self.queue.translator, "max_source_tokens", None)
+        return min(cap, model_cap - 1) if isinstance(model_cap, int) else cap
 
 
 class ModelRegistry:

@@ -3,7 +3,8 @@
     CAROUSEL_MODELS_DIR=models CAROUSEL_PORT=5000 CAROUSEL_API_KEYS=key1,key2 carousel serve
 
 Lists (`api_keys`, `cors_origins`) are comma-separated in the environment (a JSON list also works).
-The object is built once at the edge (service/cli.py) and passed to everything that needs it.
+The object is built once at the edge (carousel/commands/serve.py) and passed to everything that needs it.
+Numbers must be finite: `inf` or `nan` is refused like any other value out of range.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from carousel.model.precision import DEFAULT_QUANTIZATION, QuantizeMode
-from carousel.shipped import models_dir as shipped_models_dir
+from carousel.model.loading import DEFAULT_QUANTIZATION, QuantizeMode
+from carousel.routing.shipped import models_dir as shipped_models_dir
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CAROUSEL_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="CAROUSEL_", extra="ignore", frozen=True, allow_inf_nan=False)
 
     # Where model directories are found (each one a translation direction, e.g. models/bible-es-en).
     models_dir: Path = Field(default_factory=shipped_models_dir)  # CAROUSEL_MODELS_DIR, else the shipped models/
@@ -45,6 +46,14 @@ class ServiceSettings(BaseSettings):
     # max_chars but took ~95 CPU-seconds): both are bounded per request, counted after splitting.
     max_sentences: int = Field(1_000, ge=1)  # sentences per request, over every string of `q`
     max_source_tokens: int = Field(10_000, ge=1)  # source subword tokens per request (EOS included)
+    # What a sentence costs grows with its subword tokens, and 400 letters without a space are 400 tokens
+    # where a sentence has 30: a sentence over max_sentence_tokens is cut into pieces of at most that many
+    # (every sentence of 400 characters or less of the shipped models' corpora has at most 120), and no
+    # translation is decoded past max_output_tokens.
+    max_sentence_tokens: int = Field(128, ge=2)
+    max_output_tokens: int = Field(256, ge=1)
+    # A request's decoding cost: its source tokens × beam size (× 2 with confidence, which decodes again).
+    max_decoding_cost: int = Field(50_000, ge=1)
     # format=html markup that takes longer to parse: 413. A 20,000-character page parses in milliseconds;
     # only pathological markup comes near this, and while it parses it holds the GIL.
     html_parse_seconds: float = Field(0.5, gt=0)
@@ -68,8 +77,12 @@ class ServiceSettings(BaseSettings):
     max_connections: int = Field(1_000, ge=1)  # concurrent connections and requests; more get 503
     shutdown_grace_seconds: float = Field(20.0, ge=0)  # after SIGTERM: requests in flight get this long
 
-    # Access.
-    api_keys: Annotated[list[str], NoDecode] = []  # empty: no key needed
+    # Access (service/access.py). Keys are required when keys_required says so; left unset, when fixed
+    # keys or a key database are configured, whatever the database holds at the moment (an emptied or
+    # recreated database never opens the server).
+    api_keys: Annotated[list[str], NoDecode] = []
+    keys_required: bool | None = None
+    database_timeout_seconds: float = Field(2.0, gt=0)  # a locked database: 503 after this, never a stall
     rate_limit_per_minute: int = Field(0, ge=0)  # requests per key (per client address without keys); 0 = off
     key_failures_per_minute: int = Field(10, ge=0)  # failed API-key attempts per client address (then 429); 0 = off
     cors_origins: Annotated[list[str], NoDecode] = []
@@ -78,9 +91,23 @@ class ServiceSettings(BaseSettings):
     files_translation: bool = True
     files_dir: Path | None = None  # where translated files wait for download (None: a temporary directory)
     max_file_bytes: int = Field(2 * 1024 * 1024, ge=1)  # 413 above this
-    max_stored_files: int = Field(200, ge=1)  # 429 while the store holds this many
+    max_stored_files: int = Field(200, ge=1)  # 507 while the store holds this many of other clients' files
     max_stored_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    # Each client (API key, else address) holds at most this much of the store; its oldest files make room.
+    max_stored_files_per_client: int = Field(20, ge=1)
+    max_stored_bytes_per_client: int = Field(32 * 1024 * 1024, ge=1)
     file_ttl_seconds: float = Field(3600.0, gt=0)  # a translated file can be downloaded for this long
+    # One budget per file (413 above it, 504 past the time): texts (lines, messages, paragraphs), their
+    # characters and sentences, and the time for the whole file, all its chunks together.
+    max_file_texts: int = Field(10_000, ge=1)
+    max_file_chars: int = Field(500_000, ge=1)
+    max_file_sentences: int = Field(10_000, ge=1)
+    file_timeout_seconds: float = Field(300.0, gt=0)
+    # Reading or writing a document runs in a child process (service/document_process.py), ended after
+    # this long or when it needs more memory than this (413), and at shutdown whatever it is doing.
+    file_parse_seconds: float = Field(20.0, gt=0)
+    file_memory_bytes: int = Field(1024 * 1024 * 1024, ge=64 * 1024 * 1024)
+    file_workers: int = Field(2, ge=1)  # documents read or written at a time; more wait for a turn
 
     # The database of API keys and suggestions (service/database.py); None: neither is used.
     database: Path | None = None
@@ -124,4 +151,13 @@ class ServiceSettings(BaseSettings):
             )
         if any(not key for key in self.api_keys):
             raise ValueError("api_keys must not contain empty keys")
+        if self.keys_required and not self.api_keys and self.database is None:
+            raise ValueError("keys_required needs api_keys or a database of keys")
         return self
+
+    @property
+    def requires_keys(self) -> bool:
+        """Whether every translation request needs a key: a setting, never read from the database's rows."""
+        if self.keys_required is not None:
+            return self.keys_required
+        return bool(self.api_keys) or self.database is not None

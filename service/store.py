@@ -1,24 +1,33 @@
-"""Translated files waiting to be downloaded: a bounded directory with expiry.
+"""Translated files waiting to be downloaded: a bounded directory with expiry and a quota per client.
 
 Each file is stored under a name the server makes up (`<32 hex digits>[-<stem>].<extension>`, the stem
 the upload's own name cut to letters, digits, `_` and `-`, for the downloaded file's name), so a download
 name is either one of those or refused before the file system is touched: no path from a client ever
-reaches `open`. Files expire `ttl` seconds after they are stored. A full store (`max_files` files or
-`max_bytes` bytes) refuses new files (`StoreFull`, with the seconds until the oldest expires) rather
-than drop a file somebody has not downloaded yet.
+reaches `open`. Files expire `ttl` seconds after they are stored.
+
+Each client (an API key, or an address without keys) may hold `client_files` files and `client_bytes`
+bytes: a new file over its quota, or over the whole store's (`max_files`, `max_bytes`), takes the place
+of the client's own oldest files, so no client can fill the store for the others. A store full of other
+clients' files refuses new ones (`StoreFull`, with the seconds until the oldest expires) rather than
+drop a file somebody else has not downloaded yet. A directory that cannot be written (a full disk, say) raises
+`StoreUnavailable`, and `health` says so until a write or a probe succeeds.
 """
 
 from __future__ import annotations
 
+import errno
 import re
 import secrets
+import shutil
 import threading
 import time
 from pathlib import Path
 
-from carousel.io import write_atomically
+from carousel.fileio import write_atomically
+from carousel.service.health import Dependency, describe
 
 NAME = re.compile(r"(?P<key>[0-9a-f]{32})(?:-(?P<stem>[A-Za-z0-9_-]{1,40}))?\.(?P<extension>[a-z0-9]{1,8})")
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class StoreFull(Exception):
@@ -29,25 +38,43 @@ class StoreFull(Exception):
         self.retry_after = retry_after
 
 
+class StoreUnavailable(Exception):
+    """The store's directory cannot be written; `no_space` when the disk (or quota) is full."""
+
+    def __init__(self, message: str, no_space: bool):
+        super().__init__(message)
+        self.no_space = no_space
+
+
 class FileStore:
-    def __init__(self, directory: Path, max_files: int, max_bytes: int, ttl: float, clock=time.time):
+    def __init__(self, directory: Path, max_files: int, max_bytes: int, ttl: float, clock=time.time,
+                 client_files: int | None = None, client_bytes: int | None = None, min_free_bytes: int = 0):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_files, self.max_bytes, self.ttl, self.clock = max_files, max_bytes, ttl, clock
+        self.client_files = client_files or max_files
+        self.client_bytes = client_bytes or max_bytes
+        self.min_free_bytes = min_free_bytes  # the probe calls the disk full below this
+        self.health = Dependency("the file store", self._probe)
+        self._owners: dict[str, str] = {}  # name -> client, for the files stored since the server started
         self._lock = threading.Lock()
 
-    def put(self, data: bytes, extension: str, stem: str = "") -> str:
-        """Store `data`; returns its download name (with `stem`, made safe, for people to recognise)."""
+    def put(self, data: bytes, extension: str, stem: str = "", client: str = "") -> str:
+        """Store `data` for `client`; returns its download name (with `stem`, made safe, for people to recognise)."""
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:40]
         extension = extension.lower().lstrip(".")
         if not re.fullmatch(r"[a-z0-9]{1,8}", extension):
             extension = "bin"
-        if len(data) > self.max_bytes:
-            raise StoreFull(f"the file of {len(data)} bytes is larger than the store ({self.max_bytes} bytes)", None)
+        if len(data) > min(self.max_bytes, self.client_bytes):
+            limit = min(self.max_bytes, self.client_bytes)
+            raise StoreFull(f"the file of {len(data)} bytes is larger than a client's share of the store ({limit} bytes)", None)
         name = f"{secrets.token_hex(16)}{'-' + stem if stem else ''}.{extension}"
         with self._lock:
-            self._expire(room_for=len(data))
-            write_atomically(self.directory / name, data)
+            files = self._expire()
+            files = self._make_room(files, client, len(data))
+            self._check_room(files, len(data))
+            self._write(self.directory / name, data)
+            self._owners[name] = client
         return name
 
     def path(self, name: str) -> Path | None:
@@ -68,10 +95,16 @@ class FileStore:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.directory.iterdir() if NAME.fullmatch(p.name))
 
-    def _expire(self, room_for: int | None = None) -> None:
+    def _expire(self) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of the files left after dropping the expired ones."""
         now = self.clock()
         files = []
-        for path in self.directory.iterdir():
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)  # deleted under the server: made again
+            paths = list(self.directory.iterdir())
+        except OSError as error:
+            raise self._unavailable(error) from None
+        for path in paths:
             if not NAME.fullmatch(path.name):
                 continue
             try:
@@ -79,14 +112,57 @@ class FileStore:
             except FileNotFoundError:
                 continue
             if now - stat.st_mtime > self.ttl:
-                path.unlink(missing_ok=True)
+                self._remove(path)
             else:
                 files.append((stat.st_mtime, stat.st_size, path))
-        if room_for is None:
-            return
-        count, size = len(files), sum(size for _, size, _ in files)
-        if count + 1 > self.max_files or size + room_for > self.max_bytes:
+        return files
+
+    def _make_room(self, files: list, client: str, size: int) -> list:
+        """`files` less the client's oldest, as many as its quota, or else the whole store, needs for `size`
+        more bytes: a client's new file replaces its own oldest, never another client's."""
+        own = sorted(entry for entry in files if self._owners.get(entry[2].name) == client)
+        while own and (self._over(own, size, self.client_files, self.client_bytes)
+                       or self._over(files, size, self.max_files, self.max_bytes)):
+            oldest = own.pop(0)
+            self._remove(oldest[2])
+            files.remove(oldest)
+        return files
+
+    @staticmethod
+    def _over(files: list, size: int, max_files: int, max_bytes: int) -> bool:
+        return len(files) + 1 > max_files or sum(entry[1] for entry in files) + size > max_bytes
+
+    def _check_room(self, files: list, size: int) -> None:
+        count, total = len(files), sum(entry[1] for entry in files)
+        if count + 1 > self.max_files or total + size > self.max_bytes:
             oldest = min(mtime for mtime, _, _ in files)
-            raise StoreFull(
-                f"the file store is full ({count} files, {size} bytes)", max(1.0, oldest + self.ttl - now)
-            )
+            raise StoreFull(f"the file store is full ({count} files, {total} bytes)",
+                            max(1.0, oldest + self.ttl - self.clock()))
+
+    def _write(self, path: Path, data: bytes) -> None:
+        try:
+            write_atomically(path, data)
+        except OSError as error:
+            raise self._unavailable(error) from None
+        self.health.ok()
+
+    def _remove(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self._owners.pop(path.name, None)
+
+    def _unavailable(self, error: OSError) -> StoreUnavailable:
+        no_space = error.errno in NO_SPACE
+        problem = "no space left on its disk" if no_space else describe(error)
+        self.health.failed(problem)
+        return StoreUnavailable(f"translated files cannot be stored: {problem}", no_space)
+
+    def _probe(self) -> None:
+        """Raise unless a small file can be written and the disk has min_free_bytes free."""
+        probe = self.directory / f".probe-{secrets.token_hex(4)}"
+        try:
+            probe.write_bytes(b"probe")
+        finally:
+            probe.unlink(missing_ok=True)
+        free = shutil.disk_usage(self.directory).free
+        if free < self.min_free_bytes:
+            raise OSError(errno.ENOSPC, f"no space left on its disk ({free} bytes free)")

@@ -9,12 +9,14 @@ pair and the time. 403 when suggestions are off (`suggestions` setting, which ne
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+import sqlite3
 
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from carousel.service.access import AccessPolicy, retry_after_header
 from carousel.service.errors import ApiError
+from carousel.service.health import describe
 from carousel.service.registry import ModelRegistry
 from carousel.service.requests import read_fields, validate
 from carousel.service.responses import answers
@@ -38,20 +40,26 @@ class SuggestAnswer(BaseModel):
 
 
 def install_suggest_route(app: FastAPI, settings: ServiceSettings, registry: ModelRegistry, database,
-                          admit: Callable[[dict, Request], None], max_body: int) -> None:
+                          access: AccessPolicy, max_body: int) -> None:
     @app.post("/suggest", summary="Suggest a better translation (kept for training)",
-              responses=answers(SuggestAnswer, 400, 403, 413, 429))
+              responses=answers(SuggestAnswer, 400, 403, 413, 429, 503))
     async def suggest(request: Request):
         if database is None or not settings.suggestions:
             raise ApiError(403, "suggestions are disabled on this server")
         fields = await read_fields(request, max_body)
-        admit(fields, request)
+        await access.admit(fields, request)
         body = validate(SuggestRequest, fields)
         if len(body.q) + len(body.s) > settings.max_chars:
             raise ApiError(413, f"q and s hold more than {settings.max_chars} characters")
         source, target = body.source.strip().lower(), body.target.strip().lower()
         served = registry.find(source, target) if registry.ready else None
-        await asyncio.to_thread(
-            database.add_suggestion, body.q, body.s, source, target, served.name if served else "", body.api_key
-        )
+        try:
+            await asyncio.to_thread(
+                database.add_suggestion, body.q, body.s, source, target, served.name if served else "", body.api_key
+            )
+        except sqlite3.Error as error:  # locked past the timeout, deleted, corrupted
+            access.health.failed(describe(error))
+            raise ApiError(503, f"the database is unavailable ({describe(error)}); retry later",
+                           headers=retry_after_header(5)) from None
+        access.health.ok()
         return {"success": True}

@@ -1,11 +1,13 @@
 """What `/translate` does between a validated request and its JSON answer.
 
 1. check limits and languages (resolving `source: "auto"` per string with the language identifier);
-2. cut every string into sentences (model/sentences.py; service/text.py for HTML) and check the
-   request's sentences and source tokens against their limits (413) -- in a thread of a small pool,
-   so that parsing (HTML parsing can take seconds) never holds the event loop;
-3. put each model's sentences on its batching queue, all at once, and wait for them with the request
-   timeout, giving up early if the client goes away (the queues then drop the work not yet started);
+2. cut every string into sentences (model/sentences.py; formats/html.py for HTML), cut sentences of
+   more than `max_sentence_tokens` tokens into pieces (service/costs.py), and check the request's
+   sentences, source tokens and decoding cost against their limits (413) -- in a thread of a small
+   pool, so that parsing (HTML parsing can take seconds) never holds the event loop;
+3. put each model's sentences on its batching queue with their costs, all at once, and wait for them
+   with the request timeout, giving up early if the client goes away (the queues then drop the work
+   not yet started); no translation is decoded past `max_output_tokens`;
 4. put the translations back into each string, with n-best alternatives, scores, alignments and
    confidences (per string, and per sentence for pages that mark the doubtful ones).
 
@@ -18,17 +20,21 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from fastapi import Request
 
 from carousel.model.translator import SearchConfig, Translation, has_words, join_nbest, text_confidence
 from carousel.service.access import retry_after_header
+from carousel.service.costs import cut_long_sentences, decoding_cost
 from carousel.service.queue import QueueClosed, QueueFull
 from carousel.service.errors import ApiError
 from carousel.service.languages import Detection, choose_source, language_name, shared_identifier
 from carousel.service.registry import ModelRegistry, ServedModel
 from carousel.service.requests import TranslateRequest
 from carousel.service.settings import ServiceSettings
-from carousel.service.text import HtmlText, HtmlTooComplex, SplitText, split_for_translation
+from carousel.formats.html import HtmlText, HtmlTooComplex, SplitText, split_for_translation
 
 RETRY_AFTER_BUSY = 2  # seconds a client waits when the queue is full
 RETRY_AFTER_LOADING = 5
@@ -39,10 +45,40 @@ RETRY_AFTER_LOADING = 5
 _PREPARE = ThreadPoolExecutor(2, thread_name_prefix="prepare")
 
 Disconnection = Callable[[], Awaitable[None]]  # finishes when the client goes away
+T = TypeVar("T")
 
 
 class ClientGone(Exception):
     """The client disconnected before its translation was ready."""
+
+
+def disconnection(request: Request) -> Disconnection:
+    """An awaitable that finishes when the client disconnects (the body has been read by then)."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    return disconnected
+
+
+async def never() -> None:
+    """A disconnection that never comes (the caller watches the client itself)."""
+    await asyncio.Event().wait()
+
+
+async def unless_gone(work: Awaitable[T], client_gone: Disconnection) -> T:
+    """`work`'s result, or ClientGone, with `work` cancelled, when the client leaves first."""
+    task, watcher = asyncio.ensure_future(work), asyncio.ensure_future(client_gone())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        raise ClientGone()
+    finally:
+        for future in (task, watcher):
+            future.cancel()
+        await asyncio.gather(task, watcher, return_exceptions=True)
 
 
 @dataclass
@@ -54,6 +90,7 @@ class _Item:
     model: ServedModel | None  # None: already in the target language, returned as it is
     detection: Detection | None = None
     nbest: list[list[Translation]] | None = None  # per sentence
+    tokens: list[int] = field(default_factory=list)  # source tokens per sentence (EOS included)
 
 
 def search_config(request: TranslateRequest, settings: ServiceSettings) -> SearchConfig:
@@ -71,7 +108,7 @@ def search_config(request: TranslateRequest, settings: ServiceSettings) -> Searc
             raise ApiError(422, f"{request.alternatives} alternatives need beam_size of at least {nbest}, got {beam}")
     confidence = request.return_confidence or settings.confidence_action != "off"
     return SearchConfig(beam_size=beam, nbest=nbest, return_alignment=request.return_alignment,
-                        return_confidence=confidence)
+                        return_confidence=confidence, max_length_cap=settings.max_output_tokens)
 
 
 def check_limits(texts: list[str], settings: ServiceSettings) -> None:
@@ -89,36 +126,54 @@ def require_ready(registry: ModelRegistry) -> None:
 
 
 async def translate(
-    request: TranslateRequest, settings: ServiceSettings, registry: ModelRegistry, client_gone: Disconnection
+    request: TranslateRequest, settings: ServiceSettings, registry: ModelRegistry, client_gone: Disconnection,
+    timeout: float | None,
 ) -> dict:
-    """The `/translate` answer as a dict (JSON-ready)."""
+    """The `/translate` answer as a dict (JSON-ready); 504 after `timeout` seconds (None: the caller's own
+    budget bounds it)."""
     texts = [request.q] if isinstance(request.q, str) else request.q
     search = search_config(request, settings)
     check_limits(texts, settings)
     require_ready(registry)
     loop = asyncio.get_running_loop()
-    items = await loop.run_in_executor(_PREPARE, _prepare, texts, request, registry, settings)
-    await _translate_items(items, search, settings, client_gone)
+    items = await loop.run_in_executor(_PREPARE, _prepare, texts, request, registry, settings, search)
+    await _translate_items(items, search, timeout, client_gone)
     answer = _answer(items, request)
     _add_confidence(answer, items, request, settings)
     return answer
 
 
-def _prepare(texts: list[str], request: TranslateRequest, registry: ModelRegistry, settings: ServiceSettings):
+def _prepare(texts: list[str], request: TranslateRequest, registry: ModelRegistry, settings: ServiceSettings,
+             search: SearchConfig):
     """The request's strings split and matched with their models, within the per-request limits."""
     items = _resolve_languages(texts, request, registry, settings.html_parse_seconds)
-    sentences = sum(len(item.document.sentences) for item in items if item.model is not None)
+    translated = [item for item in items if item.model is not None]
+    # Checked before sentences are cut as well as after: a model reads at most a few hundred tokens of a
+    # sentence, so the counts before are lower bounds, and most refusals cost no cutting.
+    _check_budget(translated, settings, search)
+    for item in translated:
+        cap = item.model.token_cap(settings.max_sentence_tokens)
+        item.document = cut_long_sentences(item.document, item.model.sentence_tokens, cap)
+    _check_budget(translated, settings, search)
+    return items
+
+
+def _check_budget(items: list[_Item], settings: ServiceSettings, search: SearchConfig) -> None:
+    """413 over the request's sentences, source tokens or decoding cost; fills each item's tokens."""
+    sentences = sum(len(item.document.sentences) for item in items)
     if sentences > settings.max_sentences:
         raise ApiError(413, f"q holds {sentences} sentences; the limit is {settings.max_sentences} per request")
     tokens = 0
     for item in items:
-        if item.model is not None:
-            tokens += item.model.source_tokens(item.document.sentences)
-            if tokens > settings.max_source_tokens:
-                raise ApiError(
-                    413, f"q holds more than {settings.max_source_tokens} source tokens, the limit per request"
-                )
-    return items
+        item.tokens = [item.model.sentence_tokens(s) for s in item.document.sentences]
+        tokens += sum(item.tokens)
+        if tokens > settings.max_source_tokens:
+            raise ApiError(413, f"q holds more than {settings.max_source_tokens} source tokens, the limit per request")
+    cost = decoding_cost(tokens, search)
+    if cost > settings.max_decoding_cost:
+        unit = "source tokens × beam size" + (" × 2 for the confidence" if search.return_confidence else "")
+        raise ApiError(413, f"q would cost {cost} to decode ({unit}); the limit is {settings.max_decoding_cost} "
+                            "per request: send less text or a smaller beam_size")
 
 
 def _resolve_languages(
@@ -182,7 +237,7 @@ def _pairs(registry: ModelRegistry) -> str:
 
 
 async def _translate_items(
-    items: list[_Item], search: SearchConfig, settings: ServiceSettings, client_gone: Disconnection
+    items: list[_Item], search: SearchConfig, timeout: float | None, client_gone: Disconnection
 ) -> None:
     by_model: dict[str, list[_Item]] = {}
     for item in items:
@@ -199,34 +254,36 @@ async def _translate_items(
                 # a model without a calibration answers no confidence rather than failing
                 calibrated = group[0].model.has_confidence
                 model_search = search if calibrated or not search.return_confidence else replace(search, return_confidence=False)
-                futures.append((slots, group[0].model.queue.submit(sentences, model_search)))
+                costs = [decoding_cost(item.tokens[i], model_search) for item, i in slots]
+                futures.append((slots, group[0].model.queue.submit(sentences, model_search, costs)))
     except (QueueFull, QueueClosed) as error:
         for _, future in futures:
             future.cancel()
         raise ApiError(503, f"the server is busy: {error}; retry later", headers=retry_after_header(RETRY_AFTER_BUSY))
     if not futures:
         return
-    results = await _wait([future for _, future in futures], settings.request_timeout_seconds, client_gone)
+    results = await _wait([future for _, future in futures], timeout, client_gone)
     empty = Translation("", 0.0, [], [], [] if search.return_alignment else None)
     for (slots, _), nbests in zip(futures, results):
         for (item, index), nbest in zip(slots, nbests):
             item.nbest[index] = nbest or [empty]  # the search found no hypothesis: say nothing rather than fail
 
 
-async def _wait(futures: list[asyncio.Future], timeout: float, client_gone: Disconnection) -> list:
-    """The futures' results, in order; on timeout (504), departure (ClientGone) or cancellation every
-    future is cancelled, so the queues drop what they have not started.
+async def _wait(futures: list[asyncio.Future], timeout: float | None, client_gone: Disconnection) -> list:
+    """The futures' results, in order; on timeout (504; None: none), departure (ClientGone) or
+    cancellation every future is cancelled, so the queues drop what they have not started.
 
     No `gather`: a gathering future that fails after nobody awaits it any more is logged as
     "exception was never retrieved"; each future's outcome is read (or it is cancelled) here instead.
     """
     watcher = asyncio.ensure_future(client_gone())
     pending = set(futures)
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + (timeout if timeout is not None else float("inf"))
     try:
         while pending:
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
+            remaining = None if remaining == float("inf") else remaining
+            if remaining is not None and remaining <= 0:
                 raise ApiError(504, f"translation took longer than the request timeout of {timeout:g} seconds")
             done, _ = await asyncio.wait(pending | {watcher}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             if watcher in done:

@@ -90,7 +90,8 @@ def calibrated_models_dir(tmp_path_factory, tiny_model_dir) -> Path:
     one signal, `source_len`, which depends on the source alone: a sentence of a few subword pieces gets
     about 1, one of more than 16 about 0, so tests know which sentences are doubtful. Read-only."""
     from carousel.model.card import update_card
-    from carousel.model.confidence import FILE_NAME, Calibration, file_checksum
+    from carousel.fileio import sha256_file
+    from carousel.model.confidence import FILE_NAME, Calibration
 
     directory = tmp_path_factory.mktemp("calibrated")
     forward, reverse = directory / "tiny-es-en", directory / "tiny-en-es"
@@ -100,7 +101,7 @@ def calibrated_models_dir(tmp_path_factory, tiny_model_dir) -> Path:
     (forward / FILE_NAME).write_text(calibration.to_json(), encoding="utf-8")
     reverse_card = json.loads((reverse / "card.json").read_text(encoding="utf-8"))
     update_card(forward, confidence={
-        "file": FILE_NAME, "sha256": file_checksum(forward / FILE_NAME), "reverse_model": "../tiny-en-es",
+        "file": FILE_NAME, "sha256": sha256_file(forward / FILE_NAME), "reverse_model": "../tiny-en-es",
         "reverse_checksums": reverse_card["checksums"], "features": calibration.features,
     })
     return directory
@@ -117,7 +118,7 @@ def load_script(path: Path):
 
 def rewrite_config(directory: Path, **fields) -> None:
     """Change fields of a model directory's config.json and update its checksum, as if exported that way."""
-    from carousel.io import sha256_file
+    from carousel.fileio import sha256_file
 
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     (directory / "config.json").write_text(json.dumps({**config, **fields}), encoding="utf-8")

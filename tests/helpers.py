@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import threading
+import zipfile
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -155,3 +157,36 @@ def run_with_queue(translator: "StandInTranslator", scenario, **options):
             await asyncio.to_thread(queue.close, 30)
 
     return asyncio.run(main())
+
+
+def run_app(app, scenario, patience: float = 30.0):
+    """Run `scenario(client)` (an httpx.AsyncClient on `app`, in process) once the models are loaded."""
+    import httpx
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            assert await asyncio.to_thread(app.state.registry.wait_until_loaded, patience)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://service", timeout=patience) as client:
+                return await scenario(client)
+
+    return asyncio.run(main())
+
+
+def docx_with_paragraphs(count: int, paragraph: str = "<w:p><w:r><w:t>Hola</w:t></w:r></w:p>") -> bytes:
+    """A .docx whose body holds `count` copies of `paragraph` (raw WordprocessingML): a paragraph bomb
+    compresses to a few kilobytes."""
+    import docx
+
+    document = docx.Document()
+    buffer = io.BytesIO()
+    document.save(buffer)
+    original = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in original.infolist():
+            data = original.read(info.filename)
+            if info.filename == "word/document.xml":
+                data = data.replace(b"<w:body>", b"<w:body>" + paragraph.encode() * count, 1)
+            archive.writestr(info, data)
+    return out.getvalue()

@@ -13,7 +13,7 @@ from carousel.data.backtranslation import back_translate
 from carousel.data.bible import HELD_OUT_ENGLISH_ONLY_BOOKS, RESERVED_BOOKS, TEST_BOOKS, VALID_BOOKS
 from carousel.data.corpus import load_corpus_manifest, read_split
 from carousel.model.search import SearchConfig
-from carousel.model.translator import load_translator
+from carousel.model.loading import load_translator
 from tests.conftest import ROOT
 from tests.helpers import StandInTextTranslator
 
@@ -49,6 +49,7 @@ def test_an_empty_back_translation_is_dropped_with_a_reason(tmp_path):
     assert splits["train"][0] == ("a", "«Jesus wept.»", "Jesus wept.")
 
 
+@pytest.mark.slow
 def test_cli_back_translates_a_text_file_and_refuses_a_missing_one(tmp_path, tiny_model_dir):
     text = tmp_path / "mono.txt"
     text.write_text("En el principio.\n\nY la luz.\n", encoding="utf-8")

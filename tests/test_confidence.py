@@ -1,4 +1,4 @@
-"""Per-sentence confidence (model/confidence.py, carousel/calibration.py) and where users see it."""
+"""Per-sentence confidence (model/confidence.py, evaluation/calibration.py) and where users see it."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from carousel import calibration
+from carousel.evaluation import calibration
+from carousel.fileio import sha256_file
 from carousel.model.confidence import (
-    FEATURES, REPRESENTATION_FILE, Calibration, CalibrationError, Representation, beam_agreement, file_checksum,
+    FEATURES, REPRESENTATION_FILE, Calibration, CalibrationError, Representation, beam_agreement,
     read_calibration, sentence_features, untranslated_share,
 )
 from carousel.model.search import SearchConfig
-from carousel.model.translator import load_translator
+from carousel.model.loading import load_translator
 from carousel.service.app import create_app
 from carousel.service.registry import ModelRegistry
 from carousel.service.settings import ServiceSettings
@@ -135,7 +136,7 @@ def test_a_representation_survives_saving_and_a_changed_or_missing_one_is_refuse
     scored = sentences_of_two_kinds(60)
     fitted = calibration.fit(scored, components=3, memory_axes=6, neighbours=5)
     path = fitted.save(tmp_path)
-    card = {"confidence": {"file": path.name, "sha256": file_checksum(path), "reverse_model": "../other"}}
+    card = {"confidence": {"file": path.name, "sha256": sha256_file(path), "reverse_model": "../other"}}
     loaded, _ = read_calibration(tmp_path, card)
     assert loaded.representation.neighbours == 5 and loaded.representation.memory.shape == (60, 6)
     assert loaded.representation.temperature == calibration.TEMPERATURE
@@ -176,13 +177,13 @@ def test_calibrate_fits_a_representation_that_translation_then_uses(calibrated_m
     assert fitting.confidence is None and [state.shape for state in fitting.states] == [(hidden,), (hidden,)]
     # A representation of encoders of another size (a model retrained wider) is refused at loading.
     from carousel.model.card import update_card
-    from carousel.model.checkpoint import ModelLoadError
+    from carousel.model.card import ModelLoadError
 
     for side in ("source", "output"):
         setattr(representation, f"{side}_axes", getattr(representation, f"{side}_axes")[:, :-1])
         setattr(representation, f"{side}_mean", getattr(representation, f"{side}_mean")[:-1])
     entry = json.loads((forward / "card.json").read_text(encoding="utf-8"))["confidence"]
-    update_card(forward, confidence={**entry, "sha256": file_checksum(calibrated.save(forward))})
+    update_card(forward, confidence={**entry, "sha256": sha256_file(calibrated.save(forward))})
     with pytest.raises(ModelLoadError, match="another size"):
         load_translator(forward, "none", SearchConfig(return_confidence=True))
     with pytest.raises(SystemExit) as refused:
@@ -219,6 +220,7 @@ def service(models_dir, **settings):
     return TestClient(app)
 
 
+@pytest.mark.slow
 def test_the_service_answers_confidence_warns_and_refuses(models_dir):
     with service(models_dir) as client:
         assert client.app.state.registry.wait_until_loaded(120)

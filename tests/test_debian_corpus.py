@@ -16,13 +16,8 @@ import pytest
 
 from carousel.data.corpus import SPLITS, load_corpus_manifest, read_split, write_corpus
 from carousel.data.debian.builder import Pair, cap_fragments, id_hash, is_fragment, one_translation_each
-from carousel.data.debian.cleaning import (
-    clean_candidate,
-    looks_english,
-    split_sentences,
-    strip_accelerators,
-    token_mismatch,
-)
+from carousel.data.debian.cleaning import clean_candidate
+from carousel.data.gettext import looks_english, sentences, strip_accelerators, token_mismatch
 from carousel.commands.prepare_debian import add_arguments, run
 from carousel.data.debian.config import DebianConfig
 from carousel.data.debian.gettext import catalog_candidates
@@ -146,7 +141,12 @@ def test_document_blocks_with_different_numbers_are_misaligned():
 
 
 def test_sentence_splitter_keeps_abbreviations():
-    assert split_sentences("Use Mr. Smith's file. Then quit!") == ["Use Mr. Smith's file.", "Then quit!"]
+    assert sentences("Use Mr. Smith's file. Then quit!") == ["Use Mr. Smith's file.", "Then quit!"]
+
+
+def test_sentences_of_a_long_paragraph_are_never_cut_at_a_length_limit():
+    long = "A clause, " * 60 + "and the end. Then a second sentence."
+    assert sentences(long) == [long[: long.index(" Then")], "Then a second sentence."]
 
 
 def test_english_left_in_a_translation_is_told_from_spanish_and_from_commands():

@@ -1,4 +1,4 @@
-"""Documents translated whole (carousel/documents.py): what each format keeps, and gettext done properly.
+"""Documents translated whole (formats/documents.py): what each format keeps, and gettext done properly.
 
 Translations come from a visible rule (upper-casing, or a marker around each text) so each test can see
 exactly what was translated and what was kept; `msgfmt` (GNU gettext) judges the catalogs.
@@ -12,7 +12,7 @@ import subprocess
 import polib
 import pytest
 
-from carousel.documents import DocumentError, document_format, read_document, translate_document
+from carousel.formats.documents import DocumentError, document_format, read_document, translate_document
 
 upper = lambda texts: [text.upper() for text in texts]  # noqa: E731
 
@@ -229,3 +229,75 @@ def test_damaged_office_files_are_document_errors():
         read_document("docx", b"PK not really")
     with pytest.raises(DocumentError):
         read_document("odt", b"plain text")
+
+
+# -- hostile documents: bounded before they are translated ------------------------------------------
+
+
+def _catalog_with(plural_forms: str) -> bytes:
+    return TEMPLATE.replace("nplurals=INTEGER; plural=EXPRESSION;", plural_forms).encode()
+
+
+@pytest.mark.parametrize("plural_forms, words", [
+    ("nplurals=1000000; plural=(n != 1);", ["Plural-Forms", "1000000 plural forms", "1 to 6"]),
+    ("nplurals=7; plural=(n != 1);", ["7 plural forms"]),
+    ("nplurals=2; plural=n(;", ["Plural-Forms", "gettext rejects"]),
+    ("nplurals=2; plural=n%10;", ["Plural-Forms", "picks plural form 9", "nplurals is 2"]),
+])
+def test_a_plural_forms_header_gettext_would_refuse_is_named_before_anything_is_built(plural_forms, words):
+    # 119 bytes of header once made 22.9 MB of output (nplurals=1000000), or killed the server (99999999)
+    with pytest.raises(DocumentError) as refused:
+        read_document("po", _catalog_with(plural_forms), "es", "en")
+    for word in words:
+        assert word in str(refused.value)
+
+
+def test_an_unterminated_string_in_a_catalog_is_refused_naming_its_line():
+    # polib took "Hola mundo as "Hola mund", without a word; msgfmt refuses it
+    catalog = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\nmsgid "Hola mundo\nmsgstr ""\n'
+    with pytest.raises(DocumentError, match=r'line 5: unterminated string: msgid "Hola mundo'):
+        read_document("po", catalog.encode(), "es", "en")
+    continued = 'msgid ""\nmsgstr ""\n\nmsgid ""\n"Hola "\n"mundo\nmsgstr ""\n'
+    with pytest.raises(DocumentError, match="line 6"):
+        read_document("po", continued.encode(), "es", "en")
+    fine = 'msgid ""\nmsgstr ""\n\n#~ msgid "Viejo"\n#~ msgstr ""\nmsgid "Dijo \\"hola\\"."\nmsgstr ""\n'
+    assert read_document("po", fine.encode(), "es", "en").texts == ['Dijo "hola".']
+
+
+def test_a_paragraph_bomb_is_refused_from_its_raw_xml_before_any_parser_runs():
+    import time
+
+    from carousel.formats.documents import DocumentLimits, DocumentTooLarge
+    from tests.helpers import docx_with_paragraphs
+
+    bomb = docx_with_paragraphs(300_000, "<w:p/>")  # 1.8 MB of XML in a few kilobytes
+    started = time.perf_counter()
+    with pytest.raises(DocumentTooLarge, match="300000 paragraphs; the limit is 10000"):
+        read_document("docx", bomb)
+    assert time.perf_counter() - started < 5  # counted, not parsed (parsing took 10 s and more)
+    with pytest.raises(DocumentTooLarge, match="XML elements"):
+        read_document("docx", docx_with_paragraphs(3_000, "<w:p><w:r><w:t>a</w:t></w:r></w:p>"),
+                      limits=DocumentLimits(max_elements=5_000))
+    with pytest.raises(DocumentTooLarge, match="unpacks to"):
+        read_document("docx", bomb, limits=DocumentLimits(max_unzipped_bytes=1_000_000))
+
+
+def test_texts_characters_html_parse_time_and_the_rendered_size_are_bounded():
+    from carousel.formats.documents import DocumentLimits, DocumentTooLarge
+
+    with pytest.raises(DocumentTooLarge, match="11 texts to translate; the limit is 10"):
+        read_document("text", b"hola\n" * 11, limits=DocumentLimits(max_texts=10))
+    with pytest.raises(DocumentTooLarge, match="characters"):
+        read_document("srt", b"1\n00:00:01,000 --> 00:00:02,000\n" + b"a" * 101 + b"\n",
+                      limits=DocumentLimits(max_chars=100))
+    with pytest.raises(DocumentTooLarge, match="could not be parsed within"):  # the HTML splitter's deadline
+        read_document("html", b"<a " * 6000, limits=DocumentLimits(parse_seconds=0.001))
+    document = read_document("text", b"a\n" * 10, limits=DocumentLimits(max_output_ratio=2))
+    with pytest.raises(DocumentTooLarge, match="translated file would be"):
+        document.render(["x" * 200_000] * 10)  # 2 MB from 20 bytes: over 2 × 20 + 1 MiB
+
+
+def test_text_without_letters_is_kept_as_it_is_in_every_format():
+    # one rule for "anything to translate?" (model/sentences.py has_words): a letter
+    assert translated("text", "Hola\n2024\n12:30 —\n".encode(), marked).decode() == "«Hola»\n2024\n12:30 —\n"
+    assert translated("html", b"<p>Hola</p><p>3.</p>", marked).decode() == "<p>«Hola»</p><p>3.</p>"

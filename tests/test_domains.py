@@ -1,5 +1,5 @@
-"""Domain routing: the classifier (carousel/domains.py), the shipped models by domain (carousel/shipped.py),
-the routed translator of the CLI (carousel/routing.py) and the service's `domain` field."""
+"""Domain routing: the classifier (routing/domains.py), the shipped models by domain (routing/shipped.py),
+the routed translator of the CLI (routing/translator.py) and the service's `domain` field."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from carousel.domains import DomainClassifier, DomainRouting, DomainsError, load_routing, model_domain
+from carousel.routing.domains import DomainClassifier, DomainRouting, DomainsError, load_routing, model_domain
 from carousel.errors import UserError
-from carousel.routing import RoutedTranslator
+from carousel.routing.translator import RoutedTranslator
 from tests.helpers import StandInTextTranslator, StandInTranslator
 
 with warnings.catch_warnings():
@@ -34,10 +34,11 @@ GENERAL = [
 ]
 
 
-def fitted(margin: float = 0.5, context: int = 0, context_weight: float = 0.5) -> DomainClassifier:
-    """A classifier of the toy texts; by default each text is read alone (tests of context say otherwise)."""
+def fitted(margin: float = 0.5, context: int = 0, context_weight: float = 0.5, prior: float = 0.0) -> DomainClassifier:
+    """A classifier of the toy texts; by default each text is read alone (tests of context say otherwise)
+    and scored by the plain mean (the prior's test says otherwise)."""
     return DomainClassifier.fit({"bible": [VERSES], "general": [GENERAL[:2], GENERAL[2:]]}, margin=margin,
-                                context=context, context_weight=context_weight)
+                                context=context, context_weight=context_weight, prior=prior)
 
 
 def test_clear_text_goes_to_its_domain_and_unknown_words_to_the_default():
@@ -53,6 +54,17 @@ def test_the_margin_keeps_weak_evidence_in_the_default_domain():
     score = fitted().classify(text)[1]
     assert fitted(margin=score - 0.01).classify(text)[0] == "bible"
     assert fitted(margin=score + 0.01).classify(text)[0] == "general"
+
+
+def test_the_prior_asks_more_evidence_of_a_short_text_than_of_a_long_one():
+    """One verse-leaning word is all "y Moisés" has; a whole verse has many. With a prior of a few
+    features the short text stays in the default domain and the verse still leaves it."""
+    short, verse = "y Moisés", "y dijo Jehová a Moisés: habla a los hijos de Israel"
+    assert fitted().classify(short)[0] == "bible"
+    assert fitted(prior=6).classify(short)[0] == "general"
+    assert fitted(prior=6).classify(verse)[0] == "bible"
+    plain, shrunk = fitted().classify(verse)[1], fitted(prior=6).classify(verse)[1]
+    assert 0 < shrunk < plain  # a mean pulled towards no evidence, not a different ranking
 
 
 def test_context_carries_a_weak_verse_among_verses_but_not_a_clear_line_out_of_its_domain():
@@ -100,7 +112,7 @@ def write_model_dir(directory, domain=None, pair=("es", "en")):
 
 
 def test_shipped_models_are_found_by_domain(tmp_path, monkeypatch):
-    from carousel.shipped import model_for, models_for
+    from carousel.routing.shipped import model_for, models_for
 
     write_model_dir(tmp_path / "bible-es-en", "bible")
     write_model_dir(tmp_path / "general-es-en")  # no domain in the card: general
@@ -213,9 +225,10 @@ def two_domain_models(tmp_path, tiny_model_dir, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_evaluate_and_translate_use_the_shipped_models_by_domain(two_domain_models, tiny_corpus, tmp_path, capsys):
     from carousel.cli import main
-    from carousel.model.translator import load_translator
+    from carousel.model.loading import load_translator
 
     def evaluate(*flags):
         code = main(["evaluate", "--pair", "es-en", "--corpus", str(tiny_corpus), "--src", "es", "--ref", "en",
@@ -244,6 +257,7 @@ def test_evaluate_and_translate_use_the_shipped_models_by_domain(two_domain_mode
     assert routed == [alone("bible-es-en", VERSES[0]), alone("general-es-en", GENERAL[0])]
 
 
+@pytest.mark.slow
 def test_evaluate_without_a_model_uses_the_shipped_models_of_the_columns_languages(two_domain_models, tiny_corpus, capsys):
     from carousel.cli import main
 

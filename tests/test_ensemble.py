@@ -15,7 +15,8 @@ from carousel.model.checkpoint import ModelLoadError, load_model_dir
 from carousel.model.config import BOS_ID, EOS_ID
 from carousel.model.ensemble import Ensemble
 from carousel.model.search import SearchConfig, beam_search, greedy_search
-from carousel.model.translator import Translator, load_translator
+from carousel.model.translator import Translator
+from carousel.model.loading import load_translator
 from tests.conftest import rewrite_config, save_perturbed_copy
 from tests.test_search import VARIANTS, batch_of, small_model
 
@@ -158,6 +159,7 @@ def test_training_cannot_start_from_an_ensemble(two_members, tmp_path, tiny_corp
         run_training(config)
 
 
+@pytest.mark.slow
 def test_tune_chooses_member_weights_on_valid_and_loading_applies_them(
     two_members, tmp_path, tiny_corpus, tiny_test_pairs, capsys
 ):

@@ -10,9 +10,9 @@ import pytest
 import sacrebleu
 
 from carousel.cli import main
-from carousel.evaluation import score_system
+from carousel.evaluation.scoring import score_system
 from carousel.model.search import SearchConfig
-from carousel.model.translator import load_translator
+from carousel.model.loading import load_translator
 
 HYPOTHESES = [
     "The cat sat on the mat.",

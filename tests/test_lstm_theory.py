@@ -1,6 +1,6 @@
 """The LSTM theory behind the model, shown on tiny seeded models (run with -s to see the numbers).
 
-1. The reference cells in model/cells.py compute what torch's fused modules compute,
+1. The reference cells in tests/reference_cells.py compute what torch's fused modules compute,
    which pins down the parameter layout and the gate order i, f, g, o.
 2. Long time lags (Hochreiter & Schmidhuber 1997): an LSTM learns to carry the first
    symbol of a sequence across 50 noisy steps; a tanh RNN of the same size, trained the
@@ -22,12 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from carousel.model.cells import (
+from carousel.model.gates import init_forget_gate_bias
+from tests.reference_cells import (
     ElmanRNNCell,
     ReferenceGRUCell,
     ReferenceLSTMCell,
     copy_weights_from_torch,
-    init_forget_gate_bias,
     unroll,
 )
 

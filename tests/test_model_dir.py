@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import carousel.io
+import carousel.fileio
 from carousel.model.card import CARD_JSON, ModelSaveError, update_card
 from carousel.model.checkpoint import CONFIG, WEIGHTS, ModelLoadError, load_model_dir, save_model_dir
 from carousel.model.search import SearchConfig
-from carousel.model.translator import load_translator
+from carousel.model.loading import load_translator
 from tests.conftest import disk_full
 
 
@@ -80,7 +80,7 @@ def test_flipped_byte_is_refused(tiny_model_dir, tmp_path):
 
 def _rewrite_checksums(directory: Path) -> None:
     """Simulate an attacker (or a careless edit) that also updates card.json's checksums."""
-    from carousel.io import sha256_file
+    from carousel.fileio import sha256_file
     from carousel.model.checkpoint import CHECKSUMMED
 
     card = json.loads((directory / CARD_JSON).read_text())
@@ -168,7 +168,7 @@ def test_a_full_disk_during_a_card_update_keeps_the_card(tiny_model_dir, tmp_pat
             super().write(bytes(data)[: len(data) // 2])
             raise disk_full()
 
-    monkeypatch.setattr(carousel.io, "open", lambda path, mode, **_: HalfThenFull(path, "w"), raising=False)
+    monkeypatch.setattr(carousel.fileio, "open", lambda path, mode, **_: HalfThenFull(path, "w"), raising=False)
     with pytest.raises(ModelSaveError, match="card.json: No space left on device; the file is unchanged"):
         update_card(model_dir, evaluation={"test": {"bleu": 12.3}})
     monkeypatch.undo()

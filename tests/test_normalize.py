@@ -56,11 +56,12 @@ def test_no_normalisation_is_the_identity():
         build_normalizer("klingon")
 
 
+@pytest.mark.slow
 def test_the_shipped_model_translates_both_spellings_alike():
     """The normalisation travels in the model directory: the shipped es→en model gets the same input
     whichever spelling the user types, and so gives the same English."""
     from carousel.model.search import SearchConfig
-    from carousel.model.translator import load_translator
+    from carousel.model.loading import load_translator
 
     translator = load_translator(SHIPPED_ES_EN, quantization="none")
     assert translator.normalizer.name == "spanish_modern"

@@ -21,9 +21,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from carousel.data.corpus import load_corpus_manifest, read_split
 from carousel.data.user_corpus import held_out_size
+
+pytestmark = pytest.mark.slow  # the five commands train a model and serve it: minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Your own model in five commands"
@@ -136,10 +139,16 @@ def test_the_five_commands_of_the_readme_import_train_evaluate_and_serve(tmp_pat
             time.sleep(0.5)
         assert "localhost:5000" in curl
         answer = run(shlex.split(curl.replace("localhost:5000", f"localhost:{port}")), work).stdout
-        assert isinstance(json.loads(answer)["translatedText"], str)  # a 40-step model may well say nothing
+        served = json.loads(answer)["translatedText"]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=90)
+    # The service answered with this model's translation: the one `carousel translate` gives offline.
+    query = re.search(r'q="([^"]+)"', curl).group(1)
+    offline = subprocess.run([*carousel("carousel translate --model runs/mine/model")], cwd=work, env=ENV,
+                             input=query + "\n", capture_output=True, text=True, timeout=300)
+    assert offline.returncode == 0, offline.stderr[-2000:]
+    assert served == offline.stdout.rstrip("\n"), (served, offline.stdout)
     cpu = os.times()
     used = (cpu.children_user - cpu_before.children_user) + (cpu.children_system - cpu_before.children_system)
     print(f"CPU seconds of the five commands: {used:.0f}")

@@ -12,11 +12,11 @@ import torch
 
 from carousel.cli import main
 from carousel.model.card import update_card
-from carousel.model.checkpoint import ModelLoadError
+from carousel.model.card import ModelLoadError
 from carousel.model.config import EOS_ID
 from carousel.model.reranking import forced_log_probs, rerank
 from carousel.model.search import SearchConfig
-from carousel.model.translator import load_translator
+from carousel.model.loading import load_translator
 from tests.conftest import save_perturbed_copy
 from tests.test_ensemble import teacher_forced_log_probs
 from tests.test_search import batch_of, small_model
@@ -82,6 +82,7 @@ def test_the_translation_is_the_beam_hypothesis_with_the_best_combined_score(pai
     assert changed  # the channel model changed some choices, or this test shows nothing
 
 
+@pytest.mark.slow
 def test_tune_records_the_channel_model_beside_the_model_and_the_weight_it_chose(pair, tiny_corpus, capsys):
     forward, reverse = pair
     code = main(["tune", "--model", str(forward), "--corpus", str(tiny_corpus), "--beam", "3",

@@ -113,6 +113,23 @@ def test_no_repeat_ngram_blocks_repeats():
         assert len(bigrams) == len(set(bigrams))
 
 
+def test_no_repeat_ngram_allows_a_repetition_the_source_has():
+    """A stutter is banned, a repetition the source has is not: the same model and sentence, once with a
+    source that repeats a bigram, repeats target bigrams only then."""
+    model = small_model(seed=2)
+    with torch.no_grad():
+        model.decoder.output_projection.bias[EOS_ID] = -100.0
+        model.decoder.output_projection.bias[9] = 50.0  # a model that says token 9 forever
+    config = SearchConfig(beam_size=2, no_repeat_ngram=2, max_length_offset=8)
+    plain = torch.tensor([[5, 6, 7, 8, 10, EOS_ID]])
+    repeating = torch.tensor([[5, 6, 5, 6, 10, EOS_ID]])
+    lengths = torch.tensor([6])
+    banned = beam_search(model, plain, lengths, config)[0][0].tokens
+    allowed = beam_search(model, repeating, lengths, config)[0][0].tokens
+    assert len(set(zip(banned, banned[1:]))) == len(banned) - 1
+    assert allowed.count(9) == len(allowed) > 3
+
+
 def test_alignment_has_one_row_per_target_token_and_sums_to_one():
     model = small_model()
     src, lengths = batch_of([6, 3])

@@ -19,13 +19,14 @@ import httpx
 import pytest
 
 from carousel.model.search import SearchConfig
-from carousel.model.translator import Translator, load_translator
+from carousel.model.translator import Translator
+from carousel.model.loading import load_translator
 from carousel.service.app import create_app
 from carousel.commands.serve import add_arguments as add_serve_arguments, build_settings
 from carousel.service.registry import ModelRegistry
 from carousel.service.settings import ServiceSettings
 from carousel.model.sentences import split_sentences
-from carousel.service.text import split_html
+from carousel.formats.html import split_html
 from tests.helpers import StandInTranslator, page_in_chromium, stand_in_app, until
 
 with warnings.catch_warnings():  # Starlette's TestClient warns about its httpx dependency at import
@@ -528,6 +529,35 @@ def test_settings_from_environment_and_flags(monkeypatch):
 
     with pytest.raises(UserError, match="default_beam"):
         build_settings(parser.parse_args(["--beam", "9"]))
+
+
+def test_non_finite_numbers_are_refused_in_the_service_settings_and_the_training_config(monkeypatch):
+    import argparse
+
+    from carousel.errors import UserError
+    from carousel.training.config import load_config
+
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    for flag, value in (("--timeout", "inf"), ("--max-wait-ms", "nan")):
+        with pytest.raises(UserError, match="finite"):
+            build_settings(parser.parse_args([flag, value]))
+    monkeypatch.setenv("CAROUSEL_HTML_PARSE_SECONDS", "inf")
+    with pytest.raises(UserError, match="finite"):
+        build_settings(parser.parse_args([]))
+    tiny = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny.yaml"
+    for override in ("optim.learning_rate=inf", "optim.learning_rate=.inf", "model.forget_bias=.nan"):
+        with pytest.raises(UserError, match="finite|infinity|nan"):  # once accepted: non-finite weights
+            load_config(tiny, [override])
+
+
+def test_text_without_letters_comes_back_as_it_is(tmp_path):
+    # one rule for "anything to translate?" (model/sentences.py has_words): a letter, not a digit
+    translator = StandInTranslator(render=lambda sentence, search: f"<{sentence}>")
+    app = stand_in_app(tmp_path, translator)
+    with running(app) as client:
+        answer = translate(client, q=["2024", "12:30 —", "Hola 2024"], source="es", target="en")
+    assert answer.json()["translatedText"] == ["2024", "12:30 —", "<Hola 2024>"]
 
 
 # -- the web page, in a real browser (Debian's chromium driven by playwright; .ci/run installs both) ----

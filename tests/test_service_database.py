@@ -57,13 +57,13 @@ def test_a_database_from_a_newer_carousel_is_refused(tmp_path):
 def test_keys_added_and_revoked_from_the_command_line_apply_without_a_restart(tmp_path, capsys):
     database = tmp_path / "carousel.db"
     with service(tmp_path) as client:
-        assert client.post("/translate", json=TRANSLATE).status_code == 200  # no keys yet: open
-        assert client.get("/frontend/settings").json()["keyRequired"] is False
+        assert client.post("/translate", json=TRANSLATE).status_code == 403  # a key database: keys required
+        assert client.get("/frontend/settings").json()["keyRequired"] is True
         code, out, err = cli(capsys, "keys", "add", "--database", database, "--name", "alice")
         assert code == 0, err
         key = out.strip()
-        assert client.post("/translate", json=TRANSLATE).status_code == 403  # now a key is needed
-        assert client.get("/frontend/settings").json()["keyRequired"] is True
+        assert len(key) >= 43  # 256 random bits
+        assert client.post("/translate", json=TRANSLATE).status_code == 403
         assert client.post("/translate", json={**TRANSLATE, "api_key": key}).status_code == 200
         assert client.post("/translate", json=TRANSLATE, headers={"Authorization": f"Bearer {key}"}).status_code == 200
         code, out, _ = cli(capsys, "keys", "list", "--database", database)
@@ -89,9 +89,9 @@ def test_per_key_limits(tmp_path):
 
 
 def test_suggestions_are_refused_when_off_and_kept_with_model_and_time_when_on(tmp_path):
-    with service(tmp_path / "off") as client:
+    with service(tmp_path / "off", keys_required=False) as client:
         assert client.post("/suggest", json={"q": "a", "s": "b", "source": "es", "target": "en"}).status_code == 403
-    with service(tmp_path / "on", suggestions=True) as client:
+    with service(tmp_path / "on", suggestions=True, keys_required=False) as client:  # a database for suggestions only
         answer = client.post("/suggest", data={"q": "Hola", "s": "Hello", "source": "es", "target": "en"})
         assert answer.status_code == 200 and answer.json() == {"success": True}
         assert client.post("/suggest?q=Adiós&s=Goodbye&source=es&target=en").json() == {"success": True}
@@ -152,3 +152,131 @@ def test_exported_suggestions_are_a_corpus_prepare_tsv_imports(tmp_path, capsys)
                        "--out", tmp_path / "corpus")
     assert code == 0, err
     assert (tmp_path / "corpus" / "corpus.json").is_file()
+
+
+# -- reliability: an emptied, locked or broken database never opens the server nor fails with a 500 ---------
+
+
+def test_keys_stay_required_however_the_table_empties(tmp_path, capsys):
+    database = tmp_path / "carousel.db"
+    with service(tmp_path) as client:
+        key = Database(database).add_key("alice").key
+        assert client.post("/translate", json={**TRANSLATE, "api_key": key}).status_code == 200
+        assert cli(capsys, "keys", "revoke", "--database", database, key)[0] == 0
+        assert client.post("/translate", json=TRANSLATE).status_code == 403  # every key revoked
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"carousel.db{suffix}").unlink(missing_ok=True)
+        code, _, err = cli(capsys, "keys", "list", "--database", database)  # once made an empty database
+        listing_made_it = database.exists()
+        Database(database)  # a new, empty database all the same
+        refused = client.post("/translate", json=TRANSLATE)  # once 200: the server was open
+        assert refused.status_code == 403 and "required" in refused.json()["error"]
+        assert client.get("/frontend/settings").json()["keyRequired"] is True
+    assert code == 2 and "no database" in err and not listing_made_it
+
+
+def test_short_keys_are_refused_when_given_and_warned_about_when_configured(tmp_path, capsys, caplog):
+    import logging
+
+    code, _, err = cli(capsys, "keys", "add", "--database", tmp_path / "k.db", "--key", "x")
+    assert code == 2 and "1 characters can be guessed" in err
+    with pytest.raises(ValueError, match="at least 22"):
+        Database(tmp_path / "k.db").add_key(key="shortish-key")
+    assert Database(tmp_path / "k.db").add_key(key="k" * 22).key == "k" * 22
+    with caplog.at_level(logging.WARNING), service(tmp_path / "fixed", api_keys=["x"]) as client:
+        assert client.post("/translate", json={**TRANSLATE, "api_key": "x"}).status_code == 200
+    assert any("key 1: a key of 1 characters can be guessed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_keys_limits_apply_to_files_too(tmp_path):
+    def upload(client, key, text):
+        return client.post("/translate_file", data={"source": "es", "target": "en", "api_key": key},
+                           files={"file": ("a.txt", text.encode())})
+
+    with service(tmp_path, max_chars=100, files_dir=tmp_path / "files") as client:
+        database = Database(tmp_path / "carousel.db")
+        short = database.add_key("short", chars_per_request=100).key
+        assert client.post("/translate", json={**TRANSLATE, "q": "hola " * 30, "api_key": short}).status_code == 413
+        refused = upload(client, short, "hola\n" * 30)  # 120 characters: once 200
+        assert refused.status_code == 413 and "this API key allows 100" in refused.json()["error"]
+        slow = database.add_key("slow", requests_per_minute=3).key
+        # 250 characters take 3 requests of max_chars 100 through /translate: the file counts as 3
+        assert upload(client, slow, "hola mundo\n" * 25).status_code == 200
+        limited = upload(client, slow, "hola")
+        assert limited.status_code == 429 and "3 requests a minute" in limited.json()["error"]
+
+
+def _locked(path):
+    """A connection holding the database exclusively (as a process in the middle of a long write)."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA locking_mode=EXCLUSIVE")
+    connection.execute("BEGIN EXCLUSIVE")
+    connection.execute("INSERT INTO suggestions (q, s, source, target, created) VALUES ('a', 'b', 'es', 'en', 0)")
+    return connection
+
+
+def test_a_locked_database_is_a_quick_503_with_retry_after_and_probes_never_wait(tmp_path):
+    import asyncio
+    import time
+
+    from tests.helpers import run_app
+
+    models = tmp_path / "models"
+    models.mkdir()
+    app = stand_in_app(models, StandInTranslator(), database=tmp_path / "carousel.db", database_timeout_seconds=0.5)
+    key = Database(tmp_path / "carousel.db").add_key("k").key
+
+    async def scenario(client):
+        assert (await client.post("/translate", json={**TRANSLATE, "api_key": key})).status_code == 200
+        lock = _locked(tmp_path / "carousel.db")
+        try:
+            started = time.monotonic()
+            keyed = asyncio.ensure_future(client.post("/translate", json={**TRANSLATE, "api_key": key}))
+            health = await client.get("/health")
+            health_seconds = time.monotonic() - started
+            answer = await keyed
+            answer_seconds = time.monotonic() - started
+            ready = await client.get("/ready")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        return health, health_seconds, answer, answer_seconds, ready
+
+    health, health_seconds, answer, answer_seconds, ready = run_app(app, scenario)
+    assert health.status_code == 200 and health_seconds < 0.4  # the key lookup never held the event loop
+    assert answer.status_code == 503 and "key database is unavailable" in answer.json()["error"]
+    assert int(answer.headers["retry-after"]) >= 1 and answer_seconds < 5  # once 30 s, then a 500
+    assert ready.status_code == 503 and "key database" in ready.json()["error"]
+
+
+@pytest.mark.parametrize("damage", ["deleted", "corrupted", "a directory"])
+def test_a_broken_database_is_503_not_ready_and_logged_in_one_line(tmp_path, damage, caplog):
+    import logging
+    import shutil
+    import time
+
+    path = tmp_path / "carousel.db"
+    with caplog.at_level(logging.INFO), service(tmp_path) as client:
+        key = Database(path).add_key("k").key
+        assert client.post("/translate", json={**TRANSLATE, "api_key": key}).status_code == 200
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"carousel.db{suffix}").unlink(missing_ok=True)
+        if damage == "corrupted":
+            path.write_bytes(b"not a database at all, " * 100)
+        elif damage == "a directory":
+            path.mkdir()
+        answers = [client.post("/translate", json={**TRANSLATE, "api_key": key}) for _ in range(3)]
+        assert [a.status_code for a in answers] == [503] * 3, answers[0].text
+        assert "key database is unavailable" in answers[0].json()["error"]
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and "key database" in ready.json()["error"]
+        assert not path.is_file() or damage == "corrupted"  # never made again behind the admin's back
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        Database(path).add_key("again", key="k" * 43)
+        deadline = time.monotonic() + 30
+        while client.get("/ready").status_code != 200:  # a background probe finds it working again
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert client.post("/translate", json={**TRANSLATE, "api_key": "k" * 43}).status_code == 200
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR and "key database" in r.getMessage()]) == 1

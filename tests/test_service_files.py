@@ -126,13 +126,97 @@ def test_a_file_over_the_size_limit_is_a_413(tmp_path):
         assert response.status_code == 413 and "limit" in response.json()["error"]
 
 
-def test_a_full_store_answers_429_with_retry_after_and_keeps_earlier_files(tmp_path):
-    with service(tmp_path, max_stored_files=2) as client:
-        urls = [upload(client, f"{n}.txt", b"hola").json()["translatedFileUrl"] for n in range(2)]
-        response = upload(client, "third.txt", b"hola")
-        assert response.status_code == 429
+KEYS = ["key-of-client-a-0123456789abcdef", "key-of-client-b-0123456789abcdef", "key-of-client-c-0123456789abcdef"]
+
+
+def test_a_store_full_of_other_clients_files_answers_507_with_retry_after_and_keeps_them(tmp_path):
+    with service(tmp_path, api_keys=KEYS, max_stored_files=2, max_stored_files_per_client=1) as client:
+        urls = [upload(client, f"{n}.txt", b"hola", api_key=key).json()["translatedFileUrl"]
+                for n, key in enumerate(KEYS[:2])]
+        response = upload(client, "third.txt", b"hola", api_key=KEYS[2])
+        assert response.status_code == 507 and "full" in response.json()["error"]
         assert int(response.headers["Retry-After"]) >= 1
         assert all(client.get(url).status_code == 200 for url in urls)  # nobody's file was dropped
+
+
+def test_one_client_cannot_fill_the_store_for_the_others(tmp_path):
+    # 183 tiny uploads once made every client's upload fail for 45 minutes (429, Retry-After: 2713)
+    with service(tmp_path, api_keys=KEYS, max_stored_files=6, max_stored_files_per_client=3) as client:
+        flood = [upload(client, f"{n}.txt", b"hola", api_key=KEYS[0]) for n in range(10)]
+        assert [r.status_code for r in flood] == [200] * 10  # each new file takes the place of its own oldest
+        urls = [r.json()["translatedFileUrl"] for r in flood]
+        assert [client.get(url).status_code for url in urls] == [404] * 7 + [200] * 3
+        other = upload(client, "mine.txt", b"hola", api_key=KEYS[1])
+        assert other.status_code == 200 and client.get(other.json()["translatedFileUrl"]).status_code == 200
+
+
+def test_a_full_disk_is_507_naming_it_and_ready_fails_until_the_store_works(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from carousel.service import store as store_module
+    from tests.conftest import disk_full
+
+    def no_space(path, data):
+        raise disk_full()
+
+    with service(tmp_path) as client, caplog.at_level(logging.INFO):
+        assert client.get("/ready").status_code == 200
+        with monkeypatch.context() as patch:
+            patch.setattr(store_module, "write_atomically", no_space)
+            patch.setattr(store_module.FileStore, "_probe", lambda self: (_ for _ in ()).throw(disk_full()), raising=False)
+            answers = [upload(client, "a.txt", b"hola") for _ in range(3)]
+            assert [a.status_code for a in answers] == [507] * 3
+            assert "no space left" in answers[0].json()["error"] and "Retry-After" in answers[0].headers
+            ready = client.get("/ready")
+            assert ready.status_code == 503 and "file store" in ready.json()["error"]
+        client.app.state.file_store.health.recheck_seconds = 0
+        client.get("/ready")  # the probe now finds room
+        _until(lambda: client.get("/ready").status_code == 200)
+        assert upload(client, "a.txt", b"hola").status_code == 200
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback
+    assert len([r for r in caplog.records if "no space left" in r.getMessage()]) == 1  # one line, not one a request
+
+
+def _until(condition, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.02)
+
+
+def test_a_translated_html_download_is_never_sniffed_framed_or_run_in_the_servers_origin(client):
+    response = upload(client, "page.html", b"<p>hola</p><script>alert(1)</script>")
+    download = client.get(response.json()["translatedFileUrl"])
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["x-frame-options"] == "DENY"
+    assert "sandbox" in download.headers["content-security-policy"]
+    assert "default-src 'none'" in download.headers["content-security-policy"]
+    assert download.headers["content-disposition"].startswith("attachment")
+
+
+def test_a_po_plural_bomb_is_a_400_naming_the_header(client):
+    bomb = b'msgid ""\nmsgstr ""\n"Plural-Forms: nplurals=1000000; plural=n;\\n"\n\nmsgid "a"\nmsgid_plural "b"\nmsgstr[0] ""\n'
+    response = upload(client, "bomb.po", bomb)
+    assert response.status_code == 400, response.text[:200]
+    assert "Plural-Forms" in response.json()["error"] and "1000000 plural forms" in response.json()["error"]
+
+
+def test_a_paragraph_bomb_is_a_413_and_a_document_that_takes_too_long_is_stopped(tmp_path):
+    from tests.helpers import docx_with_paragraphs
+
+    with service(tmp_path, max_file_texts=1_000_000, max_file_chars=10_000_000, file_parse_seconds=0.5) as client:
+        bomb = docx_with_paragraphs(600_000, "<w:p/>")  # about a minute to parse and write back
+        refused = upload(client, "bomb.docx", bomb)
+        assert refused.status_code == 413 and "XML elements" in refused.json()["error"]
+        slow = docx_with_paragraphs(450_000, "<w:p/>")  # within the caps, but seconds to parse
+        started = time.monotonic()
+        stopped = upload(client, "slow.docx", slow)
+        assert stopped.status_code == 413 and "longer than 0.5 seconds" in stopped.json()["error"]
+        assert time.monotonic() - started < 10
+        assert upload(client, "fine.txt", b"hola").status_code == 200  # the server is fine
+    with service(tmp_path / "defaults") as client:
+        refused = upload(client, "bomb.docx", docx_with_paragraphs(20_000))
+        assert refused.status_code == 413 and "20000 paragraphs; the limit is 10000" in refused.json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -158,27 +242,36 @@ def test_download_of_an_unknown_name_is_a_404(client):
 
 def test_store_expires_files_and_refuses_when_full(tmp_path):
     store = FileStore(tmp_path, max_files=2, max_bytes=100, ttl=60)
-    first = store.put(b"a" * 10, "txt")
-    second = store.put(b"b" * 10, "txt")
+    first = store.put(b"a" * 10, "txt", client="a")
+    second = store.put(b"b" * 10, "txt", client="b")
     with pytest.raises(StoreFull) as full:
-        store.put(b"c", "txt")
+        store.put(b"c", "txt", client="c")
     assert 1 <= full.value.retry_after <= 60
     old = time.time() - 120
     os.utime(tmp_path / first, (old, old))  # as if stored two minutes ago
     assert store.path(first) is None and not (tmp_path / first).exists()
-    third = store.put(b"c", "txt")
+    third = store.put(b"c", "txt", client="c")
     assert sorted(store.names()) == sorted([second, third])
     with pytest.raises(StoreFull) as too_big:
-        store.put(b"x" * 101, "txt")
+        store.put(b"x" * 101, "txt", client="d")
     assert too_big.value.retry_after is None
 
 
 def test_store_counts_bytes_too(tmp_path):
     store = FileStore(tmp_path, max_files=10, max_bytes=100, ttl=60)
-    store.put(b"a" * 60, "txt")
+    store.put(b"a" * 60, "txt", client="a")
     with pytest.raises(StoreFull):
-        store.put(b"b" * 60, "txt")
-    assert store.put(b"b" * 40, "txt")
+        store.put(b"b" * 60, "txt", client="b")
+    assert store.put(b"b" * 40, "txt", client="b")
+
+
+def test_a_clients_new_file_takes_the_place_of_its_own_oldest_never_anothers(tmp_path):
+    store = FileStore(tmp_path, max_files=4, max_bytes=1000, ttl=60, client_files=2, client_bytes=100)
+    mine = [store.put(b"m" * 10, "txt", client="me") for _ in range(3)]
+    assert store.names() == sorted(mine[1:])  # over its quota of 2 files: its oldest went
+    theirs = [store.put(b"t" * 10, "txt", client="them") for _ in range(2)]
+    store.put(b"m" * 95, "txt", client="me")  # over its 100 bytes: both of its files go
+    assert set(store.names()) >= set(theirs) and not set(mine) & set(store.names())
 
 
 def test_store_names_ignore_the_clients_extension_tricks(tmp_path):
@@ -186,3 +279,11 @@ def test_store_names_ignore_the_clients_extension_tricks(tmp_path):
     name = store.put(b"x", "../../etc")
     assert name.endswith(".bin") and (tmp_path / name).is_file()
     assert store.path("../" + name) is None
+
+
+def test_a_files_texts_go_to_the_queues_in_requests_within_the_sentence_limit(tmp_path):
+    with service(tmp_path, max_sentences=5) as client:
+        lines = "".join(f"Uno {n}. Dos {n}. Tres {n}.\n" for n in range(3)).encode()  # 9 sentences
+        assert round_trip(client, "many.txt", lines) == lines.upper()  # once a 413 ("q holds 9 sentences")
+        too_long = upload(client, "long.txt", b"Uno. Dos. Tres. Cuatro. Cinco. Seis.\n")
+        assert too_long.status_code == 413 and "6 sentences" in too_long.json()["error"]

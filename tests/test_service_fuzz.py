@@ -23,6 +23,8 @@ from carousel.service.app import create_app
 from carousel.service.settings import ServiceSettings
 from tests.conftest import load_script
 
+pytestmark = pytest.mark.slow  # minutes of servers under load, fuzzing or a browser: run in full, not in the fast loop
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fuzz_api.py"
 MAX_EXAMPLES = 100  # random requests per operation; the fuzzing itself takes about 15 s
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import re
 import signal
 import socket
@@ -27,40 +28,27 @@ import uvicorn
 
 from carousel.errors import UserError
 from carousel.model.search import SearchConfig
+from carousel.model.translator import Translation
 from carousel.service.app import create_app
 from carousel.service.connections import header_timeout_protocol
 from carousel.service.metrics import METHODS
+from carousel.service.queue import BatchingQueue
 from carousel.service.registry import ModelRegistry
 from carousel.service.settings import ServiceSettings
-from tests.helpers import StandInTranslator, run_with_queue, stand_in_app, until, with_beam
+from tests.helpers import StandInTranslator, docx_with_paragraphs, run_app, run_with_queue, stand_in_app, until, with_beam
+
+pytestmark = pytest.mark.slow  # minutes of servers under load, fuzzing or a browser: run in full, not in the fast loop
 
 ROOT = Path(__file__).resolve().parents[1]
 PATIENCE = 30.0  # seconds a socket waits for something that should come at once (a slow machine is fine)
 
 
-async def _client(app):
-    transport = httpx.ASGITransport(app=app)
-    return httpx.AsyncClient(transport=transport, base_url="http://service", timeout=PATIENCE)
-
-
-def run_app(app, scenario):
-    """Run `scenario(client)` against `app` in process, models loaded."""
-
-    async def main():
-        async with app.router.lifespan_context(app):
-            assert await asyncio.to_thread(app.state.registry.wait_until_loaded, PATIENCE)
-            async with await _client(app) as client:
-                return await scenario(client)
-
-    return asyncio.run(main())
-
-
 @contextmanager
-def live_server(app, header_timeout: float = 10.0, **config):
+def live_server(app, header_timeout: float = 10.0, log_level: str = "warning", **config):
     """`app` served by uvicorn on 127.0.0.1 (a free port) in a thread; yields the base URL."""
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", http=header_timeout_protocol(header_timeout), **config
+            app, host="127.0.0.1", port=0, log_level=log_level, http=header_timeout_protocol(header_timeout), **config
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -151,9 +139,10 @@ def test_batches_take_one_slice_of_each_request_in_turn():
         translator.gate.set()
         return await asyncio.gather(first, a, b)
 
-    # One slice (2 sentences of cost 2) per batch: the requests take turns.
-    run_with_queue(translator, scenario, max_wait_ms=0, slice_sentences=2, max_batch_tokens=4)
-    assert translator.batches[1:] == [["a0", "a1"], ["b0", "b1"], ["a2", "a3"], ["b2", "b3"]]
+    # One slice (2 sentences of cost 2) of each request per batch of 8; the batch that starts them is short
+    # (a quarter of the budget a slice: one sentence each here).
+    run_with_queue(translator, scenario, max_wait_ms=0, slice_sentences=2, max_batch_tokens=8)
+    assert translator.batches[1:] == [["a0", "b0"], ["a1", "a2", "b1", "b2"], ["a3", "b3"]]
 
 
 def test_a_cancelled_request_stops_after_the_slice_in_hand():
@@ -204,6 +193,93 @@ def test_a_timed_out_request_is_504_its_work_is_dropped_and_nothing_is_left_unre
     assert depth == 0
     assert len(translator.calls) == 1  # only the slice in hand was translated
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_a_giant_word_is_cut_into_pieces_of_at_most_the_token_cap_and_decoding_is_capped(tmp_path):
+    # One 10,000-letter "word" cost 7.4 CPU-seconds and starved every other client.
+    translator = StandInTranslator()
+    app = stand_in_app(tmp_path, translator, max_sentence_tokens=20, max_output_tokens=50)
+    word = "x" * 1000
+
+    async def scenario(client):
+        return await client.post("/translate", json={"q": f"Hola {word} adiós.", "source": "es", "target": "en"})
+
+    answer = run_app(app, scenario)
+    assert answer.status_code == 200 and answer.json()["translatedText"] == f"HOLA {word.upper()} ADIÓS."
+    sent = [sentence for call in translator.calls for sentence in call.sentences]
+    assert len(sent) > 10 and all(len(s) // 4 + 2 <= 20 for s in sent)  # the stand-in's token count
+    assert {call.search.max_length_cap for call in translator.calls} == {50}
+
+
+def test_slices_are_bounded_by_cost_and_a_small_requests_batch_stays_short():
+    translator = StandInTranslator(blocked=True, render=with_beam)
+
+    async def scenario(queue):
+        heavy = queue.submit([f"h{i}" for i in range(8)], SearchConfig(beam_size=1), costs=[400] * 8)
+        await until(lambda: translator.calls)
+        small = queue.submit(["small"], SearchConfig(beam_size=1))
+        translator.gate.set()
+        return await heavy, await small
+
+    run_with_queue(translator, scenario, max_wait_ms=0, max_batch_tokens=2000, slice_sentences=32)
+    # A batch that starts a request is short (a quarter of the budget: one sentence of 400 here); one
+    # that starts a small request leaves a quarter to the others; then a slice takes a whole batch.
+    assert translator.batches[:3] == [["h0"], ["h1", "small"], ["h2", "h3", "h4", "h5", "h6"]]
+
+
+def test_while_the_other_workers_are_in_long_batches_a_worker_takes_short_ones():
+    class OneGatePerCall:
+        """Call i waits for gates[i]: each batch is released on its own."""
+
+        def __init__(self):
+            self.gates = [threading.Event() for _ in range(20)]
+            self.batches: list[list[str]] = []
+            self.lock = threading.Lock()
+
+        def translate(self, sentences, search, batch_tokens):
+            with self.lock:
+                gate = self.gates[len(self.batches)]
+                self.batches.append(list(sentences))
+            gate.wait(30)
+            return [[Translation(s, -0.5, [s], [s])] for s in sentences]
+
+    translator = OneGatePerCall()
+
+    async def scenario(queue):
+        big = queue.submit([f"b{i}" for i in range(40)], SearchConfig(beam_size=1), costs=[10] * 40)
+        await until(lambda: len(translator.batches) == 2)  # a short first batch, a long one beside it
+        translator.gates[translator.batches.index(["b0", "b1"])].set()  # the short one ends; the long goes on
+        await until(lambda: len(translator.batches) == 3)
+        for gate in translator.gates:
+            gate.set()
+        return await big
+
+    queue = BatchingQueue(translator, max_wait_ms=0, max_batch_tokens=100, slice_sentences=32, workers=2)
+    queue.start()
+    try:
+        asyncio.run(scenario(queue))
+    finally:
+        for gate in translator.gates:
+            gate.set()
+        queue.close(30)
+    # Starting a request: a quarter of the budget; beside it, a long batch (the whole budget); then,
+    # while that one goes on, short ones again: a worker is soon free for a new request.
+    assert sorted(translator.batches[:2]) == [["b0", "b1"], [f"b{i}" for i in range(2, 12)]]
+    assert translator.batches[2] == ["b12", "b13"]
+
+
+def test_a_request_over_its_decoding_cost_is_413_naming_the_cost(tmp_path):
+    app = stand_in_app(tmp_path, StandInTranslator(), max_decoding_cost=100)
+
+    async def scenario(client):
+        body = {"q": "x" * 40, "source": "es", "target": "en"}  # 12 tokens for the stand-in
+        return (await client.post("/translate", json={**body, "beam_size": 5}),
+                await client.post("/translate", json={**body, "beam_size": 10}))
+
+    fits, refused = run_app(app, scenario)
+    assert fits.status_code == 200
+    assert refused.status_code == 413 and "cost 120 to decode" in refused.json()["error"]
+    assert "limit is 100" in refused.json()["error"] and "beam_size" in refused.json()["error"]
 
 
 # -- 3. metrics and readiness leak nothing, grow by nothing --------------------------------------------------------
@@ -356,7 +432,8 @@ def test_invalid_api_keys_are_rate_limited_per_address(tmp_path):
     wrong, right = run_app(app, scenario)
     assert [r.status_code for r in wrong] == [403, 403, 403, 429]
     assert int(wrong[-1].headers["retry-after"]) >= 1
-    assert right.status_code == 200  # a valid key is never held up by others' guesses
+    # Locked out before the key is looked at: guessing cannot hide behind a valid key (once 200).
+    assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
 
 
 def test_web_page_forbids_framing_and_foreign_content_and_cors_exposes_retry_after(tmp_path):
@@ -376,6 +453,90 @@ def test_web_page_forbids_framing_and_foreign_content_and_cors_exposes_retry_aft
     assert page.headers["x-frame-options"] == "DENY"
     assert limited.status_code == 429
     assert "retry-after" in limited.headers["access-control-expose-headers"].lower()
+
+
+def test_an_api_key_in_the_query_string_is_redacted_from_the_access_log(tmp_path):
+    key = "secret-key-0123456789abcdefghij"
+    app = stand_in_app(tmp_path, StandInTranslator(), api_keys=[key])
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    with live_server(app, log_level="info") as url:
+        access_log = logging.getLogger("uvicorn.access")
+        handler = Collect()
+        access_log.addHandler(handler)  # after uvicorn has configured its loggers
+        try:
+            answer = httpx.post(f"{url}/translate?api_key={key}&q=hola&source=es&target=en", timeout=PATIENCE)
+        finally:
+            access_log.removeHandler(handler)
+    assert answer.status_code == 200
+    assert any("/translate?api_key=REDACTED&q=hola" in line for line in lines), lines
+    assert not any(key in line for line in lines)
+
+
+# -- 8. files: one budget per file, stopped when the client leaves --------------------------------------------
+
+
+def _upload_request(url: str, name: str, data: bytes) -> bytes:
+    """The raw HTTP request of a /translate_file upload (to send on a socket that can be dropped)."""
+    request = httpx.Request("POST", f"{url}/translate_file", data={"source": "es", "target": "en"},
+                            files={"file": (name, data)})
+    head = ["POST /translate_file HTTP/1.1", "Host: x"] + [f"{k}: {v}" for k, v in request.headers.items()
+                                                            if k.lower() != "host"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + request.read()
+
+
+def test_a_file_whose_client_leaves_stops_being_translated(tmp_path):
+    # A 2 MB file abandoned after 5 s kept translating for 11 minutes.
+    translator = StandInTranslator(blocked=True)
+    app = stand_in_app(tmp_path, translator, slice_sentences=2, files_dir=tmp_path / "files",
+                       request_timeout_seconds=120)
+    lines = "".join(f"Hola {n}.\n" for n in range(100)).encode()
+    with live_server(app) as url:
+        connection = raw_socket(url)
+        connection.sendall(_upload_request(url, "many.txt", lines))
+        queue = app.state.registry.models[0].queue
+        deadline = time.monotonic() + PATIENCE
+        while not translator.calls:  # the first slice is in hand, the rest waits in the queue
+            assert time.monotonic() < deadline, "the file never reached the queue"
+            time.sleep(0.01)
+        assert queue.depth == 98
+        connection.close()  # the client leaves
+        deadline = time.monotonic() + 5
+        while queue.depth:
+            assert time.monotonic() < deadline, "the file's sentences stayed in the queue"
+            time.sleep(0.01)
+        translator.gate.set()
+        time.sleep(0.2)  # not an assertion: lets a worker take anything left (nothing must be)
+        counts = requests_by_status(httpx.get(f"{url}/metrics").text)
+    assert len(translator.calls) == 1
+    assert counts.get("499") == 1
+
+
+def test_a_file_has_one_time_budget_for_all_its_chunks_and_one_sentence_budget(tmp_path):
+    translator = StandInTranslator(blocked=True)
+    app = stand_in_app(tmp_path, translator, file_timeout_seconds=2, request_timeout_seconds=20,
+                       max_file_sentences=5, files_dir=tmp_path / "files")
+
+    async def scenario(client):
+        fields = {"source": "es", "target": "en"}
+        many = await client.post("/translate_file", data=fields,
+                                 files={"file": ("a.txt", b"Uno. Dos. Tres.\nCuatro. Cinco. Seis.\n")})
+        started = time.monotonic()
+        slow = await client.post("/translate_file", data=fields, files={"file": ("b.txt", b"Hola.\n")})
+        seconds = time.monotonic() - started
+        queue = app.state.registry.models[0].queue
+        await until(lambda: queue.depth == 0)
+        translator.gate.set()
+        return many, slow, seconds
+
+    many, slow, seconds = run_app(app, scenario)
+    assert many.status_code == 413 and "6 sentences; the limit is 5" in many.json()["error"]
+    assert slow.status_code == 504 and "file took longer than 2 seconds" in slow.json()["error"]
+    assert seconds < 10  # the file's budget, not the request timeout of each chunk
 
 
 # -- 2. SIGTERM, whatever the workers are doing ---------------------------------------------------------------------
@@ -467,3 +628,52 @@ def _ignore_errors(function, *args, **kwargs):
         function(*args, **kwargs)
     except httpx.HTTPError:
         pass
+
+
+def test_sigterm_while_a_document_is_being_read_exits_0_at_once(tmp_path):
+    # After SIGTERM the server once logged "Finished server process" and lived on for a minute, parsing.
+    (tmp_path / "models" / "slow-es-en").mkdir(parents=True)
+    (tmp_path / "models" / "slow-es-en" / "config.json").write_text("{}")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-c", SERVER_SCRIPT, "0.01", "--models-dir", str(tmp_path / "models"),
+               "--port", str(port), "--shutdown-grace", "1"]
+    environment = {**os.environ, "CAROUSEL_MAX_FILE_TEXTS": "10000000", "CAROUSEL_FILE_PARSE_SECONDS": "600"}
+    log = tmp_path / "server.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=environment)
+    try:
+        _wait_until_ready(process, url, log)
+        bomb = docx_with_paragraphs(450_000, "<w:p/>")  # seconds of python-docx, within the caps
+        upload = threading.Thread(
+            target=lambda: _ignore_errors(httpx.post, f"{url}/translate_file", timeout=600,
+                                          data={"source": "es", "target": "en"}, files={"file": ("b.docx", bomb)}),
+            daemon=True,
+        )
+        upload.start()
+        time.sleep(1.0)  # not an assertion: the document is being read by now
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        status = process.wait(timeout=60)
+        seconds = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = log.read_text()
+    assert status == 0, output
+    assert seconds < 4, output  # 1 s of grace; the parse would have taken 5 s more
+    assert "Traceback" not in output, output
+
+
+def _wait_until_ready(process, url: str, log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)

@@ -1,4 +1,4 @@
-from carousel.model.spans import missing_spans, protected_spans, spans_survive
+from carousel.model.spans import missing_spans, protected_spans
 
 
 def test_spans_of_each_kind_are_found_in_order():
@@ -10,10 +10,10 @@ def test_spans_of_each_kind_are_found_in_order():
 
 def test_a_translation_must_keep_every_span_exactly_once():
     source = "John Smith paid $1,250 for 3 tickets."
-    assert spans_survive(source, "John Smith pagó 1,250 $ por 3 entradas.")
+    assert not missing_spans(source, "John Smith pagó 1,250 $ por 3 entradas.")
     assert missing_spans(source, "John Smith pagó 1.250 $ por tres entradas.") == ["1,250", "3"]
     assert missing_spans("Open %s now", "Abrir %s %s ahora") == ["%s"]  # twice is not once
-    assert spans_survive("No spans here.", "Aquí no hay nada.")
+    assert not missing_spans("No spans here.", "Aquí no hay nada.")
 
 
 # -- repair -----------------------------------------------------------------------------------------
@@ -48,17 +48,28 @@ def test_every_repaired_translation_keeps_every_span_exactly_once():
         ("En 2010 y 2011.", "In 2010 and 2010 and 2010."),
     ]
     for source, translation in cases:
-        assert spans_survive(source, repair_spans(source, translation)), (source, repair_spans(source, translation))
+        assert not missing_spans(source, repair_spans(source, translation)), (source, repair_spans(source, translation))
+
+
+def test_a_mangled_address_or_url_is_replaced_not_kept_beside_the_right_one():
+    """The model spells an address it does not know as words it knows: repair puts the source's address
+    in its place instead of adding it, so no address appears twice ("press@ejemplo. prensa@ejemplo.es")."""
+    source = "Para más información, escriba a prensa@ejemplo.es o visite www.ejemplo.es/prensa."
+    repaired = repair_spans(source, "For more information, write to press@ejemplo. or visit www.example.es/press.")
+    assert repaired == "For more information, write to prensa@ejemplo.es. or visit www.ejemplo.es/prensa."
+    assert repaired.count("@") == 1 and repaired.count("www.") == 1
+    # a correct address elsewhere is not taken for a mangled one
+    assert repair_spans("Copie a ana@a.es y a luis@b.es.", "Copy ana@a.es and luis@b.") == "Copy ana@a.es and luis@b.es."
 
 
 def test_confidence_reads_the_models_own_output_before_the_repair(calibrated_models_dir):
     """A number the model lost is evidence of a poor translation, even though the repair puts it back."""
     from carousel.model.search import SearchConfig
-    from carousel.model.translator import load_translator
+    from carousel.model.loading import load_translator
 
     translator = load_translator(calibrated_models_dir / "tiny-es-en", "none", confidence=True)
     source = "Y dijo Dios: 4817 veces."  # the tiny Bible model has never seen a digit
     raw = translator.translate([source], SearchConfig(beam_size=2, repair_spans=False, return_confidence=True))[0][0]
     repaired = translator.translate([source], SearchConfig(beam_size=2, return_confidence=True))[0][0]
-    assert "4817" not in raw.text and spans_survive(source, repaired.text)
+    assert "4817" not in raw.text and not missing_spans(source, repaired.text)
     assert repaired.signals == raw.signals and repaired.signals["numbers"] < 1

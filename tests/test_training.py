@@ -19,7 +19,7 @@ import pytest
 import sentencepiece as spm
 import torch
 
-import carousel.io
+import carousel.fileio
 from carousel.cli import main
 from carousel.errors import UserError
 from tests.conftest import ROOT, TINY_CONFIG, disk_full
@@ -52,6 +52,7 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return safe_torch_load(run_dir / "checkpoints" / "last.pt")["model"]
 
 
+@pytest.mark.slow
 def test_tiny_run_learns_and_exports(tmp_path, tiny_corpus):
     run_dir = tmp_path / "run"
     result = run(train_command(run_dir, tiny_corpus, "training.max_steps=40"))
@@ -93,6 +94,7 @@ def train_until_killed(command: list[str], step: int) -> int:
         process.stderr.close()
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_finishes_with_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_corpus):
     settings = ("training.max_steps=30", "training.log_every=1")  # every step logged, so a kill can follow any
     straight = tmp_path / "straight"
@@ -141,7 +143,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint_and_says_
     before = last.read_bytes()
 
     monkeypatch.setattr(_DiskWithLittleRoom, "room", len(before) // 2)  # the next checkpoint fails halfway
-    monkeypatch.setattr(carousel.io, "open", _DiskWithLittleRoom, raising=False)
+    monkeypatch.setattr(carousel.fileio, "open", _DiskWithLittleRoom, raising=False)
     capsys.readouterr()
     assert main([*train, "--set", "training.max_steps=20"]) == 2
     err = capsys.readouterr().err
@@ -152,6 +154,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint_and_says_
     assert [p.name for p in last.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
+@pytest.mark.slow
 def test_finished_run_is_not_trained_again(tmp_path, tiny_corpus):
     run_dir = tmp_path / "run"
     command = train_command(run_dir, tiny_corpus, "training.max_steps=10")
@@ -163,6 +166,7 @@ def test_finished_run_is_not_trained_again(tmp_path, tiny_corpus):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.slow
 def test_resuming_with_a_different_model_is_refused(tmp_path, tiny_corpus):
     run_dir = tmp_path / "run"
     assert run(train_command(run_dir, tiny_corpus, "training.max_steps=5")).returncode == 0
@@ -172,6 +176,7 @@ def test_resuming_with_a_different_model_is_refused(tmp_path, tiny_corpus):
     assert "Traceback" not in other.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_with_torchrun_learn_and_write_one_consistent_checkpoint(tmp_path, tiny_corpus):
     run_dir = tmp_path / "ddp"
     command = train_command(run_dir, tiny_corpus, "training.max_steps=20")
@@ -211,8 +216,9 @@ def test_bad_config_is_a_clear_error(tmp_path):
 
 def test_a_new_run_can_start_from_an_exported_model(tmp_path, tiny_corpus, tiny_model_dir):
     from carousel.model.checkpoint import load_model_dir
-    from carousel.training.trainer import Trainer, Distributed
-    from carousel.training.data import load_training_data
+    from carousel.training.distributed import Distributed
+    from carousel.training.trainer import Trainer
+    from carousel.training.examples import load_training_data
 
     config = load_config(TINY_CONFIG, [f"run_dir={tmp_path / 'run'}", f"data.corpus={tiny_corpus}",
                                        f"training.init_from={tiny_model_dir}"])
@@ -223,10 +229,25 @@ def test_a_new_run_can_start_from_an_exported_model(tmp_path, tiny_corpus, tiny_
         assert torch.equal(tensor, exported[name]), name
 
 
+def test_init_from_keeps_the_models_vocabulary_on_a_new_corpus(tmp_path, tiny_corpus, tiny_model_dir):
+    """Continuing a model on another corpus must read its pieces with its own subword model, not one
+    trained on the new corpus (which would number the pieces differently)."""
+    from carousel.training.examples import load_training_data
+
+    other = load_config(TINY_CONFIG, [f"data.corpus={tiny_corpus}", "subwords.model_type=bpe"])
+    continued = load_config(TINY_CONFIG, [f"data.corpus={tiny_corpus}", "subwords.model_type=bpe",
+                                          f"training.init_from={tiny_model_dir}"])
+    assert load_training_data(continued).source_spm == tiny_model_dir / "source.model"
+    assert load_training_data(other).source_spm != tiny_model_dir / "source.model"
+    with pytest.raises(UserError, match="no subword model"):
+        load_training_data(load_config(TINY_CONFIG, [f"data.corpus={tiny_corpus}", f"training.init_from={tmp_path}"]))
+
+
 def test_init_from_accepts_other_dropout_rates_but_refuses_another_architecture(tmp_path, tiny_corpus, tiny_model_dir):
     from carousel.model.checkpoint import load_model_dir
-    from carousel.training.data import load_training_data
-    from carousel.training.trainer import Distributed, Trainer
+    from carousel.training.examples import load_training_data
+    from carousel.training.distributed import Distributed
+    from carousel.training.trainer import Trainer
 
     def trainer_with(*overrides: str) -> Trainer:
         config = load_config(TINY_CONFIG, [f"run_dir={tmp_path / 'run'}", f"data.corpus={tiny_corpus}", *overrides])
@@ -249,7 +270,7 @@ def test_init_from_accepts_other_dropout_rates_but_refuses_another_architecture(
 
 def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_alone(tmp_path, tiny_corpus):
     from carousel.data.corpus import load_corpus_manifest, read_split, write_corpus
-    from carousel.training.data import load_training_data
+    from carousel.training.examples import load_training_data
 
     extra = tmp_path / "extra"
     extra_rows = [("x:1", "Un hombre nuevo.", "A new man."), ("x:2", "Dios es amor.", "God is love.")]
@@ -292,7 +313,7 @@ def test_an_extra_source_that_repeats_the_target_column_is_a_config_error():
 
 def test_extra_targets_pair_the_tagged_source_with_the_second_translation(tiny_corpus):
     from carousel.data.corpus import read_split
-    from carousel.training.data import load_training_data
+    from carousel.training.examples import load_training_data
     from carousel.training.export import extra_training_data
 
     base = [f"data.corpus={tiny_corpus}", "data.src=es", "data.tgt=en", "data.max_train_tokens=1000"]
@@ -315,6 +336,7 @@ def test_extra_targets_pair_the_tagged_source_with_the_second_translation(tiny_c
     assert extra_training_data(config)["extra_targets"] == {"en_kjv": "KJV"}
 
 
+@pytest.mark.slow
 def test_averaging_switched_on_when_resuming_exports_the_better_of_average_and_best_by_validation(
     tmp_path, tiny_corpus
 ):
@@ -353,7 +375,7 @@ def test_averaging_switched_on_when_resuming_exports_the_better_of_average_and_b
 
 def test_the_spanish_normaliser_is_refused_for_a_source_that_is_not_spanish(tmp_path):
     from carousel.data.corpus import write_corpus
-    from carousel.training.data import load_training_data
+    from carousel.training.examples import load_training_data
 
     corpus = tmp_path / "fr-en"
     rows = [(f"r{i}", f"À la maison {i}.", f"At home {i}.") for i in range(30)]

@@ -16,11 +16,12 @@ from safetensors.torch import load_file
 
 import carousel.training.trainer as trainer_module
 from carousel.training.config import OptimConfig
-from carousel.training.data import load_training_data
+from carousel.training.examples import load_training_data
 from carousel.training.export import averaged_snapshots, export_candidates
 from carousel.training.schedule import LearningRateSchedule
 from carousel.training.state import safe_torch_load
-from carousel.training.trainer import Distributed, Trainer
+from carousel.training.distributed import Distributed
+from carousel.training.trainer import Trainer
 from carousel.training.validation import ValidationResult
 from tests.conftest import tiny_train_config
 
@@ -163,6 +164,7 @@ def scripted_trainer(tmp_path, tiny_corpus, small_data, monkeypatch, bleus, *ove
     return trainer, validation
 
 
+@pytest.mark.slow
 def test_training_stops_after_early_stopping_patience_validations_without_a_gain(
     tmp_path, tiny_corpus, small_data, monkeypatch
 ):
@@ -179,6 +181,7 @@ def test_training_stops_after_early_stopping_patience_validations_without_a_gain
     assert safe_torch_load(trainer.checkpoint_dir / "last.pt")["progress"]["step"] == 14
 
 
+@pytest.mark.slow
 def test_without_early_stopping_a_plateau_trains_to_the_budget(tmp_path, tiny_corpus, small_data, monkeypatch):
     trainer, validation = scripted_trainer(
         tmp_path, tiny_corpus, small_data, monkeypatch, [5.0] * 10, "training.early_stopping_patience=0",
@@ -304,3 +307,25 @@ def test_a_non_finite_gradient_skips_the_update_warns_and_training_goes_on(
     assert all(torch.isfinite(t).all() for t in snapshots[3].values())  # ... from finite weights
     warnings = [r.getMessage() for r in caplog.records if r.name == "carousel.train" and r.levelno >= logging.WARNING]
     assert warnings == ["step 3: non-finite gradient norm, update skipped"]
+
+
+@pytest.mark.parametrize("clip_norm", [0.5, 2.0])
+def test_the_trainer_clips_the_gradient_norm_before_every_update(tmp_path, tiny_corpus, small_data, monkeypatch, clip_norm):
+    """An exploding gradient (every gradient scaled by 10^4) reaches the optimizer with the total norm
+    `optim.clip_norm` (Pascanu et al. 2013): the trainer's own clipping, measured at the update."""
+    trainer, _ = scripted_trainer(tmp_path, tiny_corpus, small_data, monkeypatch, [1.0] * 5, "training.max_steps=3",
+                                  "training.validate_every=1000", f"optim.clip_norm={clip_norm}")
+    for parameter in trainer.model.parameters():
+        parameter.register_hook(lambda grad: grad * 1e4)
+    norms_at_update = []
+    step = trainer.optimizer.step
+
+    def step_and_measure(*args, **kwargs):
+        grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+        norms_at_update.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.optimizer, "step", step_and_measure)
+    trainer.train()
+    assert len(norms_at_update) == 3
+    assert all(norm == pytest.approx(clip_norm, rel=1e-4) for norm in norms_at_update), norms_at_update

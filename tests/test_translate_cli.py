@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-import carousel.file_translation
-import carousel.io
+import carousel.formats.batch
+import carousel.fileio
 from carousel.cli import main
 from carousel.model.checkpoint import load_model_dir
-from carousel.model.quantization import DEFAULT_QUANTIZATION, quantize
+from carousel.model.precision import DEFAULT_QUANTIZATION
+from carousel.model.quantization import quantize
 from carousel.model.search import SearchConfig
 from carousel.model.sentences import split_sentences
-from carousel.model.translator import load_translator
+from carousel.model.loading import load_translator
 from carousel.service.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,32 @@ def test_text_output_has_one_line_per_input_line_and_equals_the_translator(tiny_
     blank = [i for i, line in enumerate(lines[:-1]) if not line.strip()]  # whitespace comes back as it is
     assert blank == [i for i, s in enumerate(sources) if not s.strip()]
     assert err == ""  # stderr is not a terminal: no progress bar
+
+
+@pytest.mark.parametrize("shards", [1, 3, 7])
+def test_shards_concatenated_in_order_give_exactly_the_whole_files_output(tiny_model_dir, sources, tmp_path, capsys, shards):
+    """`--shard I/N`: N contiguous shares of the records; with float32 decoding (independent of batching)
+    their outputs, concatenated, are byte for byte the single process's, TSV header included."""
+    rows = ["id\tes"] + [f"{i}\t{text}" for i, text in enumerate(sources * 2)]
+    path = _write(tmp_path / "in.tsv", rows)
+    common = ["--model", tiny_model_dir, "--beam", 2, "--quantize", "none", "--format", "tsv", "--column", "es", "--header"]
+    code, whole, _ = _translate(capsys, *common, path)
+    assert code == 0
+    shares = []
+    for shard in range(1, shards + 1):
+        code, out, _ = _translate(capsys, *common, "--shard", f"{shard}/{shards}", path)
+        assert code == 0
+        shares.append(out)
+    assert "".join(shares) == whole
+    assert max(map(len, (s.splitlines() for s in shares))) - min(map(len, (s.splitlines() for s in shares))) <= 1
+
+
+def test_a_bad_shard_or_a_shard_of_stdin_is_a_clear_error(tiny_model_dir, tmp_path):
+    for shard in ("0/3", "4/3", "a/b", "3"):
+        done = _run_translate("--model", tiny_model_dir, "--shard", shard, _write(tmp_path / "in.txt", ["hola"]))
+        assert done.returncode == 2 and b"I/N" in done.stderr and b"Traceback" not in done.stderr
+    done = _run_translate("--model", tiny_model_dir, "--shard", "1/2", stdin=b"hola\n")
+    assert done.returncode != 0 and b"--shard needs input files" in done.stderr
 
 
 def _run_translate(*argv, stdin: bytes = b"") -> subprocess.CompletedProcess:
@@ -178,7 +205,7 @@ def test_confidence_without_columns_or_without_a_calibration_exits_2_with_one_li
 
 def test_workers_give_the_same_output_as_one_process(tiny_model_dir, sources, tmp_path, capsys, monkeypatch):
     path = _write(tmp_path / "in.txt", sources * 2)
-    monkeypatch.setattr(carousel.file_translation, "CHUNK_LINES", 7)  # several chunks, finishing out of order is possible
+    monkeypatch.setattr(carousel.formats.batch, "CHUNK_LINES", 7)  # several chunks, finishing out of order is possible
     code, single, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, path)
     assert code == 0
     code, parallel, err = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--workers", 2, path)
@@ -225,7 +252,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     """name -> (extra arguments, expected message fragment)."""
     (tmp / "bad-utf8.txt").write_bytes(b"hola\n" + b"caf\xe9\n")
     (tmp / "binary.bin").write_bytes(b"\x7fELF\x00\x01\x02\n\x00")
-    (tmp / "no-line-ends.bin").write_bytes(b"x" * (carousel.io.MAX_LINE_BYTES + 1))
+    (tmp / "no-line-ends.bin").write_bytes(b"x" * (carousel.fileio.MAX_LINE_BYTES + 1))
     (tmp / "bad.jsonl").write_text('{"text": "hola"}\n{"text": "adi\n', encoding="utf-8")
     (tmp / "notext.jsonl").write_text('{"text": "hola"}\n{"src": "adiós"}\n', encoding="utf-8")
     (tmp / "short.tsv").write_text("1\thola\n2\n", encoding="utf-8")
@@ -282,11 +309,11 @@ def test_failed_run_leaves_no_output_file(tiny_model_dir, tmp_path, capsys):
 # `carousel translate` with a stand-in model that upper-cases, so a million lines stream through in seconds.
 _STREAMING_CLI = """
 import sys
-import carousel.model.translator
+import carousel.model.loading
 from carousel.cli import main
 from tests.helpers import StandInTextTranslator
 
-carousel.model.translator.load_translator = lambda *args, **kwargs: StandInTextTranslator()
+carousel.model.loading.load_translator = lambda *args, **kwargs: StandInTextTranslator()
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -302,6 +329,7 @@ def _streaming_peak_kib(source: Path, out_file: Path) -> int:
     return usage.ru_maxrss
 
 
+@pytest.mark.slow
 def test_a_million_lines_stream_through_in_bounded_memory(tmp_path):
     lines = 1_000_000
     source, out_file = tmp_path / "in.txt", tmp_path / "out.txt"
@@ -316,3 +344,28 @@ def test_a_million_lines_stream_through_in_bounded_memory(tmp_path):
     with out_file.open(encoding="utf-8") as handle:
         assert next(handle) == "LÍNEA 0000000 DE UN ARCHIVO MUY LARGO QUE NO CABE ENTERO EN MEMORIA\n"
         assert 1 + sum(1 for _ in handle) == lines
+
+
+def test_the_progress_bar_moves_as_slices_finish_not_when_the_chunk_is_written():
+    """500 lines are one chunk; the bar must hear of each slice of translated records before the chunk's
+    output is written, or it sits at 0/500 until the end."""
+    from carousel.formats import batch as files
+    from carousel.formats.lines import record_format
+    from carousel.model.search import SearchConfig as Search
+    from tests.helpers import StandInTextTranslator
+
+    events = []
+
+    class Counting(StandInTextTranslator):
+        def translate_texts(self, texts, search, batch_tokens=None):
+            events.append(("translated", len(texts)))
+            return super().translate_texts(texts, search, batch_tokens)
+
+    records = list(record_format("text").parse(iter(enumerate([f"línea {i}" for i in range(500)], 1)), "in.txt", True))
+    results = files.translate_in_process(files.chunked(records, files.CHUNK_LINES), Counting(), Search(), 12000,
+                                         progress=lambda done: events.append(("progress", done)))
+    for chunk, translations in results:
+        events.append(("written", len(chunk)))
+    assert [kind for kind, _ in events].count("progress") == 4  # 128 + 128 + 128 + 116
+    assert events[-1] == ("written", 500) and sum(n for kind, n in events if kind == "progress") == 500
+    assert events.index(("progress", 128)) < events.index(("written", 500))

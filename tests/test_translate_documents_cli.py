@@ -11,7 +11,7 @@ import subprocess
 import polib
 import pytest
 
-import carousel.model.translator
+import carousel.model.loading
 from carousel.cli import main
 from tests.helpers import StandInTextTranslator
 
@@ -26,7 +26,7 @@ POT = (
 
 @pytest.fixture(autouse=True)
 def stand_in(monkeypatch):
-    monkeypatch.setattr(carousel.model.translator, "load_translator", lambda *a, **k: StandInTextTranslator())
+    monkeypatch.setattr(carousel.model.loading, "load_translator", lambda *a, **k: StandInTextTranslator())
 
 
 def run(capsys, *argv):

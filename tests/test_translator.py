@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from carousel.model.search import SearchConfig
-from carousel.model.translator import Translator, load_translator
+from carousel.model.translator import Translator
+from carousel.model.loading import load_translator
 
 SEARCH = SearchConfig(beam_size=2)
 
@@ -36,6 +37,7 @@ def test_int8_is_the_default_precision(translator):
     assert any("quantized" in t.__module__ for t in modules)
 
 
+@pytest.mark.slow
 def test_a_paragraph_is_translated_sentence_by_sentence_and_keeps_its_layout(float32, tiny_test_pairs):
     first, second, third = (es for es, _ in tiny_test_pairs[:3])
     text = f"{first} {second}\n\n{third}"
@@ -46,6 +48,7 @@ def test_a_paragraph_is_translated_sentence_by_sentence_and_keeps_its_layout(flo
     assert [nbest[0][0] for nbest in together] == [best(float32, text), alone[0], ""]
 
 
+@pytest.mark.slow
 def test_nbest_of_a_paragraph_is_distinct_and_starts_with_the_best(float32, tiny_test_pairs):
     text = " ".join(es for es, _ in tiny_test_pairs[:2])
     nbest = float32.translate_texts([text], SearchConfig(beam_size=4, nbest=3))[0]
@@ -54,6 +57,7 @@ def test_nbest_of_a_paragraph_is_distinct_and_starts_with_the_best(float32, tiny
     assert nbest[0] == float32.translate_texts([text], SearchConfig(beam_size=4))[0][0]
 
 
+@pytest.mark.slow
 def test_input_far_beyond_training_lengths_returns_in_bounded_time(translator, tiny_test_pairs):
     verse = tiny_test_pairs[0][0]
     one_line = " ".join([verse] * 60)  # ~1,800 words on one line, no line break
@@ -68,6 +72,7 @@ def test_input_far_beyond_training_lengths_returns_in_bounded_time(translator, t
 ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=60)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=ANY_TEXT)
 @example(text="")

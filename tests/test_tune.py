@@ -8,11 +8,11 @@ import shutil
 import pytest
 
 from carousel.cli import main
-from carousel.tuning import choose
+from carousel.evaluation.tuning import choose
 from carousel.model.card import update_card
-from carousel.model.checkpoint import ModelLoadError
+from carousel.model.card import ModelLoadError
 from carousel.model.search import SearchConfig
-from carousel.model.translator import load_translator
+from carousel.model.loading import load_translator
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers import page_in_chromium
 
+pytestmark = pytest.mark.slow  # minutes of servers under load, fuzzing or a browser: run in full, not in the fast loop
+
 PHONE = {"width": 390, "height": 844}
 # Two long verses: the alignment's sentence selector lists each, and a select is as wide as its longest option.
 TEXT = (

@@ -1,4 +1,5 @@
-"""Training: typed config, token batching, the loop, validation, resumable state and model export.
+"""Training: typed config, training examples, token batching, the loop, distributed processes,
+validation, resumable state and model export.
 
-May import `data` and `model`; never `service`.
+May import `data` and `model`; never `service`, `evaluation`, `routing` or `formats`.
 """

@@ -5,6 +5,7 @@ The resolved config is stored in every checkpoint and in the exported model dire
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +19,7 @@ from carousel.model.config import ModelConfig
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -99,7 +100,7 @@ class ExportConfig(_Section):
     overwrite: bool = False
     half_precision: bool = True  # fp16 weights on disk; loaded back as fp32
     domain: str = Field("general", pattern=r"^[a-z][a-z0-9_-]*$",
-                        description="the texts it is for (card.json; the service routes by it: carousel/domains.py)")
+                        description="the texts it is for (card.json; the service routes by it: routing/domains.py)")
 
 
 class TrainConfig(_Section):
@@ -111,6 +112,30 @@ class TrainConfig(_Section):
     training: TrainingConfig = TrainingConfig()
     validation: ValidationConfig = ValidationConfig()
     export: ExportConfig = ExportConfig()
+
+    @model_validator(mode="after")
+    def _finite(self) -> "TrainConfig":
+        """No number anywhere in the config may be inf or nan (the sections of other packages included):
+        `optim.learning_rate=inf` would pass `gt=0` and make the weights non-finite."""
+        for path, value in _numbers(self):
+            if not math.isfinite(value):
+                raise ValueError(f"{path} must be a finite number, got {value}")
+        return self
+
+
+def _numbers(value, path: str = ""):
+    """(dotted path, float) for every float in a config, however deeply nested."""
+    if isinstance(value, float):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _numbers(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _numbers(item, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(item, f"{path}.{key}")
 
 
 def load_config(path: Path, overrides: list[str] = ()) -> TrainConfig:

@@ -19,7 +19,8 @@ from carousel.errors import UserError
 from carousel.model.checkpoint import save_model_dir
 from carousel.model.seq2seq import Seq2Seq
 from carousel.training.config import TrainConfig
-from carousel.training.trainer import Progress, Trainer
+from carousel.training.state import Progress
+from carousel.training.trainer import Trainer
 from carousel.training.validation import ValidationResult, validate
 
 

@@ -9,6 +9,9 @@ training with a `CheckpointWriteError` that says why.
 Every checkpoint carries a SHA-256 over its contents (each tensor's bytes, dtype and shape, and every
 other value, in key order), checked when it is read back: a flipped byte in tensor data, or a missing
 part, is refused with a `CheckpointReadError` instead of silently resuming from different weights.
+
+`Progress` is where training is (saved in every checkpoint), and `weight_files` the weight files of
+the run directory it still refers to (the kept best validations and the snapshots to average).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from carousel.errors import UserError
-from carousel.io import atomic_file
+from carousel.fileio import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +131,26 @@ def _os_error_behind(error: BaseException) -> OSError | None:
     while error is not None and not isinstance(error, OSError):
         error = error.__cause__ or error.__context__
     return error
+
+
+@dataclass
+class Progress:
+    """Where training is; saved in every checkpoint."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of `epoch` already trained on (this process's share)
+    elapsed_seconds: float = 0.0
+    target_tokens: int = 0
+    best: list[list[float]] = field(default_factory=list)  # [bleu, step] of kept best checkpoints
+    validations: list[int] = field(default_factory=list)  # steps of kept val-* snapshots
+    bad_validations: int = 0  # for early stopping
+    finished: bool = False
+
+
+def weight_files(progress: Progress, average_last: int) -> set[str]:
+    """The weight files a progress record names: the kept best and, with averaging, the last snapshots."""
+    names = {f"best-{int(step):08d}.safetensors" for _, step in progress.best}
+    if average_last:
+        names |= {f"val-{step:08d}.safetensors" for step in progress.validations}
+    return names

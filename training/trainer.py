@@ -14,9 +14,8 @@ import json
 import logging
 import math
 import os
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -26,48 +25,24 @@ import yaml
 from safetensors.torch import save_model
 
 from carousel.errors import UserError
-from carousel.io import sha256_file
+from carousel.fileio import sha256_file
 from carousel.model.checkpoint import load_model_dir
 from carousel.model.config import PAD_ID
-from carousel.model.precision import resolve_device
+from carousel.model.precision import bf16_supported
 from carousel.model.seq2seq import Seq2Seq
 from carousel.training.batching import TokenBucketBatcher
 from carousel.training.config import TrainConfig
-from carousel.training.data import TrainingData, load_training_data
+from carousel.training.examples import TrainingData, load_training_data
 from carousel.training.metrics import MetricsLog, plot_curves
 from carousel.training.schedule import LearningRateSchedule
+from carousel.training.distributed import Distributed, agree, setup_process
 from carousel.training.state import (
-    CheckpointWriteError, atomic_torch_save, capture_rng_state, load_checkpoint, restore_rng_state, with_digest,
+    CheckpointWriteError, Progress, atomic_torch_save, capture_rng_state, load_checkpoint, restore_rng_state,
+    weight_files, with_digest,
 )
 from carousel.training.validation import validate
 
 log = logging.getLogger("carousel.train")
-
-
-@dataclass
-class Progress:
-    """Where training is; saved in every checkpoint."""
-
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0  # batches of `epoch` already trained on (this process's share)
-    elapsed_seconds: float = 0.0
-    target_tokens: int = 0
-    best: list[list[float]] = field(default_factory=list)  # [bleu, step] of kept best checkpoints
-    validations: list[int] = field(default_factory=list)  # steps of kept val-* snapshots
-    bad_validations: int = 0  # for early stopping
-    finished: bool = False
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
 
 
 class Trainer:
@@ -175,7 +150,7 @@ class Trainer:
             or (cfg.max_minutes and p.elapsed_seconds >= cfg.max_minutes * 60)
             or (cfg.early_stopping_patience and p.bad_validations >= cfg.early_stopping_patience)
         )
-        return bool(_agree(stop, self.dist))
+        return bool(agree(stop, self.dist))
 
     # ----- logging ------------------------------------------------------------------------------
     def _log_training(self, window: "_Window", lr: float, epoch_fraction: float) -> None:
@@ -343,14 +318,6 @@ class Trainer:
         self.progress = Progress(**payload[0])
         self.schedule.load_state_dict(payload[1])
 
-def weight_files(progress: Progress, average_last: int) -> set[str]:
-    """The weight files a progress record names: the kept best and, with averaging, the last snapshots."""
-    names = {f"best-{int(step):08d}.safetensors" for _, step in progress.best}
-    if average_last:
-        names |= {f"val-{step:08d}.safetensors" for step in progress.validations}
-    return names
-
-
 class _Window:
     """Loss and throughput over the steps since the last log line."""
 
@@ -376,52 +343,11 @@ class _Window:
         return (time.monotonic() - self.started) / max(len(self.losses), 1)
 
 
-def _agree(flag: bool, dist_info: Distributed) -> bool:
-    """All processes stop together: any process's stop becomes everyone's."""
-    if dist_info.world_size == 1:
-        return flag
-    tensor = torch.tensor([1 if flag else 0], device=dist_info.device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return bool(tensor.item())
-
-
 def _clock(seconds: float | None) -> str:
     if seconds is None or math.isinf(seconds):
         return "?"
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def bf16_supported(device: torch.device | None = None) -> bool:
-    """bf16 on a GPU that has it, or native bf16 matrix units on the CPU (AVX512-BF16 / AMX; elsewhere
-    oneDNN refuses bf16 LSTMs)."""
-    if device is not None and device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def setup_process(config: TrainConfig) -> Distributed:
-    """Threads from the machine, the device, and under torchrun the process group: NCCL when
-    training on GPUs (one per process, by LOCAL_RANK), gloo on CPUs."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    cores = os.cpu_count() or 1
-    threads = config.training.threads or max(1, cores // world_size)
-    torch.set_num_threads(threads)
-    try:
-        device = resolve_device(config.training.device)
-    except ValueError as error:
-        raise UserError(f"training.device: {error}") from None
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    logging.basicConfig(
-        level=logging.INFO if rank == 0 else logging.WARNING,
-        format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr,
-    )
-    return Distributed(rank=rank, world_size=world_size, device=device)
 
 
 def run_training(config: TrainConfig) -> tuple[Trainer, Progress]:

@@ -14,7 +14,7 @@ from carousel.model.search import SearchConfig
 from carousel.model.seq2seq import Seq2Seq
 from carousel.model.translator import Translator
 from carousel.training.batching import collate
-from carousel.training.data import TrainingData
+from carousel.training.examples import TrainingData
 
 
 @dataclass

@@ -5,7 +5,7 @@
 Translates a sample of each validation set (Bible valid, Debian valid, FLORES dev, newstest2011, the
 first half of newstest2012; never a test split) with the confidence signals on (model/confidence.py),
 scores each output with sentence chrF, fits the representation and the logistic calibration
-(carousel/calibration.py), and writes them to DIR/confidence.json and DIR/confidence.safetensors,
+(evaluation/calibration.py), and writes them to DIR/confidence.json and DIR/confidence.safetensors,
 recorded with its checksum, the reverse model and the fit's figures in the card (`confidence`).
 Refit whenever the model or the reverse model changes (loading refuses a changed reverse model).
 """
@@ -35,11 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from carousel import calibration
+    from carousel.evaluation import calibration
     from carousel.errors import UserError
     from carousel.model.card import update_card
-    from carousel.model.confidence import file_checksum
-    from carousel.model.translator import load_translator
+    from carousel.fileio import sha256_file
+    from carousel.model.loading import load_translator
 
     names = args.sets.split(",") if args.sets else list(calibration.VALIDATION_SETS)
     unknown = [name for name in names if name not in calibration.VALIDATION_SETS]
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     path = fitted.save(args.model)
     update_card(args.model, confidence={
         "file": path.name,
-        "sha256": file_checksum(path),
+        "sha256": sha256_file(path),
         "reverse_model": os.path.relpath(args.reverse.resolve(), args.model.resolve()),
         "reverse_checksums": reverse.card.get("checksums"),
         "features": fitted.features,

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from carousel.model.checkpoint import load_model_dir, save_ensemble_dir
-    from carousel.model.ensemble import check_compatible, ensemble_card
+    from carousel.model.checkpoint import check_compatible, ensemble_card
 
     if len(args.models) < 2:
         raise UserError("--models needs at least two model directories")

@@ -8,7 +8,7 @@
 
 With several systems, each is compared with the first (the model, else the first --hyp) by sacreBLEU's
 paired bootstrap resampling (`sacrebleu.significance.PairedTest`; seed 12345 unless SACREBLEU_SEED is
-set), and the table shows the p-values. The scoring itself is `carousel.evaluation`.
+set), and the table shows the p-values. The scoring itself is `carousel.evaluation.scoring`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 
 from carousel.errors import UserError
-from carousel.commands.options import add_search_arguments, positive_int, search_config
-from carousel.evaluation import evaluate_model_on_split, format_report, read_reference_columns, score_systems
-from carousel.file_translation import stop_after_broken_pipe
-from carousel.io import read_lines
+from carousel.commands.options import add_search_arguments, corpus_settings, positive_int, search_config
+from carousel.evaluation.scoring import evaluate_model_on_split, format_report, read_reference_columns, score_systems
+from carousel.formats.batch import stop_after_broken_pipe
+from carousel.fileio import read_lines
 from carousel.model.precision import DEFAULT_QUANTIZATION
 
 # TER's cost grows with the square of a line's length: a 100,000-character line (some 17,000 words)
@@ -115,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
         report["search"] = {
             "beam": args.beam, "length_penalty": model_result["length_penalty"],
             "channel_weight": model_result["channel_weight"],
-            "max_length_ratio": args.max_length_ratio, "quantize": args.quantize,
+            "max_length_ratio": args.max_length_ratio, "no_repeat_ngram": model_result["no_repeat_ngram"],
+            "quantize": args.quantize,
         }
+        report["stutters"] = model_result["stutters"]
     report.update(score_systems(systems, references, args.resamples, model_result))
     try:
         print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_report(report, where), flush=True)
@@ -126,10 +128,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _shipped_loader(args: argparse.Namespace):
-    """With --pair: loads the shipped default models of the pair (carousel/routing.py); else None."""
+    """With --pair: loads the shipped default models of the pair (routing/translator.py); else None."""
     if args.pair is None:
         return None
-    from carousel.routing import load_default_translator
+    from carousel.routing.translator import load_default_translator
 
     source, target = _pair(args.pair)
     return lambda quantization, search: load_default_translator(source, target, args.domain, quantization, search)
@@ -177,28 +179,6 @@ def _check_combination(args: argparse.Namespace) -> None:
             raise UserError("--hyp needs references: --refs FILE..., or --corpus DIR --ref COLUMN")
 
 
-def corpus_settings(args: argparse.Namespace) -> tuple[Path, str, list[str]]:
-    """Corpus, source column and reference columns, defaulting to what the model was trained on."""
-    trained = _training_corpus(args.model) if args.model is not None else {}
-    corpus = args.corpus or (Path(trained["path"]) if "path" in trained else None)
-    src = args.src or trained.get("columns", {}).get("source")
-    refs = args.ref or ([trained["columns"]["target"]] if "target" in trained.get("columns", {}) else None)
-    needed = [("--corpus", corpus), ("--ref", refs)] + ([("--src", src)] if args.model is not None else [])
-    for flag, value in needed:
-        if not value:
-            raise UserError(f"{flag} is needed (the model's card does not name its training corpus)")
-    return Path(corpus), src, list(refs)
-
-
-def _training_corpus(model_dir: Path) -> dict:
-    """The card's `corpus` entry; {} when unreadable (loading the model reports what is wrong)."""
-    try:
-        corpus = json.loads((Path(model_dir) / "card.json").read_text(encoding="utf-8")).get("corpus", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return corpus if isinstance(corpus, dict) else {}
-
-
 def _read_text_file(path: Path) -> list[str]:
     lines = []
     for number, line in read_lines(path):
@@ -229,14 +209,12 @@ def _write_lines(path: Path, lines: list[str]) -> None:
 
 def _update_card(args: argparse.Namespace, result: dict, corpus: Path) -> str:
     """Record the model's scores under card["evaluation"][split] (split-PRECISION when not the default int8)."""
-    from carousel.model.card import update_card
+    from carousel.model.card import record_evaluation
 
     key = args.split if args.quantize == DEFAULT_QUANTIZATION else f"{args.split}-{args.quantize}"
     entry = {name: value for name, value in result.items() if name != "hypotheses"}
     entry["command"] = shlex.join(_reproducing_command(args, corpus, result))
-    card = json.loads((Path(args.model) / "card.json").read_text(encoding="utf-8"))
-    evaluation = card.get("evaluation") if isinstance(card.get("evaluation"), dict) else {}
-    update_card(Path(args.model), evaluation={**evaluation, key: entry})
+    record_evaluation(Path(args.model), key, entry)
     return key
 
 
@@ -248,5 +226,5 @@ def _reproducing_command(args: argparse.Namespace, corpus: Path, result: dict) -
         command += ["--ref", ref]
     command += ["--beam", str(args.beam), "--batch-tokens", str(args.batch_tokens)]
     command += ["--length-penalty", str(result["length_penalty"]), "--channel-weight", str(result["channel_weight"])]
-    command += ["--max-length-ratio", str(args.max_length_ratio)]
+    command += ["--max-length-ratio", str(args.max_length_ratio), "--no-repeat-ngram", str(result["no_repeat_ngram"])]
     return command + ["--quantize", args.quantize]

@@ -5,8 +5,11 @@
     carousel keys revoke --database carousel.db KEY
 
 The server (`CAROUSEL_DATABASE=carousel.db carousel serve`) reads keys on every request:
-a key added or revoked here applies at once. Once a key has been added, the server requires one
-(revoking every key does not open it again).
+a key added or revoked here applies at once. A server with a key database requires a key whatever the
+database holds (unless CAROUSEL_KEYS_REQUIRED=false): revoking every key, or deleting the database, never
+opens it. Only `add` creates the database; the other actions refuse a file that is not there. A key
+given with `--key` must have at least 22 characters (128 bits if random); by default one of 256 random
+bits is made.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = actions.add_parser("add", help="create a key and print it")
     add_database_argument(add)
     add.add_argument("--name", default="", help="who the key is for")
-    add.add_argument("--key", help="the key itself (default: 32 random characters)")
+    add.add_argument("--key", help="the key itself, at least 22 characters (default: 43 random characters, 256 bits)")
     add.add_argument("--requests-per-minute", type=int, default=0, help="this key's rate limit (0: the server's)")
     add.add_argument("--chars-per-request", type=int, default=0, help="this key's text limit (0: the server's)")
     listing = actions.add_parser("list", help="list the keys (tab-separated)")
@@ -38,13 +41,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     revoke.add_argument("key")
 
 
-def open_database(args: argparse.Namespace):
+def open_database(args: argparse.Namespace, create: bool = False):
+    """The database named by --database; only `create` makes one that is not there."""
+    import sqlite3
+
     from carousel.errors import UserError
     from carousel.service.database import Database
 
     if args.database is None:
         raise UserError("give --database FILE (or set CAROUSEL_DATABASE)")
-    return Database(args.database)
+    if not create and not Path(args.database).is_file():
+        raise UserError(f"no database at {args.database} (`carousel keys add` creates one)")
+    try:
+        return Database(args.database)
+    except (sqlite3.Error, RuntimeError) as error:
+        raise UserError(f"cannot open the database {args.database}: {error}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     from carousel.errors import UserError
 
-    database = open_database(args)
+    database = open_database(args, create=args.action == "add")
     if args.action == "add":
         try:
             key = database.add_key(args.name, args.requests_per_minute, args.chars_per_request, args.key)

@@ -6,6 +6,7 @@ Torch-free at import: `carousel --help` builds every parser without loading PyTo
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from carousel.errors import UserError
 from carousel.model.precision import DEFAULT_QUANTIZATION, DEVICES, QUANTIZE_MODES
@@ -48,6 +49,11 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the model's own, chosen by `carousel tune --channel-model`, else off)",
     )
     parser.add_argument(
+        "--no-repeat-ngram", type=int, default=None, metavar="N",
+        help="forbid an output to repeat any N subwords its source does not repeat; 0 turns it off "
+        "(default: the model's own, chosen by `carousel tune`, else off)",
+    )
+    parser.add_argument(
         "--max-length-ratio", type=float, default=1.5,
         help="output length cap: ratio × source tokens + 10 (default: %(default)s)",
     )
@@ -72,6 +78,7 @@ def search_config(args: argparse.Namespace, nbest: int = 1, confidence: bool = F
     problem = search_settings_problem(
         beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty,
         channel_weight=args.channel_weight, max_length_ratio=args.max_length_ratio,
+        no_repeat_ngram=args.no_repeat_ngram,
     )
     if problem is not None:
         field, message = problem
@@ -79,6 +86,23 @@ def search_config(args: argparse.Namespace, nbest: int = 1, confidence: bool = F
         raise UserError(f"{flag} {message}")
     return SearchConfig(
         beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty, max_length_ratio=args.max_length_ratio,
-        channel_weight=args.channel_weight, return_confidence=confidence,
+        channel_weight=args.channel_weight, no_repeat_ngram=args.no_repeat_ngram, return_confidence=confidence,
         repair_spans=getattr(args, "repair_spans", True),
     )
+
+
+def corpus_settings(args: argparse.Namespace) -> tuple[Path, str, list[str]]:
+    """Corpus, source column and reference columns (--corpus, --src, --ref), defaulting to the corpus
+    the model's card says it was trained on (`evaluate` and `tune`)."""
+    from carousel.model.card import read_card, training_corpus
+
+    trained = training_corpus(read_card(args.model)) if args.model is not None else {}
+    corpus = args.corpus or (Path(trained["path"]) if "path" in trained else None)
+    columns = trained.get("columns") if isinstance(trained.get("columns"), dict) else {}
+    src = args.src or columns.get("source")
+    refs = args.ref or ([columns["target"]] if "target" in columns else None)
+    needed = [("--corpus", corpus), ("--ref", refs)] + ([("--src", src)] if args.model is not None else [])
+    for flag, value in needed:
+        if not value:
+            raise UserError(f"{flag} is needed (the model's card does not name its training corpus)")
+    return Path(corpus), src, list(refs)

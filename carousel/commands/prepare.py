@@ -4,6 +4,8 @@ carousel prepare bible [--out data/corpora/bible]
 carousel prepare tsv FILE --src-col N|NAME --tgt-col N|NAME [--header] --src-lang es --tgt-lang en
 carousel prepare text SRC_FILE TGT_FILE --src-lang es --tgt-lang en
 carousel prepare tmx FILE --src-lang es --tgt-lang en
+carousel prepare po PATH --tgt-lang es [--licence TEXT] --out DIR   (a tree or archive of .po catalogs)
+carousel prepare dictionary freedict-spa-eng.index --headword-lang es --translation-lang en --out DIR
 carousel prepare back-translation --model models/bible-en-es (--bible-english-only | --text FILE) --out DIR
 carousel prepare domains --spec data/mixes/general-es-en.yaml --domain bible=bible --out models/domains.json
 """
@@ -17,14 +19,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from carousel.commands import prepare_debian as debian_command
-from carousel.domains import CONTEXT, CONTEXT_WEIGHT, MARGIN, valid_context
+from carousel.commands import prepare_po as po_command
+from carousel.routing.domains import CONTEXT, CONTEXT_WEIGHT, MARGIN, PRIOR, valid_context
 from carousel.errors import UserError
 
 DEFAULT_CORPORA = Path("data/corpora")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the `prepare` sub-subcommands (bible, tsv, text, tmx) and their flags to `parser`."""
+    """Add the `prepare` sub-subcommands (bible, tsv, text, tmx, po, ...) and their flags to `parser`."""
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="SOURCE")
 
     bible = kinds.add_parser("bible", help="verse-aligned RV1909 / WEB / KJV from the Debian SWORD modules")
@@ -66,6 +69,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     debian_command.add_arguments(debian)
 
+    po = kinds.add_parser(
+        "po", help="a translation memory: a tree or archive of gettext catalogs (.po), markup and code removed"
+    )
+    po_command.add_arguments(po)
+    _add_common(po)
+
+    dictionary = kinds.add_parser(
+        "dictionary", help="word and phrase pairs of a dictd bilingual dictionary (FreeDict's Debian packages)"
+    )
+    dictionary.add_argument("index", type=Path, help="NAME.index, with NAME.dict.dz beside it")
+    dictionary.add_argument("--headword-lang", required=True, help="language code of the headwords, e.g. es")
+    dictionary.add_argument("--translation-lang", required=True, help="language code of the translations, e.g. en")
+    dictionary.add_argument("--licence", default="see the package's copyright file", help="recorded in the manifest")
+    dictionary.add_argument("--max-translations", type=int, default=3, help="pairs per headword (default: %(default)s)")
+    dictionary.add_argument("--out", type=Path, required=True, help="corpus directory to write")
+
     mix = kinds.add_parser("mix", help="combine corpora and text files into one training mix (data/mixes/*.yaml)")
     mix.add_argument("--spec", type=Path, required=True, help="the mix spec (YAML), e.g. data/mixes/general-es-en.yaml")
     mix.add_argument("--out", type=Path, required=True, help="corpus directory to write")
@@ -86,6 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               "evidence each text is read with (default: %(default)s; 0: each text alone)")
     domains.add_argument("--context-weight", type=float, default=CONTEXT_WEIGHT,
                          help="the neighbours' share of each text's score (default: %(default)s)")
+    domains.add_argument("--prior", type=float, default=PRIOR,
+                         help="pseudo-count of no-evidence features: short texts need more evidence to leave "
+                         "the default domain (default: %(default)s)")
     domains.add_argument("--out", type=Path, default=Path("models/domains.json"), help="default: %(default)s")
 
     back = kinds.add_parser(
@@ -116,6 +138,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.kind == "domains":
         return _run_domains(args)
+    if args.kind == "dictionary":
+        from carousel.data.dictionary import build_dictionary_corpus
+
+        if args.max_translations < 1:
+            raise UserError(f"--max-translations must be at least 1, got {args.max_translations}")
+        manifest = build_dictionary_corpus(args.index, args.out, args.headword_lang, args.translation_lang,
+                                           args.licence, args.max_translations)
+        dropped = ", ".join(f"{reason} {n:,}" for reason, n in manifest.source["dropped_by_reason"].items() if n)
+        print(f"{manifest.source['entries']:,} entries: {manifest.splits['train'].rows:,} pairs; left out: {dropped or 'none'}")
+        print(f"wrote {args.out}")
+        return 0
     if args.kind == "mix":
         from carousel.data.mixing import build_mix, load_spec
 
@@ -133,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
             overrides = {"max_length_ratio": args.max_length_ratio} if args.max_length_ratio is not None else {}
             manifest, splits = build_bible_corpus(out, BibleConfig(**overrides), progress=not args.quiet)
             columns = args.subword_columns
+        elif args.kind == "po":
+            manifest, splits, out, columns = po_command.run(args, DEFAULT_CORPORA)
         else:
             from carousel.data.user_corpus import import_corpus
 
@@ -161,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_domains(args: argparse.Namespace) -> int:
-    from carousel.data.domains import fit_routing
+    from carousel.routing.fitting import fit_routing
     from carousel.data.mixing import load_spec
 
     domain_of_part = {}
@@ -175,8 +210,10 @@ def _run_domains(args: argparse.Namespace) -> int:
     if not valid_context(args.context, args.context_weight):
         raise UserError(f"--context must be 0 or more and --context-weight between 0 and 1, "
                         f"got {args.context} and {args.context_weight}")
+    if not 0 <= args.prior <= 100:
+        raise UserError(f"--prior must be between 0 and 100, got {args.prior}")
     routing, accuracy = fit_routing(load_spec(args.spec), domain_of_part, margin=args.margin,
-                                    context=args.context, context_weight=args.context_weight)
+                                    context=args.context, context_weight=args.context_weight, prior=args.prior)
     for lang, by_part in accuracy.items():
         print(f"{lang}: held-back accuracy " + ", ".join(f"{p} {a:.2%}" for p, a in sorted(by_part.items())))
     routing.save(args.out)
@@ -186,7 +223,7 @@ def _run_domains(args: argparse.Namespace) -> int:
 
 def _run_back_translation(args: argparse.Namespace) -> int:
     from carousel.commands.options import search_config
-    from carousel.model.translator import load_translator
+    from carousel.model.loading import load_translator
     from carousel.data.backtranslation import back_translate, read_text_rows
     from carousel.data.summary import format_summary
 

@@ -6,8 +6,10 @@
 Every flag overrides the `CAROUSEL_*` environment variable of the same setting (service/settings.py).
 SIGTERM or Ctrl-C stops taking connections and gives the requests in flight `--shutdown-grace`
 seconds (default 20) to finish; bodies still being uploaded get one second. Requests still running
-after that are cancelled, the batching workers finish the batch in hand (one small slice per request)
-within 5 s, and the process exits with status 0 -- at once, if a worker is still inside a translation.
+after that are cancelled, documents being read or written are abandoned (their processes killed), the
+batching workers finish the batch in hand (one small slice per request) within 5 s, and the process
+exits with status 0 -- at once, if a worker is still inside a translation. Whatever else may still run
+(a thread the event loop waits for at exit), the process exits 0 at most `EXIT_SLACK_SECONDS` after that.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import argparse
 import logging
 import os
 import signal
+import threading
 
 from carousel.errors import UserError
 from carousel.model.precision import DEFAULT_QUANTIZATION, QUANTIZE_MODES
+
+EXIT_SLACK_SECONDS = 5.0  # after the grace period and the workers' 5 s: the process is gone by then
 
 # flag dest -> ServiceSettings field
 _OVERRIDES = {
@@ -97,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     import uvicorn
 
-    from carousel.service.app import create_app
+    from carousel.service.app import SHUTDOWN_WORKERS_SECONDS, create_app
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _split_torch_threads(settings.batch_workers)
@@ -118,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
             app.state.stopping.set()  # bodies still arriving get a second, not the whole grace period
+            _exit_at_the_latest(settings.shutdown_grace_seconds + SHUTDOWN_WORKERS_SECONDS + EXIT_SLACK_SECONDS)
             super().handle_exit(sig, frame)
 
     server = Server(config)
@@ -133,6 +139,25 @@ def run(args: argparse.Namespace) -> int:
         logging.shutdown()
         os._exit(0)
     return 0
+
+
+_deadline_set = threading.Event()
+
+
+def _exit_at_the_latest(seconds: float) -> None:
+    """Exit with status 0 after `seconds`, whatever still runs (once; the timer thread is a daemon)."""
+    if _deadline_set.is_set():
+        return
+    _deadline_set.set()
+
+    def exit_now() -> None:
+        logging.getLogger(__name__).warning("still running %g s after the stop began; exiting now", seconds)
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 def _split_torch_threads(workers: int) -> None:

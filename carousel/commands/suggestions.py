@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from carousel.commands.keys import open_database
-    from carousel.io import write_atomically
+    from carousel.fileio import write_atomically
 
     database = open_database(args)
     rows = database.suggestions(args.source, args.target)

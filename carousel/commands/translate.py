@@ -5,24 +5,27 @@
     carousel translate --model DIR requests.jsonl --format jsonl --nbest 3 --scores
     carousel translate --model DIR verses.tsv --format tsv --column 2 --confidence   # a calibrated model
     carousel translate --source es --target en messages.pot -o messages.en.po   # also .html .srt .docx .odt
+    carousel translate --model DIR big.txt --shard 3/8 -o big.3.txt   # the 3rd of 8 contiguous shares of the lines
 
 Text, TSV and JSONL: one output line per input line, in input order, streamed in chunks
-(carousel.file_translation does the work; carousel.records the formats). Documents (the format from the
-extension, or --format) are read whole and written with their structure kept (carousel.documents).
+(carousel.formats.batch does the work; carousel.formats.lines the formats). Documents (the format from the
+extension, or --format) are read whole and written with their structure kept (carousel.formats.documents).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import sys
 from pathlib import Path
 
 from carousel.commands.options import add_search_arguments, positive_int, search_config
-from carousel.io import count_lines, open_for_reading
-from carousel.records import FORMATS, record_format
+from carousel.errors import UserError
+from carousel.fileio import count_lines, open_for_reading
+from carousel.formats.lines import FORMATS, record_format
 
-DOCUMENT_FORMATS = ("html", "srt", "po", "docx", "odt")  # carousel.documents: whole files, formatting kept
+DOCUMENT_FORMATS = ("html", "srt", "po", "docx", "odt")  # carousel.formats.documents: whole files, formatting kept
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=positive_int, default=1,
         help="processes that each load the model and translate chunks in parallel (default: 1, in-process)",
     )
+    parser.add_argument(
+        "--shard", type=_shard, metavar="I/N",
+        help="translate only the I-th (from 1) of N contiguous shares of the input records: N processes or "
+        "machines each take one, and their outputs concatenated in order are the whole file's "
+        "(byte for byte with --quantize none, whose output does not depend on batching)",
+    )
     parser.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -66,9 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from carousel import file_translation as files
-    from carousel.records import render_chunk
-    from carousel.routing import load_model_or_default
+    from carousel.formats import batch as files
+    from carousel.formats.lines import render_chunk
+    from carousel.routing.translator import load_model_or_default
 
     document = _document_format(args)
     if document:
@@ -80,34 +89,54 @@ def run(args: argparse.Namespace) -> int:
     for path in inputs:
         if path is not None:
             open_for_reading(path).close()
+    if args.shard and None in inputs:
+        raise UserError("--shard needs input files (stdin cannot be counted and then read again)")
     load = functools.partial(load_model_or_default, args.model, args.source, args.target, args.domain,
                              args.quantize, search, args.device)
     translator = load()  # a bad directory fails here, before any work
     show_progress = not args.quiet and (args.progress or sys.stderr.isatty())
-    total = sum(count_lines(path) for path in inputs) if show_progress and None not in inputs else None
+    records, total = files.read_records(inputs, output_format), None
+    if args.shard:
+        count = sum(1 for _ in files.read_records(inputs, output_format))
+        start, end = files.shard_bounds(count, *args.shard)
+        records, total = itertools.islice(records, start, end), end - start
+    elif show_progress and None not in inputs:
+        total = sum(count_lines(path) for path in inputs)
     try:
         with files.AtomicOutput(args.output) as out, tqdm(
             total=total, unit=" sentences", file=sys.stderr, disable=not show_progress, mininterval=0.5
         ) as bar:
-            chunks = files.chunked(files.read_records(inputs, output_format), files.CHUNK_LINES)
+            chunks = files.chunked(records, files.CHUNK_LINES)
             if args.workers > 1:
                 del translator  # each worker process loads its own
                 results = files.translate_in_workers(chunks, args.workers, load, search, args.batch_tokens)
             else:
-                results = files.translate_in_process(chunks, translator, search, args.batch_tokens)
+                results = files.translate_in_process(chunks, translator, search, args.batch_tokens, bar.update)
             for chunk, translations in results:
                 out.write("".join(line + "\n" for line in render_chunk(chunk, translations, output_format)))
                 out.flush()
-                bar.update(len(chunk))
+                # in process, translated records moved the bar as they were done; the rest move it now
+                bar.update(len(chunk) - (len(translations) if args.workers == 1 else 0))
     except BrokenPipeError:
         return files.stop_after_broken_pipe()
     return 0
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """`I/N` with 1 <= I <= N."""
+    shard, _, shards = text.partition("/")
+    try:
+        pair = int(shard), int(shards)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write I/N, e.g. 3/8, got {text!r}") from None
+    if not 1 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(f"I/N needs 1 <= I <= N, got {text!r}")
+    return pair
+
+
 def _document_format(args: argparse.Namespace) -> str | None:
     """The document format to translate the inputs as, or None for line records (text, TSV, JSONL)."""
-    from carousel.documents import EXTENSIONS
-    from carousel.errors import UserError
+    from carousel.formats.documents import EXTENSIONS
 
     if args.format in FORMATS:
         return None
@@ -121,18 +150,18 @@ def _document_format(args: argparse.Namespace) -> str | None:
         fmt = kinds.pop()
     if len(args.inputs) != 1:
         raise UserError(f"--format {fmt}: give one input file (documents are translated one at a time)")
-    if args.scores or args.nbest > 1 or args.column or args.header or args.workers > 1 or args.confidence:
-        raise UserError(f"--scores, --nbest, --column, --header, --workers and --confidence do not apply to {fmt} documents")
+    if args.scores or args.nbest > 1 or args.column or args.header or args.workers > 1 or args.confidence or args.shard:
+        raise UserError(f"--scores, --nbest, --column, --header, --workers, --confidence and --shard do not apply to {fmt} documents")
     if fmt in ("docx", "odt") and args.output is None:
         raise UserError(f"{fmt} output is binary: give -o FILE")
     return fmt
 
 
 def _translate_documents(args: argparse.Namespace, fmt: str) -> int:
-    from carousel.documents import read_document, translate_document
-    from carousel.file_translation import translate_nbest
-    from carousel.io import write_atomically
-    from carousel.routing import load_model_or_default
+    from carousel.formats.documents import read_document, translate_document
+    from carousel.formats.batch import translate_nbest
+    from carousel.fileio import write_atomically
+    from carousel.routing.translator import load_model_or_default
 
     path = args.inputs[0]
     open_for_reading(path).close()

@@ -19,14 +19,12 @@ directory (relative to the tuned one, so the two move together) and the weight u
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from pathlib import Path
 
 from carousel.errors import UserError
-from carousel.commands.evaluate import corpus_settings
-from carousel.commands.options import add_device_argument, positive_int
+from carousel.commands.options import add_device_argument, corpus_settings, positive_int
 from carousel.model.precision import DEFAULT_QUANTIZATION, QUANTIZE_MODES
 
 DEFAULT_SWEEP = [0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0]
@@ -59,19 +57,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--channel-weights", type=float, nargs="+", default=DEFAULT_CHANNEL_SWEEP, metavar="WEIGHT",
         help=f"channel weights to try (default: {' '.join(map(str, DEFAULT_CHANNEL_SWEEP))})",
     )
+    parser.add_argument(
+        "--no-repeat-ngrams", type=int, nargs="+", default=None, metavar="N",
+        help="also sweep the ban on repeating N subwords the source does not repeat (0 = off), e.g. 0 3 4 5 "
+        "(default: keep the card's choice)",
+    )
     parser.add_argument("--update-card", action="store_true", help="write the best value into the model's card.json")
     add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    from carousel.evaluation import read_references, score_system, translate_sentences
-    from carousel.io import sha256_file
+    from carousel.evaluation.scoring import read_references, score_system, translate_sentences
+    from carousel.fileio import sha256_file
     from carousel.model.card import update_card
-    from carousel.model.translator import load_translator
-    from carousel.tuning import choose, keep_untuned, load_channel_model, scores_by_value, sweep_member_weights
+    from carousel.model.loading import load_translator
+    from carousel.evaluation.tuning import load_channel_model, tune_decoding
     from carousel.model.search import (
-        MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, SearchConfig, is_valid_channel_weight, is_valid_length_penalty,
+        MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, MAX_NGRAM_BAN, is_valid_channel_weight, is_valid_length_penalty,
+        is_valid_ngram_ban,
     )
 
     if args.split == "test":
@@ -80,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--length-penalties must lie between 0 and {MAX_LENGTH_PENALTY:g}, got {args.length_penalties}")
     if not all(map(is_valid_channel_weight, args.channel_weights)):
         raise UserError(f"--channel-weights must lie between 0 and {MAX_CHANNEL_WEIGHT:g}, got {args.channel_weights}")
+    if args.no_repeat_ngrams and not all(map(is_valid_ngram_ban, args.no_repeat_ngrams)):
+        raise UserError(f"--no-repeat-ngrams must be 0 or from 2 to {MAX_NGRAM_BAN}, got {args.no_repeat_ngrams}")
     corpus, src, refs = corpus_settings(args)
     sources, references = read_references(corpus, args.split, src, refs)
     # The forward model alone: a channel model the card names may have moved, and this run either
@@ -93,48 +99,12 @@ def run(args: argparse.Namespace) -> int:
                                          progress=not args.quiet and sys.stderr.isatty())
         return score_system(hypotheses, references)
 
-    def sweep(name: str, values: list[float], **search_fields) -> dict[float, dict]:
-        results = {}
-        for value in dict.fromkeys(values):  # each value once, in the order given
-            results[value] = score(SearchConfig(beam_size=args.beam, **search_fields, **{name: value}))
-            label = name.replace("_", " ")
-            print(f"{label} {value:<4}  BLEU {results[value]['bleu']:6.2f}  chrF {results[value]['chrf']:6.2f}", flush=True)
-        return results
-
-    member_weights = None
-    if args.member_weights:
-        member_weights = sweep_member_weights(translator, args.member_weights, score, args.beam)
-    penalties = sweep("length_penalty", args.length_penalties, channel_weight=0.0)
-    best = choose(penalties, neutral=1.0)
-    print(f"best on {args.split}: length penalty {best} (BLEU {penalties[best]['bleu']:.2f})")
-    decoding = {
-        "length_penalty": best,
-        "chosen_by": "BLEU",
-        "beam": args.beam,
-        "quantize": args.quantize,
-        "corpus": str(corpus),
-        "split": args.split,
-        "split_sha256": sha256_file(corpus / f"{args.split}.tsv"),
-        "sweep": scores_by_value(penalties),
-        "command": shlex.join(args.command_line),
-    }
-    if member_weights is not None:
-        decoding["member_weights"], decoding["member_weights_sweep"] = member_weights
-    else:
-        keep_untuned(translator.card, decoding, "member_weights", "member_weights_sweep")
-    if args.channel_model is not None:
-        weights = sweep("channel_weight", args.channel_weights, length_penalty=best)
-        weight = choose(weights, neutral=0.0)
-        print(f"best on {args.split}: channel weight {weight} (BLEU {weights[weight]['bleu']:.2f})")
-        decoding["channel"] = {
-            "model": os.path.relpath(args.channel_model.resolve(), args.model.resolve()),
-            "weight": weight,
-            "model_card_name": translator.channel.card.get("name"),
-            "model_checksums": translator.channel.card.get("checksums"),
-            "sweep": scores_by_value(weights),
-        }
-    else:
-        keep_untuned(translator.card, decoding, "channel")
+    decoding = tune_decoding(translator, score, args.beam, args.length_penalties, args.channel_weights,
+                             args.member_weights, args.model, args.channel_model,
+                             split=args.split, report=lambda line: print(line, flush=True),
+                             ngram_bans=args.no_repeat_ngrams)
+    decoding.update(quantize=args.quantize, corpus=str(corpus), split=args.split,
+                    split_sha256=sha256_file(corpus / f"{args.split}.tsv"), command=shlex.join(args.command_line))
 
     if args.update_card:
         update_card(args.model, decoding=decoding)

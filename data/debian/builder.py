@@ -15,19 +15,19 @@ Order of the rules (each drop recorded with its reason):
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from carousel.io import write_atomically
-from carousel.data.corpus import SPLITS, CorpusManifest, DroppedRecord, write_corpus
+from carousel.data.corpus import SPLITS, CorpusManifest, DroppedRecord
 from carousel.data.debian import sources
-from carousel.data.debian.cleaning import clean_candidate, word_count
+from carousel.data.debian.cleaning import clean_candidate
 from carousel.data.debian.config import DebianConfig
 from carousel.data.debian.licences import package_licence
 from carousel.data.debian.packages import DEFAULT_MANIFEST, fetch, read_manifest, select_packages
+from carousel.data.drop_listing import write_corpus_listing
+from carousel.data.gettext import word_count
 
 COLUMNS = ["id", "en", "es"]
 LANGUAGES = {"en": "en", "es": "es"}
@@ -99,19 +99,17 @@ def build_debian_corpus(
     licences = {name: package_licence(root, name, _main_kind(kinds.get(name))) for name, root in roots.items()}
     counts = Counter(record.reason for record in dropped)
     source = _source_block(packages, kinds, licences, by_split, config, cutoffs, only)
-    manifest = write_corpus(
+    manifest = write_corpus_listing(
         output_dir,
         name="debian",
         columns=COLUMNS,
         languages=LANGUAGES,
         splits={split: [pair.row for pair in rows] for split, rows in by_split.items()},
         source=source,
-        dropped=_examples(dropped, config.dropped_examples),
+        dropped=dropped,
+        per_reason=config.dropped_examples,
         compress=compress,
     )
-    # write_corpus counts the records it is given; the listing is capped, so the counts come from all.
-    manifest = manifest.model_copy(update={"dropped_counts": dict(sorted(counts.items()))})
-    _rewrite_manifest(output_dir, manifest)
     if progress:
         print(summary_table(by_split, licences, counts), file=sys.stderr)
     return manifest
@@ -220,22 +218,6 @@ def _source_block(packages, kinds, licences, by_split, config, cutoffs, only) ->
             "`dropped_counts` counts them all"
         ),
     }
-
-
-def _examples(dropped: list[DroppedRecord], per_reason: int) -> list[DroppedRecord]:
-    """The first `per_reason` dropped records of each reason, sorted by (reason, id)."""
-    listed, taken = [], Counter()
-    for record in sorted(dropped, key=lambda r: (r.reason, r.id, r.detail)):
-        if taken[record.reason] < per_reason:
-            taken[record.reason] += 1
-            listed.append(record)
-    return listed
-
-
-def _rewrite_manifest(directory: Path, manifest: CorpusManifest) -> None:
-    """Write `corpus.json` again in write_corpus's format (same JSON layout, atomic rename)."""
-    path = Path(directory) / "corpus.json"
-    write_atomically(path, json.dumps(manifest.model_dump(), ensure_ascii=False, indent=2) + "\n")
 
 
 def summary_table(by_split: dict[str, list[Pair]], licences: dict[str, str], dropped_counts: Counter) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 
@@ -22,8 +21,3 @@ class Candidate:
     kind: str
     unit: str
     document: bool = False
-
-
-def short_hash(*parts: str) -> str:
-    """A stable 12-hex-digit digest of the parts (NUL-joined), for readable but unique ids."""
-    return hashlib.sha1("\0".join(parts).encode("utf-8")).hexdigest()[:12]

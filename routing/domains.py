@@ -26,20 +26,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carousel.errors import UserError
-from carousel.io import write_atomically
+from carousel.fileio import write_atomically
 
 FORMAT = 1
 FILENAME = "domains.json"
 DEFAULT_DOMAIN = "general"
-# Chosen on validation sets (Bible valid, Debian valid, FLORES dev, newstest2011): the lowest mean
-# misrouting over them in both languages; 0.5 sent 7.9% of English Bible valid verses to the general model.
-MARGIN = 0.3
+# Chosen with PRIOR on validation sets (benchmarks/domains.py --margins ... --priors ...): the setting that
+# keeps misrouting of short everyday sentences (Tatoeba held back) and short strings under 1% in both
+# languages, each text read alone, with the most Bible valid verses still routed to the Bible model.
+MARGIN = 0.2
 # Chosen on the same validation sets read as files, plus a file alternating 5 Bible valid verses with 5
 # FLORES dev sentences (`python benchmarks/domains.py --contexts 0:0,1:0.5,2:0.5,...`): mean correct
 # routing over the four, es 99.66% → 99.88%, en 98.45% → 99.36%; wider windows or more weight send more
 # of the alternating file astray.
 CONTEXT = 1
 CONTEXT_WEIGHT = 0.5
+# Evidence grows with a text's length: a score is the sum of its features' log-likelihood ratios over
+# their count plus PRIOR, so one Bible-leaning word ("y", "días") cannot send "Zapatos y accesorios" or
+# "Buenos días" to the Bible model, while a verse's dozens of features barely feel it. Chosen on
+# validation sets (benchmarks/domains.py --priors): see the README's Domains section.
+PRIOR = 32.0
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -81,8 +87,9 @@ class DomainClassifier:
     """Naive Bayes between the default domain and each other domain, decided per feature on average.
 
     For each other domain, a table of log p(feature | domain) - log p(feature | default). A text goes to
-    the other domain whose mean over the text's known features is highest, if that mean exceeds
-    `margin`; else to the default. The mean (not the sum) keeps long sentences from looking certain.
+    the other domain whose score over the text's known features is highest, if it exceeds `margin`;
+    else to the default. The score is a mean shrunk towards 0 (no evidence): sum / (count + `prior`).
+    The mean (not the sum) keeps long sentences from looking certain; the prior keeps short ones from it.
     """
 
     log_ratios: dict[str, dict[str, float]]  # other domain -> feature -> log-likelihood ratio
@@ -90,11 +97,12 @@ class DomainClassifier:
     margin: float = MARGIN
     context: int = CONTEXT  # neighbouring texts either side that `classify_in_context` reads
     context_weight: float = CONTEXT_WEIGHT  # their mean score's share of each text's score
+    prior: float = 0.0  # pseudo-count of no-evidence features (0 in routers fitted before it existed)
 
     @classmethod
     def fit(cls, parts_by_domain: dict[str, list[list[str]]], default: str = DEFAULT_DOMAIN,
             vocabulary_size: int = 60000, margin: float = MARGIN, context: int = CONTEXT,
-            context_weight: float = CONTEXT_WEIGHT) -> "DomainClassifier":
+            context_weight: float = CONTEXT_WEIGHT, prior: float = PRIOR) -> "DomainClassifier":
         """`parts_by_domain`: per domain, its parts' texts (a part: one source of text)."""
         if default not in parts_by_domain or len(parts_by_domain) < 2:
             raise DomainsError(f"fitting a domain classifier needs text of {default!r} and one other domain")
@@ -107,19 +115,20 @@ class DomainClassifier:
             if domain != default:
                 other = _log_probs(parts, vocabulary)
                 ratios[domain] = {f: round(other[f] - base[f], 3) for f in vocabulary}
-        return cls(ratios, default, margin, context, context_weight)
+        return cls(ratios, default, margin, context, context_weight, prior)
 
     @property
     def domains(self) -> list[str]:
         return sorted([self.default, *self.log_ratios])
 
     def scores(self, text: str) -> dict[str, float]:
-        """Per other domain, the mean log-likelihood ratio over the text's known features (0: no evidence)."""
+        """Per other domain, the text's known features' log-likelihood ratios summed over their count plus
+        the prior (0: no evidence)."""
         found = features(text)
         result = {}
         for domain, table in self.log_ratios.items():
             known = [table[f] for f in found if f in table]
-            result[domain] = sum(known) / len(known) if known else 0.0
+            result[domain] = sum(known) / (len(known) + self.prior) if known else 0.0
         return result
 
     def classify(self, text: str) -> tuple[str, float]:
@@ -147,7 +156,7 @@ class DomainClassifier:
 
     def to_json(self) -> dict:
         return {"default": self.default, "margin": self.margin, "context": self.context,
-                "context_weight": self.context_weight, "log_ratios": self.log_ratios}
+                "context_weight": self.context_weight, "prior": self.prior, "log_ratios": self.log_ratios}
 
     @classmethod
     def from_json(cls, data: dict) -> "DomainClassifier":
@@ -155,7 +164,10 @@ class DomainClassifier:
         context, weight = int(data.get("context", CONTEXT)), float(data.get("context_weight", CONTEXT_WEIGHT))
         if not valid_context(context, weight):
             raise ValueError(f"context {context} and context_weight {weight}: need context >= 0 and a weight in [0, 1]")
-        return cls(ratios, str(data["default"]), float(data["margin"]), context, weight)
+        prior = float(data.get("prior", 0.0))
+        if not 0 <= prior <= 100:
+            raise ValueError(f"prior {prior}: need a pseudo-count from 0 to 100")
+        return cls(ratios, str(data["default"]), float(data["margin"]), context, weight, prior)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Fitting the domain router of models/domains.json (carousel/domains.py) from a training mix's parts.
+"""Fitting the domain router of models/domains.json (routing/domains.py) from a training mix's parts.
 
 Each train part of a mix spec (data/mixes/*.yaml) belongs to one domain: the parts named in
 `domain_of_part`, the rest to the default domain. One classifier per language of the mix is fitted on
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from carousel.data.mixing import MixSpec, read_part
-from carousel.domains import CONTEXT, CONTEXT_WEIGHT, DEFAULT_DOMAIN, MARGIN, DomainClassifier, DomainRouting
+from carousel.routing.domains import CONTEXT, CONTEXT_WEIGHT, DEFAULT_DOMAIN, MARGIN, PRIOR, DomainClassifier, DomainRouting
 from carousel.errors import UserError
 
 HELD_BACK_EVERY = 20
@@ -19,7 +19,7 @@ HELD_BACK_EVERY = 20
 
 def fit_routing(spec: MixSpec, domain_of_part: dict[str, str], base: Path = Path("."),
                 margin: float = MARGIN, context: int = CONTEXT,
-                context_weight: float = CONTEXT_WEIGHT) -> tuple[DomainRouting, dict]:
+                context_weight: float = CONTEXT_WEIGHT, prior: float = PRIOR) -> tuple[DomainRouting, dict]:
     """The routing for the mix's languages, and per language and part the held-back accuracy (each
     held-back sentence read alone)."""
     unknown = sorted(set(domain_of_part) - {part.name for part in spec.train})
@@ -40,7 +40,7 @@ def fit_routing(spec: MixSpec, domain_of_part: dict[str, str], base: Path = Path
             parts_by_domain.setdefault(domain[name], []).append(
                 [t for i, t in enumerate(part_texts) if i % HELD_BACK_EVERY])
         classifier = DomainClassifier.fit(parts_by_domain, DEFAULT_DOMAIN, margin=margin, context=context,
-                                          context_weight=context_weight)
+                                          context_weight=context_weight, prior=prior)
         classifiers[lang] = classifier
         accuracy[lang] = {
             name: round(sum(classifier.classify(t)[0] == domain[name] for t in ts) / len(ts), 4)

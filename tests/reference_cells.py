@@ -1,4 +1,4 @@
-"""Recurrent cells written from their equations, laid out like torch's fused modules.
+"""Recurrent cells written from their equations, laid out like torch's fused modules (test code).
 
 The encoder and decoder run torch's fused `nn.LSTM` / `nn.GRU` for speed. The cells here
 are the readable reference: one time step per call, each gate equation beside the line
@@ -11,7 +11,6 @@ that computes it. Their parameters have exactly the names, shapes and gate order
 - `ElmanRNNCell`: the plain tanh (or ReLU) recurrent network, h_t = tanh(W x_t + U h_{t-1} + b).
 - `ReferenceGRUCell`: the gated recurrent unit (Cho et al. 2014) in torch's formulation.
   The GRU option of the encoder/decoder is torch's `nn.GRU`; this cell only documents it.
-- `init_forget_gate_bias`: start LSTMs with the forget gate open (bias 1 by default).
 - `unroll`: run any of these cells over a time-major sequence.
 
 Notation: x_t input (batch × I), h_t hidden state, c_t cell state (batch × H), σ the
@@ -25,44 +24,17 @@ import math
 import torch
 from torch import nn
 
+from carousel.model.gates import init_forget_gate_bias
+
 __all__ = [
     "ElmanRNNCell",
     "ReferenceGRUCell",
     "ReferenceLSTMCell",
     "copy_weights_from_torch",
-    "init_forget_gate_bias",
     "unroll",
 ]
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
-
-
-def init_forget_gate_bias(module: nn.Module, value: float = 1.0) -> None:
-    """Set the LSTM forget-gate bias so that bias_ih + bias_hh equals `value` in the f slice.
-
-    Works on `nn.LSTM` (every layer and direction), `nn.LSTMCell` and `ReferenceLSTMCell`,
-    whose biases are 4H vectors in gate order i, f, g, o. torch adds the two biases, so
-    the input bias takes `value` and the recurrent bias takes 0. A forget bias of 1 makes
-    f ≈ σ(1) ≈ 0.73 at the start, so the cell state and its gradient survive many steps
-    before the network has learnt when to forget (Gers et al. 2000; Jozefowicz et al. 2015).
-    That memory time, 1/(1 − σ(b_f)) ≈ 3.7 steps, suits sentences read with attention; to
-    learn a dependency over T steps from scratch the gate must start nearer 1, b_f ≈ ln T
-    (tests/test_lstm_theory.py). The other gates' biases are left as they are.
-    """
-    hidden = module.hidden_size
-    forget = slice(hidden, 2 * hidden)
-    found = False
-    with torch.no_grad():
-        for name, parameter in module.named_parameters(recurse=False):
-            if name.startswith("bias_") and parameter.shape[0] != 4 * hidden:
-                raise ValueError(f"{name} has {parameter.shape[0]} entries, not the 4 × {hidden} of an LSTM")
-            if name.startswith("bias_ih"):
-                parameter[forget].fill_(value)
-                found = True
-            elif name.startswith("bias_hh"):
-                parameter[forget].zero_()
-    if not found:
-        raise ValueError(f"{type(module).__name__} has no bias_ih parameters (built with bias=False?)")
 
 
 class _ReferenceCell(nn.Module):

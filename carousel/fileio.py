@@ -116,10 +116,6 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -12,7 +12,7 @@ import sentencepiece as spm
 from carousel.errors import UserError
 from carousel.data.corpus import load_corpus_manifest, read_split
 from carousel.model.normalize import Normalizer, build_normalizer
-from carousel.data.subwords import ensure_subword_models
+from carousel.data.subwords import SubwordModels, ensure_subword_models
 from carousel.model.config import EOS_ID
 from carousel.training.batching import Example
 from carousel.training.config import DataConfig, TrainConfig
@@ -37,7 +37,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     data = config.data
     _check_normalizer_language(data)
     normalizer = build_normalizer(data.normalize_source)
-    models = ensure_subword_models(data.corpus, data.src, data.tgt, config.subwords, normalize_source=normalizer)
+    models = _subword_models(config, normalizer)
     source_sp = spm.SentencePieceProcessor(model_file=str(models.src_model))
     target_sp = spm.SentencePieceProcessor(model_file=str(models.tgt_model))
 
@@ -66,6 +66,20 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         src_vocab_size=source_sp.get_piece_size(),
         tgt_vocab_size=target_sp.get_piece_size(),
     )
+
+
+def _subword_models(config: TrainConfig, normalizer: Normalizer) -> SubwordModels:
+    """The corpus's own subword models, or those of the model a run starts from (`init_from`): its
+    weights number the pieces of its own vocabulary, so continuing it on a new corpus keeps that vocabulary."""
+    if config.training.init_from:
+        directory = Path(config.training.init_from)
+        models = SubwordModels(directory / "source.model", directory / "target.model")
+        missing = [str(path) for path in (models.src_model, models.tgt_model) if not path.is_file()]
+        if missing:
+            raise UserError(f"init_from {directory}: no subword model {', '.join(missing)}; is it an exported model directory?")
+        return models
+    data = config.data
+    return ensure_subword_models(data.corpus, data.src, data.tgt, config.subwords, normalize_source=normalizer)
 
 
 def source_language(data: DataConfig) -> str:

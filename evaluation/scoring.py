@@ -8,11 +8,12 @@ benchmarks and `carousel evaluate` all use these functions, so they report the s
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 from carousel.errors import UserError
-from carousel.io import sha256_file
+from carousel.fileio import sha256_file
 from carousel.model.precision import DEFAULT_QUANTIZATION
 
 
@@ -114,13 +115,13 @@ def evaluate_model_on_split(
     """Translate a split's source column with a model and score it against the reference columns.
 
     `load(quantization, search)` gives the translator where it is not the model directory's own
-    (the shipped default models behind their domain router: carousel/routing.py).
+    (the shipped default models behind their domain router: routing/translator.py).
 
     Returns the scores (see `score_system`) with what was measured: corpus, split and its checksum,
     columns, sentence count, search settings, and the translations under "hypotheses".
     """
     from carousel.model.search import SearchConfig
-    from carousel.model.translator import load_translator
+    from carousel.model.loading import load_translator
 
     search = search or SearchConfig()
     sources, references = read_references(corpus, split, src, refs)
@@ -139,9 +140,25 @@ def evaluate_model_on_split(
         "length_penalty": search.length_penalty,
         "channel_weight": search.channel_weight,
         "max_length_ratio": search.max_length_ratio,
+        "no_repeat_ngram": search.ngram_ban,
         "quantize": quantization,
+        "stutters": round(stutter_share(sources, hypotheses), 4),
         "hypotheses": hypotheses,
     }
+
+
+def repeats_a_word_ngram(text: str, n: int = 3) -> bool:
+    """Does `text` hold some sequence of n words (lower-cased, punctuation aside) twice?"""
+    words = re.findall(r"\w+", text.lower())
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
+def stutter_share(sources: list[str], hypotheses: list[str], n: int = 3) -> float:
+    """The share of outputs that repeat a word n-gram while their source repeats none: the stutter of
+    a search that lost its place ("of the Stanford University of the Stanford University ...")."""
+    stutters = sum(repeats_a_word_ngram(h, n) and not repeats_a_word_ngram(s, n) for s, h in zip(sources, hypotheses))
+    return stutters / max(len(hypotheses), 1)
 
 
 def translate_sentences(translator, sentences: list[str], search, batch_tokens: int, progress: bool = False) -> list[str]:
@@ -177,7 +194,8 @@ def format_report(report: dict, where: str) -> str:
         search = report["search"]
         lines[0] += (
             f"; model decoding: beam {search['beam']}, length penalty {search['length_penalty']}, "
-            f"channel weight {search['channel_weight']}, quantize {search['quantize']}"
+            f"channel weight {search['channel_weight']}, no repeat ngram {search.get('no_repeat_ngram', 0)}, "
+            f"quantize {search['quantize']}"
         )
     compared = len(report["systems"]) > 1
     width = max(6, *(len(s["name"]) for s in report["systems"]))
@@ -192,6 +210,9 @@ def format_report(report: dict, where: str) -> str:
             row += "".join(f"  {'-' if p is None else format(p[m], '.4f'):>7}" for m in METRICS)
         lines.append(row)
     lines.append("")
+    if "stutters" in report:
+        lines.append(f"stutters: {report['stutters']:.1%} of the model's outputs repeat a 3-word sequence their source "
+                     "does not repeat")
     if compared:
         significance = report["significance"]
         lines.append(

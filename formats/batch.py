@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import IO
 
 from carousel.errors import UserError
-from carousel.io import atomic_file, display_name, read_lines
-from carousel.records import NBest, Record, RecordFormat, Translated, one_line
+from carousel.fileio import atomic_file, display_name, read_lines
+from carousel.formats.lines import NBest, Record, RecordFormat, Translated, one_line
 
 CHUNK_LINES = 2000
+# Records translated per call: enough for full batches (the translator sorts them by length), few enough
+# that the progress bar moves every few seconds.
+PROGRESS_SLICE = 128
 
 
 def translate_nbest(translator, sources: list[str], search, batch_tokens: int) -> list[NBest]:
@@ -42,6 +45,12 @@ def read_records(inputs: list[Path | None], record_format: RecordFormat) -> Iter
         yield from record_format.parse(read_lines(path), display_name(path), first_file=index == 0)
 
 
+def shard_bounds(count: int, shard: int, shards: int) -> tuple[int, int]:
+    """The records [start, end) of share `shard` (from 1) of `shards` contiguous shares of `count` records:
+    the shares cover every record once, in order, and differ in size by at most one."""
+    return (shard - 1) * count // shards, shard * count // shards
+
+
 def chunked(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     chunk: list[Record] = []
     for record in records:
@@ -58,10 +67,17 @@ def sources_of(chunk: list[Record]) -> list[str]:
     return [record.source for record in chunk if record.verbatim is None]
 
 
-def translate_in_process(chunks: Iterable[list[Record]], translator, search, batch_tokens: int):
-    """(chunk, translations) for each chunk, translated here."""
+def translate_in_process(chunks: Iterable[list[Record]], translator, search, batch_tokens: int,
+                         progress: Callable[[int], object] | None = None):
+    """(chunk, translations) for each chunk, translated here, `PROGRESS_SLICE` records at a time so that
+    `progress(records done)` follows the work (a chunk of 2,000 lines takes minutes)."""
     for chunk in chunks:
-        yield chunk, translate_records(translator, sources_of(chunk), search, batch_tokens)
+        sources, translations = sources_of(chunk), []
+        for start in range(0, len(sources), PROGRESS_SLICE):
+            translations += translate_records(translator, sources[start:start + PROGRESS_SLICE], search, batch_tokens)
+            if progress is not None:
+                progress(len(sources[start:start + PROGRESS_SLICE]))
+        yield chunk, translations
 
 
 class AtomicOutput:

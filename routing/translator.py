@@ -1,7 +1,7 @@
 """The default translator of a language pair: one model per domain behind the domain router.
 
 `carousel translate` and `carousel evaluate` without `--model` use `load_default_translator`: with
-`--domain auto` (the default) each text goes to the model of the domain carousel/domains.py finds
+`--domain auto` (the default) each text goes to the model of the domain routing/domains.py finds
 for it among its neighbours (the lines of a file), with `--domain NAME` every text to that domain's
 model. The service routes the same way per string of `q`, among the request's strings (service/registry.py).
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from carousel.domains import DomainRouting, load_routing
+from carousel.routing.domains import DomainRouting, load_routing
 from carousel.errors import UserError
-from carousel.shipped import model_for, models_dir, models_for
+from carousel.routing.shipped import model_for, models_dir, models_for
 
 AUTO = "auto"
 
@@ -70,7 +70,7 @@ def load_default_translator(source: str | None, target: str | None, domain: str 
     """The shipped model of `domain` for the pair, or with "auto" the router over all its domains
     (a plain translator where the pair has one domain)."""
     from carousel.model.precision import DEFAULT_QUANTIZATION
-    from carousel.model.translator import load_translator
+    from carousel.model.loading import load_translator
 
     quantization = quantization or DEFAULT_QUANTIZATION
     root = models_dir()
@@ -84,7 +84,7 @@ def load_default_translator(source: str | None, target: str | None, domain: str 
 def load_model_or_default(model: Path | None, source: str | None, target: str | None, domain: str,
                           quantization: str, search, device: str = "auto"):
     """The commands' translator: the model directory named, else the shipped models of the pair."""
-    from carousel.model.translator import load_translator
+    from carousel.model.loading import load_translator
 
     if model is not None:
         if domain != AUTO:

@@ -2,7 +2,7 @@
 
 `CAROUSEL_MODELS_DIR` when set; else `models/` beside the installed source (an editable install or a
 checkout); else `./models`. Each model directory's `config.json` names its language pair, its `card.json`
-its domain (carousel/domains.py); a pair may have one model per domain. Torch-free.
+its domain (routing/domains.py); a pair may have one model per domain. Torch-free.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from carousel.domains import load_routing, model_domain
+from carousel.routing.domains import load_routing, model_domain
 from carousel.errors import UserError
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]

@@ -1,41 +1,45 @@
 """Documents translated whole: plain text, HTML, SubRip subtitles, gettext catalogs, .docx and .odt.
 
-Every format is read into a `Document`: the texts to translate (`texts`) and how to put translations
-back (`render(translations) -> bytes`), so the caller chooses how to translate them (the command line
-with a translator in this process, the service through its batching queues). The format comes from the
-file name's extension (`document_format`).
+Every format is read into `FileTexts`: the texts to translate (`texts`) and how to put translations back
+into the file (`render(translations) -> bytes`), so the caller chooses how to translate them (the
+command line with a translator in this process, the service through its batching queues). The format
+comes from the file name's extension (`document_format`).
 
     document = read_document("po", data, source="es", target="en")
     output = document.render([translate(text) for text in document.texts])
 
 What each format keeps:
 
-- text: every line, blank lines and indentation; each non-blank line is one text;
+- text: every line, blank lines and indentation; each line with words is one text;
 - html: markup byte for byte; the text between tags (not in <script>/<style>) is translated;
 - srt: numbering and timings; each cue's text is one text (its line breaks kept where the model keeps them);
 - po/pot: the header (Language and Plural-Forms filled in for the target), comments, msgctxt, references,
   existing translations (unless `overwrite`); a new translation is marked `fuzzy` for a reviewer; plural
-  entries get every plural form of the target; placeholders (%s, %1$s, %(name)s, {0}, {name}) and
-  accelerator marks (_File, &File) are kept valid: the text around placeholders is translated piece by
-  piece and the placeholders put back in their order, and the accelerator goes before the first letter
-  of the translation, so `msgfmt --check` accepts the catalog;
+  entries get every plural form of the target; placeholders and accelerators stay valid
+  (formats/catalogs.py), so `msgfmt --check` accepts the catalog;
 - docx/odt: paragraphs (body, tables, headers and footers) keep their style; a paragraph's translation
   goes into its first run of text (that run's character formatting applies to all of it).
+
+A document is bounded before it is translated (`DocumentLimits`, `DocumentTooLarge` above them): its
+texts and their characters, an office file's unpacked size, XML elements and paragraphs (counted in the
+raw XML before a parser builds anything), HTML's parse time, and the rendered file's size against the
+upload's. Only text with words is translated (model/sentences.py `has_words`).
 """
 
 from __future__ import annotations
 
 import html
 import io
-import re
+import time
 import zipfile
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
 
 from carousel.errors import UserError
-from carousel.model.spans import PLACEHOLDER
+from carousel.formats.catalogs import CatalogError, CatalogText, check_strings, plural_count, plural_forms
+from carousel.formats.html import HtmlTooComplex, markup_runs
+from carousel.model.sentences import has_words, split_sentences
 
 # extension -> format name
 EXTENSIONS = {
@@ -63,11 +67,29 @@ PLURAL_FORMS = {
     "pt": "nplurals=2; plural=(n != 1);",
     "fr": "nplurals=2; plural=(n > 1);",
 }
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # a .docx/.odt that inflates beyond this is refused (zip bomb)
+OUTPUT_ALLOWANCE = 1024 * 1024  # bytes a rendered file may have beyond max_output_ratio × the input
+# How a paragraph starts in each office format's XML (with ">", " " or "/>" after it).
+PARAGRAPH_TAGS = {"docx": (b"<w:p",), "odt": (b"<text:p", b"<text:h")}
+
+
+@dataclass(frozen=True)
+class DocumentLimits:
+    """What one document may hold; above it, reading or rendering raises DocumentTooLarge."""
+
+    max_texts: int = 10_000  # texts to translate (lines, cues, messages); an office file's paragraphs
+    max_chars: int = 500_000  # characters of those texts
+    max_elements: int = 500_000  # XML elements of an office file (start tags), tags of an HTML page
+    max_unzipped_bytes: int = 64 * 1024 * 1024  # an office file's parts, unpacked
+    max_output_ratio: int = 20  # a rendered file: at most this × the input, plus OUTPUT_ALLOWANCE
+    parse_seconds: float | None = None  # HTML: give up parsing after this long (None: no deadline)
 
 
 class DocumentError(UserError):
     """The file cannot be read as its format says (a 400 in the service)."""
+
+
+class DocumentTooLarge(DocumentError):
+    """The file is over a DocumentLimits bound (a 413 in the service)."""
 
 
 def document_format(name: str) -> str:
@@ -85,24 +107,48 @@ def supported_extensions() -> list[str]:
 
 
 @dataclass
-class Document:
+class FileTexts:
+    """A file read for translation: its texts, and how to write the file back with their translations."""
+
     texts: list[str]
     _render: Callable[[list[str]], bytes]
+    max_output_bytes: int | None = None
 
     def render(self, translations: list[str]) -> bytes:
         if len(translations) != len(self.texts):
             raise ValueError(f"{len(translations)} translations for {len(self.texts)} texts")
-        return self._render(list(translations))
+        output = self._render(list(translations))
+        if self.max_output_bytes is not None and len(output) > self.max_output_bytes:
+            raise DocumentTooLarge(
+                f"the translated file would be {len(output)} bytes, more than the {self.max_output_bytes} "
+                "allowed for this upload"
+            )
+        return output
 
 
-def read_document(fmt: str, data: bytes, source: str = "", target: str = "", overwrite: bool = False) -> Document:
-    """`data` read as format `fmt` (see EXTENSIONS); `target` fills gettext headers."""
+def read_document(fmt: str, data: bytes, source: str = "", target: str = "", overwrite: bool = False,
+                  limits: DocumentLimits = DocumentLimits()) -> FileTexts:
+    """`data` read as format `fmt` (see EXTENSIONS) within `limits`; `target` fills gettext headers."""
     readers = {"text": _text, "html": _html, "srt": _srt, "docx": _docx, "odt": _odt}
     if fmt == "po":
-        return _po(data, target, overwrite)
-    if fmt not in readers:
+        document = _po(data, target, overwrite)
+    elif fmt in readers:
+        if fmt in PARAGRAPH_TAGS:
+            _check_zip(data, fmt, limits)
+        document = readers[fmt](data, limits) if fmt == "html" else readers[fmt](data)
+    else:
         raise DocumentError(f"unknown document format {fmt!r}")
-    return readers[fmt](data)
+    _check_texts(document.texts, limits)
+    document.max_output_bytes = limits.max_output_ratio * len(data) + OUTPUT_ALLOWANCE
+    return document
+
+
+def _check_texts(texts: list[str], limits: DocumentLimits) -> None:
+    if len(texts) > limits.max_texts:
+        raise DocumentTooLarge(f"the file holds {len(texts)} texts to translate; the limit is {limits.max_texts}")
+    chars = sum(len(text) for text in texts)
+    if chars > limits.max_chars:
+        raise DocumentTooLarge(f"the file holds {chars} characters to translate; the limit is {limits.max_chars}")
 
 
 def _decode(data: bytes, what: str) -> str:
@@ -112,17 +158,13 @@ def _decode(data: bytes, what: str) -> str:
         raise DocumentError(f"the {what} file is not valid UTF-8 (byte {error.start})") from None
 
 
-def has_letters(text: str) -> bool:
-    return any(character.isalpha() for character in text)
-
-
 # -- plain text ------------------------------------------------------------------------------------
 
 
-def _text(data: bytes) -> Document:
+def _text(data: bytes) -> FileTexts:
     lines = _decode(data, "text").splitlines(keepends=True)
     parts = [_strip_line(line) for line in lines]
-    slots = [i for i, (_, body, _) in enumerate(parts) if has_letters(body)]
+    slots = [i for i, (_, body, _) in enumerate(parts) if has_words(body)]
 
     def render(translations: list[str]) -> bytes:
         out = [lead + body + end for lead, body, end in parts]
@@ -131,7 +173,7 @@ def _text(data: bytes) -> Document:
             out[index] = lead + " ".join(translation.splitlines()) + end
         return "".join(out).encode("utf-8")
 
-    return Document([parts[i][1] for i in slots], render)
+    return FileTexts([parts[i][1] for i in slots], render)
 
 
 def _strip_line(line: str) -> tuple[str, str, str]:
@@ -145,205 +187,85 @@ def _strip_line(line: str) -> tuple[str, str, str]:
 # -- HTML ------------------------------------------------------------------------------------------
 
 
-class _TextNodes(HTMLParser):
-    """Cuts a page into markup (copied as it was) and text nodes (unescaped)."""
-
-    RAW = {"script", "style"}
-
-    def __init__(self, source: str):
-        super().__init__(convert_charrefs=False)
-        self.source = source
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", source)]
-        self.events: list[tuple[int, bool]] = []  # (start offset, is text)
-        self.raw_depth = 0
-
-    def _offset(self) -> int:
-        line, column = self.getpos()
-        return self.line_starts[line - 1] + column
-
-    def _mark(self, is_text: bool) -> None:
-        self.events.append((self._offset(), is_text))
-
-    def handle_starttag(self, tag, attrs):
-        self._mark(False)
-        if tag in self.RAW:
-            self.raw_depth += 1
-
-    def handle_endtag(self, tag):
-        self._mark(False)
-        if tag in self.RAW and self.raw_depth:
-            self.raw_depth -= 1
-
-    def handle_data(self, data):
-        self._mark(self.raw_depth == 0)
-
-    def handle_entityref(self, name):
-        self._mark(self.raw_depth == 0)
-
-    def handle_charref(self, name):
-        self._mark(self.raw_depth == 0)
-
-    def handle_startendtag(self, tag, attrs):
-        self._mark(False)
-
-    def handle_comment(self, data):
-        self._mark(False)
-
-    def handle_decl(self, decl):
-        self._mark(False)
-
-    def handle_pi(self, data):
-        self._mark(False)
-
-    def unknown_decl(self, data):
-        self._mark(False)
-
-
-def _html(data: bytes) -> Document:
+def _html(data: bytes, limits: DocumentLimits) -> FileTexts:
     source = _decode(data, "HTML")
-    parser = _TextNodes(source)
-    parser.feed(source)
-    parser.close()
-    # Consecutive text events (text, entities) make one text node; everything else is markup.
-    pieces: list[tuple[str, bool]] = []
-    events = parser.events + [(len(source), False)]
-    for (start, is_text), (end, _) in zip(events, events[1:]):
-        chunk = source[start:end]
-        if pieces and pieces[-1][1] and is_text:
-            pieces[-1] = (pieces[-1][0] + chunk, True)
-        else:
-            pieces.append((chunk, is_text))
-    if events and events[0][0] > 0:
-        pieces.insert(0, (source[: events[0][0]], False))
-    parts: list[str | tuple[str, str, str]] = []
+    tags = source.count("<")
+    if tags > limits.max_elements:
+        raise DocumentTooLarge(f"the HTML file holds {tags} tags; the limit is {limits.max_elements}")
+    deadline = None if limits.parse_seconds is None else time.monotonic() + limits.parse_seconds
+    try:
+        runs = markup_runs(source, deadline)
+    except HtmlTooComplex:
+        raise DocumentTooLarge(f"the HTML could not be parsed within {limits.parse_seconds:g} seconds") from None
+    parts: list[str | tuple[str, str]] = []  # markup, or (leading, trailing) whitespace around a text
     texts = []
-    for chunk, is_text in pieces:
-        text = html.unescape(chunk) if is_text else ""
-        if is_text and has_letters(text):
-            stripped = text.strip()
-            lead = text[: len(text) - len(text.lstrip())]
-            trail = text[len(text.rstrip()):]
-            parts.append((lead, stripped, trail))
-            texts.append(" ".join(stripped.split()))
+    for raw, text in runs:
+        if text is not None and has_words(text):
+            parts.append((text[: len(text) - len(text.lstrip())], text[len(text.rstrip()):]))
+            texts.append(" ".join(text.split()))
         else:
-            parts.append(chunk)
+            parts.append(raw)
 
     def render(translations: list[str]) -> bytes:
         answers = iter(translations)
         out = []
         for part in parts:
             if isinstance(part, tuple):
-                out.append(part[0] + html.escape(next(answers), quote=False) + part[2])
+                out.append(part[0] + html.escape(next(answers), quote=False) + part[1])
             else:
                 out.append(part)
         return "".join(out).encode("utf-8")
 
-    return Document(texts, render)
+    return FileTexts(texts, render)
 
 
 # -- SubRip ----------------------------------------------------------------------------------------
 
 
-def _srt(data: bytes) -> Document:
+def _srt(data: bytes) -> FileTexts:
     import srt
 
     try:
         cues = list(srt.parse(_decode(data, "SubRip"), ignore_errors=False))
     except srt.SRTParseError as error:
         raise DocumentError(f"not a valid SubRip file: {error}") from None
-    slots = [i for i, cue in enumerate(cues) if has_letters(cue.content)]
+    slots = [i for i, cue in enumerate(cues) if has_words(cue.content)]
 
     def render(translations: list[str]) -> bytes:
         for index, translation in zip(slots, translations):
             cues[index].content = translation.strip() or cues[index].content
         return srt.compose(cues, reindex=False).encode("utf-8")
 
-    return Document([cues[i].content for i in slots], render)
+    return FileTexts([cues[i].content for i in slots], render)
 
 
 # -- gettext catalogs ------------------------------------------------------------------------------
 
-ACCELERATOR = re.compile(r"(?:(?<=\s)|^)([_&])(?=\w)(?!\w+;)")
 
-
-def _protected_pieces(text: str) -> list[tuple[str, bool]]:
-    """`text` cut into (piece, translate?) around placeholders; pieces without letters are kept."""
-    pieces: list[tuple[str, bool]] = []
-    start = 0
-    for match in PLACEHOLDER.finditer(text):
-        pieces.append((text[start: match.start()], True))
-        pieces.append((match.group(0), False))
-        start = match.end()
-    pieces.append((text[start:], True))
-    return [(piece, wanted and has_letters(piece)) for piece, wanted in pieces if piece]
-
-
-class _CatalogText:
-    """One msgid (or msgid_plural) made ready for translation: accelerator taken out, placeholders kept."""
-
-    def __init__(self, text: str):
-        self.accelerator = None
-        marks = ACCELERATOR.findall(text)
-        if len(marks) == 1:
-            self.accelerator = marks[0]
-            text = ACCELERATOR.sub("", text, count=1)
-        self.pieces = _protected_pieces(text)
-
-    @property
-    def texts(self) -> list[str]:
-        return [piece.strip() for piece, wanted in self.pieces if wanted]
-
-    def join(self, translations: list[str]) -> str:
-        answers = iter(translations)
-        out = []
-        for piece, wanted in self.pieces:
-            if wanted:
-                translation = " ".join(next(answers).split()) or piece.strip()
-                lead = piece[: len(piece) - len(piece.lstrip())]
-                trail = piece[len(piece.rstrip()):]
-                out.append(lead + translation + trail)
-            else:
-                out.append(piece)
-        text = "".join(out)
-        if self.accelerator:
-            text = _with_accelerator(text, self.accelerator)
-        return text
-
-
-def _with_accelerator(text: str, mark: str) -> str:
-    """The mark before the first letter that is not inside a placeholder."""
-    protected = [range(m.start(), m.end()) for m in PLACEHOLDER.finditer(text)]
-    for index, character in enumerate(text):
-        if character.isalnum() and not any(index in span for span in protected):
-            return text[:index] + mark + text[index:]
-    return text
-
-
-def plural_count(plural_forms: str) -> int | None:
-    match = re.search(r"nplurals\s*=\s*(\d+)", plural_forms or "")
-    return int(match.group(1)) if match else None
-
-
-def _po(data: bytes, target: str, overwrite: bool) -> Document:
+def _po(data: bytes, target: str, overwrite: bool) -> FileTexts:
     import polib
 
+    text = _decode(data, "gettext catalog")
     try:
-        catalog = polib.pofile(_decode(data, "gettext catalog"), wrapwidth=78)
-    except (OSError, ValueError) as error:
+        check_strings(text)
+        catalog = polib.pofile(text, wrapwidth=78)
+        _fill_header(catalog, target)
+        nplurals = plural_forms(catalog.metadata["Plural-Forms"])
+    except CatalogError as error:
         raise DocumentError(f"not a valid gettext catalog: {error}") from None
-    _fill_header(catalog, target)
-    nplurals = plural_count(catalog.metadata.get("Plural-Forms", "")) or 2
+    except (OSError, ValueError) as error:  # polib's own complaints
+        raise DocumentError(f"not a valid gettext catalog: {error}") from None
 
-    jobs: list[tuple[object, list[_CatalogText]]] = []
+    jobs: list[tuple[object, list[CatalogText]]] = []
     for entry in catalog:
         if entry.obsolete or entry.msgid == "":
             continue
         translated = bool(entry.msgstr) or any(entry.msgstr_plural.values())
         if translated and not overwrite:
             continue
-        parts = [_CatalogText(entry.msgid)]
+        parts = [CatalogText(entry.msgid)]
         if entry.msgid_plural:
-            parts.append(_CatalogText(entry.msgid_plural))
+            parts.append(CatalogText(entry.msgid_plural))
         jobs.append((entry, parts))
     texts = [text for _, parts in jobs for part in parts for text in part.texts]
 
@@ -360,7 +282,7 @@ def _po(data: bytes, target: str, overwrite: bool) -> Document:
             entry.previous_msgid = entry.previous_msgid_plural = entry.previous_msgctxt = None
         return str(catalog).encode("utf-8")
 
-    return Document(texts, render)
+    return FileTexts(texts, render)
 
 
 def _fill_header(catalog, target: str) -> None:
@@ -387,24 +309,55 @@ def _fill_header(catalog, target: str) -> None:
 # -- office documents ------------------------------------------------------------------------------
 
 
-def _check_zip(data: bytes, what: str) -> None:
+def _check_zip(data: bytes, fmt: str, limits: DocumentLimits) -> None:
+    """Unpacked size, XML elements and paragraphs within `limits`, counted in the raw parts as they
+    inflate (a few bytes of compressed XML can hold millions of empty paragraphs)."""
+    what = f".{fmt}"
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED_BYTES:
-                raise DocumentError(f"the {what} file unpacks to more than {MAX_UNZIPPED_BYTES} bytes")
-    except zipfile.BadZipFile:
-        raise DocumentError(f"not a {what} file (not a zip archive)") from None
+            unpacked = sum(info.file_size for info in archive.infolist())
+            if unpacked > limits.max_unzipped_bytes:
+                raise DocumentTooLarge(f"the {what} file unpacks to {unpacked} bytes; the limit is {limits.max_unzipped_bytes}")
+            elements = paragraphs = 0
+            for info in archive.infolist():
+                if info.filename.endswith(".xml"):
+                    counted = _count_tags(archive, info, PARAGRAPH_TAGS[fmt])
+                    elements, paragraphs = elements + counted[0], paragraphs + counted[1]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError):
+        raise DocumentError(f"not a {what} file (not a readable zip archive)") from None
+    if elements > limits.max_elements:
+        raise DocumentTooLarge(f"the {what} file holds {elements} XML elements; the limit is {limits.max_elements}")
+    if paragraphs > limits.max_texts:
+        raise DocumentTooLarge(f"the {what} file holds {paragraphs} paragraphs; the limit is {limits.max_texts}")
 
 
-def _docx(data: bytes) -> Document:
+def _count_tags(archive: zipfile.ZipFile, info: zipfile.ZipInfo, paragraph_tags: tuple[bytes, ...]) -> tuple[int, int]:
+    """(start tags, paragraph start tags) of one XML part, read in chunks. A chunk is counted up to a "<"
+    near its end, which goes with the next chunk: no tag is cut in two, since a tag holds no "<" after
+    its first byte, and the tags counted are shorter than the 16 bytes looked back."""
+    elements = paragraphs = 0
+    left = b""
+    with archive.open(info) as part:
+        while True:
+            chunk = part.read(1 << 20)
+            block = left + chunk
+            cut = block.rfind(b"<", max(0, len(block) - 16)) if chunk else -1
+            cut = len(block) if cut < 0 else cut
+            ready, left = block[:cut], block[cut:]
+            elements += ready.count(b"<") - ready.count(b"</") - ready.count(b"<?") - ready.count(b"<!")
+            paragraphs += sum(ready.count(tag + end) for tag in paragraph_tags for end in (b">", b" ", b"/>"))
+            if not chunk:
+                return elements, paragraphs
+
+
+def _docx(data: bytes) -> FileTexts:
     import docx
 
-    _check_zip(data, ".docx")
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as error:  # python-docx raises several kinds for a damaged package
         raise DocumentError(f"not a readable .docx file: {error}") from None
-    paragraphs = [p for p in _docx_paragraphs(document) if has_letters(p.text)]
+    paragraphs = [p for p in _docx_paragraphs(document) if has_words(p.text)]
 
     def render(translations: list[str]) -> bytes:
         for paragraph, translation in zip(paragraphs, translations):
@@ -418,7 +371,7 @@ def _docx(data: bytes) -> Document:
         document.save(out)
         return out.getvalue()
 
-    return Document([p.text for p in paragraphs], render)
+    return FileTexts([p.text for p in paragraphs], render)
 
 
 def _docx_paragraphs(document):
@@ -441,11 +394,10 @@ def _docx_paragraphs(document):
                 yield paragraph
 
 
-def _odt(data: bytes) -> Document:
+def _odt(data: bytes) -> FileTexts:
     from odf import teletype, text as odf_text
     from odf.opendocument import load
 
-    _check_zip(data, ".odt")
     try:
         document = load(io.BytesIO(data))
     except Exception as error:  # odfpy raises several kinds for a damaged package
@@ -453,7 +405,7 @@ def _odt(data: bytes) -> Document:
     paragraphs = []
     for kind in (odf_text.H, odf_text.P):
         for element in document.getElementsByType(kind):
-            if has_letters(teletype.extractText(element)) and not _has_paragraph_ancestor(element):
+            if has_words(teletype.extractText(element)) and not _has_paragraph_ancestor(element):
                 paragraphs.append(element)
 
     def render(translations: list[str]) -> bytes:
@@ -468,7 +420,7 @@ def _odt(data: bytes) -> Document:
         document.write(out)
         return out.getvalue()
 
-    return Document([teletype.extractText(p) for p in paragraphs], render)
+    return FileTexts([teletype.extractText(p) for p in paragraphs], render)
 
 
 def _has_paragraph_ancestor(element) -> bool:
@@ -491,7 +443,12 @@ def _odt_text_nodes(element) -> list:
     return nodes
 
 
-def translate_document(document: Document, translate: Callable[[list[str]], list[str]]) -> bytes:
+def sentence_counts(texts: list[str]) -> dict[str, int]:
+    """Each distinct text's sentences, as the translator cuts them (model/sentences.py)."""
+    return {text: len(split_sentences(text).sentences) for text in dict.fromkeys(texts)}
+
+
+def translate_document(document: FileTexts, translate: Callable[[list[str]], list[str]]) -> bytes:
     """The document rendered with `translate` applied to its texts (each distinct text once)."""
     distinct = list(dict.fromkeys(document.texts))
     mapping = dict(zip(distinct, translate(distinct) if distinct else []))

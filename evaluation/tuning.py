@@ -1,0 +1,117 @@
+"""Choosing decoding settings on validation data: the length penalty, ensemble member weights and
+the noisy-channel weight, each swept at a fixed beam and chosen by BLEU (chrF breaks ties, then the
+value nearest the neutral default). `carousel tune` calls these and records the choice in card.json.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from carousel.errors import UserError
+
+
+
+def sweep_member_weights(translator, candidates: list[list[float]], score, beam: int):
+    """Try each weight vector (default length penalty, no reranking); leave the model on the best one."""
+    from carousel.model.search import SearchConfig
+
+    if not translator.is_ensemble:
+        raise UserError("--member-weights applies to ensembles (carousel ensemble); this model has one member")
+    results = {}
+    for weights in candidates:
+        try:
+            translator.set_member_weights(weights)
+        except ValueError as error:
+            raise UserError(f"--member-weights: {error}") from None
+        key = ",".join(f"{w:g}" for w in weights)
+        results[key] = (translator.member_weights, score(SearchConfig(beam_size=beam, length_penalty=1.0, channel_weight=0.0)))
+        print(f"member weights {key:<8}  BLEU {results[key][1]['bleu']:6.2f}  chrF {results[key][1]['chrf']:6.2f}", flush=True)
+    # Highest BLEU, then chrF, then the most even weights.
+    best = max(results, key=lambda k: (results[k][1]["bleu"], results[k][1]["chrf"], -max(results[k][0])))
+    translator.set_member_weights(results[best][0])
+    print(f"best: member weights {best} (BLEU {results[best][1]['bleu']:.2f})")
+    sweep = {key: {"bleu": s["bleu"], "chrf": s["chrf"]} for key, (_, s) in results.items()}
+    return list(results[best][0]), sweep  # unrounded: a tiny share must not round to 0, which loading refuses
+
+
+def keep_untuned(card: dict, decoding: dict, *keys: str) -> None:
+    """Carry settings this run did not tune over from the card's earlier `decoding`."""
+    earlier = card.get("decoding")
+    for key in keys:
+        if isinstance(earlier, dict) and key in earlier:
+            decoding[key] = earlier[key]
+
+
+def load_channel_model(directory: Path, translator, quantization: str):
+    from carousel.model.translator import check_channel_direction
+    from carousel.model.loading import load_translator
+
+    try:
+        channel = load_translator(directory, quantization, channel="none")
+        check_channel_direction(translator.src_lang, translator.tgt_lang, channel, UserError)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return channel
+
+
+def scores_by_value(sweep: dict[float, dict]) -> dict[str, dict]:
+    return {str(value): {"bleu": s["bleu"], "chrf": s["chrf"]} for value, s in sweep.items()}
+
+
+def choose(sweep: dict[float, dict], neutral: float = 1.0) -> float:
+    """The value with the highest BLEU; chrF breaks ties, then the value nearest `neutral` (the default)."""
+    return max(sweep, key=lambda value: (sweep[value]["bleu"], sweep[value]["chrf"], -abs(value - neutral)))
+
+
+def sweep(score, name: str, values: list[float], beam: int, report=print, **search_fields) -> dict[float, dict]:
+    """Score each value of one search setting (`length_penalty`, `channel_weight`) once, in the order given."""
+    from carousel.model.search import SearchConfig
+
+    results = {}
+    for value in dict.fromkeys(values):
+        results[value] = score(SearchConfig(beam_size=beam, **search_fields, **{name: value}))
+        report(f"{name.replace('_', ' ')} {value:<4}  BLEU {results[value]['bleu']:6.2f}  chrF {results[value]['chrf']:6.2f}")
+    return results
+
+
+def tune_decoding(translator, score, beam: int, length_penalties: list[float], channel_weights: list[float],
+                  member_weights: list[list[float]] | None, model_dir: Path, channel_dir: Path | None,
+                  split: str = "valid", report=print, ngram_bans: list[int] | None = None) -> dict:
+    """The `decoding` record of card.json: member weights (ensembles, when candidates are given), then the
+    length penalty, then the n-gram repeat ban at that penalty (when candidates are given), then the channel
+    weight (when `translator` has a channel model).
+    Settings this run does not tune are kept from the card."""
+    decoding: dict = {}
+    if member_weights:
+        decoding["member_weights"], decoding["member_weights_sweep"] = \
+            sweep_member_weights(translator, member_weights, score, beam)
+    else:
+        keep_untuned(translator.card, decoding, "member_weights", "member_weights_sweep")
+    penalties = sweep(score, "length_penalty", length_penalties, beam, report, channel_weight=0.0)
+    best = choose(penalties, neutral=1.0)
+    report(f"best on {split}: length penalty {best} (BLEU {penalties[best]['bleu']:.2f})")
+    decoding.update(length_penalty=best, chosen_by="BLEU", beam=beam, sweep=scores_by_value(penalties))
+    ban = 0
+    if ngram_bans:
+        bans = sweep(score, "no_repeat_ngram", ngram_bans, beam, report, length_penalty=best, channel_weight=0.0)
+        ban = int(choose(bans, neutral=0))
+        report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f})")
+        decoding.update(no_repeat_ngram=ban, no_repeat_ngram_sweep=scores_by_value(bans))
+    else:
+        keep_untuned(translator.card, decoding, "no_repeat_ngram", "no_repeat_ngram_sweep")
+    if channel_dir is None:
+        keep_untuned(translator.card, decoding, "channel")
+        return decoding
+    weights = sweep(score, "channel_weight", channel_weights, beam, report, length_penalty=best,
+                    no_repeat_ngram=decoding.get("no_repeat_ngram", 0))
+    weight = choose(weights, neutral=0.0)
+    report(f"best on {split}: channel weight {weight} (BLEU {weights[weight]['bleu']:.2f})")
+    decoding["channel"] = {
+        "model": os.path.relpath(Path(channel_dir).resolve(), Path(model_dir).resolve()),  # they move together
+        "weight": weight,
+        "model_card_name": translator.channel.card.get("name"),
+        "model_checksums": translator.channel.card.get("checksums"),
+        "sweep": scores_by_value(weights),
+    }
+    return decoding
