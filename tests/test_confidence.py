@@ -247,6 +247,7 @@ DOUBTFUL = ("Y aconteció en los días que gobernaban los jueces, que hubo hambr
             "Beth-lehem de Judá fué á peregrinar en los campos de Moab, él y su mujer, y dos hijos suyos.")
 
 
+@pytest.mark.slow
 def test_the_service_answers_each_sentences_confidence_and_says_which_pairs_have_one(calibrated_models_dir):
     from carousel.service.responses import TranslateAnswer
 

@@ -111,6 +111,7 @@ def wait_until_refused(url: str, timeout: float = 10.0) -> float | None:
     return None
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_in_flight_requests_exits_0_and_a_restart_serves(models_dir, verses, tmp_path):
     server = ServerProcess(models_dir, tmp_path / "first.log")
     try:
