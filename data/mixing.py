@@ -36,6 +36,9 @@ class Part(BaseModel):
     files: dict[str, Path] | None = None  # language column -> line-aligned text file
     repeat: int = Field(1, ge=1, le=100)
     licence: str = "see source"
+    # Only the pairs whose sides both have at most this many words: greetings and short phrases, which a
+    # corpus holds too few of to be learnt, weighed up by a part of their own placed before the full one.
+    max_words: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Part":
@@ -81,7 +84,10 @@ def read_part(part: Part, languages: tuple[str, str], base: Path) -> list[tuple[
             raise UserError(f"part {part.name!r}: the files have {len(first)} and {len(second)} lines")
         rows = list(zip(first, second))
     pairs = [(normalize_whitespace(a), normalize_whitespace(b)) for a, b in rows]
-    return [(a, b) for a, b in pairs if a and b]
+    pairs = [(a, b) for a, b in pairs if a and b]
+    if part.max_words is not None:
+        pairs = [(a, b) for a, b in pairs if max(len(a.split()), len(b.split())) <= part.max_words]
+    return pairs
 
 
 def build_mix(spec: MixSpec, out: Path, base: Path = Path(".")):

@@ -68,3 +68,4 @@ def test_the_command_writes_a_corpus_and_refuses_what_is_not_a_dictionary(tmp_pa
     command[5] = str(tmp_path / "broken.index")
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "broken.index:1" in result.stderr and "Traceback" not in result.stderr
+
