@@ -9,6 +9,7 @@ The manifest carries no timestamps, so rebuilding from the same sources gives id
 from __future__ import annotations
 
 import gzip
+from collections import Counter
 import hashlib
 import json
 from pathlib import Path
@@ -60,8 +61,12 @@ def write_corpus(
     source: dict[str, Any],
     dropped: list[DroppedRecord],
     compress: bool = False,
+    listed_per_reason: int | None = None,
 ) -> CorpusManifest:
     """Write the split files and the manifest into `directory` and return the manifest.
+
+    Every dropped record is counted; with `listed_per_reason`, only the first that many of each reason
+    (by id) are listed, so a build that drops tens of thousands keeps `corpus.json` readable.
 
     With `compress`, each split is written as `{split}.tsv.gz` (gzip without a timestamp or file
     name, so the bytes are reproducible) and any `{split}.tsv` is removed, so a reader never picks
@@ -83,9 +88,9 @@ def write_corpus(
             sha256=hashlib.sha256(data).hexdigest(),
             words={column: count_words(splits.get(split, []), columns.index(column)) for column in languages},
         )
-    counts: dict[str, int] = {}
-    for record in dropped:
-        counts[record.reason] = counts.get(record.reason, 0) + 1
+    counts = Counter(record.reason for record in dropped)
+    if listed_per_reason is not None:
+        dropped = _first_of_each_reason(dropped, listed_per_reason)
     manifest = CorpusManifest(
         name=name,
         columns=columns,
@@ -98,6 +103,16 @@ def write_corpus(
     text = json.dumps(manifest.model_dump(), ensure_ascii=False, indent=2) + "\n"
     write_atomically(directory / MANIFEST_NAME, text.encode("utf-8"))
     return manifest
+
+
+def _first_of_each_reason(dropped: list[DroppedRecord], per_reason: int) -> list[DroppedRecord]:
+    """The first `per_reason` dropped records of each reason, sorted by (reason, id)."""
+    listed, taken = [], Counter()
+    for record in sorted(dropped, key=lambda r: (r.reason, r.id, r.detail)):
+        if taken[record.reason] < per_reason:
+            taken[record.reason] += 1
+            listed.append(record)
+    return listed
 
 
 def load_corpus_manifest(directory: Path) -> CorpusManifest:

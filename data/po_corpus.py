@@ -35,8 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from carousel.data.catalog_files import CatalogInput, MemberFile, input_stem, read_catalog_input
 from carousel.data.cleaning import length_ratio
-from carousel.data.corpus import CorpusManifest, DroppedRecord
-from carousel.data.drop_listing import write_corpus_listing
+from carousel.data.corpus import CorpusManifest, DroppedRecord, write_corpus
 from carousel.data.gettext import (
     catalog_pairs,
     looks_english,
@@ -149,7 +148,7 @@ def build_po_corpus(
 
     rows = {split: [(p.id, p.source, p.target) for p in items] for split, items in _split(pairs, config).items()}
     source, target = config.source_language, config.target_language
-    manifest = write_corpus_listing(
+    manifest = write_corpus(
         out_dir,
         name=config.name,
         columns=["id", source, target],
@@ -157,7 +156,7 @@ def build_po_corpus(
         splits=rows,
         source=_source_block(inputs, reports, config),
         dropped=dropped,
-        per_reason=config.dropped_examples,
+        listed_per_reason=config.dropped_examples,
     )
     return manifest, rows, list(reports.values())
 

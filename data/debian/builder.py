@@ -20,13 +20,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from carousel.data.corpus import SPLITS, CorpusManifest, DroppedRecord
+from carousel.data.corpus import SPLITS, CorpusManifest, DroppedRecord, write_corpus
 from carousel.data.debian import sources
 from carousel.data.debian.cleaning import clean_candidate
 from carousel.data.debian.config import DebianConfig
 from carousel.data.debian.licences import package_licence
 from carousel.data.debian.packages import DEFAULT_MANIFEST, fetch, read_manifest, select_packages
-from carousel.data.drop_listing import write_corpus_listing
 from carousel.data.gettext import word_count
 
 COLUMNS = ["id", "en", "es"]
@@ -99,7 +98,7 @@ def build_debian_corpus(
     licences = {name: package_licence(root, name, _main_kind(kinds.get(name))) for name, root in roots.items()}
     counts = Counter(record.reason for record in dropped)
     source = _source_block(packages, kinds, licences, by_split, config, cutoffs, only)
-    manifest = write_corpus_listing(
+    manifest = write_corpus(
         output_dir,
         name="debian",
         columns=COLUMNS,
@@ -107,7 +106,7 @@ def build_debian_corpus(
         splits={split: [pair.row for pair in rows] for split, rows in by_split.items()},
         source=source,
         dropped=dropped,
-        per_reason=config.dropped_examples,
+        listed_per_reason=config.dropped_examples,
         compress=compress,
     )
     if progress:
