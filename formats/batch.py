@@ -74,9 +74,10 @@ def translate_in_process(chunks: Iterable[list[Record]], translator, search, bat
     for chunk in chunks:
         sources, translations = sources_of(chunk), []
         for start in range(0, len(sources), PROGRESS_SLICE):
-            translations += translate_records(translator, sources[start:start + PROGRESS_SLICE], search, batch_tokens)
+            part = sources[start:start + PROGRESS_SLICE]
+            translations += translate_records(translator, part, search, batch_tokens)
             if progress is not None:
-                progress(len(sources[start:start + PROGRESS_SLICE]))
+                progress(len(part))
         yield chunk, translations
 
 
