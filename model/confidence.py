@@ -51,7 +51,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import wordfreq
 from sacrebleu.metrics import CHRF
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
@@ -128,13 +127,15 @@ def untranslated_share(source: str, output: str, src_lang: str, tgt_lang: str) -
         return 0.0
     copied = {word.lower() for word in _WORDS.findall(_without_spans(source))}
     untranslated = [word for word in words if word.lower() in copied and
-                    wordfreq.zipf_frequency(word, src_lang) - wordfreq.zipf_frequency(word, tgt_lang) >= UNTRANSLATED_MARGIN]
+                    _zipf(word, src_lang) - _zipf(word, tgt_lang) >= UNTRANSLATED_MARGIN]
     return len(untranslated) / len(words)
 
 
 @functools.cache
 def _wordfreq_languages() -> frozenset[str]:
     """The languages wordfreq has lists for (it globs its data folder on every call: once per process here)."""
+    import wordfreq  # imported on first use: 58 MB of word lists that training and `--help` never need
+
     return frozenset(wordfreq.available_languages())
 
 
@@ -345,3 +346,9 @@ def read_calibration(directory: Path, card: dict) -> tuple[Calibration, str] | N
         raise CalibrationError(f"{path} has changed since it was fitted (checksum differs from card.json); "
                                f"refit with `carousel calibrate --model {directory}`")
     return Calibration.from_json(path.read_text(encoding="utf-8"), str(path)), entry["reverse_model"]
+
+
+def _zipf(word: str, language: str) -> float:
+    import wordfreq
+
+    return wordfreq.zipf_frequency(word, language)

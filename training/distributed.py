@@ -42,6 +42,9 @@ def setup_process(config: TrainConfig) -> Distributed:
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         torch.cuda.set_device(device)
+        # TF32 tensor cores for float32 matrix products (cuDNN's LSTMs use them already): the fp32
+        # recipe at several times the speed, with the rounding of bf16-era training.
+        torch.backends.cuda.matmul.allow_tf32 = True
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     logging.basicConfig(

@@ -51,6 +51,7 @@ def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path
     directory = export_directory(config)
     check_export_target(config)
     # Validation BLEU picks between the averaged and the best weights; the test split never does.
+    # The candidates are validated where training ran (a GPU if any) and saved from the CPU.
     candidates = export_candidates(trainer)
     scores = {
         name: validate(model, trainer.data, config.validation.beam_size, config.validation.batch_tokens)
@@ -59,7 +60,7 @@ def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path
     chosen = max(scores, key=lambda name: scores[name].bleu)
     save_model_dir(
         directory,
-        candidates[chosen],
+        candidates[chosen].cpu(),
         src_lang=config.data.src_lang or config.data.src,
         tgt_lang=config.data.tgt_lang or config.data.tgt,
         source_spm=trainer.data.source_spm,
@@ -87,10 +88,10 @@ def export_candidates(trainer: Trainer) -> dict[str, Seq2Seq]:
     candidates = {}
     paths = averaged_snapshots(trainer)
     if len(paths) > 1:
-        averaged = Seq2Seq(trainer.model_config)
+        averaged = Seq2Seq(trainer.model_config).to(trainer.device)
         average_weights(averaged, paths)
         candidates[f"average of the last {len(paths)} validations"] = averaged.eval()
-    model = Seq2Seq(trainer.model_config)
+    model = Seq2Seq(trainer.model_config).to(trainer.device)
     if trainer.progress.best:
         step = int(trainer.progress.best[0][1])
         load_model(model, str(trainer.checkpoint_dir / f"best-{step:08d}.safetensors"))
@@ -166,7 +167,7 @@ def build_card(
             "target_tokens": progress.target_tokens,
             "minutes": round(progress.elapsed_seconds / 60, 1),
             "processes": trainer.dist.world_size,
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, python {sys.version.split()[0]}",
+            "machine": _machine(trainer.device),
             "exported_weights": chosen,
             "initialised_from": str(config.training.init_from) if config.training.init_from else None,
         },
@@ -178,3 +179,9 @@ def build_card(
         },
         "config": json.loads(config.model_dump_json()),
     }
+
+
+def _machine(device: torch.device) -> str:
+    """Where the weights were trained, for the card: the GPU's name, or the CPU's threads."""
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    return f"{platform.machine()}, {where}, torch {torch.__version__}, python {sys.version.split()[0]}"
