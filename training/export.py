@@ -51,7 +51,6 @@ def export_run(trainer: Trainer, progress: Progress, command: list[str]) -> Path
     directory = export_directory(config)
     check_export_target(config)
     # Validation BLEU picks between the averaged and the best weights; the test split never does.
-    # The candidates are validated where training ran (a GPU if any) and saved from the CPU.
     candidates = export_candidates(trainer)
     scores = {
         name: validate(model, trainer.data, config.validation.beam_size, config.validation.batch_tokens)
@@ -88,18 +87,20 @@ def export_candidates(trainer: Trainer) -> dict[str, Seq2Seq]:
     candidates = {}
     paths = averaged_snapshots(trainer)
     if len(paths) > 1:
-        averaged = Seq2Seq(trainer.model_config).to(trainer.device)
+        averaged = Seq2Seq(trainer.model_config)
         average_weights(averaged, paths)
-        candidates[f"average of the last {len(paths)} validations"] = averaged.eval()
-    model = Seq2Seq(trainer.model_config).to(trainer.device)
+        candidates[f"average of the last {len(paths)} validations"] = averaged
+    model = Seq2Seq(trainer.model_config)
     if trainer.progress.best:
         step = int(trainer.progress.best[0][1])
         load_model(model, str(trainer.checkpoint_dir / f"best-{step:08d}.safetensors"))
-        candidates[f"best validation BLEU (step {step})"] = model.eval()
+        candidates[f"best validation BLEU (step {step})"] = model
     else:  # stopped before its first validation
         model.load_state_dict(trainer.model.state_dict())
-        candidates["last weights"] = model.eval()
-    return candidates
+        candidates["last weights"] = model
+    # Weights are read into CPU models (safetensors refuses cuDNN's packed LSTM buffers), then
+    # validated where training ran.
+    return {name: candidate.to(trainer.device).eval() for name, candidate in candidates.items()}
 
 
 def average_weights(model: Seq2Seq, paths: list[Path]) -> None:

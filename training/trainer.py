@@ -10,6 +10,7 @@ Run directory layout:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -236,8 +237,11 @@ class Trainer:
     def _save_weights(self, path: Path) -> None:
         """safetensors through a temporary name: a failed write never leaves half a file under `path`."""
         temporary = path.with_name(f".{path.name}.tmp")
+        # On a GPU, cuDNN packs each LSTM's weights into one buffer, which safetensors refuses to
+        # save as separate tensors: a CPU copy holds them apart, as training on the CPU does.
+        model = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
         try:
-            save_model(self.model, str(temporary))
+            save_model(model, str(temporary))
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
