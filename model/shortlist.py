@@ -72,7 +72,7 @@ def build_shortlist(
     together = np.zeros((source_vocab, target_vocab), dtype=np.float32)
     source_count = np.zeros(source_vocab, dtype=np.float64)
     target_count = np.zeros(target_vocab, dtype=np.float64)
-    for source_ids, target_ids in _in_chunks(sources, targets, size=20000):
+    for source_ids, target_ids in _in_chunks(sources, targets, size=100_000):
         keys, src_seen, tgt_seen = _pair_keys(source_ids, target_ids, target_vocab)
         together += np.bincount(keys, minlength=source_vocab * target_vocab).reshape(source_vocab, target_vocab)
         source_count += np.bincount(src_seen, minlength=source_vocab)
