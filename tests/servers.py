@@ -187,9 +187,12 @@ def replicas(models_dir: Path, environment: dict[str, str], directory: Path, cou
 HAPROXY_CONFIG = """\
 global
     maxconn 2000
+    log stdout format raw local0 info
 
 defaults
     mode http
+    log global
+    option httplog
     timeout connect 2s
     timeout client 120s
     timeout server 120s
