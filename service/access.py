@@ -50,7 +50,8 @@ class AccessPolicy:
         self.settings = settings
         self.required = settings.requires_keys
         self.database = database
-        self.health = Dependency("the key database", database.check, recheck_seconds=1.0) if database else None
+        self.health = Dependency("the key database", self._probe_database, recheck_seconds=1.0) if database else None
+        self._migrated = False
         self.counters = counters
         self._fixed = [key.encode("utf-8") for key in settings.api_keys]
         self.limiter = counters.limit(settings.rate_limit_per_minute, "requests")
@@ -69,7 +70,16 @@ class AccessPolicy:
         except (DatabaseError, OSError) as error:  # unreachable, broken, or of a newer schema
             self.health.failed(describe(error))
         else:
+            self._migrated = True
             self.health.ok()
+
+    def _probe_database(self) -> None:
+        """Raise unless the keys can be read; a database that could not be opened at start (a PostgreSQL
+        server still starting, say) is migrated first, once it answers."""
+        if not self._migrated:
+            self.database.create()
+            self._migrated = True
+        self.database.check()
 
     async def admit(self, fields: dict, request: Request) -> Admission:
         """The request's admission, or 403 (no valid key), 429 (rate, lockout), 413 (its key's characters),

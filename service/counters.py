@@ -9,7 +9,9 @@ is hashed before it is used as a counter's name, so no key is ever written to Re
 
 A storage that fails (Redis down, or slower than `timeout`) raises `CountersUnavailable`, which the service
 answers with 503: limits are never dropped silently. `health` knows the last outcome; while it knows of
-a problem, requests fail at once and a background probe finds out when Redis answers again.
+a problem, requests fail at once and a background probe finds out when Redis answers again. Counting
+is a synchronous round trip to Redis (a fraction of a millisecond on a local network), so only the
+request that finds Redis gone waits, at most `timeout`.
 """
 
 from __future__ import annotations

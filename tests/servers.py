@@ -86,8 +86,9 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
 
 
 @contextmanager
-def postgresql() -> Iterator[Running]:
-    """A fresh PostgreSQL cluster; its URL names the `postgres` database (user `carousel`, no password)."""
+def postgresql(port: int | None = None) -> Iterator[Running]:
+    """A fresh PostgreSQL cluster on `port` (default: a free one); its URL names the `postgres` database
+    (user `carousel`, no password)."""
     initdb = program("initdb", "/usr/lib/postgresql/*/bin/initdb")
     server = str(Path(initdb).with_name("postgres"))
     as_user = {}
@@ -99,7 +100,7 @@ def postgresql() -> Iterator[Running]:
             pytest.fail(f"running as root needs the postgres user of Debian's package: {INSTALL}", pytrace=False)
         os.chown(directory, account.pw_uid, account.pw_gid)
         as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-    port, log = free_port(), directory / "server.log"
+    port, log = port or free_port(), directory / "server.log"
     try:
         subprocess.run([initdb, "-D", str(directory / "data"), "-U", "carousel", "-A", "trust", "--no-sync"],
                        check=True, capture_output=True, **as_user)

@@ -188,6 +188,24 @@ def test_postgresql_down_is_503_and_not_ready(tmp_path):
             assert listing.returncode == 2 and "cannot" in listing.stderr and "Traceback" not in listing.stderr
 
 
+def test_a_service_started_before_postgresql_migrates_it_once_it_answers(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from carousel.service.database import Database
+
+    port = servers.free_port()
+    url = f"postgresql://carousel@127.0.0.1:{port}/postgres"
+    app = stand_in_app(tmp_path, StandInTranslator(), database=url, database_timeout_seconds=1.0)
+    with TestClient(app) as client:
+        refused = client.post("/translate", json={**TRANSLATE, "api_key": "k" * 43})
+        assert refused.status_code == 503 and "key database is unavailable" in refused.json()["error"]
+        assert client.get("/ready").status_code == 503
+        with servers.postgresql(port):
+            wait_until(lambda: client.get("/ready").status_code == 200, timeout=60)  # the probe migrated it
+            key = Database(url, create=False).add_key("late").key
+            assert client.post("/translate", json={**TRANSLATE, "api_key": key}).status_code == 200
+
+
 def test_redis_down_is_503_on_limited_routes_and_not_ready(tmp_path):
     from fastapi.testclient import TestClient
 
