@@ -82,9 +82,13 @@ class ServiceSettings(BaseSettings):
     # recreated database never opens the server).
     api_keys: Annotated[list[str], NoDecode] = []
     keys_required: bool | None = None
-    database_timeout_seconds: float = Field(2.0, gt=0)  # a locked database: 503 after this, never a stall
+    database_timeout_seconds: float = Field(2.0, gt=0)  # a locked or unreachable database: 503 after this
     rate_limit_per_minute: int = Field(0, ge=0)  # requests per key (per client address without keys); 0 = off
     key_failures_per_minute: int = Field(10, ge=0)  # failed API-key attempts per client address (then 429); 0 = off
+    # Where the rate limits and lockouts are counted (service/counters.py): memory:// in this process, or
+    # redis://HOST:PORT/DB shared by every replica. Redis unreachable for limits_timeout_seconds: 503.
+    limits_storage: str = Field("memory://", pattern=r"^(memory|redis|rediss|redis\+unix)://")
+    limits_timeout_seconds: float = Field(1.0, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = []
 
     # File translation (/translate_file, /download_file; service/files.py, service/store.py).
@@ -109,8 +113,9 @@ class ServiceSettings(BaseSettings):
     file_memory_bytes: int = Field(1024 * 1024 * 1024, ge=64 * 1024 * 1024)
     file_workers: int = Field(2, ge=1)  # documents read or written at a time; more wait for a turn
 
-    # The database of API keys and suggestions (service/database.py); None: neither is used.
-    database: Path | None = None
+    # The database of API keys and suggestions (service/database.py): a SQLite file, or a
+    # postgresql://USER:PASSWORD@HOST:PORT/NAME URL shared by every replica; None: neither is used.
+    database: str | None = None
     suggestions: bool = False  # accept /suggest (needs `database`)
 
     # The languages the web page starts with (/frontend/settings), as LibreTranslate's --frontend-language-*.
@@ -134,6 +139,11 @@ class ServiceSettings(BaseSettings):
                 return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _path_as_text(cls, value):
+        return str(value) if isinstance(value, Path) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
