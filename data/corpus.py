@@ -126,6 +126,20 @@ def load_corpus_manifest(directory: Path) -> CorpusManifest:
         raise UserError(f"{path}: not a corpus manifest ({error.errors()[0]['msg']})") from None
 
 
+def split_path(directory: Path, split: str) -> Path:
+    """The file a split is read from: `{split}.tsv`, or `{split}.tsv.gz` where the uncompressed file is absent."""
+    path = Path(directory) / f"{split}.tsv"
+    if not path.is_file() and path.with_name(f"{split}.tsv.gz").is_file():
+        return path.with_name(f"{split}.tsv.gz")
+    return path
+
+
+def split_sha256(directory: Path, split: str) -> str:
+    """SHA-256 of a split's text as read (uncompressed), comparable with the manifest's `sha256`."""
+    with _open_text(split_path(directory, split)) as lines:
+        return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
 def read_split(directory: Path, split: str, columns: list[str]) -> list[tuple[str, ...]]:
     """Return the chosen columns of every row of one split, in file order.
 
@@ -142,9 +156,7 @@ def read_split(directory: Path, split: str, columns: list[str]) -> list[tuple[st
             f"(have {', '.join(manifest.columns)})"
         )
     indices = [manifest.columns.index(column) for column in columns]
-    path = directory / f"{split}.tsv"
-    if not path.is_file() and path.with_name(f"{split}.tsv.gz").is_file():
-        path = path.with_name(f"{split}.tsv.gz")
+    path = split_path(directory, split)
     rows = []
     try:
         with _open_text(path) as lines:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from carousel.errors import UserError
-from carousel.fileio import sha256_file
+from carousel.data.corpus import split_sha256
 from carousel.model.precision import DEFAULT_QUANTIZATION
 
 
@@ -132,7 +132,7 @@ def evaluate_model_on_split(
         **score_system(hypotheses, references),
         "corpus": str(corpus),
         "split": split,
-        "split_sha256": sha256_file(Path(corpus) / f"{split}.tsv"),  # of the file read, not the manifest's claim
+        "split_sha256": split_sha256(Path(corpus), split),  # of the text read, not the manifest's claim
         "source": src,
         "references": list(refs),
         "sentences": len(sources),

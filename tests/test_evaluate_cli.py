@@ -188,3 +188,23 @@ def test_score_system_is_reusable():
     assert scores["signatures"]["chrf"].startswith("nrefs:2|")
     with pytest.raises(ValueError, match="one length"):
         score_system(HYPOTHESES, [REFERENCES[:2]])  # sacreBLEU alone would score the first two silently
+
+
+def test_a_model_is_evaluated_on_a_compressed_split_and_the_card_records_its_text_hash(tiny_model_dir, tiny_corpus, tmp_path, capsys):
+    # The committed Debian corpus keeps its splits as test.tsv.gz; evaluating on it once crashed.
+    import gzip
+    import hashlib
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, corpus)
+    text = (corpus / "test.tsv").read_bytes()
+    (corpus / "test.tsv.gz").write_bytes(gzip.compress(text))
+    (corpus / "test.tsv").unlink()
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    code, out, err = _evaluate(capsys, "--model", model, "--corpus", corpus, "--split", "test", "--beam", "1",
+                               "--update-card", "--quiet")
+    assert code == 0, err
+    card = json.loads((model / "card.json").read_text(encoding="utf-8"))
+    recorded = [entry for entry in card["evaluation"].values() if isinstance(entry, dict) and "split_sha256" in entry]
+    assert recorded and recorded[0]["split_sha256"] == hashlib.sha256(text).hexdigest()

@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from carousel.evaluation.scoring import read_references, score_system, translate_sentences
-    from carousel.fileio import sha256_file
+    from carousel.data.corpus import split_sha256
     from carousel.model.card import update_card
     from carousel.model.loading import load_translator
     from carousel.evaluation.tuning import load_channel_model, tune_decoding
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                              split=args.split, report=lambda line: print(line, flush=True),
                              ngram_bans=args.no_repeat_ngrams)
     decoding.update(quantize=args.quantize, corpus=str(corpus), split=args.split,
-                    split_sha256=sha256_file(corpus / f"{args.split}.tsv"), command=shlex.join(args.command_line))
+                    split_sha256=split_sha256(corpus, args.split), command=shlex.join(args.command_line))
 
     if args.update_card:
         update_card(args.model, decoding=decoding)
