@@ -142,5 +142,6 @@ def docs_headers(page: str) -> dict[str, str]:
 
 def _confidence(settings: ServiceSettings, registry: ModelRegistry) -> dict | None:
     """The pairs whose translations come with a confidence (`return_confidence`), and what counts as low."""
-    pairs = [{"source": m.src_lang, "target": m.tgt_lang} for m in registry.models if m.has_confidence]
+    calibrated = dict.fromkeys((m.src_lang, m.tgt_lang) for m in registry.models if m.has_confidence)  # once a pair
+    pairs = [{"source": source, "target": target} for source, target in calibrated]
     return {"threshold": settings.confidence_threshold, "pairs": pairs} if pairs else None

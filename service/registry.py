@@ -215,12 +215,18 @@ class ModelRegistry:
         return [self.find(source, target, domain) for domain in self.routing.domains_among(domains, source, texts)]
 
     def languages(self) -> dict[str, list[str]]:
-        """Every language code the loaded models read or write, with the targets it translates to."""
-        targets: dict[str, list[str]] = {}
+        """Every language code the loaded models read or write, once, with the targets it translates to
+        (once each, however many domains' models serve a pair). A language only written, never read,
+        has no targets: it is listed all the same, since LibreTranslate's clients find a target's name here."""
+        targets: dict[str, set[str]] = {}
         for served in self._models:
-            targets.setdefault(served.src_lang, []).append(served.tgt_lang)
-            targets.setdefault(served.tgt_lang, [])
+            targets.setdefault(served.src_lang, set()).add(served.tgt_lang)
+            targets.setdefault(served.tgt_lang, set())
         return {code: sorted(codes) for code, codes in targets.items()}
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """The language pairs the loaded models translate, once each, in the order they were loaded."""
+        return list(dict.fromkeys((served.src_lang, served.tgt_lang) for served in self._models))
 
     def queue_depths(self) -> dict[str, int]:
         return {served.name: served.queue.depth for served in self._models}

@@ -233,7 +233,7 @@ def _models_for(registry: ModelRegistry, source: str, target: str, domain: str, 
 
 
 def _pairs(registry: ModelRegistry) -> str:
-    return ", ".join(f"{m.src_lang}→{m.tgt_lang}" for m in registry.models)
+    return ", ".join(f"{source}→{target}" for source, target in registry.pairs())
 
 
 async def _translate_items(

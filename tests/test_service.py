@@ -588,3 +588,35 @@ def test_web_page_translates_and_draws_the_alignment(models_dir):
         page.wait_for_selector("#output-meta:has-text('detected')")
         assert "Spanish" in page.inner_text("#output-meta")
         assert errors == []
+
+
+def _two_domain_app(tmp_path, **settings):
+    """A stand-in service with a general and a Bible model for es→en and a general one for en→es."""
+    for name, pair, domain in (("bible-es-en", ("es", "en"), "bible"), ("general-es-en", ("es", "en"), "general"),
+                               ("general-en-es", ("en", "es"), "general")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"src_lang": pair[0], "tgt_lang": pair[1]}))
+        (tmp_path / name / "card.json").write_text(json.dumps({"domain": domain}))
+
+    def load(directory, quantization):
+        src, tgt = json.loads((directory / "config.json").read_text())["src_lang"], directory.name[-2:]
+        translator = StandInTranslator()
+        translator.src_lang, translator.tgt_lang, translator.card = src, tgt, {"name": directory.name}
+        return translator
+
+    service_settings = ServiceSettings(models_dir=tmp_path, batch_workers=1, **settings)
+    return create_app(service_settings, ModelRegistry(service_settings, load))
+
+
+def test_a_pair_with_two_domains_lists_its_languages_once(tmp_path):
+    with running(_two_domain_app(tmp_path)) as client:
+        assert client.get("/languages").json() == [
+            {"code": "es", "name": "Spanish", "targets": ["en"]},
+            {"code": "en", "name": "English", "targets": ["es"]},
+        ]
+        page = client.get("/frontend/settings").json()["language"]
+        assert page["source"]["code"] == "auto" and page["target"]["code"] == "en"
+        error = assert_error(translate(client, q="Hola", source="es", target="es"), 400)["error"]
+        assert error.count("es→en") == 1 and error.count("en→es") == 1, error
+        error = assert_error(translate(client, q="Hola", source="de", target="en"), 400)["error"]
+        assert error.count("es") == 1, error
