@@ -129,6 +129,8 @@ class ModelRegistry:
     def _load_one(self, directory: Path, observer: BatchObserver | None) -> ServedModel | None:
         name = directory.name
         domain = model_domain(directory)
+        if not self._wanted(directory, language_pair(directory)):
+            return None
         if self._skip_second_for_pair(directory, language_pair(directory), domain):
             return None  # decided from config.json, before loading weights (an ensemble's can be large)
         try:
@@ -137,7 +139,8 @@ class ModelRegistry:
             log.error("cannot load model %s: %s", directory, error, exc_info=not isinstance(error, UserError))
             self.failures[name] = _without_paths(str(error), directory)
             return None
-        if self._skip_second_for_pair(directory, (translator.src_lang, translator.tgt_lang), domain):
+        pair = (translator.src_lang, translator.tgt_lang)
+        if not self._wanted(directory, pair) or self._skip_second_for_pair(directory, pair, domain):
             return None
         settings = self.settings
         queue = BatchingQueue(
@@ -152,6 +155,15 @@ class ModelRegistry:
         )
         queue.start()
         return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, translator.card, queue, domain)
+
+    def _wanted(self, directory: Path, pair: tuple[str, str] | None) -> bool:
+        """Whether `load_only` (empty: every model) names both languages of the pair; others are left
+        out on purpose, logged but not reported as failures."""
+        load_only = self.settings.load_only
+        if not load_only or pair is None or set(pair) <= set(load_only):
+            return True
+        log.info("not loading %s (%s→%s): load_only is %s", directory, *pair, ",".join(load_only))
+        return False
 
     def _skip_second_for_pair(self, directory: Path, pair: tuple[str, str] | None, domain: str) -> bool:
         """One model serves a language pair in a domain: the first directory by name. Later ones are reported."""

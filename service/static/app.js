@@ -18,7 +18,7 @@ function showStatus(message, isError) {
 
 async function checkReady() {
   try {
-    const response = await fetch("/ready");
+    const response = await fetch("ready");
     if (response.ok) { showStatus(""); return true; }
     const body = await response.json();
     showStatus(body.error || "The server is not ready.", false);
@@ -56,7 +56,7 @@ function updateTargets() {
 }
 
 async function loadLanguages() {
-  const response = await fetch("/languages");
+  const response = await fetch("languages");
   languages = response.ok ? await response.json() : [];
   const sources = languages.filter((l) => l.targets.length);
   const previous = $("source").value || (sources.length ? sources[0].code : "auto");
@@ -73,7 +73,7 @@ async function waitUntilReady() {
 }
 
 async function loadSettings() {
-  const response = await fetch("/frontend/settings");
+  const response = await fetch("frontend/settings");
   if (!response.ok) return;
   const settings = await response.json();
   confidence = settings.confidence || null;
@@ -114,7 +114,7 @@ async function translateFile(event) {
   $("file-go").disabled = true;
   showFileResult(`Translating ${file.name}…`);
   try {
-    const response = await fetch("/translate_file", { method: "POST", body: form });
+    const response = await fetch("translate_file", { method: "POST", body: form });
     const answer = await response.json();
     if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
     const link = document.createElement("a");
@@ -175,7 +175,7 @@ async function translate(event) {
   $("go").disabled = true;
   $("output").classList.remove("error");
   try {
-    const response = await fetch("/translate", {
+    const response = await fetch("translate", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
