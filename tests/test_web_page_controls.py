@@ -61,7 +61,7 @@ def test_typing_copying_suggesting_swapping_and_plain_errors(two_way_models_dir,
 
         # /frontend/settings: "Detect language" into English at start; each language once
         assert page.input_value("#source") == "auto" and page.input_value("#target") == "en"
-        assert options(page, "#source") == ["auto", "es", "en"] and options(page, "#target") == ["en", "es"]
+        assert options(page, "#source") == ["auto", "en", "es"] and options(page, "#target") == ["en", "es"]  # by name
         assert page.inner_text("#chars") == f"0 / {LIMIT} characters"
         assert page.is_hidden("#copy") and page.is_hidden("#suggest")
 
@@ -119,7 +119,7 @@ def test_typing_copying_suggesting_swapping_and_plain_errors(two_way_models_dir,
         page.select_option("#source", "auto")
         page.fill("#text", FRENCH)
         page.click("#go")
-        wait_for_output(page, "This text looks like French; this server translates Spanish and English.")
+        wait_for_output(page, "This text looks like French; this server translates English and Spanish.")
         assert page.is_hidden("#copy") and page.is_hidden("#suggest")
         page.fill("#text", "a" * (LIMIT + 1))
         page.click("#go")

@@ -62,8 +62,12 @@ function nameOf(code) {
   return language ? language.name : code;
 }
 
-function listOf(codes) { // "Spanish and English", "español e inglés"
-  return new Intl.ListFormat(page.locale, { style: "long", type: "conjunction" }).format(codes.map(nameOf));
+function byName(codes) { // in the interface's alphabetical order of names
+  return [...codes].sort((a, b) => nameOf(a).localeCompare(nameOf(b), page.locale));
+}
+
+function listOf(codes) { // "English and Spanish", "español e inglés"
+  return new Intl.ListFormat(page.locale, { style: "long", type: "conjunction" }).format(byName(codes).map(nameOf));
 }
 
 function formatNumber(value) {
@@ -125,9 +129,9 @@ function fillSelect(select, options, keep) {
 async function loadLanguages() {
   const response = await fetch("languages");
   page.languages = response.ok ? await response.json() : [];
-  const sources = page.languages.filter((l) => l.targets.length);
+  const sources = byName(page.languages.filter((l) => l.targets.length).map((l) => l.code));
   const start = page.settings ? page.settings.language : { source: { code: "auto" }, target: { code: "en" } };
-  fillSelect($("source"), [["auto", t("detect")], ...sources.map((l) => [l.code, nameOf(l.code)])], start.source.code);
+  fillSelect($("source"), [["auto", t("detect")], ...sources.map((code) => [code, nameOf(code)])], start.source.code);
   updateTargets(start.target.code);
 }
 
@@ -137,7 +141,7 @@ function targetsOf(source) {
 }
 
 function updateTargets(keep = $("target").value) {
-  fillSelect($("target"), targetsOf($("source").value).map((code) => [code, nameOf(code)]), keep);
+  fillSelect($("target"), byName(targetsOf($("source").value)).map((code) => [code, nameOf(code)]), keep);
 }
 
 // -- 3. translating ----------------------------------------------------------------------------------------
