@@ -63,7 +63,7 @@ def test_typing_copying_suggesting_swapping_and_plain_errors(two_way_models_dir,
         assert page.input_value("#source") == "auto" and page.input_value("#target") == "en"
         assert options(page, "#source") == ["auto", "en", "es"] and options(page, "#target") == ["en", "es"]  # by name
         assert page.inner_text("#chars") == f"0 / {LIMIT} characters"
-        assert page.is_hidden("#copy") and page.is_hidden("#suggest")
+        assert page.is_hidden("#copy") and page.is_hidden("#suggest") and page.is_hidden("#suggest-box")
 
         # Typing: one request once the typing pauses, no click
         with page.expect_response(is_translation, timeout=SLOW_MS) as response:
