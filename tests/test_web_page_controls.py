@@ -49,6 +49,14 @@ def wait_for_output(page, text: str) -> None:
     assert page.inner_text("#output") == text
 
 
+def release(route, translation: str) -> None:
+    """Answer a held /translate request with `translation`, if the page still waits for it."""
+    try:
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({"translatedText": translation}))
+    except Exception:  # the page gave up on that request already (it aborts an older one): dropped too
+        pass
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_typing_copying_suggesting_swapping_and_plain_errors(two_way_models_dir, tmp_path, viewport):
     settings = service_settings(tmp_path)
@@ -74,6 +82,19 @@ def test_typing_copying_suggesting_swapping_and_plain_errors(two_way_models_dir,
         assert "detected Spanish" in page.inner_text("#output-meta")
         assert page.inner_text("#chars") == f"{len(SPANISH)} / {LIMIT} characters"
 
+        # An answer to a text no longer in the box is dropped: the box was emptied meanwhile
+        held = []
+        page.route("**/translate", lambda route: held.append(route))
+        page.fill("#text", "Hola.")
+        while not held:
+            page.wait_for_timeout(50)
+        page.fill("#text", "")
+        page.wait_for_timeout(TYPING_PAUSE_MS + 200)
+        release(held[0], "STALE")
+        page.wait_for_timeout(300)
+        assert page.inner_text("#output") == "" and page.inner_text("#chars") == f"0 / {LIMIT} characters"
+        page.unroute("**/translate")
+
         # An older text's answer that arrives after a newer one is dropped
         held = []
         page.route("**/translate", lambda route: held.append(route) if not held else route.continue_())
@@ -84,10 +105,7 @@ def test_typing_copying_suggesting_swapping_and_plain_errors(two_way_models_dir,
             page.fill("#text", SPANISH_2)
         newer = response.value.json()["translatedText"]
         wait_for_output(page, newer)
-        try:
-            held[0].fulfill(status=200, content_type="application/json", body='{"translatedText": "STALE"}')
-        except Exception:  # the page gave up on that request already (it aborts an older one): dropped too
-            pass
+        release(held[0], "STALE")
         page.wait_for_timeout(300)
         assert page.inner_text("#output") == newer
         page.unroute("**/translate")

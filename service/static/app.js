@@ -173,6 +173,10 @@ function typed() {
 async function translate(event, { quiet = false } = {}) {
   if (event) event.preventDefault();
   clearTimeout(page.typingTimer);
+  const number = ++page.sent; // from now on, an answer to an older request is stale
+  if (page.inFlight) page.inFlight.abort(); // and the server drops its work
+  page.inFlight = null;
+  $("go").disabled = false;
   const text = $("text").value;
   if (!text.trim()) {
     if (quiet) { clearOutput(); return; }
@@ -185,8 +189,6 @@ async function translate(event, { quiet = false } = {}) {
     return;
   }
   const body = requestBody(text);
-  const number = ++page.sent;
-  if (page.inFlight) page.inFlight.abort(); // the older text's answer is not wanted: the server drops its work
   const controller = new AbortController();
   page.inFlight = controller;
   $("go").disabled = true;
@@ -478,7 +480,7 @@ async function translateFile(event) {
   try {
     const response = await fetch("translate_file", { method: "POST", body: form });
     const answer = await response.json();
-    if (!response.ok) { showFileResult(answer.error || `HTTP ${response.status}`, { error: true }); return; }
+    if (!response.ok) { showFileResult(plainError(response.status, answer), { error: true }); return; }
     const link = document.createElement("a");
     link.id = "download";
     link.href = new URL(answer.translatedFileUrl, location.href).pathname; // this page's origin
