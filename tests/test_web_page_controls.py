@@ -169,7 +169,7 @@ def test_a_browser_in_spanish_gets_the_page_in_spanish(two_way_models_dir, tmp_p
         assert errors == []
 
 
-def test_an_english_browser_and_one_in_another_language_get_english(two_way_models_dir, tmp_path):
+def test_a_browser_in_another_language_gets_the_page_in_english(two_way_models_dir, tmp_path):
     with page_in_chromium(two_way_models_dir, service_settings(tmp_path), locale="de-DE") as (page, url, errors):
         page.goto(f"{url}/")
         page.wait_for_selector("#target option", state="attached")
