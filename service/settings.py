@@ -154,6 +154,11 @@ class ServiceSettings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("load_only")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        return [code.lower() for code in value]
+
     @field_validator("url_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
