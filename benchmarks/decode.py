@@ -27,7 +27,7 @@ from carousel.model.quantization import quantize
 from carousel.model.search import SearchConfig
 from carousel.model.sentences import split_sentences
 from carousel.model.translator import Translator
-from carousel.model.loading import load_channel
+from carousel.model.loading import card_shortlist, load_channel
 
 
 def matmul_peak_gflops(dtype: torch.dtype = torch.float32, size: int = 1024, seconds: float = 2.0) -> float:
@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=12000)
     parser.add_argument("--limit", type=int, default=0, help="first N sentences only")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--compare-shortlist", action="store_true",
+                        help="with a model that has a lexical shortlist, also time it without (mode shown as `full`)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,10 +105,11 @@ def main() -> None:
     for mode in args.modes.split(","):
         loaded = load_model_dir(args.model)
         loaded.model = quantize(loaded.model, mode)
-        translator = Translator.from_loaded(loaded, channel=load_channel(loaded, mode))
+        translator = Translator.from_loaded(loaded, channel=load_channel(loaded, mode), shortlist=card_shortlist(loaded))
         src_len = sum(len(translator.encode_source(sentence)) for sentence in split) / sentences
-        for beam in [int(b) for b in args.beams.split(",")]:
-            search = SearchConfig(beam_size=beam)
+        settings = [(int(b), shortlist) for b in args.beams.split(",") for shortlist in _shortlist_settings(args, translator)]
+        for beam, shortlist in settings:
+            search = SearchConfig(beam_size=beam, shortlist=shortlist)
             translator.translate_texts(sources[:8], search, args.batch_tokens)  # warm-up
             started = time.perf_counter()
             results = translator.translate_texts(sources, search, args.batch_tokens)
@@ -118,8 +121,15 @@ def main() -> None:
             flops = flops_per_target_token(loaded.config, src_len, tgt_len, beam) * len(loaded.weight_files)
             achieved = flops * target_tokens * beam / seconds / 1e9
             bleu = sacrebleu.corpus_bleu(hypotheses, [references]).score
-            print(f"{mode:6} {beam:4d} {len(sources) / seconds:8.1f} {target_tokens / seconds:10,.0f} {bleu:6.2f} "
+            print(f"{mode + ('' if shortlist or translator.shortlist is None else ' full'):6} {beam:4d} {len(sources) / seconds:8.1f} {target_tokens / seconds:10,.0f} {bleu:6.2f} "
                   f"{flops / 1e9:10.4f} {achieved:8.1f} {100 * achieved / peak:6.1f}%", flush=True)
+
+
+def _shortlist_settings(args, translator: Translator) -> list[bool]:
+    """With a model that has a shortlist: with it, and also without it (`full`) under --compare-shortlist."""
+    if translator.shortlist is None:
+        return [True]
+    return [True, False] if args.compare_shortlist else [True]
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ COMMANDS = {
     "evaluate": ("evaluate", "score a model or hypothesis files with sacreBLEU"),
     "tune": ("tune", "choose a model's decoding settings on validation data"),
     "calibrate": ("calibrate", "fit a model's per-sentence confidence on validation data"),
+    "shortlist": ("shortlist", "give a model a lexical shortlist of target pieces, for faster decoding"),
     "ensemble": ("ensemble", "combine trained models into one model directory that decodes as their ensemble"),
     "serve": ("serve", "start the HTTP translation service"),
     "keys": ("keys", "add, list or revoke the service's API keys (in its database, while it runs)"),

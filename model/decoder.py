@@ -21,6 +21,7 @@ from carousel.model.attention import build_attention
 from carousel.model.gates import init_forget_gate_bias
 from carousel.model.config import PAD_ID, ModelConfig
 from carousel.model.encoder import EncoderOutput
+from carousel.model.shortlist import OutputVocabulary
 
 
 @dataclass
@@ -96,14 +97,20 @@ class AttentionalDecoder(nn.Module):
             attentional = hidden.new_zeros(hidden.size(0), self.config.attentional_dim)
         return DecoderState(hidden.unsqueeze(0).repeat(layers, 1, 1).contiguous(), cell, attentional)
 
-    def forward(self, tgt_in: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState, Tensor]:
-        """tgt_in [N, T] previous tokens -> logits [N, T, V], the new state, attention weights [N, T, S]."""
+    def forward(
+        self, tgt_in: Tensor, state: DecoderState, memory: Memory, vocabulary: OutputVocabulary | None = None
+    ) -> tuple[Tensor, DecoderState, Tensor]:
+        """tgt_in [N, T] previous tokens -> logits [N, T, V], the new state, attention weights [N, T, S].
+        With a `vocabulary` (a search's shortlist), logits [N, T, V'] for its ids only."""
         embedded = self.embedding_dropout(self.embedding(tgt_in))
         if self.config.input_feeding:
             attentional, state, weights = self._run_step_by_step(embedded, state, memory)
         else:
             attentional, state, weights = self._run_whole_sequence(embedded, state, memory)
-        return self.output_projection(self.output_dropout(attentional)), state, weights
+        attentional = self.output_dropout(attentional)
+        if vocabulary is not None:
+            return vocabulary.logits(attentional), state, weights
+        return self.output_projection(attentional), state, weights
 
     def _run_whole_sequence(self, embedded: Tensor, state: DecoderState, memory: Memory):
         outputs, recurrent = self.rnn(embedded, _rnn_state(state))

@@ -8,17 +8,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from carousel.fileio import sha256_file
 from carousel.model.card import ModelLoadError, channel_settings
 from carousel.model.checkpoint import LoadedModel, load_model_dir
 from carousel.model.confidence import CalibrationError, read_calibration
 from carousel.model.precision import DEFAULT_QUANTIZATION, QuantizeMode, inference_mode_for, resolve_device
 from carousel.model.quantization import quantize
 from carousel.model.search import SearchConfig
+from carousel.model.shortlist import Shortlist, load_shortlist
 from carousel.model.translator import Translator, check_channel_direction
 
 ChannelLoading = Literal["tuned", "named", "none"]  # which channel model `load_translator` loads
 
-__all__ = ["load_translator", "ModelLoadError", "DEFAULT_QUANTIZATION", "QuantizeMode", "ChannelLoading",
+__all__ = ["load_translator", "ModelLoadError", "DEFAULT_QUANTIZATION", "QuantizeMode", "ChannelLoading", "card_shortlist",
            "load_channel"]
 
 
@@ -54,7 +56,7 @@ def load_translator(
     reverse = None
     if channel != "none":
         reverse = load_channel(loaded, quantization, even_if_off=channel == "named", device=str(target))
-    translator = Translator.from_loaded(loaded, channel=reverse, device=target)
+    translator = Translator.from_loaded(loaded, channel=reverse, device=target, shortlist=card_shortlist(loaded))
     if confidence is None:
         confidence = search is not None and search.return_confidence
     if confidence:
@@ -123,3 +125,16 @@ def load_confidence(translator: Translator, loaded: LoadedModel, quantization: s
 def encoder_width(model) -> int:
     """The size of the encoder's top-layer states (both directions), as `mean_encoder_states` returns them."""
     return 2 * model.config.encoder_hidden
+
+
+def card_shortlist(loaded: LoadedModel) -> Shortlist | None:
+    """The lexical shortlist the card records (`carousel shortlist`), checked against its checksum."""
+    entry = loaded.card.get("shortlist")
+    if not entry:
+        return None
+    path = loaded.directory / entry["file"]
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing: card.json records a shortlist; rebuild it with `carousel shortlist`")
+    if sha256_file(path) != entry["sha256"]:
+        raise ModelLoadError(f"{path} does not match the checksum card.json records for it")
+    return load_shortlist(path)

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from carousel.model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from carousel.model.seq2seq import Seq2Seq
+from carousel.model.shortlist import output_vocabulary
 
 
 DEFAULT_LENGTH_PENALTY = 1.0
@@ -86,6 +87,9 @@ class SearchConfig:
     # Not used by the search itself: the Translator puts back numbers, URLs, placeholders and tags of
     # the source that the output lost, changed or repeated (model/spans.py).
     repair_spans: bool = True
+    # Not used by the search itself: the Translator hands it the batch's lexical shortlist
+    # (model/shortlist.py) where the model directory has one.
+    shortlist: bool = True
 
     def __post_init__(self):
         problem = search_settings_problem(
@@ -151,25 +155,33 @@ def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: Sear
     ]
 
 
-def _restrict(logp: Tensor, t: int, max_lengths: Tensor, config: SearchConfig) -> Tensor:
-    """Forbid special tokens, EOS before min_length, and anything but EOS at the length cap."""
-    logp[:, [PAD_ID, UNK_ID, BOS_ID]] = -math.inf
+def _restrict(logp: Tensor, t: int, max_lengths: Tensor, config: SearchConfig, eos: int = EOS_ID,
+              specials: tuple[int, ...] = (PAD_ID, UNK_ID, BOS_ID)) -> Tensor:
+    """Forbid special tokens, EOS before min_length, and anything but EOS at the length cap (`eos` and
+    `specials` are columns of `logp`: a shortlist has its own columns and no specials)."""
+    if specials:
+        logp[:, list(specials)] = -math.inf
     if t < config.min_length:
-        logp[:, EOS_ID] = -math.inf
+        logp[:, eos] = -math.inf
     at_cap = (t + 1) >= max_lengths
     if at_cap.any():
-        eos = logp[at_cap, EOS_ID].clone()
+        eos_logp = logp[at_cap, eos].clone()
         logp[at_cap] = -math.inf
-        logp[at_cap, EOS_ID] = torch.where(torch.isfinite(eos), eos, torch.zeros_like(eos))
+        logp[at_cap, eos] = torch.where(torch.isfinite(eos_logp), eos_logp, torch.zeros_like(eos_logp))
     return logp
 
 
 @torch.inference_mode()
-def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: SearchConfig) -> list[list[Hypothesis]]:
-    """Return, per source sentence, its `nbest` hypotheses, best first."""
+def beam_search(
+    model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: SearchConfig, shortlist: Tensor | None = None
+) -> list[list[Hypothesis]]:
+    """Return, per source sentence, its `nbest` hypotheses, best first. With a `shortlist` (target ids,
+    model/shortlist.py), the output layer and the softmax cover those ids only."""
     batch, k, device = src.size(0), config.beam_size, src.device
     _, memory, state = model.encode(src, src_lengths)
-    vocab = model.config.tgt_vocab_size
+    output = None if shortlist is None else output_vocabulary(model.decoder.output_projection, shortlist, device)
+    vocab = model.config.tgt_vocab_size if output is None else len(output.ids)
+    eos, specials = (EOS_ID, (PAD_ID, UNK_ID, BOS_ID)) if output is None else (output.eos, ())
 
     # Every sentence gets K rows of decoder state; only row 0 starts alive so the first step yields K
     # distinct tokens. The encoder memory keeps one row per sentence, shared by its K beams.
@@ -186,11 +198,13 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: Search
 
     for t in range(int(max_lengths.max())):
         prev = tokens[:, -1] if t else torch.full((tokens.size(0),), BOS_ID, dtype=torch.long, device=device)
-        logits, state, weights = model.decoder(prev.unsqueeze(1), state, memory)
+        logits, state, weights = (model.decoder(prev.unsqueeze(1), state, memory) if output is None
+                                  else model.decoder(prev.unsqueeze(1), state, memory, vocabulary=output))
         logp = torch.log_softmax(logits[:, 0].float(), dim=-1)
-        logp = _restrict(logp, t, max_lengths[alive].repeat_interleave(k), config)
+        logp = _restrict(logp, t, max_lengths[alive].repeat_interleave(k), config, eos, specials)
         if config.ngram_ban:
-            _ban_repeated_ngrams(logp, tokens, config.ngram_ban, may_repeat[alive].repeat_interleave(k))
+            _ban_repeated_ngrams(logp, tokens, config.ngram_ban, may_repeat[alive].repeat_interleave(k),
+                                 None if output is None else output.position)
         step_alignment = None
         if alignment is not None:
             step_alignment = torch.cat([alignment, weights.float()], dim=1)
@@ -198,6 +212,8 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, config: Search
         candidates = (scores.unsqueeze(1) + logp).view(len(alive), k * vocab)
         top_scores, top_index = candidates.topk(2 * k, dim=1)
         top_beam, top_token = top_index // vocab, top_index % vocab
+        if output is not None:  # shortlist columns back to target ids
+            top_token = output.ids[top_token]
         is_eos = top_token == EOS_ID
 
         _collect_finished(finished, alive, t, k, top_scores, top_beam, is_eos, tokens, step_alignment, config)
@@ -262,7 +278,7 @@ def _repeats_an_ngram(src: Tensor, src_lengths: Tensor, n: int) -> Tensor:
     return torch.tensor(repeats, dtype=torch.bool, device=src.device)
 
 
-def _ban_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int, may_repeat: Tensor) -> None:
+def _ban_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int, may_repeat: Tensor, position: Tensor | None = None) -> None:
     """Set -inf on every token that would complete an n-gram already in the row's history (rows whose
     source repeats an n-gram are left alone). Vectorised: the rows' last n-1 tokens are compared with
     every earlier window at once, so the cost per step is one comparison over the history."""
@@ -274,4 +290,5 @@ def _ban_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int, may_repeat: Tenso
     same = (windows[:, :, : n - 1] == prefix).all(dim=2) & ~may_repeat.unsqueeze(1)
     rows, at = same.nonzero(as_tuple=True)
     if rows.numel():
-        logp[rows, windows[rows, at, n - 1]] = -math.inf
+        banned = windows[rows, at, n - 1]
+        logp[rows, banned if position is None else position[banned]] = -math.inf  # position: a shortlist's columns

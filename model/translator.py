@@ -36,6 +36,7 @@ from carousel.model.search import (
 from carousel.model.sentences import SplitText, has_words, join_nbest, split_sentences
 from carousel.model.spans import protected_spans, repair_spans
 from carousel.model.seq2seq import Seq2Seq
+from carousel.model.shortlist import Shortlist
 
 __all__ = [  # the interface the service, the commands and the evaluation use
     "Translator", "Translation", "SearchConfig", "ModelLoadError",
@@ -69,6 +70,7 @@ class Translator:
         card: dict | None = None,
         channel: "Translator | None" = None,
         device: torch.device | None = None,
+        shortlist: Shortlist | None = None,
     ):
         self.device = device or torch.device("cpu")
         self.model = model.eval()
@@ -77,6 +79,8 @@ class Translator:
         self.normalizer = normalizer
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.max_source_tokens = max_source_tokens
+        # The target pieces each batch's search may use (model/shortlist.py); single models only.
+        self.shortlist = shortlist if isinstance(model, Seq2Seq) else None
         self.card = card or {}  # the model directory's card.json
         self.length_penalty = tuned_length_penalty(self.card)
         self.no_repeat_ngram = tuned_ngram_ban(self.card)
@@ -188,8 +192,9 @@ class Translator:
             sequences = [encoded[i] for i in indices]
             src = pad(sequences).to(self.device)
             lengths = torch.tensor([len(seq) for seq in sequences], device=self.device)
+            allowed = self.shortlist.vocabulary(src) if self.shortlist is not None and search.shortlist else None
             with torch.inference_mode():
-                hypotheses = beam_search(self.model, src, lengths, beam)
+                hypotheses = beam_search(self.model, src, lengths, beam, shortlist=allowed)
             for index, hyps in zip(indices, hypotheses):
                 results[index] = [self._to_translation(encoded[index], h) for h in hyps]
         if search.channel_weight:

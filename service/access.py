@@ -7,9 +7,11 @@
   event loop with a short timeout; a database that cannot be read is a 503 with Retry-After.
 - An address that sent `key_failures_per_minute` invalid keys is locked out (429) for every request,
   with whatever key, until its bucket refills: guessing cannot hide behind a valid key.
-- Rate limits are token buckets per client (the key, or the address without keys); a database key may
-  carry its own requests a minute and characters a request. A file counts as the requests its text
-  would take through /translate (`charge_file`).
+- Rate limits are moving windows per client (the key, or the address without keys), counted in
+  service/counters.py (in this process, or in Redis for every replica together; counters that cannot be
+  reached are a 503, never no limit); a database key may carry its own requests a minute and
+  characters a request. A file counts as the requests its text would take through /translate
+  (`charge_file`).
 - `api_key=` in a logged URL is redacted (`redact_keys_in_access_log`).
 """
 
@@ -20,20 +22,19 @@ import hmac
 import logging
 import math
 import re
-import sqlite3
-import threading
-import time
 from dataclasses import dataclass
 
 from fastapi import Request
 
-from carousel.service.database import ApiKey, Database, short_key_problem
+from carousel.service.counters import Counters, CountersUnavailable
+from carousel.service.database import ApiKey, Database, DatabaseError, short_key_problem
 from carousel.service.errors import ApiError
 from carousel.service.health import Dependency, describe
 from carousel.service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_DATABASE = 5  # seconds a client waits while the key database is unavailable
+RETRY_AFTER_COUNTERS = 5  # seconds a client waits while the shared rate-limit counters are unavailable
 
 
 @dataclass(frozen=True)
@@ -45,16 +46,16 @@ class Admission:
 
 
 class AccessPolicy:
-    def __init__(self, settings: ServiceSettings, database: Database | None):
+    def __init__(self, settings: ServiceSettings, database: Database | None, counters: Counters):
         self.settings = settings
         self.required = settings.requires_keys
         self.database = database
-        self.health = Dependency("the key database", database.check, recheck_seconds=1.0) if database else None
+        self.health = Dependency("the key database", self._probe_database, recheck_seconds=1.0) if database else None
+        self._migrated = False
+        self.counters = counters
         self._fixed = [key.encode("utf-8") for key in settings.api_keys]
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
-        self.key_failures = RateLimiter(settings.key_failures_per_minute)
-        self._key_limiters: dict[int, RateLimiter] = {}
-        self._lock = threading.Lock()
+        self.limiter = counters.limit(settings.rate_limit_per_minute, "requests")
+        self.key_failures = counters.limit(settings.key_failures_per_minute, "key-failures")
         for number, key in enumerate(settings.api_keys, start=1):
             if short_key_problem(key):
                 log.warning("api_keys: key %d: %s", number, short_key_problem(key))
@@ -66,14 +67,29 @@ class AccessPolicy:
             return
         try:
             self.database.create()
-        except (sqlite3.Error, OSError, RuntimeError) as error:  # RuntimeError: a newer schema
+        except (DatabaseError, OSError) as error:  # unreachable, broken, or of a newer schema
             self.health.failed(describe(error))
         else:
+            self._migrated = True
             self.health.ok()
+
+    def _probe_database(self) -> None:
+        """Raise unless the keys can be read; a database that could not be opened at start (a PostgreSQL
+        server still starting, say) is migrated first, once it answers."""
+        if not self._migrated:
+            self.database.create()
+            self._migrated = True
+        self.database.check()
 
     async def admit(self, fields: dict, request: Request) -> Admission:
         """The request's admission, or 403 (no valid key), 429 (rate, lockout), 413 (its key's characters),
-        503 (the key database is unavailable)."""
+        503 (the key database or the rate-limit counters are unavailable)."""
+        try:
+            return await self._admit(fields, request)
+        except CountersUnavailable as error:
+            raise ApiError(503, str(error), headers=retry_after_header(RETRY_AFTER_COUNTERS)) from None
+
+    async def _admit(self, fields: dict, request: Request) -> Admission:
         address = f"address:{request.client.host if request.client else 'unknown'}"
         if not self.required:
             admission = Admission(address)
@@ -112,7 +128,7 @@ class AccessPolicy:
         if problem is None:
             try:
                 found = await asyncio.to_thread(self.database.active_key, key)
-            except sqlite3.Error as error:  # locked past the timeout, deleted, corrupted, not a file
+            except DatabaseError as error:  # unreachable, locked past the timeout, deleted, corrupted
                 self.health.failed(describe(error))
                 problem = describe(error)
             else:
@@ -128,17 +144,20 @@ class AccessPolicy:
             raise ApiError(413, f"{what} {chars} characters; this API key allows {limit} a request")
 
     def charge(self, admission: Admission, requests: int) -> None:
-        """Count `requests` requests against the server's rate limit and the key's own: 429 over either."""
+        """Count `requests` requests against the server's rate limit and the key's own: 429 over either,
+        503 when the counters cannot be reached."""
         limits = [(self.limiter, f"the rate limit of {self.settings.rate_limit_per_minute} requests a minute")]
         per_key = admission.key.requests_per_minute if admission.key else 0
         if per_key:
-            with self._lock:
-                limiter = self._key_limiters.setdefault(per_key, RateLimiter(per_key))
-            limits.append((limiter, f"this API key's limit of {per_key} requests a minute"))
+            limits.append((self.counters.limit(per_key, "key-requests"),
+                           f"this API key's limit of {per_key} requests a minute"))
         for limiter, name in limits:
             if limiter.enabled and requests > limiter.capacity:
                 raise ApiError(413, f"this counts as {requests} requests, more than {name} allows at once")
-            wait = limiter.acquire(admission.client, requests)
+            try:
+                wait = limiter.acquire(admission.client, requests)
+            except CountersUnavailable as error:
+                raise ApiError(503, str(error), headers=retry_after_header(RETRY_AFTER_COUNTERS)) from None
             if wait:
                 raise ApiError(429, f"{name} is exceeded", headers=retry_after_header(wait))
 
@@ -150,65 +169,6 @@ class AccessPolicy:
         requests = max(1, math.ceil(chars / settings.max_chars), math.ceil(sentences / settings.max_sentences))
         if requests > 1:
             self.charge(admission, requests - 1)
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-class RateLimiter:
-    """A token bucket per client: `per_minute` requests a minute, bursts of up to `per_minute`.
-
-    `acquire` returns 0 when the request may go ahead, or else the seconds until it could; `blocked`
-    says the same without taking anything.
-    """
-
-    MAX_CLIENTS = 100_000  # buckets kept; full (idle) buckets are dropped first when over
-
-    def __init__(self, per_minute: int, clock=time.monotonic):
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.clock = clock
-        self._buckets: dict[str, _Bucket] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return self.capacity > 0
-
-    def acquire(self, client: str, cost: int = 1) -> float:
-        return self._take(client, cost, take=True)
-
-    def blocked(self, client: str) -> float:
-        return self._take(client, 1, take=False)
-
-    def _take(self, client: str, cost: int, take: bool) -> float:
-        if not self.enabled:
-            return 0.0
-        now = self.clock()
-        with self._lock:
-            bucket = self._buckets.get(client)
-            if bucket is None:
-                if not take:
-                    return 0.0
-                if len(self._buckets) >= self.MAX_CLIENTS:
-                    self._forget_idle(now)
-                bucket = self._buckets[client] = _Bucket(self.capacity, now)
-            bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
-            bucket.updated = now
-            if bucket.tokens >= cost:
-                if take:
-                    bucket.tokens -= cost
-                return 0.0
-            return (cost - bucket.tokens) / self.rate
-
-    def _forget_idle(self, now: float) -> None:
-        full_after = self.capacity / self.rate
-        self._buckets = {k: b for k, b in self._buckets.items() if now - b.updated < full_after}
-        if len(self._buckets) >= self.MAX_CLIENTS:  # all busy: start over rather than grow without bound
-            self._buckets.clear()
 
 
 def retry_after_header(seconds: float) -> dict[str, str]:

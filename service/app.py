@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from carousel.service import connections, translation
 from carousel.service.access import AccessPolicy, redact_keys_in_access_log, retry_after_header
+from carousel.service.counters import Counters
 from carousel.service.document_process import DocumentProcesses
 from carousel.service.errors import SafeJSONResponse, error_response, install_error_handlers
 from carousel.service.languages import language_name, shared_identifier, warm_up
@@ -38,7 +39,7 @@ from carousel.service.settings import ServiceSettings
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SHUTDOWN_WORKERS_SECONDS = 5.0  # after the grace period: the batches in hand finish, or the process exits anyway
-RETRY_AFTER_DEPENDENCY = 5  # seconds a prober waits while the database or the file store does not work
+RETRY_AFTER_DEPENDENCY = 5  # seconds a prober waits while the database, file store or limits storage does not work
 
 
 def _body_schema(request_model) -> dict:
@@ -78,7 +79,8 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     metrics = ServiceMetrics(registry.queue_depths)
     database = Database(settings.database, create=False, timeout=settings.database_timeout_seconds) \
         if settings.database is not None else None
-    access = AccessPolicy(settings, database)
+    counters = Counters(settings.limits_storage, timeout=settings.limits_timeout_seconds)
+    access = AccessPolicy(settings, database, counters)
     access.open_database()  # a database that cannot be opened: 503 where it is needed, and on /ready
     documents = DocumentProcesses(settings.file_workers)
     stopping = connections.Stopping()
@@ -168,13 +170,15 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     async def health():
         return {"status": "ok"}
 
-    @app.get("/ready", summary="Readiness: 200 once models are loaded, while the database and file store work",
+    @app.get("/ready", summary="Readiness: 200 once models are loaded, while the database, file store and "
+             "shared limits work",
              responses=answers(Ready, 503))
     async def ready():
         if not registry.ready:
             headers = retry_after_header(translation.RETRY_AFTER_LOADING) if registry.loading else None
             return error_response(503, registry.not_ready_reason(), headers)
-        known = [(d.name, d.problem) for d in (access.health, app.state.file_store.health) if d is not None]
+        dependencies = [access.health, app.state.file_store.health, counters.health if counters.shared else None]
+        known = [(d.name, d.problem) for d in dependencies if d is not None]
         problems = [f"{name}: {problem}" for name, problem in known if problem is not None]
         if problems:  # known from the last use or a background probe: a probe never waits here
             return error_response(503, "; ".join(problems), retry_after_header(RETRY_AFTER_DEPENDENCY))

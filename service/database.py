@@ -1,29 +1,31 @@
-"""The service's database (SQLite, standard library): API keys and translation suggestions.
+"""The service's database: API keys and translation suggestions, in SQLite or PostgreSQL.
 
-One file, opened by the server and by `carousel keys` / `carousel suggestions` at the same time: WAL
-journal, a busy timeout, and one short transaction per write, so concurrent writers wait for each other
+    Database("carousel.db")                           # one machine: a SQLite file
+    Database("postgresql://carousel@db/carousel")     # several replicas: one PostgreSQL database
+
+Opened by the server and by `carousel keys` / `carousel suggestions` at the same time, each use one short
+transaction (service/engines.py: how each backend is reached), so concurrent writers wait for each other
 instead of failing, and a committed write survives a crash or restart. The server reads keys from the
-database on every check, so keys added or revoked from the command line apply at once.
+database on every check, so keys added or revoked from the command line apply at once, on every replica.
 
-Only `create()` makes the file (`carousel keys add`, the server at start); every other use opens it as
-it is, so a database deleted while the server runs is an error (sqlite3.Error, which the server answers
-with 503), never a new empty one. `timeout` is how long a use waits for another process's lock.
+Only `create()` makes a SQLite file (`carousel keys add`, the server at start); every other use opens it
+as it is, so a database deleted while the server runs is an error (`DatabaseError`, which the server
+answers with 503), never a new empty one. `timeout` is how long a use waits for a lock or a server.
 
 The schema is versioned: `schema_version` holds the number of migrations applied, and opening a database
-applies the missing ones in order (each in its own transaction). Add a migration by appending to
-MIGRATIONS; never edit one that has shipped.
+applies the missing ones in order, in one transaction. The same migrations run on both backends; the
+few words they spell differently are written `{id}` (an auto-numbered key) and `{real}` (a float of 64
+bits). Add a migration by appending to MIGRATIONS; never edit one that has shipped.
 """
 
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
-import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from carousel.service.engines import DatabaseError, DuplicateRow, engine_for
 
 KEY_BYTES = 32  # generated keys: 256 random bits, 43 URL-safe characters
 MIN_KEY_CHARS = 22  # a key given by hand: at least as long as 128 random bits in URL-safe base64
@@ -36,18 +38,18 @@ MIGRATIONS = [
         name TEXT NOT NULL DEFAULT '',
         requests_per_minute INTEGER NOT NULL DEFAULT 0,  -- 0: the server's default
         chars_per_request INTEGER NOT NULL DEFAULT 0,  -- 0: the server's default
-        created REAL NOT NULL,
-        revoked REAL
+        created {real} NOT NULL,
+        revoked {real}
     );
     CREATE TABLE suggestions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id {id},
         q TEXT NOT NULL,
         s TEXT NOT NULL,
         source TEXT NOT NULL,
         target TEXT NOT NULL,
         model TEXT NOT NULL DEFAULT '',
         api_key TEXT,
-        created REAL NOT NULL
+        created {real} NOT NULL
     );
     """,
 ]
@@ -82,53 +84,44 @@ def short_key_problem(key: str) -> str | None:
     return None
 
 
+class SchemaTooNew(DatabaseError, RuntimeError):
+    """The database was migrated by a newer carousel than this one."""
+
+
 class Database:
-    def __init__(self, path: Path, clock=time.time, create: bool = True, timeout: float = 30.0):
-        self.path = Path(path)
+    def __init__(self, location: str | Path, clock=time.time, create: bool = True, timeout: float = 30.0):
+        self.engine = engine_for(location, timeout)
         self.clock = clock
         self.timeout = timeout
         if create:
             self.create()
 
+    @property
+    def name(self) -> str:
+        """The file, or the server's URL without its password."""
+        return self.engine.name
+
+    def exists(self) -> bool:
+        """False for a SQLite file that is not there (a server's database always exists)."""
+        return self.engine.exists()
+
     def create(self) -> None:
-        """Make the database file if there is none, and bring its schema up to date."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect(create=True) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            migrate(connection)
-
-    @contextmanager
-    def _connect(self, create: bool = False) -> Iterator[sqlite3.Connection]:
-        uri = f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode={'rwc' if create else 'rw'}"
-        connection = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
-        try:
-            connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            connection.execute("PRAGMA synchronous=FULL")
-            yield connection
-        finally:
-            connection.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as connection:
-            connection.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlock
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        """Make the database if there is none (a SQLite file), and bring its schema up to date."""
+        self.engine.prepare()
+        with self.engine.connect(create=True) as connection:
+            migrate(connection, self.engine)
 
     # -- keys --------------------------------------------------------------------------------------
 
     def add_key(self, name: str = "", requests_per_minute: int = 0, chars_per_request: int = 0,
                 key: str | None = None) -> ApiKey:
+        """A new key; ValueError for a bad limit or a short key, DuplicateRow (a ValueError) for a taken one."""
         if requests_per_minute < 0 or chars_per_request < 0:
             raise ValueError("limits are 0 (the server's default) or more")
         if key is not None and short_key_problem(key):
             raise ValueError(short_key_problem(key))
         key = key or secrets.token_urlsafe(KEY_BYTES)
-        with self._write() as connection:
+        with self.engine.connect() as connection, self.engine.transaction(connection):
             connection.execute(
                 "INSERT INTO api_keys (key, name, requests_per_minute, chars_per_request, created) VALUES (?, ?, ?, ?, ?)",
                 (key, name, requests_per_minute, chars_per_request, self.clock()),
@@ -136,14 +129,14 @@ class Database:
         return self.key(key)
 
     def revoke_key(self, key: str) -> bool:
-        with self._write() as connection:
+        with self.engine.connect() as connection, self.engine.transaction(connection):
             cursor = connection.execute(
                 "UPDATE api_keys SET revoked = ? WHERE key = ? AND revoked IS NULL", (self.clock(), key)
             )
             return cursor.rowcount == 1
 
     def key(self, key: str) -> ApiKey | None:
-        with self._connect() as connection:
+        with self.engine.connect() as connection:
             row = connection.execute(
                 "SELECT key, name, requests_per_minute, chars_per_request, created, revoked FROM api_keys WHERE key = ?",
                 (key,),
@@ -158,24 +151,24 @@ class Database:
         query = "SELECT key, name, requests_per_minute, chars_per_request, created, revoked FROM api_keys"
         if not include_revoked:
             query += " WHERE revoked IS NULL"
-        with self._connect() as connection:
-            return [ApiKey(*row) for row in connection.execute(query + " ORDER BY created, key")]
+        with self.engine.connect() as connection:
+            return [ApiKey(*row) for row in connection.execute(query + " ORDER BY created, key").fetchall()]
 
     def check(self) -> None:
-        """Raise sqlite3.Error unless the keys can be read (the server's readiness probe)."""
-        with self._connect() as connection:
+        """Raise DatabaseError unless the keys can be read (the server's readiness probe)."""
+        with self.engine.connect() as connection:
             connection.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone()
 
     # -- suggestions -------------------------------------------------------------------------------
 
     def add_suggestion(self, q: str, s: str, source: str, target: str, model: str = "",
                        api_key: str | None = None) -> int:
-        with self._write() as connection:
-            cursor = connection.execute(
-                "INSERT INTO suggestions (q, s, source, target, model, api_key, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        with self.engine.connect() as connection, self.engine.transaction(connection):
+            return connection.execute(
+                "INSERT INTO suggestions (q, s, source, target, model, api_key, created) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (q, s, source, target, model, api_key, self.clock()),
-            )
-            return cursor.lastrowid
+            ).fetchone()[0]
 
     def suggestions(self, source: str | None = None, target: str | None = None) -> list[Suggestion]:
         query, arguments = "SELECT id, q, s, source, target, model, created FROM suggestions", []
@@ -188,39 +181,39 @@ class Database:
             arguments.append(target)
         if conditions:
             query += " WHERE " + " AND ".join(conditions)
-        with self._connect() as connection:
-            return [Suggestion(*row) for row in connection.execute(query + " ORDER BY id", arguments)]
+        with self.engine.connect() as connection:
+            return [Suggestion(*row) for row in connection.execute(query + " ORDER BY id", arguments).fetchall()]
 
 
-def schema_version(connection: sqlite3.Connection) -> int:
+def schema_version(connection) -> int:
     connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = connection.execute("SELECT version FROM schema_version").fetchone()
     return row[0] if row else 0
 
 
-def migrate(connection: sqlite3.Connection) -> int:
-    """Apply the migrations the database lacks; returns the version it is at."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+def migrate(connection, engine) -> int:
+    """Apply the migrations the database lacks, in one transaction; returns the version it is at."""
+    with engine.transaction(connection, migrating=True):
         version = schema_version(connection)
         if version > len(MIGRATIONS):
-            raise RuntimeError(
+            raise SchemaTooNew(
                 f"the database is at schema version {version}, newer than this carousel ({len(MIGRATIONS)})"
             )
         for number in range(version, len(MIGRATIONS)):
-            for statement in _statements(MIGRATIONS[number]):
+            for statement in _statements(MIGRATIONS[number], engine.dialect):
                 connection.execute(statement)
         if version == 0:
             connection.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS),))
         else:
             connection.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
     return len(MIGRATIONS)
 
 
-def _statements(script: str) -> list[str]:
+def _statements(script: str, dialect: dict[str, str]) -> list[str]:
+    for word, spelling in dialect.items():
+        script = script.replace("{" + word + "}", spelling)
     lines = [line.split("--")[0] for line in script.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+__all__ = ["ApiKey", "Database", "DatabaseError", "DuplicateRow", "SchemaTooNew", "Suggestion", "MIGRATIONS"]

@@ -96,8 +96,8 @@ ERROR_STATUSES = {
     413: "text or batch over the configured limits",
     422: "value out of range (beam_size, alternatives)",
     429: "rate limit exceeded (Retry-After header)",
-    503: "queue full, models not ready, key database unavailable or server shutting down (Retry-After header "
-         "while it makes sense)",
+    503: "queue full, models not ready, key database or rate-limit counters unavailable or server shutting down "
+         "(Retry-After header while it makes sense)",
     504: "translation exceeded the request timeout",
     507: "the store of translated files is full (Retry-After header when expiring files will make room)",
 }

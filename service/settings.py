@@ -95,11 +95,17 @@ class ServiceSettings(BaseSettings):
                                                      "(prefer the environment: flags show in `ps`)")
     keys_required: bool | None = Field(None, description="whether every request needs a key (default: when keys "
                                        "or a database are configured)")
-    database_timeout_seconds: float = Field(2.0, gt=0, description="a locked database: 503 after this, never a stall")
+    database_timeout_seconds: float = Field(2.0, gt=0, description="a locked or unreachable database: 503 after "
+                                            "this, never a stall")
     rate_limit_per_minute: int = Field(0, ge=0, description="requests a minute per key (per address without "
                                        "keys); 0: off")
     key_failures_per_minute: int = Field(10, ge=0, description="failed API-key attempts a minute per address, "
                                          "then 429; 0: off")
+    # service/counters.py: memory:// counts in this process; redis:// is shared by every replica.
+    limits_storage: str = Field("memory://", pattern=r"^(memory|redis|rediss|redis\+unix)://",
+                                description="where rate limits and lockouts are counted: memory:// or "
+                                "redis://HOST:PORT/DB (shared by replicas)")
+    limits_timeout_seconds: float = Field(1.0, gt=0, description="Redis unreachable this long: 503 on limited routes")
     cors_origins: Annotated[list[str], NoDecode] = Field([], description="origins allowed by CORS, comma-separated")
 
     # File translation (/translate_file, /download_file; service/files.py, service/store.py).
@@ -127,7 +133,8 @@ class ServiceSettings(BaseSettings):
     file_workers: int = Field(2, ge=1, description="documents read or written at a time; more wait for a turn")
 
     # The database of API keys and suggestions (service/database.py); None: neither is used.
-    database: Path | None = Field(None, description="SQLite database of API keys and suggestions (default: none)")
+    database: str | None = Field(None, description="database of API keys and suggestions: a SQLite file, or a "
+                                 "postgresql://USER:PASSWORD@HOST:PORT/NAME URL shared by replicas (default: none)")
     suggestions: bool = Field(False, description="accept suggested translations at /suggest (needs --database)")
 
     # What the web page starts with (/frontend/settings), as LibreTranslate's --frontend-language-*.
@@ -167,6 +174,11 @@ class ServiceSettings(BaseSettings):
         if any(part in ("", ".", "..") for part in value.split("/")) and value:
             raise ValueError(f"url_prefix {value!r} must be a path such as /translator")
         return f"/{value}" if value else ""
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _path_as_text(cls, value):
+        return str(value) if isinstance(value, Path) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -208,7 +220,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "connections and shutdown": ("header_timeout_seconds", "body_timeout_seconds", "keep_alive_seconds",
                                  "max_connections", "shutdown_grace_seconds"),
     "access: keys and limits": ("api_keys", "keys_required", "rate_limit_per_minute", "key_failures_per_minute",
-                                "cors_origins"),
+                                "limits_storage", "limits_timeout_seconds", "cors_origins"),
     "database and suggestions": ("database", "database_timeout_seconds", "suggestions"),
     "file translation": ("files_translation", "files_dir", "max_file_bytes", "max_stored_files", "max_stored_bytes",
                          "max_stored_files_per_client", "max_stored_bytes_per_client", "file_ttl_seconds",

@@ -1,5 +1,12 @@
 """Translated files waiting to be downloaded: a bounded directory with expiry and a quota per client.
 
+The directory may be shared by several server processes (replicas with one volume, NFS included): a
+file stored through one is downloaded through any other. Every change (expiry, making room, checking
+the bounds, writing) happens under an exclusive lock on `.lock` in the directory (`flock`, which Linux
+maps onto NFS locks), so two uploads never both take the last place; files are written to a temporary
+name and renamed into place, so a download never sees half a file. Who stored each file (a hash of the
+client, never the key itself) is kept in `.owners.json`, written the same way under the same lock.
+
 Each file is stored under a name the server makes up (`<32 hex digits>[-<stem>].<extension>`, the stem
 the upload's own name cut to letters, digits, `_` and `-`, for the downloaded file's name), so a download
 name is either one of those or refused before the file system is touched: no path from a client ever
@@ -16,11 +23,15 @@ drop a file somebody else has not downloaded yet. A directory that cannot be wri
 from __future__ import annotations
 
 import errno
+import fcntl
+import hashlib
+import json
 import re
 import secrets
 import shutil
-import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from carousel.fileio import write_atomically
@@ -28,6 +39,7 @@ from carousel.service.health import Dependency, describe
 
 NAME = re.compile(r"(?P<key>[0-9a-f]{32})(?:-(?P<stem>[A-Za-z0-9_-]{1,40}))?\.(?P<extension>[a-z0-9]{1,8})")
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+LOCK, OWNERS = ".lock", ".owners.json"
 
 
 class StoreFull(Exception):
@@ -56,8 +68,6 @@ class FileStore:
         self.client_bytes = client_bytes or max_bytes
         self.min_free_bytes = min_free_bytes  # the probe calls the disk full below this
         self.health = Dependency("the file store", self._probe)
-        self._owners: dict[str, str] = {}  # name -> client, for the files stored since the server started
-        self._lock = threading.Lock()
 
     def put(self, data: bytes, extension: str, stem: str = "", client: str = "") -> str:
         """Store `data` for `client`; returns its download name (with `stem`, made safe, for people to recognise)."""
@@ -69,22 +79,31 @@ class FileStore:
             limit = min(self.max_bytes, self.client_bytes)
             raise StoreFull(f"the file of {len(data)} bytes is larger than a client's share of the store ({limit} bytes)", None)
         name = f"{secrets.token_hex(16)}{'-' + stem if stem else ''}.{extension}"
-        with self._lock:
+        with self._locked():
             files = self._expire()
-            files = self._make_room(files, client, len(data))
+            owners = self._read_owners(files)
+            files = self._make_room(files, owners, _owner(client), len(data))
             self._check_room(files, len(data))
             self._write(self.directory / name, data)
-            self._owners[name] = client
+            owners[name] = _owner(client)
+            self._write(self.directory / OWNERS, json.dumps(owners).encode("utf-8"))
         return name
 
     def path(self, name: str) -> Path | None:
         """The stored file called `name`, or None (unknown, expired, or not a name this store makes)."""
         if not NAME.fullmatch(name):
             return None
-        with self._lock:
-            self._expire()
-            path = self.directory / name
-            return path if path.is_file() else None
+        path = self.directory / name
+        try:
+            stored = path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise self._unavailable(error) from None
+        if self.clock() - stored > self.ttl:
+            path.unlink(missing_ok=True)  # safe without the lock: nobody may have it any more
+            return None
+        return path if path.is_file() else None
 
     @staticmethod
     def download_name(name: str) -> str:
@@ -95,37 +114,60 @@ class FileStore:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.directory.iterdir() if NAME.fullmatch(p.name))
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the store's lock: one change at a time, across every process sharing the directory."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)  # deleted under the server: made again
+            handle = open(self.directory / LOCK, "a")
+        except OSError as error:
+            raise self._unavailable(error) from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
+            yield
+
+    def _read_owners(self, files: list) -> dict[str, str]:
+        """Who stored each of `files` (a name missing from `.owners.json` belongs to nobody)."""
+        try:
+            owners = json.loads((self.directory / OWNERS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            owners = {}
+        present = {entry[2].name for entry in files}
+        return {name: owner for name, owner in owners.items() if name in present}
+
     def _expire(self) -> list[tuple[float, int, Path]]:
-        """(mtime, size, path) of the files left after dropping the expired ones."""
+        """(mtime, size, path) of the files left after dropping the expired ones (and writes a crashed
+        process left behind)."""
         now = self.clock()
         files = []
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)  # deleted under the server: made again
             paths = list(self.directory.iterdir())
         except OSError as error:
             raise self._unavailable(error) from None
         for path in paths:
-            if not NAME.fullmatch(path.name):
+            stored = NAME.fullmatch(path.name)
+            if not stored and not path.name.endswith(".tmp"):
                 continue
             try:
                 stat = path.stat()
             except FileNotFoundError:
                 continue
             if now - stat.st_mtime > self.ttl:
-                self._remove(path)
-            else:
+                path.unlink(missing_ok=True)
+            elif stored:
                 files.append((stat.st_mtime, stat.st_size, path))
         return files
 
-    def _make_room(self, files: list, client: str, size: int) -> list:
+    def _make_room(self, files: list, owners: dict[str, str], owner: str, size: int) -> list:
         """`files` less the client's oldest, as many as its quota, or else the whole store, needs for `size`
         more bytes: a client's new file replaces its own oldest, never another client's."""
-        own = sorted(entry for entry in files if self._owners.get(entry[2].name) == client)
+        own = sorted(entry for entry in files if owners.get(entry[2].name) == owner)
         while own and (self._over(own, size, self.client_files, self.client_bytes)
                        or self._over(files, size, self.max_files, self.max_bytes)):
             oldest = own.pop(0)
-            self._remove(oldest[2])
+            oldest[2].unlink(missing_ok=True)
             files.remove(oldest)
+            owners.pop(oldest[2].name, None)
         return files
 
     @staticmethod
@@ -146,10 +188,6 @@ class FileStore:
             raise self._unavailable(error) from None
         self.health.ok()
 
-    def _remove(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
-        self._owners.pop(path.name, None)
-
     def _unavailable(self, error: OSError) -> StoreUnavailable:
         no_space = error.errno in NO_SPACE
         problem = "no space left on its disk" if no_space else describe(error)
@@ -166,3 +204,8 @@ class FileStore:
         free = shutil.disk_usage(self.directory).free
         if free < self.min_free_bytes:
             raise OSError(errno.ENOSPC, f"no space left on its disk ({free} bytes free)")
+
+
+def _owner(client: str) -> str:
+    """A client's name in `.owners.json`: a hash, so no API key is written to the shared volume."""
+    return hashlib.sha256(client.encode("utf-8", "surrogatepass")).hexdigest()[:32]

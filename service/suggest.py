@@ -9,12 +9,12 @@ pair and the time. 403 when suggestions are off (`suggestions` setting, which ne
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from carousel.service.access import AccessPolicy, retry_after_header
+from carousel.service.database import DatabaseError
 from carousel.service.errors import ApiError
 from carousel.service.health import describe
 from carousel.service.registry import ModelRegistry
@@ -57,7 +57,7 @@ def install_suggest_route(app: FastAPI, settings: ServiceSettings, registry: Mod
             await asyncio.to_thread(
                 database.add_suggestion, body.q, body.s, source, target, served.name if served else "", body.api_key
             )
-        except sqlite3.Error as error:  # locked past the timeout, deleted, corrupted
+        except DatabaseError as error:  # unreachable, locked past the timeout, deleted, corrupted
             access.health.failed(describe(error))
             raise ApiError(503, f"the database is unavailable ({describe(error)}); retry later",
                            headers=retry_after_header(5)) from None

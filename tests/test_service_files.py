@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from carousel.service.store import FileStore, StoreFull
+from carousel.service.store import FileStore, StoreFull, StoreUnavailable
 from tests.helpers import StandInTranslator, stand_in_app
 
 with warnings.catch_warnings():
@@ -287,3 +287,40 @@ def test_a_files_texts_go_to_the_queues_in_requests_within_the_sentence_limit(tm
         assert round_trip(client, "many.txt", lines) == lines.upper()  # once a 413 ("q holds 9 sentences")
         too_long = upload(client, "long.txt", b"Uno. Dos. Tres. Cuatro. Cinco. Seis.\n")
         assert too_long.status_code == 413 and "6 sentences" in too_long.json()["error"]
+
+
+# -- one directory shared by several server processes (replicas on one volume) -----------------------------------
+
+
+def _put_files(directory: str, process: int) -> list[str]:
+    """Five uploads of five different clients through a store of this process's own; what each got."""
+    store = FileStore(directory, max_files=5, max_bytes=10_000, ttl=60)
+    outcomes = []
+    for n in range(5):
+        try:
+            outcomes.append(store.put(b"x" * 100, "txt", client=f"client-{process}-{n}"))
+        except StoreFull:
+            outcomes.append("full")
+        except StoreUnavailable as error:  # two writers in each other's way (as happens without the lock)
+            outcomes.append(f"unavailable: {error}")
+    return outcomes
+
+
+def test_processes_sharing_the_directory_never_store_more_than_its_bounds(tmp_path):
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        outcomes = [o for result in pool.starmap(_put_files, [(str(tmp_path), p) for p in range(4)]) for o in result]
+    stored = [o for o in outcomes if o != "full"]
+    assert outcomes.count("full") == 15 and len(stored) == 5, outcomes  # 20 uploads raced for 5 places
+    assert FileStore(tmp_path, max_files=5, max_bytes=10_000, ttl=60).names() == sorted(stored)
+
+
+def test_a_file_stored_by_one_process_is_found_and_counted_by_another(tmp_path):
+    first = FileStore(tmp_path, max_files=10, max_bytes=1000, ttl=60, client_files=1)
+    second = FileStore(tmp_path, max_files=10, max_bytes=1000, ttl=60, client_files=1)
+    name = first.put(b"one", "txt", client="alice")
+    assert second.path(name) == tmp_path / name  # downloaded through the other replica
+    other = second.put(b"two", "txt", client="alice")  # over alice's quota of 1: her own file makes room
+    assert first.names() == [other]
+    assert "alice" not in (tmp_path / ".owners.json").read_text()  # owners are hashed, never keys

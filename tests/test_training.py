@@ -193,6 +193,33 @@ def test_two_processes_with_torchrun_learn_and_write_one_consistent_checkpoint(t
     assert card["training"]["processes"] == 2
 
 
+@pytest.mark.slow
+def test_two_nodes_meet_at_a_rendezvous_endpoint_and_train_as_one_job(tmp_path, tiny_corpus):
+    """The README's two-node command, with both "nodes" on this machine: two torchrun launchers, one
+    process each, that find each other through the c10d rendezvous at one address."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run_dir = tmp_path / "two-nodes"
+    command = train_command(run_dir, tiny_corpus, "training.max_steps=10")
+    launchers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+             f"--node_rank={node}", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}",
+             "--rdzv_id=carousel-test", "--local_addr=127.0.0.1", "-m", *command[2:]],
+            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for node in (0, 1)
+    ]
+    outputs = [launcher.communicate(timeout=600)[0] for launcher in launchers]
+    assert [launcher.returncode for launcher in launchers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert safe_torch_load(run_dir / "checkpoints" / "last.pt")["progress"]["step"] == 10
+    card = json.loads((run_dir / "model" / "card.json").read_text())
+    assert card["training"]["processes"] == 2
+
+
 def test_batches_respect_the_token_budget_and_cover_every_example_once_per_epoch():
     examples = [Example([5] * (n % 17 + 2), [6] * (n % 23 + 1)) for n in range(500)]
     batcher = TokenBucketBatcher(examples, batch_tokens=120, seed=3)

@@ -67,6 +67,11 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave the output's numbers, URLs, e-mail addresses, placeholders and tags as the model wrote "
         "them (default: each one of the source exactly once, put back where the model lost it)",
     )
+    parser.add_argument(
+        "--no-shortlist", dest="shortlist", action="store_false",
+        help="score the whole target vocabulary at every step, even where the model has a lexical "
+        "shortlist (`carousel shortlist`; default: use it)",
+    )
     add_device_argument(parser)
 
 
@@ -87,7 +92,7 @@ def search_config(args: argparse.Namespace, nbest: int = 1, confidence: bool = F
     return SearchConfig(
         beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty, max_length_ratio=args.max_length_ratio,
         channel_weight=args.channel_weight, no_repeat_ngram=args.no_repeat_ngram, return_confidence=confidence,
-        repair_spans=getattr(args, "repair_spans", True),
+        repair_spans=getattr(args, "repair_spans", True), shortlist=getattr(args, "shortlist", True),
     )
 
 

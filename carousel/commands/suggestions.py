@@ -27,10 +27,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from carousel.commands.keys import open_database
+    from carousel.errors import UserError
     from carousel.fileio import write_atomically
+    from carousel.service.database import DatabaseError
 
     database = open_database(args)
-    rows = database.suggestions(args.source, args.target)
+    try:
+        rows = database.suggestions(args.source, args.target)
+    except DatabaseError as error:
+        raise UserError(f"the database {database.name} cannot be used: {error}") from None
     clean = lambda text: " ".join(text.split())  # noqa: E731
     lines = [f"{args.source}\t{args.target}"] + [f"{clean(r.q)}\t{clean(r.s)}" for r in rows]
     write_atomically(Path(args.out), "".join(line + "\n" for line in lines))

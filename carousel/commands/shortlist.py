@@ -1,0 +1,77 @@
+"""`carousel shortlist`: build a model's lexical shortlist from its training corpus, for faster decoding.
+
+Counts which target pieces occur in the same sentence pairs as each source piece (model/shortlist.py)
+and writes `shortlist.safetensors` into the model directory, recorded with its checksum in card.json.
+From then on every beam search of that model (translate, evaluate, the service) scores only the
+batch's shortlist instead of the whole target vocabulary; `--no-shortlist` on `translate` and
+`evaluate` turns it off to compare. Measure the BLEU it costs on validation data before shipping it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from carousel.errors import UserError
+from carousel.commands.options import positive_int
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model directory to give a shortlist")
+    parser.add_argument("--corpus", type=Path,
+                        help="parallel corpus whose train split is counted (default: the model's training corpus)")
+    parser.add_argument("--per-source", type=positive_int, default=30,
+                        help="target pieces kept per source piece (default: %(default)s)")
+    parser.add_argument("--frequent", type=positive_int, default=500,
+                        help="commonest target pieces every batch may use (default: %(default)s)")
+    parser.add_argument("--max-pairs", type=positive_int, default=400_000,
+                        help="count at most this many training pairs, spread over the split (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sentencepiece as spm
+
+    from carousel.data.corpus import read_split
+    from carousel.fileio import sha256_file
+    from carousel.model.card import ModelLoadError, read_card, training_corpus, update_card
+    from carousel.model.checkpoint import load_model_dir
+    from carousel.model.shortlist import SHORTLIST_FILE, build_shortlist, save_shortlist
+
+    try:
+        loaded = load_model_dir(args.model)
+    except ModelLoadError as error:
+        raise UserError(str(error)) from None
+    trained = training_corpus(read_card(args.model))
+    corpus = args.corpus or (Path(trained["path"]) if "path" in trained else None)
+    columns = trained.get("columns") if isinstance(trained.get("columns"), dict) else {}
+    if corpus is None or not columns.get("source") or not columns.get("target"):
+        raise UserError("--corpus is needed (the model's card does not name its training corpus and columns)")
+    try:
+        pairs = read_split(corpus, "train", [columns["source"], columns["target"]])
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"cannot read the train split of {corpus}: {error}") from None
+    if not pairs:
+        raise UserError(f"{corpus}: the train split is empty")
+    pairs = pairs[:: max(1, len(pairs) // args.max_pairs)][: args.max_pairs]
+    source_sp = spm.SentencePieceProcessor(model_file=str(loaded.source_spm))
+    target_sp = spm.SentencePieceProcessor(model_file=str(loaded.target_spm))
+    print(f"counting {len(pairs):,} pairs of {corpus}", file=sys.stderr)
+    sources = source_sp.encode([loaded.normalizer(source) for source, _ in pairs])
+    targets = target_sp.encode([target for _, target in pairs])
+    joint = sha256_file(loaded.source_spm) == sha256_file(loaded.target_spm)
+    shortlist = build_shortlist(
+        sources, targets, source_sp.get_piece_size(), target_sp.get_piece_size(),
+        per_source=args.per_source, frequent=args.frequent, copy_source=joint,
+    )
+    path = Path(args.model) / SHORTLIST_FILE
+    save_shortlist(path, shortlist)
+    update_card(Path(args.model), shortlist={
+        "file": SHORTLIST_FILE, "sha256": sha256_file(path), "per_source": args.per_source,
+        "frequent": args.frequent, "copies_source": joint, "pairs_counted": len(pairs),
+        "corpus": {"name": trained.get("name"), "path": str(corpus)},
+        "command": " ".join(getattr(args, "command_line", [])),
+    })
+    print(f"wrote {path}: {args.per_source} target pieces per source piece, the {args.frequent} commonest "
+          f"always{', and the source pieces themselves (joint vocabulary)' if joint else ''}")
+    return 0

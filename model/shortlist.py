@@ -1,0 +1,138 @@
+"""A lexical shortlist: the few thousand target pieces a batch of sources can plausibly need.
+
+The output layer and the softmax over all 12,000 target pieces are half of a beam search step on a
+CPU. Most of those pieces can never win for a given source: the search only needs the pieces that
+translate the source's own pieces, the commonest target pieces (function words, punctuation) and,
+with a joint vocabulary, the source's pieces themselves (names, numbers, code). Marian and
+CTranslate2 call this vocabulary selection; it keeps BLEU while cutting decoding time.
+
+    translations[s]  the K target pieces most associated with source piece s in the training
+                     corpus (Dice coefficient of their sentence co-occurrence)
+    frequent         the F commonest target pieces, in every batch's vocabulary
+
+`build_shortlist` counts a corpus (given as piece ids); `Shortlist.vocabulary` picks a batch's target
+ids; `OutputVocabulary` is the output layer cut to those ids, which the search uses instead of the
+full projection. The log-probabilities are normalised over the shortlist, as in those engines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from carousel.model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+SHORTLIST_FILE = "shortlist.safetensors"
+NEVER_OUTPUT = (PAD_ID, UNK_ID, BOS_ID)
+
+
+@dataclass(frozen=True)
+class Shortlist:
+    frequent: Tensor  # [F] target ids every batch may use
+    translations: Tensor  # [source vocabulary, K] target ids each source piece brings
+    copy_source: bool  # a joint vocabulary: the source's own pieces may be output as they are
+
+    def vocabulary(self, src: Tensor) -> Tensor:
+        """Sorted target ids a batch of sources [N, S] may use: EOS, the frequent pieces, each source
+        piece's translations and, with a joint vocabulary, the source pieces themselves."""
+        pieces = src.unique().cpu()
+        parts = [torch.tensor([EOS_ID]), self.frequent, self.translations[pieces].flatten()]
+        if self.copy_source:
+            parts.append(pieces)
+        ids = torch.cat(parts).unique()
+        return ids[~torch.isin(ids, torch.tensor(NEVER_OUTPUT))]
+
+
+def save_shortlist(path: Path, shortlist: Shortlist) -> None:
+    tensors = {"frequent": shortlist.frequent.to(torch.int32).contiguous(),
+               "translations": shortlist.translations.to(torch.int32).contiguous()}
+    save_file(tensors, str(path), metadata={"copy_source": str(shortlist.copy_source).lower()})
+
+
+def load_shortlist(path: Path) -> Shortlist:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    tensors = load_file(str(path))
+    return Shortlist(tensors["frequent"].long(), tensors["translations"].long(), metadata.get("copy_source") == "true")
+
+
+def build_shortlist(
+    sources: list[list[int]], targets: list[list[int]], source_vocab: int, target_vocab: int,
+    per_source: int = 30, frequent: int = 500, copy_source: bool = False,
+) -> Shortlist:
+    """Count which target pieces occur in the same sentence pairs as each source piece and keep, per
+    source piece, the `per_source` with the highest Dice coefficient 2·c(s,t) / (c(s) + c(t))."""
+    together = np.zeros((source_vocab, target_vocab), dtype=np.float32)
+    source_count = np.zeros(source_vocab, dtype=np.float64)
+    target_count = np.zeros(target_vocab, dtype=np.float64)
+    for source_ids, target_ids in _in_chunks(sources, targets, size=100_000):
+        keys, src_seen, tgt_seen = _pair_keys(source_ids, target_ids, target_vocab)
+        together += np.bincount(keys, minlength=source_vocab * target_vocab).reshape(source_vocab, target_vocab)
+        source_count += np.bincount(src_seen, minlength=source_vocab)
+        target_count += np.bincount(tgt_seen, minlength=target_vocab)
+    dice = torch.from_numpy(2 * together / np.maximum(source_count[:, None] + target_count[None, :], 1).astype(np.float32))
+    dice[:, list(NEVER_OUTPUT)] = -1.0
+    translations = dice.topk(min(per_source, target_vocab), dim=1).indices
+    commonest = torch.from_numpy(target_count).topk(min(frequent, target_vocab)).indices
+    return Shortlist(commonest.sort().values, translations, copy_source)
+
+
+def _in_chunks(sources, targets, size: int):
+    for start in range(0, len(sources), size):
+        yield sources[start : start + size], targets[start : start + size]
+
+
+def _pair_keys(sources, targets, target_vocab: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each sentence pair's distinct (source piece, target piece) combinations as s·V + t, and the
+    distinct pieces of each side (a piece counts once per sentence)."""
+    keys, src_seen, tgt_seen = [], [], []
+    for source_ids, target_ids in zip(sources, targets):
+        s, t = np.unique(np.asarray(source_ids, dtype=np.int64)), np.unique(np.asarray(target_ids, dtype=np.int64))
+        keys.append((s[:, None] * target_vocab + t[None, :]).ravel())
+        src_seen.append(s)
+        tgt_seen.append(t)
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.concatenate(keys) if keys else empty, np.concatenate(src_seen) if src_seen else empty,
+            np.concatenate(tgt_seen) if tgt_seen else empty)
+
+
+@dataclass
+class OutputVocabulary:
+    """The output layer cut to a batch's shortlist: logits for `ids` only."""
+
+    ids: Tensor  # [V'] target ids, sorted
+    weight: Tensor  # [V', D]
+    bias: Tensor | None  # [V']
+    position: Tensor  # [V] index of each target id in `ids`, -1 where absent
+
+    @property
+    def eos(self) -> int:
+        return int(self.position[EOS_ID])
+
+    def logits(self, attentional: Tensor) -> Tensor:
+        return nn.functional.linear(attentional, self.weight.to(attentional.dtype),
+                                    None if self.bias is None else self.bias.to(attentional.dtype))
+
+
+def output_vocabulary(projection: nn.Module, ids: Tensor, device: torch.device) -> OutputVocabulary:
+    """Cut `projection` (an nn.Linear, or its int8 dynamic-quantized twin) to the rows of `ids`."""
+    weight, bias = _float_weights(projection)
+    ids = ids.to(device)
+    position = torch.full((weight.size(0),), -1, dtype=torch.long, device=device)
+    position[ids] = torch.arange(len(ids), device=device)
+    return OutputVocabulary(ids, weight.index_select(0, ids), None if bias is None else bias.index_select(0, ids), position)
+
+
+def _float_weights(projection: nn.Module) -> tuple[Tensor, Tensor | None]:
+    weight = projection.weight() if callable(projection.weight) else projection.weight
+    bias = projection.bias() if callable(projection.bias) else projection.bias
+    if weight.is_quantized:
+        weight = weight.dequantize()
+    return weight.detach(), None if bias is None else bias.detach()

@@ -1,0 +1,107 @@
+"""The lexical shortlist: what it counts, that a search over it is the full search cut to its ids,
+and that a model directory's shortlist is loaded, checked and used."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from carousel.model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from carousel.model.loading import ModelLoadError, load_translator
+from carousel.model.search import SearchConfig, beam_search
+from carousel.model.shortlist import Shortlist, build_shortlist, load_shortlist, save_shortlist
+from tests.test_search import batch_of, small_model
+
+SPECIALS = [PAD_ID, UNK_ID, BOS_ID]
+
+
+def test_each_source_piece_brings_the_target_pieces_it_occurs_with():
+    # source piece 10 always comes with target piece 20, 11 with 21; 5 and 6 are in every target
+    sources = [[10, 4], [10, 7], [11, 4], [11, 8], [10, 11]] * 3
+    targets = [[20, 5, 6], [20, 5, 6], [21, 5, 6], [21, 5, 6], [20, 21, 5, 6]] * 3
+    shortlist = build_shortlist(sources, targets, source_vocab=12, target_vocab=25, per_source=1, frequent=2)
+    assert shortlist.translations[10].tolist() == [20]
+    assert shortlist.translations[11].tolist() == [21]
+    assert shortlist.frequent.tolist() == [5, 6]
+
+
+def test_the_vocabulary_holds_eos_the_frequent_pieces_translations_and_copies_but_no_specials():
+    translations = torch.tensor([[PAD_ID, 9]] * 12)
+    translations[7] = torch.tensor([15, 16])
+    shortlist = Shortlist(frequent=torch.tensor([5, UNK_ID]), translations=translations, copy_source=True)
+    src = torch.tensor([[7, 8, EOS_ID, PAD_ID]])
+    ids = shortlist.vocabulary(src).tolist()
+    assert ids == sorted(ids)
+    assert {EOS_ID, 5, 15, 16, 9, 7, 8} <= set(ids)
+    assert not set(SPECIALS) & set(ids)
+    without_copies = Shortlist(shortlist.frequent, translations, copy_source=False).vocabulary(src).tolist()
+    assert 8 not in without_copies
+
+
+@pytest.mark.parametrize("ngram_ban", [0, 2])
+def test_a_shortlist_of_the_whole_vocabulary_searches_exactly_as_the_full_output_layer(ngram_ban):
+    model = small_model(seed=3)
+    with torch.no_grad():  # the full search normalises over PAD, UNK and BOS too: give them no mass
+        model.decoder.output_projection.bias[SPECIALS] = -50.0
+    src, lengths = batch_of([7, 3, 9, 5])
+    config = SearchConfig(beam_size=4, nbest=2, no_repeat_ngram=ngram_ban)
+    everything = torch.tensor([i for i in range(model.config.tgt_vocab_size) if i not in SPECIALS])
+    full = beam_search(model, src, lengths, config)
+    cut = beam_search(model, src, lengths, config, shortlist=everything)
+    assert [[h.tokens for h in n] for n in full] == [[h.tokens for h in n] for n in cut]
+    for full_nbest, cut_nbest in zip(full, cut):
+        assert [h.log_prob for h in cut_nbest] == pytest.approx([h.log_prob for h in full_nbest], abs=1e-4)
+
+
+def test_a_search_over_a_shortlist_outputs_only_its_ids_and_still_ends():
+    model = small_model(seed=4)
+    src, lengths = batch_of([6, 8])
+    allowed = torch.tensor([EOS_ID, 7, 11, 12, 20])
+    results = beam_search(model, src, lengths, SearchConfig(beam_size=3, nbest=3, no_repeat_ngram=2), shortlist=allowed)
+    for nbest in results:
+        assert nbest, "every sentence gets hypotheses"
+        for hypothesis in nbest:
+            assert set(hypothesis.tokens) <= {7, 11, 12, 20}
+            pairs = list(zip(hypothesis.tokens, hypothesis.tokens[1:]))
+            assert len(pairs) == len(set(pairs)), "the n-gram ban holds in shortlist columns"
+
+
+def test_the_shortlist_file_round_trips(tmp_path):
+    shortlist = Shortlist(torch.tensor([4, 5]), torch.tensor([[6, 7], [8, 9]]), copy_source=True)
+    save_shortlist(tmp_path / "s.safetensors", shortlist)
+    loaded = load_shortlist(tmp_path / "s.safetensors")
+    assert loaded.frequent.tolist() == [4, 5] and loaded.translations.tolist() == [[6, 7], [8, 9]]
+    assert loaded.copy_source is True
+
+
+def test_carousel_shortlist_gives_a_model_directory_a_checked_shortlist_that_translation_uses(tmp_path, tiny_model_dir):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    done = subprocess.run([sys.executable, "-m", "carousel", "shortlist", "--model", str(model), "--per-source", "5",
+                           "--frequent", "20"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    card = json.loads((model / "card.json").read_text())
+    assert card["shortlist"]["file"] == "shortlist.safetensors" and card["shortlist"]["per_source"] == 5
+
+    translator = load_translator(model)
+    assert translator.shortlist is not None
+    sentences = ["En el principio creó Dios los cielos y la tierra.", "Y dijo Dios: Sea la luz."]
+    with_list = translator.translate(sentences, SearchConfig(beam_size=3))
+    without = translator.translate(sentences, SearchConfig(beam_size=3, shortlist=False))
+    assert all(t[0].text for t in with_list) and all(t[0].text for t in without)
+
+    (model / "shortlist.safetensors").write_bytes(b"not the file the card names")
+    with pytest.raises(ModelLoadError, match="checksum"):
+        load_translator(model)
+
+
+def test_carousel_shortlist_explains_a_missing_model(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "carousel", "shortlist", "--model", str(tmp_path / "none")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr
