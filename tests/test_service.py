@@ -644,7 +644,7 @@ def test_every_setting_has_a_serve_flag_grouped_in_help_and_libretranslate_names
     ]))
     assert (settings.url_prefix, settings.web_ui, settings.load_only) == ("/translator", False, ["es", "en"])
     assert (settings.max_chars, settings.rate_limit_per_minute, settings.max_beam) == (5000, 30, 8)
-    assert (settings.database, settings.files_dir, settings.files_translation) == (Path("keys.db"), Path("stored"), False)
+    assert (settings.database, settings.files_dir, settings.files_translation) == ("keys.db", Path("stored"), False)
     assert settings.suggestions and settings.frontend_language_source == "es" and settings.file_ttl_seconds == 60
     assert settings.api_keys == ["one", "two", "three"] and settings.confidence_action == "warn"
     assert build_settings(parser.parse_args(["--no-web-ui"])).web_ui is False
