@@ -29,6 +29,7 @@ from carousel.service.database import Database
 from carousel.service.files import install_file_routes
 from carousel.service.metrics import MetricsMiddleware, ServiceMetrics
 from carousel.service.pages import PAGE_HEADERS, install_pages
+from carousel.service.prefix import UrlPrefix
 from carousel.service.suggest import install_suggest_route
 from carousel.service.registry import ModelRegistry
 from carousel.service.requests import DetectRequest, TranslateRequest, body_limit, read_fields, validate
@@ -118,7 +119,9 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
             expose_headers=["Retry-After"],  # browser code may read when to retry a 429 or 503
         )
     app.add_middleware(connections.ConnectionGuard, body_timeout=settings.body_timeout_seconds, stopping=stopping)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # counts every answer under the prefix
+    if settings.url_prefix:
+        app.add_middleware(UrlPrefix, prefix=settings.url_prefix)  # outermost
 
     @app.post(
         "/translate",
@@ -200,9 +203,10 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
             for m in registry.models
         ]
 
-    @app.get("/", include_in_schema=False)
-    async def page():
-        return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+    if settings.web_ui:
+        @app.get("/", include_in_schema=False)
+        async def page():
+            return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
     install_pages(app, settings, registry, lambda: access.required)
     install_file_routes(app, settings, registry, access, documents)

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
@@ -31,7 +31,6 @@ from carousel.service.registry import ModelRegistry
 from carousel.service.responses import answers
 from carousel.service.settings import ServiceSettings
 
-FRONTEND_TIMEOUT_MS = 500  # LibreTranslate's default: the page waits this long after typing stops
 # The web page loads only its own script and style and calls only this server; no site may frame it.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
@@ -90,13 +89,14 @@ def install_pages(
     app.mount("/docs/assets", StaticFiles(directory=swagger_ui_assets()), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
-    async def docs():
+    async def docs(request: Request):
+        root = request.scope.get("root_path", "")  # the url_prefix, if any
         page = get_swagger_ui_html(
-            openapi_url=app.openapi_url,
+            openapi_url=root + app.openapi_url,
             title=f"{app.title} — API",
-            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs/assets/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/favicon.svg",
         )
         page.headers.update(docs_headers(page.body.decode("utf-8")))
         return page
@@ -114,7 +114,7 @@ def install_pages(
             target = targets[0]
         return {
             "charLimit": settings.max_chars,
-            "frontendTimeout": FRONTEND_TIMEOUT_MS,
+            "frontendTimeout": settings.frontend_timeout_ms,
             "apiKeys": settings.database is not None,
             "keyRequired": key_required(),
             "suggestions": settings.suggestions and settings.database is not None,
@@ -142,5 +142,6 @@ def docs_headers(page: str) -> dict[str, str]:
 
 def _confidence(settings: ServiceSettings, registry: ModelRegistry) -> dict | None:
     """The pairs whose translations come with a confidence (`return_confidence`), and what counts as low."""
-    pairs = [{"source": m.src_lang, "target": m.tgt_lang} for m in registry.models if m.has_confidence]
+    calibrated = dict.fromkeys((m.src_lang, m.tgt_lang) for m in registry.models if m.has_confidence)  # once a pair
+    pairs = [{"source": source, "target": target} for source, target in calibrated]
     return {"threshold": settings.confidence_threshold, "pairs": pairs} if pairs else None

@@ -129,6 +129,8 @@ class ModelRegistry:
     def _load_one(self, directory: Path, observer: BatchObserver | None) -> ServedModel | None:
         name = directory.name
         domain = model_domain(directory)
+        if not self._wanted(directory, language_pair(directory)):
+            return None
         if self._skip_second_for_pair(directory, language_pair(directory), domain):
             return None  # decided from config.json, before loading weights (an ensemble's can be large)
         try:
@@ -137,7 +139,8 @@ class ModelRegistry:
             log.error("cannot load model %s: %s", directory, error, exc_info=not isinstance(error, UserError))
             self.failures[name] = _without_paths(str(error), directory)
             return None
-        if self._skip_second_for_pair(directory, (translator.src_lang, translator.tgt_lang), domain):
+        pair = (translator.src_lang, translator.tgt_lang)
+        if not self._wanted(directory, pair) or self._skip_second_for_pair(directory, pair, domain):
             return None
         settings = self.settings
         queue = BatchingQueue(
@@ -152,6 +155,15 @@ class ModelRegistry:
         )
         queue.start()
         return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, translator.card, queue, domain)
+
+    def _wanted(self, directory: Path, pair: tuple[str, str] | None) -> bool:
+        """Whether `load_only` (empty: every model) names both languages of the pair; others are left
+        out on purpose, logged but not reported as failures."""
+        load_only = self.settings.load_only
+        if not load_only or pair is None or set(pair) <= set(load_only):
+            return True
+        log.info("not loading %s (%s→%s): load_only is %s", directory, *pair, ",".join(load_only))
+        return False
 
     def _skip_second_for_pair(self, directory: Path, pair: tuple[str, str] | None, domain: str) -> bool:
         """One model serves a language pair in a domain: the first directory by name. Later ones are reported."""
@@ -215,12 +227,18 @@ class ModelRegistry:
         return [self.find(source, target, domain) for domain in self.routing.domains_among(domains, source, texts)]
 
     def languages(self) -> dict[str, list[str]]:
-        """Every language code the loaded models read or write, with the targets it translates to."""
-        targets: dict[str, list[str]] = {}
+        """Every language code the loaded models read or write, once, with the targets it translates to
+        (once each, however many domains' models serve a pair). A language only written, never read,
+        has no targets: it is listed all the same, since LibreTranslate's clients find a target's name here."""
+        targets: dict[str, set[str]] = {}
         for served in self._models:
-            targets.setdefault(served.src_lang, []).append(served.tgt_lang)
-            targets.setdefault(served.tgt_lang, [])
+            targets.setdefault(served.src_lang, set()).add(served.tgt_lang)
+            targets.setdefault(served.tgt_lang, set())
         return {code: sorted(codes) for code, codes in targets.items()}
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """The language pairs the loaded models translate, once each, in the order they were loaded."""
+        return list(dict.fromkeys((served.src_lang, served.tgt_lang) for served in self._models))
 
     def queue_depths(self) -> dict[str, int]:
         return {served.name: served.queue.depth for served in self._models}

@@ -18,7 +18,9 @@ class _Answer(BaseModel):
 
 class ErrorAnswer(_Answer):
     error: str = Field(min_length=1, description="what is wrong, in one line")
-    detail: Any = Field(None, description="the validation errors, when the request did not validate")
+    detail: Any = Field(None, description="the validation errors, when the request did not validate; for a text in a "
+                        "language no model translates (source auto), the facts a page words for people: reason "
+                        "`unserved_language`, language, confidence, sure, sources, target, served")
 
 
 class DetectedLanguage(_Answer):

@@ -30,7 +30,7 @@ from carousel.service.access import retry_after_header
 from carousel.service.costs import cut_long_sentences, decoding_cost
 from carousel.service.queue import QueueClosed, QueueFull
 from carousel.service.errors import ApiError
-from carousel.service.languages import Detection, choose_source, language_name, shared_identifier
+from carousel.service.languages import Detection, choose_source, is_sure, language_name, shared_identifier
 from carousel.service.registry import ModelRegistry, ServedModel
 from carousel.service.requests import TranslateRequest
 from carousel.service.settings import ServiceSettings
@@ -205,11 +205,7 @@ def _resolve_languages(
     for document in documents:
         detection, is_served = choose_source(identifier.detect(" ".join(document.sentences)), sources + [target], target)
         if not is_served:  # never passed through as if it were the target language
-            raise ApiError(
-                400, f"detected {language_name(detection.language)} ({detection.language}, confidence "
-                f"{detection.confidence:g}%) in q; this server translates {', '.join(sources)} into {target}: "
-                "send source explicitly if the text is in one of those",
-            )
+            raise _unserved_language(detection, sources, target, registry)
         detections.append(detection)
     models: list[ServedModel | None] = [None] * len(texts)  # None: already in the target language
     for language in sorted({d.language for d in detections} - {target}):  # each language's strings among themselves
@@ -218,6 +214,21 @@ def _resolve_languages(
         for index, model in zip(indices, chosen):
             models[index] = model
     return [_Item(*parts) for parts in zip(texts, documents, models, detections)]
+
+
+def _unserved_language(detection: Detection, sources: list[str], target: str, registry: ModelRegistry) -> ApiError:
+    """The 400 for a string in a language no model translates: its message for API clients, and in
+    `detail` the facts a web page puts in plain words (the language, and those the server translates)."""
+    named = f"{language_name(detection.language)} ({detection.language}, confidence {detection.confidence:g}%)"
+    sure = is_sure(detection)
+    found = f"detected {named} in q" if sure else f"q may be {named}, and no language this server translates is likely"
+    detail = {
+        "reason": "unserved_language", "language": detection.language, "confidence": detection.confidence,
+        "sure": sure, "sources": sources, "target": target,
+        "served": [code for code, targets in registry.languages().items() if targets],
+    }
+    message = f"{found}; this server translates {', '.join(sources)} into {target}: send source explicitly if the text is in one of those"
+    return ApiError(400, message, detail=detail)
 
 
 def _models_for(registry: ModelRegistry, source: str, target: str, domain: str, documents) -> list[ServedModel]:
@@ -233,7 +244,7 @@ def _models_for(registry: ModelRegistry, source: str, target: str, domain: str, 
 
 
 def _pairs(registry: ModelRegistry) -> str:
-    return ", ".join(f"{m.src_lang}→{m.tgt_lang}" for m in registry.models)
+    return ", ".join(f"{source}→{target}" for source, target in registry.pairs())
 
 
 async def _translate_items(

@@ -83,6 +83,16 @@ def models_dir(tmp_path_factory, tiny_model_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def two_way_models_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    """A models directory serving es→en (`tiny-es-en`) and en→es (`tiny-en-es`: the same weights, said to
+    translate en→es), as an es↔en server is; no calibration. Read-only."""
+    directory = tmp_path_factory.mktemp("two-way")
+    shutil.copytree(tiny_model_dir, directory / "tiny-es-en")
+    save_perturbed_copy(tiny_model_dir, directory / "tiny-en-es", 0.0, src_lang="en", tgt_lang="es")
+    return directory
+
+
+@pytest.fixture(scope="session")
 def calibrated_models_dir(tmp_path_factory, tiny_model_dir) -> Path:
     """A models directory with the tiny model calibrated for confidence, as `carousel calibrate` leaves it
     (`tiny-es-en`: confidence.json, recorded in the card), and the reverse model the calibration names

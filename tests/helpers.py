@@ -105,9 +105,10 @@ async def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def page_in_chromium(models_dir: Path, **page_options):
+def page_in_chromium(models_dir: Path, settings: dict | None = None, **page_options):
     """The service on `models_dir` on a free port (uvicorn in a thread) and a page of Debian's chromium
-    (driven by playwright) on it: yields (page, base URL, page errors). .ci/run installs both."""
+    (driven by playwright) on it: yields (page, base URL, page errors). `settings` are ServiceSettings
+    fields; `page_options` playwright's (viewport, locale, permissions, ...). .ci/run installs both."""
     import socket
 
     import uvicorn
@@ -121,7 +122,7 @@ def page_in_chromium(models_dir: Path, **page_options):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(ServiceSettings(models_dir=models_dir, port=port))
+    app = create_app(ServiceSettings(models_dir=models_dir, port=port, **(settings or {})))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

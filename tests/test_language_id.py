@@ -51,7 +51,8 @@ def test_weak_evidence_of_an_unserved_language_is_not_a_refusal():
     hello = [Detection("st", 17.3), Detection("it", 9.3), Detection("es", 6.7), Detection("en", 4.2)]
     assert choose_source(hello, ["en", "es"], target="es") == (Detection("en", 4.2), True)  # translated, not passed through
     assert choose_source(hello, ["es", "en"], target="en") == (Detection("es", 6.7), True)
-    assert choose_source([Detection("st", 17.3)], ["es", "en"], target="en") == (Detection("es", 0.0), True)
+    # no served language has any evidence at all: refused rather than guessed (tests below)
+    assert choose_source([Detection("st", 17.3)], ["es", "en"], target="en") == (Detection("st", 17.3), False)
     sure = [Detection("fr", 54.5), Detection("en", 3.1)]  # "Bonjour": French on evidence
     assert choose_source(sure, ["es", "en"], target="en") == (Detection("fr", 54.5), False)
 
@@ -87,3 +88,26 @@ def test_explicit_source_is_respected_and_auto_still_serves_its_languages(client
     auto = client.post("/translate", json={"q": [SPANISH, ENGLISH], "source": "auto", "target": "en"}).json()
     assert [d["language"] for d in auto["detectedLanguage"]] == ["es", "en"]
     assert auto["translatedText"][1] == ENGLISH  # already in the target language
+
+
+SHORT_FRENCH = "Le chat dort sur le canapé."  # French 14.4%, Spanish 2.4%, English 1.9%: no served evidence
+
+
+def test_short_text_with_no_evidence_for_a_served_language_is_refused_not_guessed():
+    ranked = shared_identifier().detect(SHORT_FRENCH)
+    assert ranked[0].language == "fr" and ranked[0].confidence < 20  # weak evidence, below REFUSE_AT
+    assert choose_source(ranked, ["es", "en"], target="en") == (ranked[0], False)
+    assert choose_source(ranked, ["en", "es"], target="es") == (ranked[0], False)
+    hola = shared_identifier().detect("Hola")  # weak too, but Spanish has a share of the evidence
+    assert choose_source(hola, ["es", "en"], target="en")[1] is True
+
+
+def test_short_french_with_source_auto_is_a_400_with_the_facts_for_a_page(client):
+    response = client.post("/translate", json={"q": SHORT_FRENCH, "source": "auto", "target": "en"})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert "French (fr" in body["error"] and "no language this server translates is likely" in body["error"]
+    assert body["detail"] == {"reason": "unserved_language", "language": "fr", "confidence": body["detail"]["confidence"],
+                              "sure": False, "sources": ["es"], "target": "en", "served": ["es"]}
+    sure = client.post("/translate", json={"q": FRENCH, "source": "auto", "target": "en"}).json()
+    assert sure["detail"]["sure"] is True and sure["error"].startswith("detected French (fr")

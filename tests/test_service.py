@@ -222,7 +222,7 @@ def test_operations_routes(client):
     assert card["name"] == "tiny-es-en" and (card["source"], card["target"]) == ("es", "en")
     assert "checksums" in card["card"]
     page = client.get("/")
-    assert page.status_code == 200 and "<textarea" in page.text and "/static/app.js" in page.text
+    assert page.status_code == 200 and "<textarea" in page.text and 'src="static/app.js"' in page.text  # relative: url_prefix
     assert "drawAlignment" in client.get("/static/app.js").text
     assert client.get("/openapi.json").json()["paths"]["/translate"]["post"]["requestBody"]
 
@@ -588,3 +588,97 @@ def test_web_page_translates_and_draws_the_alignment(models_dir):
         page.wait_for_selector("#output-meta:has-text('detected')")
         assert "Spanish" in page.inner_text("#output-meta")
         assert errors == []
+
+
+TWO_DOMAINS = (("bible-es-en", ("es", "en"), "bible"), ("general-es-en", ("es", "en"), "general"),
+               ("general-en-es", ("en", "es"), "general"))
+
+
+def _two_domain_app(tmp_path, models=TWO_DOMAINS, **settings):
+    """A stand-in service with a general and a Bible model for es→en and a general one for en→es."""
+    for name, pair, domain in models:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"src_lang": pair[0], "tgt_lang": pair[1]}))
+        (tmp_path / name / "card.json").write_text(json.dumps({"domain": domain}))
+
+    def load(directory, quantization):
+        src, tgt = json.loads((directory / "config.json").read_text())["src_lang"], directory.name[-2:]
+        translator = StandInTranslator()
+        translator.src_lang, translator.tgt_lang, translator.card = src, tgt, {"name": directory.name}
+        return translator
+
+    service_settings = ServiceSettings(models_dir=tmp_path, batch_workers=1, **settings)
+    return create_app(service_settings, ModelRegistry(service_settings, load))
+
+
+def test_a_pair_with_two_domains_lists_its_languages_once(tmp_path):
+    with running(_two_domain_app(tmp_path)) as client:
+        assert client.get("/languages").json() == [
+            {"code": "es", "name": "Spanish", "targets": ["en"]},
+            {"code": "en", "name": "English", "targets": ["es"]},
+        ]
+        page = client.get("/frontend/settings").json()["language"]
+        assert page["source"]["code"] == "auto" and page["target"]["code"] == "en"
+        error = assert_error(translate(client, q="Hola", source="es", target="es"), 400)["error"]
+        assert error.count("es→en") == 1 and error.count("en→es") == 1, error
+        error = assert_error(translate(client, q="Hola", source="de", target="en"), 400)["error"]
+        assert error.count("es") == 1, error
+
+
+def test_every_setting_has_a_serve_flag_grouped_in_help_and_libretranslate_names_work(monkeypatch, capsys):
+    import argparse
+
+    from carousel.service.settings import GROUPS
+
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    flags = {option for action in parser._actions for option in action.option_strings}
+    for name in ServiceSettings.model_fields:  # generated from the model: a setting added later has one too
+        assert f"--{name.replace('_', '-')}" in flags, name
+    monkeypatch.setenv("CAROUSEL_MAX_BEAM", "8")  # the environment still counts where no flag is given
+    settings = build_settings(parser.parse_args([
+        "--url-prefix", "/translator/", "--disable-web-ui", "--load-only", "es,en", "--char-limit", "5000",
+        "--req-limit", "30", "--database", "keys.db", "--files-dir", "stored", "--disable-files-translation",
+        "--suggestions", "--frontend-language-source", "es", "--api-key", "one", "--api-key", "two,three",
+        "--confidence-action", "warn", "--file-ttl-seconds", "60",
+    ]))
+    assert (settings.url_prefix, settings.web_ui, settings.load_only) == ("/translator", False, ["es", "en"])
+    assert (settings.max_chars, settings.rate_limit_per_minute, settings.max_beam) == (5000, 30, 8)
+    assert (settings.database, settings.files_dir, settings.files_translation) == ("keys.db", Path("stored"), False)
+    assert settings.suggestions and settings.frontend_language_source == "es" and settings.file_ttl_seconds == 60
+    assert settings.api_keys == ["one", "two", "three"] and settings.confidence_action == "warn"
+    assert build_settings(parser.parse_args(["--no-web-ui"])).web_ui is False
+    assert build_settings(parser.parse_args([])).web_ui is True
+
+    parser.prog = "carousel serve"
+    parser.print_help()
+    text = capsys.readouterr().out
+    for title in GROUPS:
+        assert f"\n{title}:\n" in text, title
+    assert "--max-chars N, --char-limit N" in text and "CAROUSEL_MAX_CHARS; default: 20000" in text
+
+
+def test_load_only_url_prefix_and_disabled_web_ui(tmp_path):
+    models = TWO_DOMAINS + (("general-de-en", ("de", "en"), "general"),)
+    app = _two_domain_app(tmp_path, models, load_only=["es", "en"], url_prefix="/translator/", web_ui=False)
+    with running(app) as client:
+        languages = client.get("/translator/languages").json()
+        assert [language["code"] for language in languages] == ["es", "en"]  # no German: not in load_only
+        assert "general-de-en" not in client.get("/translator/ready").json().get("failed", {})
+        assert translate(client, q="hola", source="es", target="en").status_code == 404  # outside the prefix
+        answer = client.post("/translator/translate", json={"q": "hola", "source": "es", "target": "en"})
+        assert answer.status_code == 200 and answer.json()["translatedText"] == "HOLA"
+        assert client.get("/translator/").status_code == 404  # the API only
+        assert "/translator/openapi.json" in client.get("/translator/docs").text
+        redirect = client.get("/translator", follow_redirects=False)
+        assert redirect.status_code == 308 and redirect.headers["location"] == "/translator/"
+    with running(_two_domain_app(_fresh(tmp_path / "page"), url_prefix="/translator")) as client:
+        page = client.get("/translator/")
+        assert page.status_code == 200 and 'src="static/app.js"' in page.text  # relative: works under any prefix
+        assert client.get("/translator/static/app.js").status_code == 200
+        assert client.get("/translator/frontend/settings").json()["frontendTimeout"] == 500
+
+
+def _fresh(directory: Path) -> Path:
+    directory.mkdir()
+    return directory

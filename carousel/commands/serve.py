@@ -2,8 +2,11 @@
 
     carousel serve                                  # models/ on 127.0.0.1:5000
     carousel serve --models-dir models --host 0.0.0.0 --port 8080 --api-key KEY --rate-limit 60
+    carousel serve --load-only es,en --url-prefix /translator --char-limit 5000 --req-limit 30 --database keys.db
 
-Every flag overrides the `CAROUSEL_*` environment variable of the same setting (service/settings.py).
+Every setting of service/settings.py has a flag, made from its name (`max_chars`: `--max-chars`), type and
+description, and LibreTranslate's names work too (`--char-limit`, `--req-limit`, `--disable-web-ui`); a
+flag overrides the `CAROUSEL_*` environment variable of the same setting. `--help` lists them by group.
 SIGTERM or Ctrl-C stops taking connections and gives the requests in flight `--shutdown-grace`
 seconds (default 20) to finish; bodies still being uploaded get one second. Requests still running
 after that are cancelled, documents being read or written are abandoned (their processes killed), the
@@ -19,67 +22,88 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 from carousel.errors import UserError
-from carousel.model.precision import DEFAULT_QUANTIZATION, QUANTIZE_MODES
 
 EXIT_SLACK_SECONDS = 5.0  # after the grace period and the workers' 5 s: the process is gone by then
 
-# flag dest -> ServiceSettings field
-_OVERRIDES = {
-    "models_dir": "models_dir", "host": "host", "port": "port", "quantize": "quantize", "beam": "default_beam",
-    "max_beam": "max_beam", "max_alternatives": "max_alternatives", "max_chars": "max_chars",
-    "max_batch_items": "max_batch_items", "max_batch_tokens": "max_batch_tokens", "max_wait_ms": "max_wait_ms",
-    "queue_size": "queue_size", "batch_workers": "batch_workers", "timeout": "request_timeout_seconds",
-    "api_keys": "api_keys", "rate_limit": "rate_limit_per_minute", "cors_origins": "cors_origins",
-    "log_level": "log_level", "max_sentences": "max_sentences", "max_source_tokens": "max_source_tokens",
-    "slice_sentences": "slice_sentences", "header_timeout": "header_timeout_seconds",
-    "body_timeout": "body_timeout_seconds", "keep_alive": "keep_alive_seconds", "max_connections": "max_connections",
-    "shutdown_grace": "shutdown_grace_seconds", "key_failures": "key_failures_per_minute",
+# Flags besides the generated ones (--default-beam for default_beam): this command's earlier short names,
+# and LibreTranslate's (--char-limit, --req-limit, --disable-web-ui, ...), so that its users' command lines work.
+ALIASES = {
+    "default_beam": ["--beam"],
+    "request_timeout_seconds": ["--timeout"],
+    "header_timeout_seconds": ["--header-timeout"],
+    "body_timeout_seconds": ["--body-timeout"],
+    "keep_alive_seconds": ["--keep-alive"],
+    "shutdown_grace_seconds": ["--shutdown-grace"],
+    "key_failures_per_minute": ["--key-failures"],
+    "rate_limit_per_minute": ["--rate-limit", "--req-limit"],
+    "max_chars": ["--char-limit"],
+    "max_batch_items": ["--batch-limit"],
+    "api_keys": ["--api-key"],
+    "cors_origins": ["--cors-origin"],
+    "frontend_timeout_ms": ["--frontend-timeout"],
 }
+# LibreTranslate's switches that turn a setting off.
+DISABLE = {"web_ui": "--disable-web-ui", "files_translation": "--disable-files-translation"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models-dir", help="directory of model directories (default: models)")
-    parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (default: 5000, as LibreTranslate)")
-    parser.add_argument("--beam", type=int, help="default beam size (default: 5)")
-    parser.add_argument("--quantize", choices=QUANTIZE_MODES, help=f"inference precision (default: {DEFAULT_QUANTIZATION})")
-    parser.add_argument("--max-beam", type=int, help="largest beam a request may ask for (default: 10)")
-    parser.add_argument("--max-alternatives", type=int, help="most alternatives a request may ask for (default: 3)")
-    parser.add_argument("--max-chars", type=int, help="characters per request (default: 20000)")
-    parser.add_argument("--max-batch-items", type=int, help="strings in a list q (default: 128)")
-    parser.add_argument("--max-sentences", type=int, help="sentences per request, then 413 (default: 1000)")
-    parser.add_argument("--max-source-tokens", type=int, help="source tokens per request, then 413 (default: 10000)")
-    parser.add_argument(
-        "--slice-sentences", type=int,
-        help="a request's sentences enter batches this many at a time, round-robin between requests (default: 32)",
-    )
-    parser.add_argument("--header-timeout", type=float, help="seconds for a request's headers (default: 10)")
-    parser.add_argument("--body-timeout", type=float, help="seconds for a request's body, then 408 (default: 30)")
-    parser.add_argument("--keep-alive", type=float, help="seconds an idle keep-alive connection stays open (default: 5)")
-    parser.add_argument("--max-connections", type=int, help="concurrent connections, more get 503 (default: 1000)")
-    parser.add_argument(
-        "--shutdown-grace", type=float, help="seconds requests in flight get after SIGTERM (default: 20)"
-    )
-    parser.add_argument(
-        "--key-failures", type=int, help="invalid API keys per minute per address, then 429 (default: 10; 0: off)"
-    )
-    parser.add_argument("--max-batch-tokens", type=int, help="estimated source tokens × beam per merged batch")
-    parser.add_argument("--max-wait-ms", type=float, help="how long a request waits for others to batch with")
-    parser.add_argument(
-        "--batch-workers", type=int,
-        help="batches translated side by side per model; torch threads are split among them (default: 2)",
-    )
-    parser.add_argument("--queue-size", type=int, help="pending sentences per model before 503 (default: 2048)")
-    parser.add_argument("--timeout", type=float, help="request timeout in seconds, then 504 (default: 30)")
-    parser.add_argument(
-        "--api-key", dest="api_keys", action="append", metavar="KEY",
-        help="require this API key (repeat for several; prefer CAROUSEL_API_KEYS, flags show in `ps`)",
-    )
-    parser.add_argument("--rate-limit", type=int, help="requests per minute per key or address (default: 0, off)")
-    parser.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN", help="allow a CORS origin")
-    parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    """One flag per setting of ServiceSettings, in the groups of settings.GROUPS (the rest under "other")."""
+    from carousel.service.settings import GROUPS, ServiceSettings
+
+    fields = ServiceSettings.model_fields
+    grouped = [(title, names) for title, names in GROUPS.items()]
+    others = tuple(name for name in fields if not any(name in names for _, names in grouped))
+    for title, names in grouped + [("other settings", others)]:
+        group = parser.add_argument_group(title) if names else None
+        for name in names:
+            if name in fields:
+                _add_setting(group, name, fields[name])
+
+
+def _add_setting(group, name: str, field) -> None:
+    """The flag of one setting: its type, choices and help from the field, its variable and default."""
+    flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, [])]
+    description = field.description or name.replace("_", " ")
+    said = field.default_factory is not None or "(default:" in description  # the description says it
+    default = "" if said else f"; default: {_shown(field.default)}"
+    help_text = f"{description} (CAROUSEL_{name.upper()}{default})"
+    kind = _kind(field.annotation)
+    if kind is bool:
+        group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        if name in DISABLE:
+            group.add_argument(DISABLE[name], dest=name, action="store_false", help=argparse.SUPPRESS)
+    elif kind is list:
+        group.add_argument(*flags, dest=name, action="append", metavar="A,B", help=help_text + "; may be repeated")
+    elif isinstance(kind, tuple):
+        group.add_argument(*flags, dest=name, choices=kind, help=help_text)
+    else:
+        group.add_argument(*flags, dest=name, type=kind, metavar=_metavar(kind), help=help_text)
+
+
+def _kind(annotation):
+    """bool, list, a tuple of choices (Literal), or the type a flag's value is parsed as."""
+    if annotation in (bool, bool | None):
+        return bool
+    if get_origin(annotation) is list:
+        return list
+    if get_origin(annotation) is Literal:
+        return tuple(get_args(annotation))
+    options = [option for option in get_args(annotation) if option is not type(None)]  # X | None -> X
+    return options[0] if options else annotation
+
+
+def _metavar(kind) -> str:
+    return {int: "N", float: "X", Path: "PATH"}.get(kind, "TEXT")
+
+
+def _shown(value) -> str:
+    if value in (None, "", []):
+        return "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def build_settings(args: argparse.Namespace):
@@ -88,7 +112,11 @@ def build_settings(args: argparse.Namespace):
 
     from carousel.service.settings import ServiceSettings
 
-    overrides = {field: getattr(args, dest) for dest, field in _OVERRIDES.items() if getattr(args, dest, None) is not None}
+    overrides = {}
+    for name, field in ServiceSettings.model_fields.items():
+        value = getattr(args, name, None)
+        if value is not None:  # a list flag's values, each perhaps comma-separated, as one list
+            overrides[name] = ",".join(value) if _kind(field.annotation) is list else value
     try:
         return ServiceSettings(**overrides)
     except ValidationError as error:
