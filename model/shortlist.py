@@ -105,34 +105,35 @@ def _pair_keys(sources, targets, target_vocab: int) -> tuple[np.ndarray, np.ndar
 
 @dataclass
 class OutputVocabulary:
-    """The output layer cut to a batch's shortlist: logits for `ids` only."""
+    """The output layer cut to a batch's shortlist: logits for `ids` only. An int8 projection stays
+    int8 (its rows repacked once per batch): float rows would cost more than the whole int8 layer."""
 
     ids: Tensor  # [V'] target ids, sorted
-    weight: Tensor  # [V', D]
-    bias: Tensor | None  # [V']
     position: Tensor  # [V] index of each target id in `ids`, -1 where absent
+    weight: Tensor | None = None  # [V', D] float rows
+    bias: Tensor | None = None  # [V']
+    packed: object | None = None  # the int8 rows, packed for torch.ops.quantized.linear_dynamic
 
     @property
     def eos(self) -> int:
         return int(self.position[EOS_ID])
 
     def logits(self, attentional: Tensor) -> Tensor:
+        if self.packed is not None:  # as torch.ao's dynamic Linear calls it
+            return torch.ops.quantized.linear_dynamic(attentional, self.packed, reduce_range=True)
         return nn.functional.linear(attentional, self.weight.to(attentional.dtype),
                                     None if self.bias is None else self.bias.to(attentional.dtype))
 
 
 def output_vocabulary(projection: nn.Module, ids: Tensor, device: torch.device) -> OutputVocabulary:
     """Cut `projection` (an nn.Linear, or its int8 dynamic-quantized twin) to the rows of `ids`."""
-    weight, bias = _float_weights(projection)
+    weight = projection.weight() if callable(projection.weight) else projection.weight
+    bias = projection.bias() if callable(projection.bias) else projection.bias
     ids = ids.to(device)
     position = torch.full((weight.size(0),), -1, dtype=torch.long, device=device)
     position[ids] = torch.arange(len(ids), device=device)
-    return OutputVocabulary(ids, weight.index_select(0, ids), None if bias is None else bias.index_select(0, ids), position)
-
-
-def _float_weights(projection: nn.Module) -> tuple[Tensor, Tensor | None]:
-    weight = projection.weight() if callable(projection.weight) else projection.weight
-    bias = projection.bias() if callable(projection.bias) else projection.bias
+    rows_bias = None if bias is None else bias.detach().index_select(0, ids)
     if weight.is_quantized:
-        weight = weight.dequantize()
-    return weight.detach(), None if bias is None else bias.detach()
+        packed = torch.ops.quantized.linear_prepack(weight.index_select(0, ids), rows_bias)
+        return OutputVocabulary(ids, position, packed=packed)
+    return OutputVocabulary(ids, position, weight=weight.detach().index_select(0, ids), bias=rows_bias)

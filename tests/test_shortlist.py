@@ -105,3 +105,18 @@ def test_carousel_shortlist_explains_a_missing_model(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_int8_model_searches_a_whole_vocabulary_shortlist_as_its_full_int8_output_layer():
+    from carousel.model.quantization import quantize
+
+    model = small_model(seed=5)
+    with torch.no_grad():
+        model.decoder.output_projection.bias[SPECIALS] = -50.0
+    model = quantize(model, "int8")
+    src, lengths = batch_of([7, 4, 9])
+    config = SearchConfig(beam_size=3)
+    everything = torch.tensor([i for i in range(model.config.tgt_vocab_size) if i not in SPECIALS])
+    full = beam_search(model, src, lengths, config)
+    cut = beam_search(model, src, lengths, config, shortlist=everything)
+    assert [n[0].tokens for n in full] == [n[0].tokens for n in cut]
