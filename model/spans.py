@@ -1,5 +1,6 @@
 """Spans a translation must carry over unchanged and exactly once: numbers, URLs, e-mail addresses,
-placeholders (`%s`, `%1$s`, `%d`, `{0}`, `{name}`, `%1`) and markup tags (`<b>`, `</a>`).
+placeholders (`%s`, `%1$s`, `%d`, `{0}`, `{name}`, `%1`, `{{var}}`, `${x}`, `:name`), `backquoted code`
+and markup tags (`<b>`, `</a>`).
 
 One definition for the whole product: the file formats (formats/documents.py) protect placeholders
 with it, the confidence estimate (model/confidence.py) checks spans with it, and benchmarks/spans.py
@@ -11,9 +12,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-# printf (%s, %1$s, %-5.2f, %(name)s, %%), brace ({0}, {name}, {0:>3}), and Qt/KDE (%1) placeholders
+# Template variables ({{var}}, ${x}, :name), `backquoted code`, printf (%s, %1$s, %-5.2f, %(name)s, %%),
+# brace ({0}, {name}, {0:>3}) and Qt/KDE (%1) placeholders. A :name must follow a space or an opening mark
+# and start with a letter, so "Nota: algo", "10:30" and a Windows drive are not spans.
 PLACEHOLDER = re.compile(
-    r"%(?:\(\w+\))?(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGcrsaAp%]"
+    r"\{\{[^{}\n]*\}\}"
+    r"|\$\{[^{}\n]*\}"
+    r"|`[^`\n]+`"
+    r"|(?<![\w:/.\\]):[A-Za-z_]\w*(?![\w:])"
+    r"|%(?:\(\w+\))?(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGcrsaAp%]"
     r"|%\d+"
     r"|\{[\w.\[\]]*(?:![rsa])?(?::[^{}]*)?\}"
     r"|<[^<>\s][^<>]*>"  # markup tags

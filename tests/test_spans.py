@@ -73,3 +73,10 @@ def test_confidence_reads_the_models_own_output_before_the_repair(calibrated_mod
     repaired = translator.translate([source], SearchConfig(beam_size=2, return_confidence=True))[0][0]
     assert "4817" not in raw.text and not missing_spans(source, repaired.text)
     assert repaired.signals == raw.signals and repaired.signals["numbers"] < 1
+
+
+def test_template_variables_and_backquoted_code_are_kept_as_they_are():
+    text = "Hola {{name}}: tienes ${count} mensajes de :user; ejecute `apt update` (Nota: a las 10:30, en C:\\dir)."
+    assert protected_spans(text) == ["{{name}}", "${count}", ":user", "`apt update`", "10:30"]
+    assert repair_spans("Hola {{name}}, ejecute `apt update`.", "Hello {name}, run `apt upgrade`.") == \
+        "Hello {{name}}, run `apt update`."
