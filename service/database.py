@@ -28,6 +28,15 @@ from pathlib import Path
 from carousel.service.engines import DatabaseError, DuplicateRow, engine_for
 
 KEY_BYTES = 32  # generated keys: 256 random bits, 43 URL-safe characters
+
+
+def _new_key() -> str:
+    """A random key that never starts with "-": a command line would read that key as an option
+    (`carousel keys revoke -Xy…` failed one test run in about 1 of 64)."""
+    while True:
+        key = secrets.token_urlsafe(KEY_BYTES)
+        if not key.startswith("-"):
+            return key
 MIN_KEY_CHARS = 22  # a key given by hand: at least as long as 128 random bits in URL-safe base64
 
 MIGRATIONS = [
@@ -120,7 +129,7 @@ class Database:
             raise ValueError("limits are 0 (the server's default) or more")
         if key is not None and short_key_problem(key):
             raise ValueError(short_key_problem(key))
-        key = key or secrets.token_urlsafe(KEY_BYTES)
+        key = key or _new_key()
         with self.engine.connect() as connection, self.engine.transaction(connection):
             connection.execute(
                 "INSERT INTO api_keys (key, name, requests_per_minute, chars_per_request, created) VALUES (?, ?, ?, ?, ?)",

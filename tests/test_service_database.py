@@ -280,3 +280,12 @@ def test_a_broken_database_is_503_not_ready_and_logged_in_one_line(tmp_path, dam
         assert client.post("/translate", json={**TRANSLATE, "api_key": "k" * 43}).status_code == 200
     assert not [r for r in caplog.records if r.exc_info]  # no traceback
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR and "key database" in r.getMessage()]) == 1
+
+
+def test_generated_keys_never_start_with_a_dash_which_a_command_line_reads_as_an_option(tmp_path, monkeypatch):
+    import secrets as secrets_module
+
+    draws = iter(["-looks-like-an-option-" + "x" * 21, "a-real-key-" + "y" * 32])
+    monkeypatch.setattr(secrets_module, "token_urlsafe", lambda n: next(draws))
+    database = Database(tmp_path / "keys.db")
+    assert database.add_key("alice").key.startswith("a-real-key-")
