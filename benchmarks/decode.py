@@ -126,10 +126,8 @@ def main() -> None:
 
 
 def _shortlist_settings(args, translator: Translator) -> list[bool]:
-    """With a model that has a shortlist: with it, and also without it (`full`) under --compare-shortlist."""
-    if translator.shortlist is None:
-        return [True]
-    return [True, False] if args.compare_shortlist else [True]
+    """With the model's shortlist (if any), and also without it (`full`) under --compare-shortlist."""
+    return [True, False] if args.compare_shortlist and translator.shortlist is not None else [True]
 
 
 if __name__ == "__main__":

@@ -139,6 +139,12 @@ def _wordfreq_languages() -> frozenset[str]:
     return frozenset(wordfreq.available_languages())
 
 
+def _zipf(word: str, language: str) -> float:
+    import wordfreq
+
+    return wordfreq.zipf_frequency(word, language)
+
+
 def _without_spans(text: str) -> str:
     for span in protected_spans(text):
         text = text.replace(span, " ")
@@ -347,8 +353,3 @@ def read_calibration(directory: Path, card: dict) -> tuple[Calibration, str] | N
                                f"refit with `carousel calibrate --model {directory}`")
     return Calibration.from_json(path.read_text(encoding="utf-8"), str(path)), entry["reverse_model"]
 
-
-def _zipf(word: str, language: str) -> float:
-    import wordfreq
-
-    return wordfreq.zipf_frequency(word, language)

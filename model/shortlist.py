@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from carousel.model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
@@ -55,12 +56,9 @@ def save_shortlist(path: Path, shortlist: Shortlist) -> None:
 
 
 def load_shortlist(path: Path) -> Shortlist:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    tensors = load_file(str(path))
-    return Shortlist(tensors["frequent"].long(), tensors["translations"].long(), metadata.get("copy_source") == "true")
+    with safe_open(str(path), framework="pt") as handle:  # one read: the tensors and the metadata
+        copy_source = (handle.metadata() or {}).get("copy_source") == "true"
+        return Shortlist(handle.get_tensor("frequent").long(), handle.get_tensor("translations").long(), copy_source)
 
 
 def build_shortlist(

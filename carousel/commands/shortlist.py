@@ -14,13 +14,16 @@ import sys
 from pathlib import Path
 
 from carousel.errors import UserError
-from carousel.commands.options import positive_int
+from carousel.commands.options import corpus_settings, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model directory to give a shortlist")
     parser.add_argument("--corpus", type=Path,
                         help="parallel corpus whose train split is counted (default: the model's training corpus)")
+    parser.add_argument("--src", help="source column (default: the model's training source column)")
+    parser.add_argument("--ref", action="append", metavar="COLUMN",
+                        help="target column (default: the model's training target column)")
     parser.add_argument("--per-source", type=positive_int, default=30,
                         help="target pieces kept per source piece (default: %(default)s)")
     parser.add_argument("--frequent", type=positive_int, default=500,
@@ -32,9 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sentencepiece as spm
 
-    from carousel.data.corpus import read_split
+    from carousel.data.corpus import load_corpus_manifest, read_split
     from carousel.fileio import sha256_file
-    from carousel.model.card import ModelLoadError, read_card, training_corpus, update_card
+    from carousel.model.card import ModelLoadError, update_card
     from carousel.model.checkpoint import load_model_dir
     from carousel.model.shortlist import SHORTLIST_FILE, build_shortlist, save_shortlist
 
@@ -42,13 +45,9 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_model_dir(args.model)
     except ModelLoadError as error:
         raise UserError(str(error)) from None
-    trained = training_corpus(read_card(args.model))
-    corpus = args.corpus or (Path(trained["path"]) if "path" in trained else None)
-    columns = trained.get("columns") if isinstance(trained.get("columns"), dict) else {}
-    if corpus is None or not columns.get("source") or not columns.get("target"):
-        raise UserError("--corpus is needed (the model's card does not name its training corpus and columns)")
+    corpus, source_column, target_columns = corpus_settings(args)
     try:
-        pairs = read_split(corpus, "train", [columns["source"], columns["target"]])
+        pairs = read_split(corpus, "train", [source_column, target_columns[0]])
     except (OSError, ValueError, KeyError) as error:
         raise UserError(f"cannot read the train split of {corpus}: {error}") from None
     if not pairs:
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     update_card(Path(args.model), shortlist={
         "file": SHORTLIST_FILE, "sha256": sha256_file(path), "per_source": args.per_source,
         "frequent": args.frequent, "copies_source": joint, "pairs_counted": len(pairs),
-        "corpus": {"name": trained.get("name"), "path": str(corpus)},
+        "corpus": {"name": load_corpus_manifest(corpus).name, "path": str(corpus)},
         "command": " ".join(getattr(args, "command_line", [])),
     })
     print(f"wrote {path}: {args.per_source} target pieces per source piece, the {args.frequent} commonest "
