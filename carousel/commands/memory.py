@@ -86,17 +86,18 @@ def _import(memory, args: argparse.Namespace) -> None:
     name = args.name if args.name is not None else path.name
     if not name.strip() or name == SUGGESTION:
         raise UserError(f"--name {name!r} is taken: give the import another name")
-    if primary_language(args.source) == primary_language(args.target):
-        raise UserError(f"--source and --target are both {primary_language(args.source)}")
+    source, target = primary_language(args.source), primary_language(args.target)  # es-ES: es, matching es-MX too
+    if source == target:
+        raise UserError(f"--source and --target are both {source}")
     reading = MemoryReading()
     started = time.perf_counter()
     with tqdm(unit=" entries", disable=None, desc=path.name) as bar:  # shown on a terminal only
-        written = memory.add(args.source, args.target, read_memory_pairs(path, args.source, args.target, reading),
+        written = memory.add(source, target, read_memory_pairs(path, source, target, reading),
                              name, replace=True, progress=lambda count: bar.update(count - bar.n))
     if not written:
         raise UserError(f"{path}: no entries to import{_skipped(reading)}")
-    print(f"{written} entries imported from {path} as {name!r} ({primary_language(args.source)}→"
-          f"{primary_language(args.target)}) in {time.perf_counter() - started:.1f} s{_skipped(reading)}")
+    print(f"{written} entries imported from {path} as {name!r} ({source}→{target}) "
+          f"in {time.perf_counter() - started:.1f} s{_skipped(reading)}")
 
 
 def _skipped(reading) -> str:
