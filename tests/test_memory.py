@@ -284,3 +284,18 @@ def test_a_file_without_entries_is_an_error(tmp_path, capsys):
 def test_listing_needs_an_existing_database(tmp_path, capsys):
     code, _, err = cli(capsys, "memory", "stats", "--database", tmp_path / "none.db")
     assert code == 2 and "no database at" in err
+
+
+@pytest.mark.slow
+def test_the_memory_works_the_same_on_postgresql():
+    from tests import servers
+
+    with servers.postgresql() as server:
+        memory = TranslationMemory(Database(server.url))
+        pairs = [(f"frase {n}", f"sentence {n}") for n in range(WRITE_BATCH + 2)] + [("Frase 3.", "the third")]
+        assert memory.add("es", "en", pairs, origin="t") == WRITE_BATCH + 3
+        found = memory.lookup("es", "en", ["FRASE 3", "frase  4!", "otra"])
+        assert found == {"FRASE 3": "the third", "frase  4!": "sentence 4"}  # the last write won
+        assert memory.add("es", "en", [("frase 4", "Four")], origin="t", replace=True) == 1
+        assert [(c.origin, c.entries) for c in memory.counts()] == [("t", 1)]
+        assert memory.remove("t") == 1
