@@ -100,6 +100,10 @@ class _Item:
     tokens: list[int] = field(default_factory=list)  # source tokens per sentence (EOS included)
     recalled: list[str | None] | None = None  # per sentence: its translation from the memory, or None
 
+    def remembered(self, index: int) -> str | None:
+        """Sentence `index`'s translation from the memory, or None (not there, or no memory)."""
+        return self.recalled[index] if self.recalled else None
+
 
 def search_config(request: TranslateRequest, settings: ServiceSettings) -> SearchConfig:
     """Decoding settings for a request, or 422 for values out of range."""
@@ -292,14 +296,13 @@ async def _translate_items(
         if item.model is not None:
             by_model.setdefault(item.model.name, []).append(item)
             alignment = [] if search.return_alignment else None
-            recalled = item.recalled or [None] * len(item.document.sentences)
-            item.nbest = [[Translation(found if found is not None else s, 0.0, [], [], alignment)]
-                          for s, found in zip(item.document.sentences, recalled)]
+            item.nbest = [[Translation(item.remembered(i) or s, 0.0, [], [], alignment)]
+                          for i, s in enumerate(item.document.sentences)]
     futures: list[tuple[list[tuple[_Item, int]], asyncio.Future]] = []
     try:
         for group in by_model.values():
             slots = [(item, i) for item in group for i, s in enumerate(item.document.sentences)
-                     if has_words(s) and not (item.recalled and item.recalled[i] is not None)]
+                     if has_words(s) and item.remembered(i) is None]
             if slots:
                 sentences = [item.document.sentences[i] for item, i in slots]
                 # a model without a calibration answers no confidence rather than failing
@@ -409,10 +412,9 @@ def _sentence_confidences(item: _Item) -> list[dict]:
 def _sentence_memory(item: _Item) -> list[dict]:
     """Per sentence, in order: its source, its translation (as in translatedText) and whether it came from
     the translation memory."""
-    recalled = item.recalled or [None] * len(item.document.sentences)
     translations = [nbest[0].text for nbest in item.nbest] if item.nbest else item.document.sentences
-    return [{"source": sentence, "translation": translation, "memory": found is not None}
-            for sentence, translation, found in zip(item.document.sentences, translations, recalled)]
+    return [{"source": sentence, "translation": translation, "memory": item.remembered(i) is not None}
+            for i, (sentence, translation) in enumerate(zip(item.document.sentences, translations))]
 
 
 def _add_confidence(answer: dict, items: list[_Item], request: TranslateRequest, settings: ServiceSettings) -> None:
