@@ -61,38 +61,49 @@ def read_tsv_pairs(path: Path, source_column: str, target_column: str, header: b
 
 
 def read_tmx_pairs(path: Path, source_language: str, target_language: str) -> tuple[list[Pair], list[DroppedRecord]]:
-    """Pairs from the translation units of a TMX file; units lacking either language are returned as dropped.
-
-    Parsed with defusedxml: entity declarations (the XML-bomb vector) and external references are refused.
-    """
+    """Pairs from the translation units of a TMX file; units lacking either language are returned as dropped."""
     pairs: list[Pair] = []
     dropped: list[DroppedRecord] = []
     languages_seen: Counter[str] = Counter()
+    units = 0
+    for unit_id, segments in iter_tmx_units(path):
+        units += 1
+        languages_seen.update(segments.keys())
+        source = pick_language(segments, source_language)
+        target = pick_language(segments, target_language)
+        if source is None or target is None:
+            missing = source_language if source is None else target_language
+            dropped.append(DroppedRecord(id=unit_id, reason="missing language", detail=f"no {missing} segment"))
+        else:
+            pairs.append((unit_id, source, target))
+    if units and not pairs:
+        raise UserError(missing_languages(path, source_language, target_language, languages_seen))
+    return pairs, dropped
+
+
+def iter_tmx_units(path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """(unit id, language tag → segment text) of each `<tu>` of a TMX file, streamed in flat memory.
+
+    Parsed with defusedxml: entity declarations (the XML-bomb vector) and external references are refused.
+    """
     unit_number = 0
-    root_tag = None
+    root = None
     try:
-        events = SafeET.iterparse(str(path), events=("start", "end"))
-        for event, element in events:
+        for event, element in SafeET.iterparse(str(path), events=("start", "end")):
             if event == "start":
-                if root_tag is None:
-                    root_tag = element.tag
-                    if root_tag != "tmx":
-                        raise UserError(f"{path}: not a TMX file (root element <{root_tag}>, expected <tmx>)")
+                if root is None:
+                    root = element
+                    if root.tag != "tmx":
+                        raise UserError(f"{path}: not a TMX file (root element <{root.tag}>, expected <tmx>)")
                 continue
             if element.tag != "tu":
                 continue
             unit_number += 1
-            unit_id = f"{_id_name(path)}#{element.get('tuid') or unit_number}"
-            segments = _tmx_segments(element)
-            languages_seen.update(segments.keys())
-            source = _pick_language(segments, source_language)
-            target = _pick_language(segments, target_language)
-            if source is None or target is None:
-                missing = source_language if source is None else target_language
-                dropped.append(DroppedRecord(id=unit_id, reason="missing language", detail=f"no {missing} segment"))
-            else:
-                pairs.append((unit_id, source, target))
+            yield f"{_id_name(path)}#{element.get('tuid') or unit_number}", _tmx_segments(element)
             element.clear()  # keep memory flat on large files
+            for parent in (root, *root):  # drop the cleared unit itself (a child of <body>, or of <tmx>)
+                if len(parent) and parent[-1] is element:
+                    parent.remove(element)
     except ParseError as error:
         line, column = error.position
         raise UserError(f"{path}:{line}:{column + 1}: malformed TMX ({_parse_message(error)})") from None
@@ -102,12 +113,12 @@ def read_tmx_pairs(path: Path, source_language: str, target_language: str) -> tu
         ) from None
     except OSError as error:
         raise UserError(f"{path}: cannot read ({error.strerror})") from None
-    if unit_number and not pairs:
-        seen = ", ".join(language for language, _ in languages_seen.most_common()) or "none"
-        raise UserError(
-            f"{path}: no translation unit has both {source_language} and {target_language} (languages found: {seen})"
-        )
-    return pairs, dropped
+
+
+def missing_languages(path: Path, source_language: str, target_language: str, seen: Counter[str]) -> str:
+    """The error for a TMX none of whose units has both languages, naming those it has."""
+    found = ", ".join(language for language, _ in seen.most_common()) or "none"
+    return f"{path}: no translation unit has both {source_language} and {target_language} (languages found: {found})"
 
 
 def _tmx_segments(unit: Element) -> dict[str, str]:
@@ -130,7 +141,7 @@ def _segment_text(segment: Element) -> str:
     return "".join(parts)
 
 
-def _pick_language(segments: dict[str, str], wanted: str) -> str | None:
+def pick_language(segments: dict[str, str], wanted: str) -> str | None:
     """The segment whose language tag is `wanted` or a regional variant of it (`en` matches `en-GB`)."""
     wanted = _normalize_language(wanted)
     for language, text in segments.items():

@@ -27,6 +27,7 @@ from carousel.service.errors import SafeJSONResponse, error_response, install_er
 from carousel.service.languages import language_name, shared_identifier, warm_up
 from carousel.service.database import Database
 from carousel.service.files import install_file_routes
+from carousel.service.memory import TranslationMemory
 from carousel.service.metrics import MetricsMiddleware, ServiceMetrics
 from carousel.service.pages import PAGE_HEADERS, install_pages
 from carousel.service.prefix import UrlPrefix
@@ -82,6 +83,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     counters = Counters(settings.limits_storage, timeout=settings.limits_timeout_seconds)
     access = AccessPolicy(settings, database, counters)
     access.open_database()  # a database that cannot be opened: 503 where it is needed, and on /ready
+    memory = TranslationMemory(database) if settings.memory and database is not None else None
     documents = DocumentProcesses(settings.file_workers)
     stopping = connections.Stopping()
     max_body = body_limit(settings.max_chars)
@@ -135,7 +137,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
         body = validate(TranslateRequest, fields)
         try:
             answer = await translation.translate(body, settings, registry, translation.disconnection(request),
-                                                 settings.request_timeout_seconds)
+                                                 settings.request_timeout_seconds, memory)
         except translation.ClientGone:
             return Response(status_code=499)  # nobody reads it; logged and counted as such
         return SafeJSONResponse(answer)
@@ -209,7 +211,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
             return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
     install_pages(app, settings, registry, lambda: access.required)
-    install_file_routes(app, settings, registry, access, documents)
-    install_suggest_route(app, settings, registry, database, access, max_body)
+    install_file_routes(app, settings, registry, access, documents, memory)
+    install_suggest_route(app, settings, registry, database, access, max_body, memory)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

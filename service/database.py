@@ -61,6 +61,21 @@ MIGRATIONS = [
         created {real} NOT NULL
     );
     """,
+    # the translation memory (service/memory.py): one target per normalised source text and pair
+    """
+    CREATE TABLE translation_memory (
+        id {id},
+        source TEXT NOT NULL,  -- language codes
+        target TEXT NOT NULL,
+        key TEXT NOT NULL,  -- a digest of the normalised source text (service/memory.py: memory_key)
+        source_text TEXT NOT NULL,
+        target_text TEXT NOT NULL,
+        origin TEXT NOT NULL,  -- 'suggestion', or the name of an import
+        created {real} NOT NULL
+    );
+    CREATE UNIQUE INDEX translation_memory_lookup ON translation_memory (source, target, key);
+    CREATE INDEX translation_memory_origin ON translation_memory (origin);
+    """,
 ]
 
 

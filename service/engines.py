@@ -149,3 +149,7 @@ class _PostgresConnection:
 
     def execute(self, statement: str, arguments=()):
         return self.raw.execute(statement.replace("?", "%s"), arguments)
+
+    def executemany(self, statement: str, rows):
+        with self.raw.cursor() as cursor:
+            cursor.executemany(statement.replace("?", "%s"), rows)

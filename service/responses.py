@@ -47,6 +47,14 @@ class SentenceConfidence(_Answer):
         ge=0, le=1, description="predicted quality in [0, 1]; 1: not translated (no words); null: no calibration")
 
 
+class SentenceMemory(_Answer):
+    """One sentence of a string: its translation and whether the translation memory gave it."""
+
+    source: str
+    translation: str = Field(description="the sentence's translation, as it appears in translatedText")
+    memory: bool = Field(description="true: taken from the translation memory as stored; false: translated")
+
+
 class TranslateAnswer(_Answer):
     """For a string `q`, each field holds one value; for a list `q`, a list of them in the same order."""
 
@@ -61,6 +69,9 @@ class TranslateAnswer(_Answer):
         None, description="with return_confidence: each sentence's translation and confidence, in order")
     domain: str | None | list[str | None] = Field(
         None, description="with domain: the domain whose model translated the string (null: not translated)")
+    sentenceMemory: list[SentenceMemory] | list[list[SentenceMemory]] = Field(
+        None, description="with the server's translation memory on: each sentence, in order, and whether the "
+        "memory gave its translation (a whole string the memory holds is one sentence)")
     confidenceWarning: str | None | list[str | None] = Field(
         None, description="with the server's confidence_action=warn: why a string's translation may be wrong")
 

@@ -136,6 +136,10 @@ class ServiceSettings(BaseSettings):
     database: str | None = Field(None, description="database of API keys and suggestions: a SQLite file, or a "
                                  "postgresql://USER:PASSWORD@HOST:PORT/NAME URL shared by replicas (default: none)")
     suggestions: bool = Field(False, description="accept suggested translations at /suggest (needs --database)")
+    # The translation memory (service/memory.py): off unless asked for, so a server translates with its
+    # models alone by default.
+    memory: bool = Field(False, description="look sentences up in the translation memory (imports and accepted "
+                         "suggestions) before the model (needs --database)")
 
     # What the web page starts with (/frontend/settings), as LibreTranslate's --frontend-language-*.
     frontend_language_source: str = Field("auto", description="the page's source language at start (auto: "
@@ -198,6 +202,8 @@ class ServiceSettings(BaseSettings):
             raise ValueError("api_keys must not contain empty keys")
         if self.keys_required and not self.api_keys and self.database is None:
             raise ValueError("keys_required needs api_keys or a database of keys")
+        if self.memory and self.database is None:
+            raise ValueError("memory needs a database (the memory is kept in it)")
         return self
 
     @property
@@ -221,7 +227,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
                                  "max_connections", "shutdown_grace_seconds"),
     "access: keys and limits": ("api_keys", "keys_required", "rate_limit_per_minute", "key_failures_per_minute",
                                 "limits_storage", "limits_timeout_seconds", "cors_origins"),
-    "database and suggestions": ("database", "database_timeout_seconds", "suggestions"),
+    "database and suggestions": ("database", "database_timeout_seconds", "suggestions", "memory"),
     "file translation": ("files_translation", "files_dir", "max_file_bytes", "max_stored_files", "max_stored_bytes",
                          "max_stored_files_per_client", "max_stored_bytes_per_client", "file_ttl_seconds",
                          "max_file_texts", "max_file_chars", "max_file_sentences", "file_timeout_seconds",

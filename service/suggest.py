@@ -3,6 +3,8 @@
 Fields `q`, `s`, `source`, `target` (and `api_key`) from JSON, a form or the query string; answered
 `{"success": true}` once the suggestion is committed to the database, with the model that serves the
 pair and the time. 403 when suggestions are off (`suggestions` setting, which needs `database`).
+With the translation memory on (`memory` setting), the suggestion is stored there too (origin
+"suggestion"), so the next request for the same text gets it (service/memory.py).
 `carousel suggestions export --out FILE.tsv` writes them as a parallel corpus for `carousel prepare tsv`.
 """
 
@@ -17,6 +19,7 @@ from carousel.service.access import AccessPolicy, retry_after_header
 from carousel.service.database import DatabaseError
 from carousel.service.errors import ApiError
 from carousel.service.health import describe
+from carousel.service.memory import SUGGESTION, TranslationMemory
 from carousel.service.registry import ModelRegistry
 from carousel.service.requests import read_fields, validate
 from carousel.service.responses import answers
@@ -40,7 +43,7 @@ class SuggestAnswer(BaseModel):
 
 
 def install_suggest_route(app: FastAPI, settings: ServiceSettings, registry: ModelRegistry, database,
-                          access: AccessPolicy, max_body: int) -> None:
+                          access: AccessPolicy, max_body: int, memory: TranslationMemory | None = None) -> None:
     @app.post("/suggest", summary="Suggest a better translation (kept for training)",
               responses=answers(SuggestAnswer, 400, 403, 413, 429, 503))
     async def suggest(request: Request):
@@ -57,6 +60,8 @@ def install_suggest_route(app: FastAPI, settings: ServiceSettings, registry: Mod
             await asyncio.to_thread(
                 database.add_suggestion, body.q, body.s, source, target, served.name if served else "", body.api_key
             )
+            if memory is not None and source != "auto" and body.q.strip() and body.s.strip():
+                await asyncio.to_thread(memory.add, source, target, [(body.q, body.s)], SUGGESTION)
         except DatabaseError as error:  # unreachable, locked past the timeout, deleted, corrupted
             access.health.failed(describe(error))
             raise ApiError(503, f"the database is unavailable ({describe(error)}); retry later",

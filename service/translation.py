@@ -11,12 +11,16 @@
 4. put the translations back into each string, with n-best alternatives, scores, alignments and
    confidences (per string, and per sentence for pages that mark the doubtful ones).
 
+With the translation memory on (service/memory.py), a string or sentence the memory holds is taken from
+it before step 3, never queued, and marked in `sentenceMemory`.
+
 A string detected to be in the target language already is returned as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +32,8 @@ from fastapi import Request
 from carousel.model.translator import SearchConfig, Translation, has_words, join_nbest, text_confidence
 from carousel.service.access import retry_after_header
 from carousel.service.costs import cut_long_sentences, decoding_cost
+from carousel.service.database import DatabaseError
+from carousel.service.memory import TranslationMemory
 from carousel.service.queue import QueueClosed, QueueFull
 from carousel.service.errors import ApiError
 from carousel.service.languages import Detection, choose_source, is_sure, language_name, shared_identifier
@@ -36,6 +42,7 @@ from carousel.service.requests import TranslateRequest
 from carousel.service.settings import ServiceSettings
 from carousel.formats.html import HtmlText, HtmlTooComplex, SplitText, split_for_translation
 
+log = logging.getLogger(__name__)
 RETRY_AFTER_BUSY = 2  # seconds a client waits when the queue is full
 RETRY_AFTER_LOADING = 5
 
@@ -91,6 +98,11 @@ class _Item:
     detection: Detection | None = None
     nbest: list[list[Translation]] | None = None  # per sentence
     tokens: list[int] = field(default_factory=list)  # source tokens per sentence (EOS included)
+    recalled: list[str | None] | None = None  # per sentence: its translation from the memory, or None
+
+    def remembered(self, index: int) -> str | None:
+        """Sentence `index`'s translation from the memory, or None (not there, or no memory)."""
+        return self.recalled[index] if self.recalled else None
 
 
 def search_config(request: TranslateRequest, settings: ServiceSettings) -> SearchConfig:
@@ -127,19 +139,24 @@ def require_ready(registry: ModelRegistry) -> None:
 
 async def translate(
     request: TranslateRequest, settings: ServiceSettings, registry: ModelRegistry, client_gone: Disconnection,
-    timeout: float | None,
+    timeout: float | None, memory: TranslationMemory | None = None,
 ) -> dict:
     """The `/translate` answer as a dict (JSON-ready); 504 after `timeout` seconds (None: the caller's own
-    budget bounds it)."""
+    budget bounds it). With a `memory`, what it holds is taken from it instead of the model."""
     texts = [request.q] if isinstance(request.q, str) else request.q
     search = search_config(request, settings)
     check_limits(texts, settings)
     require_ready(registry)
     loop = asyncio.get_running_loop()
     items = await loop.run_in_executor(_PREPARE, _prepare, texts, request, registry, settings, search)
+    if memory is not None:
+        await loop.run_in_executor(_PREPARE, _recall, items, memory, request.format == "text")
     await _translate_items(items, search, timeout, client_gone)
     answer = _answer(items, request)
     _add_confidence(answer, items, request, settings)
+    if memory is not None:
+        sentences = [_sentence_memory(item) for item in items]
+        answer["sentenceMemory"] = sentences[0] if isinstance(request.q, str) else sentences
     return answer
 
 
@@ -247,6 +264,30 @@ def _pairs(registry: ModelRegistry) -> str:
     return ", ".join(f"{source}→{target}" for source, target in registry.pairs())
 
 
+def _recall(items: list[_Item], memory: TranslationMemory, whole_strings: bool) -> None:
+    """Fill each item's `recalled` from the memory, one query per language pair: a whole string the memory
+    holds (with `whole_strings`: plain text) becomes one sentence, its stored translation; otherwise each
+    sentence it holds. A memory that cannot be read is passed over (logged): the models translate it all."""
+    by_pair: dict[tuple[str, str], list[_Item]] = {}
+    for item in items:
+        if item.model is not None:
+            by_pair.setdefault((item.model.src_lang, item.model.tgt_lang), []).append(item)
+    for (source, target), group in by_pair.items():
+        texts = [sentence for item in group for sentence in item.document.sentences]
+        texts += [item.text for item in group] if whole_strings else []
+        try:
+            found = memory.lookup(source, target, texts)
+        except DatabaseError as error:
+            log.warning("translation memory unavailable, translating without it: %s", error)
+            return
+        for item in group:
+            if whole_strings and item.text in found and len(item.document.sentences) > 1:
+                stripped = item.text.strip()
+                start = item.text.index(stripped)
+                item.document = SplitText([stripped], [item.text[:start], item.text[start + len(stripped):]])
+            item.recalled = [found.get(sentence) for sentence in item.document.sentences]
+
+
 async def _translate_items(
     items: list[_Item], search: SearchConfig, timeout: float | None, client_gone: Disconnection
 ) -> None:
@@ -255,11 +296,13 @@ async def _translate_items(
         if item.model is not None:
             by_model.setdefault(item.model.name, []).append(item)
             alignment = [] if search.return_alignment else None
-            item.nbest = [[Translation(s, 0.0, [], [], alignment)] for s in item.document.sentences]
+            item.nbest = [[Translation(item.remembered(i) or s, 0.0, [], [], alignment)]
+                          for i, s in enumerate(item.document.sentences)]
     futures: list[tuple[list[tuple[_Item, int]], asyncio.Future]] = []
     try:
         for group in by_model.values():
-            slots = [(item, i) for item in group for i, s in enumerate(item.document.sentences) if has_words(s)]
+            slots = [(item, i) for item in group for i, s in enumerate(item.document.sentences)
+                     if has_words(s) and item.remembered(i) is None]
             if slots:
                 sentences = [item.document.sentences[i] for item, i in slots]
                 # a model without a calibration answers no confidence rather than failing
@@ -364,6 +407,14 @@ def _sentence_confidences(item: _Item) -> list[dict]:
             confidence = best.confidence if best.signals is not None else 1.0
         entries.append({"source": sentence, "translation": best.text, "confidence": confidence})
     return entries
+
+
+def _sentence_memory(item: _Item) -> list[dict]:
+    """Per sentence, in order: its source, its translation (as in translatedText) and whether it came from
+    the translation memory."""
+    translations = [nbest[0].text for nbest in item.nbest] if item.nbest else item.document.sentences
+    return [{"source": sentence, "translation": translation, "memory": item.remembered(i) is not None}
+            for i, (sentence, translation) in enumerate(zip(item.document.sentences, translations))]
 
 
 def _add_confidence(answer: dict, items: list[_Item], request: TranslateRequest, settings: ServiceSettings) -> None:
