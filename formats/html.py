@@ -12,8 +12,7 @@ same output.
 
 In a text, inline tags appear in a short form (`<a>` for `<a href="..." class="...">`, `<br>` for
 `<br/>`), entities are read, and whitespace is collapsed (as a browser shows it); `render` puts the
-original tags back where the translation has their short forms, in order, and escapes the text around
-them. A "<" in the text that would read as an inline tag is passed on as `&lt;`.
+original tags back where the translation has their short forms and escapes the text around them. A "<" in the text that would read as an inline tag is passed on as `&lt;`.
 
 Python's HTMLParser takes time quadratic in the length of some malformed markup (20,000 characters of
 `<a ` took seconds): with a `deadline` (time.monotonic()), parsing stops with `HtmlTooComplex` once it
@@ -147,18 +146,30 @@ class _Block:
     trailing: str
 
     def render(self, translations: list[str]) -> str:
+        """The translation with each short tag replaced by what it stands for (matched in any order,
+        case aside) and the text around them escaped; a unit the translation lost goes at the end."""
         translation, out, at = translations[self.index], [self.leading], 0
-        folded = translation.lower()
-        for short, markup in self.units:
-            found = folded.find(short.lower(), at)
-            if found < 0:  # a translator that lost it: kept in order, at the current place
-                found = at
-            else:
-                out.append(_escaped(translation[at:found]))
-                at = found + len(short)
-            out.append(markup.render(translations) if isinstance(markup, _Tag) else markup)
-        out += [_escaped(translation[at:]), self.trailing]
+        left = list(self.units)
+        for found in self._short_forms().finditer(translation) if self.units else ():
+            unit = next((u for u in left if u[0].lower() == found.group(0).lower()), None)
+            if unit is None:  # one more than the source has: text
+                continue
+            left.remove(unit)
+            out += [_escaped(translation[at:found.start()]), _unit_markup(unit, translations)]
+            at = found.end()
+        out.append(_escaped(translation[at:]))
+        out += [_unit_markup(unit, translations) for unit in left]
+        out.append(self.trailing)
         return "".join(out)
+
+    def _short_forms(self) -> re.Pattern:
+        forms = sorted({short for short, _ in self.units}, key=len, reverse=True)
+        return re.compile("|".join(map(re.escape, forms)), re.IGNORECASE)
+
+
+def _unit_markup(unit: tuple[str, "_Tag | str"], translations: list[str]) -> str:
+    markup = unit[1]
+    return markup.render(translations) if isinstance(markup, _Tag) else markup
 
 
 def _escaped(text: str) -> str:

@@ -278,6 +278,7 @@ class _Placement:
             if wanted is None:  # a point, or a verbatim element whose words the model dropped
                 point = min(max(self._point(element), at), high)
                 self.spans[index] = (point, point)
+                self._place(index, point, point)  # a pair with no words left: its children with it
                 at = point
                 continue
             start, end = self._characters(element, *wanted)
