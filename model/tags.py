@@ -296,7 +296,8 @@ class _Placement:
         covered = self._covered(element)
         hits = [w for w, sources in enumerate(self.aligned) if sources & covered]
         if hits:
-            return hits[0], hits[-1] + 1
+            cluster = _largest_cluster(hits)
+            return cluster[0], cluster[-1] + 1
         if not covered or not self.words or (element.kind == "verbatim" and any(self.aligned)):
             return None
         scale = len(self.words) / max(len(self.source_words), 1)
@@ -356,3 +357,15 @@ class _Placement:
             if start >= at and end <= high:
                 return self._characters(element, index, index + 1)
         return at, at
+
+
+def _largest_cluster(hits: list[int], gap: int = 2) -> list[int]:
+    """The run of sorted word indices, none more than `gap` apart, that holds the most of them (the first
+    of equals): a stray word far away that also attends there is not wrapped with the rest."""
+    clusters = [[hits[0]]]
+    for word in hits[1:]:
+        if word - clusters[-1][-1] <= gap:
+            clusters[-1].append(word)
+        else:
+            clusters.append([word])
+    return max(clusters, key=len)
