@@ -8,8 +8,9 @@ the words the attention aligns with those characters (as Bergamot and DeepL do):
     put_back_tags(tagged, "Haga clic en Guardar ahora", source_pieces, target_pieces, alignment)
     # -> "Haga clic en <b>Guardar</b> ahora"
 
-A paired tag wraps the smallest run of whole target words that covers every target piece whose
-strongest attention falls on the source pieces it wrapped; a standalone tag (`<br>`, `<img>`, a tag
+A paired tag wraps the smallest run of whole target words that covers the target pieces whose
+strongest attention falls on the source pieces it wrapped (the largest cluster of them, so one stray
+word far off does not stretch it); a standalone tag (`<br>`, `<img>`, a tag
 without its partner, a pair that wraps no text) goes after the word aligned with the source word before
 it. An element marked `translate="no"` or `class="notranslate"` is put back whole, in place of the words
 its text was translated into. The output is always well formed: every tag exactly once, in source order,
@@ -290,9 +291,9 @@ class _Placement:
             at = end
 
     def _target_words(self, element: Element) -> tuple[int, int] | None:
-        """The target words [first, last) an element's text went to: the smallest run covering every
-        word aligned with its source words, else its words' share of the source. None for a verbatim
-        element the alignment finds nowhere."""
+        """The target words [first, last) an element's text went to: the smallest run covering the
+        largest cluster of words aligned with its source words, else its words' share of the source.
+        None for a verbatim element the alignment finds nowhere."""
         covered = self._covered(element)
         hits = [w for w, sources in enumerate(self.aligned) if sources & covered]
         if hits:
