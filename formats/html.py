@@ -4,8 +4,8 @@
 (`<b>`, `<a href=..>`, `<br>`, ... model/tags.py INLINE_ELEMENTS) is one text, so "Click <b>Save</b>
 now" is translated as one sentence and its tags carried across by the attention (model/tags.py); the
 attributes people read (`alt`, `title`, `placeholder`, `aria-label`, a button's `value`) are texts too.
-Elements marked `translate="no"` or `class="notranslate"` are copied unchanged, content included (to the
-end of the page where their end tag is missing); so is whatever `<script>` and `<style>` hold. Two uses
+Elements marked `translate="no"` or `class="notranslate"`, and code (`<code>`, `<kbd>`, `<samp>`), are
+copied unchanged, content included (to the end of the page where a marked element's end tag is missing); so is whatever `<script>` and `<style>` hold. Two uses
 build on it: `/translate` with `format=html` (`split_html`: each text cut into sentences by
 model/sentences.py) and HTML files (formats/documents.py: each text translated whole), so both give the
 same output.
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from carousel.model.sentences import SplitText, has_words, split_sentences
-from carousel.model.tags import INLINE_ELEMENTS, VOID_ELEMENTS, inline_tags
+from carousel.model.tags import CODE_ELEMENTS, INLINE_ELEMENTS, VOID_ELEMENTS, inline_tags
 
 TRANSLATED_ATTRIBUTES = frozenset({"alt", "title", "placeholder", "aria-label"})
 BUTTON_TYPES = frozenset({"button", "submit", "reset"})  # an <input> of these types shows its `value`
@@ -55,9 +55,10 @@ class _Event:
 
     @property
     def keeps_as_is(self) -> bool:
-        """An element marked for no translation."""
+        """An element marked for no translation, or code."""
         attrs = {name: (value or "") for name, value in self.attrs}
-        return attrs.get("translate", "").strip().lower() == "no" or "notranslate" in attrs.get("class", "").split()
+        return (self.tag in CODE_ELEMENTS or attrs.get("translate", "").strip().lower() == "no"
+                or "notranslate" in attrs.get("class", "").split())
 
 
 class _EventRecorder(HTMLParser):
@@ -209,13 +210,16 @@ class _PageReader:
             event = self.events[index]
             if event.kind == "start" and event.keeps_as_is and event.tag not in VOID_ELEMENTS:
                 last = self._end_of(index)
-                if event.is_inline and last < len(self.events):
+                closed = last < len(self.events)
+                if event.is_inline and closed:  # part of its block's text, as one unit
                     self.run.append((index, last))
-                else:
+                    index = last + 1
+                    continue
+                if closed or event.tag not in CODE_ELEMENTS:  # an unclosed <code> is read as any tag
                     self._flush()
                     self._add_markup(self.markup[event.start:self.events[min(last, len(self.events) - 1)].end])
-                index = last + 1
-                continue
+                    index = last + 1
+                    continue
             if event.kind == "data" or event.is_inline:
                 self.run.append(event)
             else:
@@ -297,7 +301,8 @@ class _PageReader:
             if isinstance(item, tuple):
                 start, end = self.events[item[0]], self.events[item[1]]
                 words = " ".join(e.text for e in self.events[item[0]:item[1]] if e.kind == "data").split()
-                short = f'<{start.tag} translate="no">{_text_in_tags(" ".join(words))}</{start.tag}>'
+                marked = "" if start.tag in CODE_ELEMENTS else ' translate="no"'
+                short = f'<{start.tag}{marked}>{_text_in_tags(" ".join(words))}</{start.tag}>'
                 units.append((short, self.markup[start.start:end.end]))
                 pieces.append(short)
             elif item.kind == "data":

@@ -12,8 +12,8 @@ A paired tag wraps the smallest run of whole target words that covers the target
 strongest attention falls on the source pieces it wrapped (the largest cluster of them, so one stray
 word far off does not stretch it); a standalone tag (`<br>`, `<img>`, a tag
 without its partner, a pair that wraps no text) goes after the word aligned with the source word before
-it. An element marked `translate="no"` or `class="notranslate"` is put back whole, in place of the words
-its text was translated into. The output is always well formed: every tag exactly once, in source order,
+it. An element marked `translate="no"` or `class="notranslate"`, and code (`<code>`, `<kbd>`, `<samp>`),
+is put back whole, in place of the words its text was translated into. The output is always well formed: every tag exactly once, in source order,
 nested as in the source and never crossing; where the attention says nothing useful, positions follow
 the source's proportionally.
 
@@ -37,6 +37,7 @@ INLINE_ELEMENTS = frozenset(
 VOID_ELEMENTS = frozenset({"br", "img", "wbr"})  # standalone by nature; they separate words
 # A start or end tag; attribute values in quotes may hold ">".
 TAG = re.compile(r"""<(/?)([A-Za-z][A-Za-z0-9]*)((?:[^<>"']|"[^"]*"|'[^']*')*)>""")
+CODE_ELEMENTS = frozenset({"code", "kbd", "samp"})  # their content is copied, never translated
 KEEP_AS_IS = re.compile(
     r"""\stranslate\s*=\s*["']?no\b|\sclass\s*=\s*(?:"[^"]*|'[^']*|)\bnotranslate\b""", re.IGNORECASE
 )
@@ -93,7 +94,7 @@ def take_tags(sentence: str) -> TaggedSentence:
         raw += sentence[position:tag.start()]
         parent = open_pairs[-1] if open_pairs else None
         closing = tags[partner[index]] if index in partner and partner[index] > index else None
-        if closing is not None and KEEP_AS_IS.search(tag.group(3)):
+        if closing is not None and (tag.group(2).lower() in CODE_ELEMENTS or KEEP_AS_IS.search(tag.group(3))):
             text = _visible_text(sentence[tag.end():closing.start()])
             found.append(["verbatim", sentence[tag.start():closing.end()], "", len(raw), len(raw) + len(text), parent])
             raw += text

@@ -48,6 +48,13 @@ def test_translate_no_and_notranslate_are_copied_with_their_content():
                    '<p>Welcome to <span class="notranslate">Carousel &amp; Co</span> today</p>')
 
 
+def test_code_is_part_of_the_sentence_but_never_translated():
+    page = read_page("<p>Ejecute <code class=sh>apt  update</code> y pulse <kbd>Intro</kbd>.</p><p>Un <code>x</p>")
+    assert page.texts == ["Ejecute <code>apt update</code> y pulse <kbd>Intro</kbd>.", "Un <code>x"]
+    assert page.render(["Run <code>apt update</code> and press <kbd>Intro</kbd>.", "A <code>x"]) == \
+        "<p>Run <code class=sh>apt  update</code> and press <kbd>Intro</kbd>.</p><p>A <code>x</p>"
+
+
 def test_an_untranslated_element_without_its_end_tag_keeps_the_rest_of_the_page():
     assert rendered('<p>Hola</p><div translate="no">adiós <p>y más') == '<p>HOLA</p><div translate="no">adiós <p>y más'
 

@@ -107,6 +107,15 @@ def test_pairs_around_no_text_unpaired_tags_and_untranslated_elements():
     assert tagged.plain[kept.start:kept.end] == "Carousel & Co"
 
 
+def test_code_is_copied_as_it_is():
+    tagged = take_tags("Run <code>apt update</code> and press <kbd>Enter</kbd>")
+    assert tagged.plain == "Run apt update and press Enter"
+    assert [(e.kind, e.markup) for e in tagged.elements] == [
+        ("verbatim", "<code>apt update</code>"), ("verbatim", "<kbd>Enter</kbd>")]
+    assert moved("Select <code>Network</code> now", "Seleccione red ahora", {0: 0, 1: 1, 2: 2}) == \
+        "Seleccione <code>Network</code> ahora"
+
+
 def test_crossing_tags_in_the_source_keep_only_the_pairs_that_nest():
     tagged = take_tags("<b>a <i>b</b> c</i>")
     assert [(e.kind, e.markup) for e in tagged.elements] == [("pair", "<b>"), ("point", "<i>"), ("point", "</i>")]
