@@ -192,7 +192,8 @@ class HtmlPage:
 
 
 def read_page(markup: str, deadline: float | None = None) -> HtmlPage:
-    """`markup` as its texts and markup; the page renders back byte for byte with the texts as they are."""
+    """`markup` as its texts and markup: rendered with its texts as they are, the page comes back byte
+    for byte but for whitespace collapsed inside the texts."""
     return _PageReader(markup, _events(markup, deadline)).read()
 
 
