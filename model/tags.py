@@ -68,8 +68,10 @@ class TaggedSentence:
     elements: tuple[Element, ...] = ()  # in source order
 
 
-def is_inline_tag(match: re.Match) -> bool:
-    return match.group(2).lower() in INLINE_ELEMENTS | VOID_ELEMENTS
+def is_inline_tag(tag: "re.Match | str") -> bool:
+    """Whether a tag (a match of TAG, or a string that is one tag) is inline markup."""
+    match = TAG.fullmatch(tag) if isinstance(tag, str) else tag
+    return match is not None and match.group(2).lower() in INLINE_ELEMENTS | VOID_ELEMENTS
 
 
 def inline_tags(text: str) -> list[re.Match]:

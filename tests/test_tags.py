@@ -246,3 +246,11 @@ def test_the_translator_searches_the_plain_text_and_puts_the_tags_back(tiny_mode
             assert "".join(part for part in re.split(r"<[^<>]*>", translation.text)) == plain_translation.text
             assert translation.source_tokens == plain_translation.source_tokens
     assert with_tags[1][0].text == "<br><b>3</b>"  # no letters outside its tags: as it is
+
+
+def test_inline_tags_do_not_cut_a_gettext_message():
+    from carousel.formats.catalogs import CatalogText
+
+    message = CatalogText("Click <b>Save</b> to keep %s in <file>")
+    assert message.texts == ["Click <b>Save</b> to keep", "in"]  # placeholders still cut; inline tags do not
+    assert message.join(["Pulse <b>Guardar</b> para guardar", "en"]) == "Pulse <b>Guardar</b> para guardar %s en <file>"
