@@ -25,11 +25,12 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from carousel.model.sentences import SplitText, has_words, split_sentences
-from carousel.model.tags import CODE_ELEMENTS, INLINE_ELEMENTS, VOID_ELEMENTS, inline_tags
+from carousel.model.tags import CODE_ELEMENTS, INLINE_ELEMENTS, VOID_ELEMENTS, inline_tags, pair_up
 
 TRANSLATED_ATTRIBUTES = frozenset({"alt", "title", "placeholder", "aria-label"})
 BUTTON_TYPES = frozenset({"button", "submit", "reset"})  # an <input> of these types shows its `value`
@@ -150,16 +151,18 @@ class _Block:
         """The translation with each short tag replaced by what it stands for (matched in any order,
         case aside) and the text around them escaped; a unit the translation lost goes at the end."""
         translation, out, at = translations[self.index], [self.leading], 0
-        left = list(self.units)
+        waiting: dict[str, deque] = {}  # short form -> its units not yet found, in source order
+        for unit in self.units:
+            waiting.setdefault(unit[0].lower(), deque()).append(unit)
         for found in self._short_forms().finditer(translation) if self.units else ():
-            unit = next((u for u in left if u[0].lower() == found.group(0).lower()), None)
-            if unit is None:  # one more than the source has: text
+            units = waiting[found.group(0).lower()]
+            if not units:  # one more than the source has: text
                 continue
-            left.remove(unit)
-            out += [_escaped(translation[at:found.start()]), _unit_markup(unit, translations)]
+            out += [_escaped(translation[at:found.start()]), _unit_markup(units.popleft(), translations)]
             at = found.end()
         out.append(_escaped(translation[at:]))
-        out += [_unit_markup(unit, translations) for unit in left]
+        left = {id(unit) for units in waiting.values() for unit in units}
+        out += [_unit_markup(unit, translations) for unit in self.units if id(unit) in left]
         out.append(self.trailing)
         return "".join(out)
 
@@ -197,6 +200,19 @@ def read_page(markup: str, deadline: float | None = None) -> HtmlPage:
     return _PageReader(markup, _events(markup, deadline)).read()
 
 
+def _element_ends(events: list[_Event]) -> dict[int, int]:
+    """For each start tag's index, the index of the end tag that closes it: the first end tag of its
+    name not taken by a start tag of that name inside it."""
+    ends: dict[int, int] = {}
+    open_tags: dict[str, list[int]] = {}
+    for index, event in enumerate(events):
+        if event.kind == "start":
+            open_tags.setdefault(event.tag, []).append(index)
+        elif event.kind == "end" and open_tags.get(event.tag):
+            ends[open_tags[event.tag].pop()] = index
+    return ends
+
+
 class _PageReader:
     """Walks the events once, gathering each block's inline run and flushing it at the next block tag."""
 
@@ -204,13 +220,14 @@ class _PageReader:
         self.markup, self.events = markup, events
         self.page = HtmlPage([], [])
         self.run: list[_Event | tuple[int, int]] = []  # inline events, and untranslated inline elements (event range)
+        self.ends = _element_ends(events)
 
     def read(self) -> HtmlPage:
         index = 0
         while index < len(self.events):
             event = self.events[index]
             if event.kind == "start" and event.keeps_as_is and event.tag not in VOID_ELEMENTS:
-                last = self._end_of(index)
+                last = self.ends.get(index, len(self.events))
                 closed = last < len(self.events)
                 if event.is_inline and closed:  # part of its block's text, as one unit
                     self.run.append((index, last))
@@ -229,17 +246,6 @@ class _PageReader:
             index += 1
         self._flush()
         return self.page
-
-    def _end_of(self, index: int) -> int:
-        """The index of the end tag that closes the element started at `index` (len(events) if none)."""
-        name, depth = self.events[index].tag, 0
-        for later in range(index, len(self.events)):
-            event = self.events[later]
-            if event.tag == name and event.kind in ("start", "end"):
-                depth += 1 if event.kind == "start" else -1
-                if depth == 0:
-                    return later
-        return len(self.events)
 
     def _raw(self, event: _Event) -> str:
         return self.markup[event.start:event.end]
@@ -326,21 +332,12 @@ def _text_in_tags(text: str) -> str:
 
 
 def _paired(run: list) -> set[int]:
-    """Positions in the run of start and end tags that pair with each other (innermost first)."""
-    paired: set[int] = set()
-    open_tags: list[int] = []
-    for position, item in enumerate(run):
-        if not isinstance(item, _Event) or item.tag in VOID_ELEMENTS:
-            continue
-        if item.kind == "start":
-            open_tags.append(position)
-        elif item.kind == "end":
-            for depth in range(len(open_tags) - 1, -1, -1):
-                if run[open_tags[depth]].tag == item.tag:
-                    paired.update({open_tags[depth], position})
-                    del open_tags[depth:]
-                    break
-    return paired
+    """Positions in the run of start and end tags that pair with each other (model/tags.py `pair_up`)."""
+    kinds = {"start": "open", "end": "close"}
+    return set(pair_up([
+        (item.tag, None if item.tag in VOID_ELEMENTS else kinds.get(item.kind)) if isinstance(item, _Event)
+        else ("", None) for item in run
+    ]))
 
 
 def _is_trimmed(item, position: int, paired: set[int]) -> bool:

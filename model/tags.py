@@ -126,23 +126,33 @@ def take_tags(sentence: str) -> TaggedSentence:
 
 
 def _partners(tags: list[re.Match]) -> dict[int, int]:
-    """Index of each paired tag's partner, both ways. A closing tag pairs with the innermost open tag of
-    its name (tags opened inside that one are left without partners); void, self-closing and unmatched
-    tags have none."""
+    """Index of each paired tag's partner, both ways; void and self-closing tags have none."""
+    return pair_up([
+        (tag.group(2).lower(), None if tag.group(2).lower() in VOID_ELEMENTS or tag.group(3).rstrip().endswith("/")
+         else "close" if tag.group(1) else "open")
+        for tag in tags
+    ])
+
+
+def pair_up(tags: list[tuple[str, str | None]]) -> dict[int, int]:
+    """For (name, "open" | "close" | None) tags in order, the index of each paired tag's partner, both
+    ways. A closing tag pairs with the innermost open tag of its name, and the tags opened inside that one
+    are left without partners (as a browser closes them); unmatched tags have none. Linear time, so a
+    flood of unclosed tags costs no more than any other markup."""
     partner: dict[int, int] = {}
-    open_tags: list[int] = []
-    for index, tag in enumerate(tags):
-        name = tag.group(2).lower()
-        if name in VOID_ELEMENTS or tag.group(3).rstrip().endswith("/"):
-            continue
-        if not tag.group(1):
-            open_tags.append(index)
-            continue
-        for depth in range(len(open_tags) - 1, -1, -1):
-            if tags[open_tags[depth]].group(2).lower() == name:
-                partner[open_tags[depth]], partner[index] = index, open_tags[depth]
-                del open_tags[depth:]
-                break
+    stack: list[int] = []  # open tags, innermost last
+    by_name: dict[str, list[int]] = {}  # each name's open tags, innermost last
+    for index, (name, kind) in enumerate(tags):
+        if kind == "open":
+            stack.append(index)
+            by_name.setdefault(name, []).append(index)
+        elif kind == "close" and by_name.get(name):
+            opening = by_name[name][-1]
+            partner[opening], partner[index] = index, opening
+            while stack[-1] != opening:  # each open tag leaves the stack once: linear overall
+                by_name[tags[stack.pop()][0]].pop()
+            stack.pop()
+            by_name[name].pop()
     return partner
 
 

@@ -142,3 +142,12 @@ def test_the_api_and_the_file_path_give_the_same_page(models_dir, reference):
                                files={"file": ("page.html", PAGE.encode(), "text/html")})
         assert uploaded.status_code == 200, uploaded.text
         assert client.get(uploaded.json()["translatedFileUrl"]).text == offline
+
+
+def test_floods_of_unclosed_or_unmatched_tags_are_read_in_linear_time():
+    for markup in ["<p>" + "<code>x " * 30000, "<p>a " + "<b>" * 30000 + "</i>" * 30000,
+                   '<div class="notranslate">' * 30000]:
+        started = time.monotonic()
+        page = read_page(markup)
+        assert page.render(page.texts) == markup
+        assert time.monotonic() - started < 5  # quadratic pairing took minutes
