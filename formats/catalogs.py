@@ -10,7 +10,8 @@ many strings long.
 
 Placeholders (%s, %1$s, %(name)s, {0}, {name}) and accelerator marks (_File, &File) are kept valid:
 `CatalogText` translates the text around placeholders piece by piece and puts the placeholders back in
-their order, and the accelerator goes before the first letter of the translation.
+their order, and the accelerator goes before the first letter of the translation. Inline tags (`<b>`)
+do not cut a message: the translator carries them (model/tags.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 
 from carousel.model.sentences import has_words
 from carousel.model.spans import PLACEHOLDER
+from carousel.model.tags import is_inline_tag
 
 MAX_PLURAL_FORMS = 6  # Arabic has six, the most of any language gettext knows
 ACCELERATOR = re.compile(r"(?:(?<=\s)|^)([_&])(?=\w)(?!\w+;)")
@@ -72,6 +74,8 @@ def protected_pieces(text: str) -> list[tuple[str, bool]]:
     pieces: list[tuple[str, bool]] = []
     start = 0
     for match in PLACEHOLDER.finditer(text):
+        if is_inline_tag(match.group(0)):  # carried across by the translator (model/tags.py), not a cut
+            continue
         pieces.append((text[start: match.start()], True))
         pieces.append((match.group(0), False))
         start = match.end()

@@ -11,7 +11,8 @@ comes from the file name's extension (`document_format`).
 What each format keeps:
 
 - text: every line, blank lines and indentation; each line with words is one text;
-- html: markup byte for byte; the text between tags (not in <script>/<style>) is translated;
+- html: markup byte for byte; each block's text with its inline tags, and the attributes people read
+  (formats/html.py), are translated; `translate="no"`/`notranslate` elements and <script>/<style> are not;
 - srt: numbering and timings; each cue's text is one text (its line breaks kept where the model keeps them);
 - po/pot: the header (Language and Plural-Forms filled in for the target), comments, msgctxt, references,
   existing translations (unless `overwrite`); a new translation is marked `fuzzy` for a reviewer; plural
@@ -38,7 +39,7 @@ from typing import Callable
 
 from carousel.errors import UserError
 from carousel.formats.catalogs import CatalogError, CatalogText, check_strings, plural_count, plural_forms
-from carousel.formats.html import HtmlTooComplex, markup_runs
+from carousel.formats.html import HtmlTooComplex, read_page
 from carousel.model.sentences import has_words, split_sentences
 
 # extension -> format name
@@ -194,29 +195,10 @@ def _html(data: bytes, limits: DocumentLimits) -> FileTexts:
         raise DocumentTooLarge(f"the HTML file holds {tags} tags; the limit is {limits.max_elements}")
     deadline = None if limits.parse_seconds is None else time.monotonic() + limits.parse_seconds
     try:
-        runs = markup_runs(source, deadline)
+        page = read_page(source, deadline)
     except HtmlTooComplex:
         raise DocumentTooLarge(f"the HTML could not be parsed within {limits.parse_seconds:g} seconds") from None
-    parts: list[str | tuple[str, str]] = []  # markup, or (leading, trailing) whitespace around a text
-    texts = []
-    for raw, text in runs:
-        if text is not None and has_words(text):
-            parts.append((text[: len(text) - len(text.lstrip())], text[len(text.rstrip()):]))
-            texts.append(" ".join(text.split()))
-        else:
-            parts.append(raw)
-
-    def render(translations: list[str]) -> bytes:
-        answers = iter(translations)
-        out = []
-        for part in parts:
-            if isinstance(part, tuple):
-                out.append(part[0] + html.escape(next(answers), quote=False) + part[1])
-            else:
-                out.append(part)
-        return "".join(out).encode("utf-8")
-
-    return FileTexts(texts, render)
+    return FileTexts(page.texts, lambda translations: page.render(translations).encode("utf-8"))
 
 
 # -- SubRip ----------------------------------------------------------------------------------------

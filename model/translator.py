@@ -35,6 +35,7 @@ from carousel.model.search import (
 )
 from carousel.model.sentences import SplitText, has_words, join_nbest, split_sentences
 from carousel.model.spans import protected_spans, repair_spans
+from carousel.model.tags import TaggedSentence, put_back_tags, take_tags
 from carousel.model.seq2seq import Seq2Seq
 from carousel.model.shortlist import Shortlist
 
@@ -171,7 +172,12 @@ class Translator:
         """n-best translations for each sentence, in input order. Empty input gives an empty string.
 
         `batch_tokens` bounds source tokens × beam size per batch, i.e. the rows the search carries.
+        A sentence's inline tags (`<b>`, `<a href=..>`, `<br>`) are carried across by the attention
+        (model/tags.py): every other step sees its plain text.
         """
+        tagged = [take_tags(sentence) for sentence in sentences]
+        if any(t.elements for t in tagged):
+            return self._translate_tagged(sentences, tagged, search, batch_tokens)
         search = self.with_model_defaults(search)
         if search.channel_weight and self.channel is None:
             raise ValueError("channel_weight needs a channel model: choose one with `carousel tune --channel-model`")
@@ -249,6 +255,23 @@ class Translator:
             start = end
         return results
 
+    def _translate_tagged(self, sentences: list[str], tagged: list[TaggedSentence], search: SearchConfig,
+                          batch_tokens: int) -> list[list[Translation]]:
+        """`translate` for sentences with inline tags: their plain texts are translated (with the
+        attention), and the tags put back around the aligned words. A sentence with no letters outside
+        its tags comes back as it is (model/sentences.py `has_words`)."""
+        wordy = [has_words(t.plain) for t in tagged]
+        plain = self.translate([t.plain if w else "" for t, w in zip(tagged, wordy)],
+                               replace(search, return_alignment=True), batch_tokens)
+        results = []
+        for sentence, sentence_tags, nbest, is_wordy in zip(sentences, tagged, plain, wordy):
+            if not is_wordy:
+                nbest = [Translation(sentence, 0.0, [], [], [] if search.return_alignment else None)]
+            else:
+                nbest = [_with_tags_put_back(sentence_tags, t, search.return_alignment) for t in nbest]
+            results.append(nbest)
+        return results
+
     def _rerank(self, sentences, results, searched: list[int], search: SearchConfig, batch_tokens: int) -> None:
         """Rerank each searched sentence's beam in place by forward + channel score (all of it kept)."""
         pairs = [(index, translation.text) for index in searched for translation in results[index]]
@@ -302,6 +325,14 @@ def _with_spans_repaired(source: str, translation: Translation) -> Translation:
     text = repair_spans(source, translation.text, translation.source_tokens[:-1],
                         translation.target_tokens[:-1], translation.alignment)
     return translation if text == translation.text else replace(translation, text=text)
+
+
+def _with_tags_put_back(tagged: TaggedSentence, translation: Translation, keep_alignment: bool) -> Translation:
+    """The translation of a sentence's plain text with the sentence's inline tags put back
+    (model/tags.py); tokens and alignment stay those of the plain text."""
+    text = put_back_tags(tagged, translation.text, translation.source_tokens[:-1],
+                         translation.target_tokens[:-1], translation.alignment)
+    return replace(translation, text=text, alignment=translation.alignment if keep_alignment else None)
 
 
 def check_channel_direction(src_lang: str, tgt_lang: str, channel: "Translator", error=ValueError) -> None:

@@ -16,6 +16,7 @@ piece is still translated).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from collections.abc import Callable
 
 from carousel.formats.html import HtmlText
@@ -33,8 +34,7 @@ def cut_long_sentences(document: SplitText | HtmlText, tokens: Tokens, cap: int)
     """`document` with each sentence of more than `cap` tokens cut into pieces of at most `cap` tokens;
     joining the pieces' translations puts back the whitespace between them."""
     if isinstance(document, HtmlText):
-        return HtmlText([cut_long_sentences(part, tokens, cap) if isinstance(part, SplitText) else part
-                         for part in document.parts])
+        return replace(document, parts=[cut_long_sentences(part, tokens, cap) for part in document.parts])
     sentences: list[str] = []
     separators = [document.separators[0]]
     for sentence, after in zip(document.sentences, document.separators[1:]):

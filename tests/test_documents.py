@@ -42,7 +42,7 @@ def test_html_keeps_markup_byte_for_byte_and_skips_scripts():
             '<body class="x"><p>Buenos  días &amp; noches</p><img src="a.png" alt="x"/></body></html>')
     out = translated("html", page.encode(), marked).decode()
     assert out == ('<!DOCTYPE html><html><head><title>«Título»</title><script>var hola = "no";</script></head>'
-                   '<body class="x"><p>«Buenos días &amp; noches»</p><img src="a.png" alt="x"/></body></html>')
+                   '<body class="x"><p>«Buenos días &amp; noches»</p><img src="a.png" alt="«x»"/></body></html>')
 
 
 def test_subrip_keeps_numbering_and_timings():
