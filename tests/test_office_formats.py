@@ -1,0 +1,277 @@
+"""Formatting carried across translation in office files and e-books (formats/inline.py, office.py,
+opendocument.py, epub.py), and the bad packages they refuse.
+
+Translations come from visible rules (upper-casing; reordering or dropping the pseudo-tags as a model
+might) so each test sees exactly which text went into which run.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+
+from carousel.formats.documents import DocumentError, DocumentLimits, DocumentTooLarge, read_document, translate_document
+from carousel.formats.inline import Code, TaggedText, Text
+from tests.helpers import docx_with_paragraphs, epub_with_chapters, pptx_with_slides
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def upper(texts):
+    return [text.upper() for text in texts]
+
+
+def translated(fmt, data, translate=upper, limits=DocumentLimits()):
+    return translate_document(read_document(fmt, data, "es", "en", limits=limits), translate)
+
+
+def part(data: bytes, name: str) -> str:
+    return zipfile.ZipFile(io.BytesIO(data)).read(name).decode()
+
+
+# -- pseudo-tags -----------------------------------------------------------------------------------
+
+PLAIN, BOLD, ITALIC = "plain", "bold", "italic"
+
+
+def tagged(*items):
+    return TaggedText([Text(text, style, style) if style else Code(text) for text, style in items])
+
+
+def test_formatted_runs_become_pairs_and_the_most_common_formatting_stays_untagged():
+    text = tagged(("Pulsa ", PLAIN), ("Guar", BOLD), ("dar ", BOLD), ("ahora", PLAIN), ("<tab>", None),
+                  ("y ", PLAIN), ("cierra", ITALIC), (".", PLAIN))
+    # adjacent runs of one formatting merge; spaces at a change of formatting go outside the tags
+    assert text.text == "Pulsa <g1>Guardar</g1> ahora<x2/>y <g3>cierra</g3>."
+    assert tagged(("Todo en negrita", BOLD)).text == "Todo en negrita"  # one formatting: no tags at all
+    edges = tagged(("<image>", None), ("Hola", PLAIN), ("<bookmark>", None))
+    assert edges.text == "Hola" and not edges.tagged  # content at either end keeps its place untagged
+    assert edges.render("Hello") == [Code("<image>"), Text("Hello", PLAIN, PLAIN), Code("<bookmark>")]
+
+
+def test_the_translation_decides_the_order_of_the_formatted_runs():
+    text = tagged(("El ", PLAIN), ("rápido", BOLD), (" zorro ", PLAIN), ("marrón", ITALIC))
+    assert text.text == "El <g1>rápido</g1> zorro <g2>marrón</g2>"
+    out = text.render("The <g1>quick</g1> <g2>brown</g2> fox")
+    assert [(item.text, item.style) for item in out] == [
+        ("The ", PLAIN), ("quick", BOLD), (" ", PLAIN), ("brown", ITALIC), (" fox", PLAIN)]
+
+
+@pytest.mark.parametrize("translation", [
+    "Click Save now then close.",  # the tags lost
+    "Click </g1>Save<g1> now<x2/>then close.",  # a pair reversed
+    "Click <g1>Save <g3>now</g1> then</g3><x2/> close.",  # pairs interleaved
+    "Click <g1>Save</g1> <g1>now</g1><x2/> then close.",  # a pair twice
+    "Click <g1>Save</g1> now<x9/><x2/> then close.",  # a tag the source lacks
+    "Click <g1>Save</g1> now then <g3>close</g3>.",  # a standalone tag lost
+    "Click <G1>Save</G1> now<x2/>then <g3 >close</g3>.",  # well formed: case and spacing are forgiven
+])
+def test_a_translation_with_broken_tags_keeps_all_its_text_and_content_in_the_default_formatting(translation):
+    text = tagged(("Pulsa ", PLAIN), ("Guardar", BOLD), (" ahora", PLAIN), ("<tab>", None),
+                  ("luego ", PLAIN), ("cierra", ITALIC), (".", PLAIN))
+    assert text.text == "Pulsa <g1>Guardar</g1> ahora<x2/>luego <g3>cierra</g3>."
+    out = text.render(translation)
+    assert [item for item in out if isinstance(item, Code)] == [Code("<tab>")]  # kept, once
+    words = "".join(item.text for item in out if isinstance(item, Text))
+    assert re.sub(r"<[^>]*>|\s", "", translation) == re.sub(r"\s", "", words)  # every letter, in order
+    well_formed = text.well_formed(translation)
+    assert well_formed == ("G1" in translation)  # case is forgiven; everything else is a fallback
+    if not well_formed:
+        assert {item.style for item in out if isinstance(item, Text)} == {PLAIN}
+
+
+# -- .docx -----------------------------------------------------------------------------------------
+
+
+def test_docx_bold_and_italic_inside_a_paragraph_go_around_the_translated_words_in_the_translations_order():
+    import docx
+
+    document = docx.Document()
+    paragraph = document.add_paragraph()
+    paragraph.add_run("El ")
+    paragraph.add_run("gato").bold = True
+    paragraph.add_run(" come ")
+    paragraph.add_run("pescado").italic = True
+    paragraph.add_run(" hoy.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    document = read_document("docx", buffer.getvalue())
+    assert document.texts == ["El <g1>gato</g1> come <g2>pescado</g2> hoy."]
+    output = document.render(["Today <g2>fish</g2> is eaten by the <g1>cat</g1>."])
+    runs = docx.Document(io.BytesIO(output)).paragraphs[0].runs
+    assert [(run.text, run.bold, run.italic) for run in runs] == [
+        ("Today ", None, None), ("fish", None, True), (" is eaten by the ", None, None), ("cat", True, None),
+        (".", None, None)]
+
+
+def test_docx_tabs_breaks_fields_and_links_keep_their_place():
+    paragraph = (
+        f'<w:p {W}><w:pPr><w:jc w:val="center"/></w:pPr><w:bookmarkStart w:id="0" w:name="inicio"/>'
+        '<w:r><w:t>Página</w:t></w:r><w:r><w:tab/></w:r>'
+        '<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText> PAGE </w:instrText></w:r>'
+        '<w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>3</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>'
+        '<w:proofErr w:type="spellStart"/><w:r><w:t xml:space="preserve"> de la </w:t></w:r><w:r><w:br/></w:r>'
+        '<w:hyperlink w:anchor="x"><w:r><w:rPr><w:u w:val="single"/></w:rPr><w:t>guía</w:t></w:r></w:hyperlink>'
+        '<w:r><w:t xml:space="preserve"> completa</w:t></w:r><w:bookmarkEnd w:id="0"/></w:p>'
+    )
+    data = docx_with_paragraphs(1, paragraph)
+    document = read_document("docx", data)
+    assert document.texts == ["Página<x1/><x2/> de la <x3/><g4>guía</g4> completa"]
+    xml = part(document.render(["Page<x1/><x2/> of the<x3/> complete <g4>guide</g4>"]), "word/document.xml")
+    body = xml[xml.index("<w:body>"):]
+    order = ['<w:jc w:val="center"/>', 'w:name="inicio"', ">Page<", "<w:tab/>", 'w:fldCharType="begin"', " PAGE ",
+             ">3<", 'w:fldCharType="end"', "> of the<", "<w:br/>", "> complete <", 'w:anchor="x"', ">guide<",
+             "<w:bookmarkEnd"]
+    positions = [body.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    assert "proofErr" not in body  # a spell-check mark means nothing after translation
+
+
+def test_docx_translation_that_loses_its_tags_keeps_every_word_and_the_tab():
+    import docx
+
+    data = docx_with_paragraphs(1, f'<w:p {W}><w:r><w:t>Pulsa</w:t></w:r><w:r><w:tab/></w:r>'
+                                   '<w:r><w:rPr><w:b/></w:rPr><w:t xml:space="preserve"> Guardar</w:t></w:r>'
+                                   '<w:r><w:t xml:space="preserve"> ahora</w:t></w:r></w:p>')
+    output = translated("docx", data, lambda texts: ["Click Save now </g3>"])
+    paragraph = docx.Document(io.BytesIO(output)).paragraphs[0]
+    assert "<w:tab/>" in part(output, "word/document.xml")
+    assert paragraph.text.split() == ["Click", "Save", "now"] and not any(run.bold for run in paragraph.runs)
+
+
+def test_docx_footnotes_and_headers_are_translated_too():
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Cuerpo")
+    document.sections[0].header.paragraphs[0].text = "Cabecera"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    out = docx.Document(io.BytesIO(translated("docx", buffer.getvalue())))
+    assert out.paragraphs[0].text == "CUERPO" and out.sections[0].header.paragraphs[0].text == "CABECERA"
+
+
+# -- .odt ------------------------------------------------------------------------------------------
+
+
+def odt_document() -> bytes:
+    from odf.opendocument import OpenDocumentText
+    from odf.style import Style, TextProperties
+    from odf.text import A, LineBreak, Note, NoteBody, P, S, Span
+
+    document = OpenDocumentText()
+    bold = Style(name="Negrita", family="text")
+    bold.addElement(TextProperties(fontweight="bold"))
+    document.automaticstyles.addElement(bold)
+    paragraph = P(text="Pulsa")
+    paragraph.addElement(S(c=2))
+    paragraph.addElement(Span(stylename=bold, text="Guardar"))
+    paragraph.addText(" y lee la ")
+    paragraph.addElement(A(href="https://example.org", text="guía"))
+    paragraph.addElement(LineBreak())
+    paragraph.addText("hoy.")
+    note = Note(id="n1", noteclass="footnote")
+    body = NoteBody()
+    body.addElement(P(text="Una nota al pie"))
+    note.addElement(body)
+    paragraph.addElement(note)
+    document.text.addElement(paragraph)
+    buffer = io.BytesIO()
+    document.write(buffer)
+    return buffer.getvalue()
+
+
+def test_odt_spans_links_breaks_and_notes_survive_and_notes_are_translated():
+    document = read_document("odt", odt_document())
+    # text:s is spaces; the note at the end keeps its place untagged, its paragraph translated on its own
+    assert document.texts == ["Pulsa  <g1>Guardar</g1> y lee la <g2>guía</g2><x3/>hoy.", "Una nota al pie"]
+    output = document.render(["Read the <g2>guide</g2> and press <g1>Save</g1><x3/>today.", "A footnote"])
+    assert zipfile.ZipFile(io.BytesIO(output)).infolist()[0].filename == "mimetype"
+    xml = part(output, "content.xml")
+    assert re.search(r'Read the <text:a [^>]*xlink:href="https://example.org"[^>]*>guide</text:a> and press '
+                     r'<text:span text:style-name="Negrita">Save</text:span><text:line-break/>today\.<text:note ', xml)
+    assert "<text:p>A footnote</text:p>" in xml
+
+
+# -- .pptx -----------------------------------------------------------------------------------------
+
+def test_pptx_runs_line_breaks_and_paragraph_properties_are_kept_on_every_slide():
+    first = ('<a:p><a:pPr algn="ctr"/><a:r><a:rPr lang="es-ES"/><a:t>Pulsa </a:t></a:r>'
+             '<a:r><a:rPr lang="es-ES" b="1"/><a:t>Guardar</a:t></a:r><a:br><a:rPr lang="es-ES"/></a:br>'
+             '<a:r><a:rPr lang="es-ES" dirty="0"/><a:t>y sal.</a:t></a:r><a:endParaRPr lang="es-ES"/></a:p>')
+    second = '<a:p><a:r><a:rPr i="1"/><a:t>Adiós</a:t></a:r></a:p><a:p><a:r><a:t>42</a:t></a:r></a:p>'
+    document = read_document("pptx", pptx_with_slides(first, second, *["<a:p/>"] * 9))
+    # the language and spell-check attributes are not formatting: those runs are one stretch
+    assert document.texts == ["Pulsa <g1>Guardar</g1><x2/>y sal.", "Adiós"]
+    output = document.render(["Press <g1>Save</g1><x2/>and leave.", "Goodbye"])
+    slide = part(output, "ppt/slides/slide1.xml")
+    assert re.search(r'<a:pPr algn="ctr"/><a:r><a:rPr lang="es-ES"/><a:t>Press </a:t></a:r><a:r><a:rPr lang="es-ES" '
+                     r'b="1"/><a:t>Save</a:t></a:r><a:br>.*</a:br><a:r><a:rPr lang="es-ES"/><a:t>and leave.</a:t></a:r>'
+                     r'<a:endParaRPr lang="es-ES"/></a:p>', slide)
+    assert "<a:t>Goodbye</a:t>" in part(output, "ppt/slides/slide2.xml") and "<a:t>42</a:t>" in part(output, "ppt/slides/slide2.xml")
+    assert part(output, "[Content_Types].xml") == part(pptx_with_slides(first, second, *["<a:p/>"] * 9), "[Content_Types].xml")
+
+
+# -- .epub -----------------------------------------------------------------------------------------
+
+
+def test_epub_content_documents_are_translated_as_html_and_mimetype_stays_first_and_stored():
+    book = epub_with_chapters({"uno.xhtml": "<h1>Capítulo uno</h1><p>Había una <em>vez</em>.</p>",
+                               "nav.xhtml": '<nav><ol><li><a href="uno.xhtml">Capítulo uno</a></li></ol></nav>'})
+    output = translated("epub", book)
+    archive = zipfile.ZipFile(io.BytesIO(output))
+    first = archive.infolist()[0]
+    assert first.filename == "mimetype" and first.compress_type == zipfile.ZIP_STORED
+    assert archive.read("mimetype") == b"application/epub+zip"
+    chapter = archive.read("OEBPS/uno.xhtml").decode()
+    assert "<h1>CAPÍTULO UNO</h1>" in chapter and "<em>VEZ</em>" in chapter
+    assert '<a href="uno.xhtml">CAPÍTULO UNO</a>' in archive.read("OEBPS/nav.xhtml").decode()
+    assert archive.read("OEBPS/content.opf") == zipfile.ZipFile(io.BytesIO(book)).read("OEBPS/content.opf")
+
+
+# -- bad packages ----------------------------------------------------------------------------------
+
+
+def zip_of(parts: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt, data, words", [
+    ("pptx", b"PK\x03\x04 not really a zip", "not a .pptx file"),
+    ("epub", b"plain text, not a book", "not a .epub file"),
+    ("odt", zip_of({"mimetype": b"application/vnd.oasis.opendocument.text"}), "no content.xml"),
+    ("epub", zip_of({"mimetype": b"application/epub+zip"}), "no META-INF/container.xml"),
+    ("epub", epub_with_chapters({}, manifest={}), "no content documents"),
+    ("epub", epub_with_chapters({}, manifest={"ch9.xhtml": "application/xhtml+xml"}), "OEBPS/ch9.xhtml"),
+    ("pptx", zip_of({"ppt/slides/slide1.xml": b"<p:sld><unclosed"}), "not well-formed"),
+    ("docx", zip_of({"word/document.xml": (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b"<w:document " + W.encode() + b"><w:body><w:p><w:r><w:t>&b;</w:t></w:r></w:p></w:body></w:document>")}),
+     "declares XML entities"),
+])
+def test_files_that_are_not_what_their_extension_says_are_refused_naming_the_problem(fmt, data, words):
+    with pytest.raises(DocumentError, match=re.escape(words)) as raised:
+        read_document(fmt, data)
+    assert not isinstance(raised.value, DocumentTooLarge)
+
+
+def test_zip_bombs_and_packages_of_too_many_files_are_refused_before_parsing():
+    bomb = zip_of({"ppt/slides/slide1.xml": b"<a:p/>" * 3_000_000})  # 18 MB of paragraphs in a few kB
+    assert len(bomb) < 100_000
+    with pytest.raises(DocumentTooLarge, match="unpacks to"):
+        read_document("pptx", bomb, limits=DocumentLimits(max_unzipped_bytes=1_000_000))
+    with pytest.raises(DocumentTooLarge, match="3000000 XML elements"):
+        read_document("pptx", bomb)
+    many = zip_of({f"OEBPS/{n}.css": b"" for n in range(50)})
+    with pytest.raises(DocumentTooLarge, match="50 files"):
+        read_document("epub", many, limits=DocumentLimits(max_parts=20))
+    chapters = epub_with_chapters({"uno.xhtml": "<p>Hola</p>" * 200})
+    with pytest.raises(DocumentTooLarge, match="paragraphs"):
+        read_document("epub", chapters, limits=DocumentLimits(max_texts=100))
