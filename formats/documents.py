@@ -18,7 +18,7 @@ What each format keeps:
   entries get every plural form of the target; placeholders, accelerators and line breaks inside a
   message stay (formats/catalogs.py), so `msgfmt --check` accepts the catalog;
 - docx/odt/pptx: paragraphs keep their style, and each is translated whole with its bold, italic, links
-  and other character formatting carried across as pseudo-tags (formats/inline.py); tabs, breaks,
+  and other character formatting carried across as inline tags (formats/inline.py); tabs, breaks,
   images and fields keep their place (formats/office.py: .docx and .pptx; formats/opendocument.py: .odt);
 - epub: each XHTML content document translated as an HTML file (formats/epub.py).
 

@@ -1,21 +1,23 @@
-"""A paragraph's character formatting carried across its translation as pseudo-tags.
+"""A paragraph's character formatting carried across its translation as inline tags.
 
 An office paragraph is a sequence of runs: text with character formatting (bold, italic, a link) and
 content that is not text (a tab, a line break, an image, a field). It is translated as one text, so
-the model sees the whole sentence, with each formatted stretch marked `<gN>`…`</gN>` and each piece of
-non-text content `<xN/>` (the XLIFF names for paired and standalone codes):
+the model's input is the whole sentence, with each formatted stretch marked as a numbered `<span>` and
+each piece of non-text content as a numbered `<img>` (XLIFF's paired and standalone codes, spelled as
+the HTML inline elements the translator carries across by attention, model/tags.py):
 
-    Pulsa <g1>Guardar</g1> ahora.<x2/>Luego cierra.   ->   Click <g1>Save</g1> now.<x2/>Then close.
+    Pulsa <span id="g1">Guardar</span> ahora.<img id="x2"/>Luego cierra.
+    ->  Click <span id="g1">Save</span> now.<img id="x2"/>Then close.
 
 Adjacent runs of the same formatting are merged; the text of the paragraph's most common formatting
 (its "default") is left untagged, so most paragraphs carry no tags at all. Non-text content before the
-first text or after the last is kept in place without a tag. Span repair (model/spans.py) puts every
-tag of the source back into the translation exactly once, by attention; `TaggedText.render` then reads
-the translation back into runs, in the translation's order.
+first text or after the last is kept in place without a tag. `TaggedText.render` reads the translation
+back into runs, in the translation's order (a pair's id says which formatting it stands for).
 
-A translation whose tags are not well formed (a pair missing, reversed or interleaved with another)
-falls back to the text without its paired tags in the default formatting; standalone content stays
-where its tag is, or goes to the end where the tag was lost. Text and content are never dropped.
+A translation whose tags are not well formed (a pair missing, opened twice or inside another, an id
+the source lacks) falls back to the text without its paired tags in the default formatting; standalone
+content stays where its tag is, or goes to the end where the tag was lost. Text and content are never
+dropped. (A paragraph whose own text spells such a tag, `</span>`, may fall back so.)
 
 Formats supply `Text` and `Code` items and write the rendered items back (formats/office.py,
 formats/opendocument.py); this module knows nothing of XML.
@@ -28,8 +30,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Hashable
 
-# A pseudo-tag as the model may give it back: case and spacing are not trusted.
-_TAG = re.compile(r"<\s*(/?)\s*([gx])\s*(\d+)\s*(/?)\s*>", re.IGNORECASE)
+# The tags as a translation may give them back: case, spacing and quotes are not trusted.
+_TAG = re.compile(
+    r"""<\s*(?:(?P<close>/)\s*span\s*"""
+    r"""|span\s+id\s*=\s*["']?g(?P<pair>\d+)["']?\s*"""
+    r"""|img\s+id\s*=\s*["']?x(?P<code>\d+)["']?\s*/?\s*)>""",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,13 @@ class TaggedText:
         number = len(self.pairs) + len(self.codes) + 1
         if isinstance(item, Code):
             self.codes[number] = item
-            return f"<x{number}/>"
+            return f'<img id="x{number}"/>'
         if item.style == self.default.style:
             return item.text
         self.pairs[number] = item
         body = item.text.strip()  # spaces at a formatting change go outside the tags
         lead, trail = item.text[: len(item.text) - len(item.text.lstrip())], item.text[len(item.text.rstrip()):]
-        return f"{lead}<g{number}>{body}</g{number}>{trail}"
+        return f'{lead}<span id="g{number}">{body}</span>{trail}'
 
     @property
     def tagged(self) -> bool:
@@ -117,26 +124,28 @@ class TaggedText:
         seen: Counter = Counter()
         open_pair, start = None, 0
         for match in _TAG.finditer(translation):
-            closing, kind, number = bool(match[1]), match[2].lower(), int(match[3])
             segments.append((open_pair, translation[start:match.start()]))
             start = match.end()
-            seen[(kind, number, closing)] += 1
-            if kind == "x":
-                if number not in self.codes or closing:
+            if match["code"] is not None:
+                number = int(match["code"])
+                if number not in self.codes:
                     return None
+                seen[number] += 1
                 segments.append((number, ""))
-            elif number not in self.pairs:
-                return None
-            elif not closing and open_pair is None:
+            elif match["pair"] is not None:
+                number = int(match["pair"])
+                if number not in self.pairs or open_pair is not None:
+                    return None
+                seen[number] += 1
                 open_pair = number
-            elif closing and open_pair == number:
-                open_pair = None
-            else:
+            elif open_pair is None:  # a closing tag with nothing open
                 return None
+            else:
+                open_pair = None
         segments.append((open_pair, translation[start:]))
-        expected = Counter({("x", n, False): 1 for n in self.codes})
-        expected.update({("g", n, closing): 1 for n in self.pairs for closing in (False, True)})
-        return segments if seen == expected else None
+        if open_pair is not None or seen != Counter(list(self.pairs) + list(self.codes)):
+            return None
+        return segments
 
     def _fallback(self, translation: str) -> list[Inline]:
         """The text without paired tags in the default formatting; standalone content where its (first)
@@ -147,8 +156,8 @@ class TaggedText:
         for match in _TAG.finditer(translation):
             items.append(self._plain(translation[start:match.start()]))
             start = match.end()
-            number = int(match[3])
-            if match[2].lower() == "x" and number in self.codes and number not in placed:
+            number = int(match["code"]) if match["code"] is not None else None
+            if number in self.codes and number not in placed:
                 placed.add(number)
                 items.append(self.codes[number])
         items.append(self._plain(translation[start:]))

@@ -2,9 +2,9 @@
 
 Both formats hold a paragraph (`w:p`, `a:p`) as runs (`w:r`, `a:r`), each with its character
 properties (`rPr`) and text (`t`). A paragraph becomes one text to translate whose formatted stretches
-are pseudo-tags (formats/inline.py); the translation's stretches are written into copies of the runs
+are inline tags (formats/inline.py); the translation's stretches are written into copies of the runs
 they came from, in the translation's order. What is not text keeps its place through a standalone tag
-(`<x3/>`), or without one at either end of the paragraph:
+(`<img id="x3"/>`), or without one at either end of the paragraph:
 
 - in a run: tabs, line breaks, images, symbols, footnote references (each in a run of the same
   properties); a complex field (`fldChar` begin … end, e.g. a page number or a cross-reference) as one

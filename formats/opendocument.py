@@ -2,10 +2,10 @@
 
 An ODF paragraph (`text:p`, `text:h`) holds text directly, in spans (`text:span`, a character style)
 and links (`text:a`), nested at will. A paragraph becomes one text to translate whose spans and links
-are pseudo-tags (formats/inline.py); each stretch of the translation is written into copies of the
+are inline tags (formats/inline.py); each stretch of the translation is written into copies of the
 spans and links that held it, in the translation's order. `text:s` (runs of spaces) is read as spaces;
 tabs, line breaks, notes, frames (images, text boxes), bookmarks and fields keep their place through a
-standalone tag (`<x3/>`); soft page breaks (a layout hint) are dropped. Paragraphs inside notes and
+standalone tag (`<img id="x3"/>`); soft page breaks (a layout hint) are dropped. Paragraphs inside notes and
 text boxes are translated as paragraphs of their own.
 
 Parts translated: `content.xml` (the body) and `styles.xml` (headers and footers of the page styles),

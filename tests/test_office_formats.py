@@ -37,6 +37,16 @@ def part(data: bytes, name: str) -> str:
 PLAIN, BOLD, ITALIC = "plain", "bold", "italic"
 
 
+def g(number: int, text: str) -> str:
+    """A formatted stretch as the translator sees it."""
+    return f'<span id="g{number}">{text}</span>'
+
+
+def x(number: int) -> str:
+    """Non-text content as the translator sees it."""
+    return f'<img id="x{number}"/>'
+
+
 def tagged(*items):
     return TaggedText([Text(text, style, style) if style else Code(text) for text, style in items])
 
@@ -45,7 +55,7 @@ def test_formatted_runs_become_pairs_and_the_most_common_formatting_stays_untagg
     text = tagged(("Pulsa ", PLAIN), ("Guar", BOLD), ("dar ", BOLD), ("ahora", PLAIN), ("<tab>", None),
                   ("y ", PLAIN), ("cierra", ITALIC), (".", PLAIN))
     # adjacent runs of one formatting merge; spaces at a change of formatting go outside the tags
-    assert text.text == "Pulsa <g1>Guardar</g1> ahora<x2/>y <g3>cierra</g3>."
+    assert text.text == f"Pulsa {g(1, 'Guardar')} ahora{x(2)}y {g(3, 'cierra')}."
     assert tagged(("Todo en negrita", BOLD)).text == "Todo en negrita"  # one formatting: no tags at all
     edges = tagged(("<image>", None), ("Hola", PLAIN), ("<bookmark>", None))
     assert edges.text == "Hola" and not edges.tagged  # content at either end keeps its place untagged
@@ -54,25 +64,25 @@ def test_formatted_runs_become_pairs_and_the_most_common_formatting_stays_untagg
 
 def test_the_translation_decides_the_order_of_the_formatted_runs():
     text = tagged(("El ", PLAIN), ("rápido", BOLD), (" zorro ", PLAIN), ("marrón", ITALIC))
-    assert text.text == "El <g1>rápido</g1> zorro <g2>marrón</g2>"
-    out = text.render("The <g1>quick</g1> <g2>brown</g2> fox")
+    assert text.text == f"El {g(1, 'rápido')} zorro {g(2, 'marrón')}"
+    out = text.render(f"The {g(1, 'quick')} {g(2, 'brown')} fox")
     assert [(item.text, item.style) for item in out] == [
         ("The ", PLAIN), ("quick", BOLD), (" ", PLAIN), ("brown", ITALIC), (" fox", PLAIN)]
 
 
 @pytest.mark.parametrize("translation", [
     "Click Save now then close.",  # the tags lost
-    "Click </g1>Save<g1> now<x2/>then close.",  # a pair reversed
-    "Click <g1>Save <g3>now</g1> then</g3><x2/> close.",  # pairs interleaved
-    "Click <g1>Save</g1> <g1>now</g1><x2/> then close.",  # a pair twice
-    "Click <g1>Save</g1> now<x9/><x2/> then close.",  # a tag the source lacks
-    "Click <g1>Save</g1> now then <g3>close</g3>.",  # a standalone tag lost
-    "Click <G1>Save</G1> now<x2/>then <g3 >close</g3>.",  # well formed: case and spacing are forgiven
+    'Click </span>Save<span id="g1"> now<img id="x2"/>then close.',  # a pair reversed
+    'Click <span id="g1">Save <span id="g3">now</span> then</span><img id="x2"/> close.',  # a pair inside another
+    'Click <span id="g1">Save</span> <span id="g1">now</span><img id="x2"/> then close.',  # a pair twice
+    'Click <span id="g1">Save</span> now<img id="x9"/><img id="x2"/> then close.',  # a tag the source lacks
+    'Click <span id="g1">Save</span> now then <span id="g3">close</span>.',  # a standalone tag lost
+    "Click <SPAN ID=\"G1\">Save</SPAN> now<img id=x2>then <span id='g3' >close</ span>.",  # case and quotes forgiven
 ])
 def test_a_translation_with_broken_tags_keeps_all_its_text_and_content_in_the_default_formatting(translation):
     text = tagged(("Pulsa ", PLAIN), ("Guardar", BOLD), (" ahora", PLAIN), ("<tab>", None),
                   ("luego ", PLAIN), ("cierra", ITALIC), (".", PLAIN))
-    assert text.text == "Pulsa <g1>Guardar</g1> ahora<x2/>luego <g3>cierra</g3>."
+    assert text.text == f"Pulsa {g(1, 'Guardar')} ahora{x(2)}luego {g(3, 'cierra')}."
     out = text.render(translation)
     assert [item for item in out if isinstance(item, Code)] == [Code("<tab>")]  # kept, once
     words = "".join(item.text for item in out if isinstance(item, Text))
@@ -99,8 +109,8 @@ def test_docx_bold_and_italic_inside_a_paragraph_go_around_the_translated_words_
     buffer = io.BytesIO()
     document.save(buffer)
     document = read_document("docx", buffer.getvalue())
-    assert document.texts == ["El <g1>gato</g1> come <g2>pescado</g2> hoy."]
-    output = document.render(["Today <g2>fish</g2> is eaten by the <g1>cat</g1>."])
+    assert document.texts == [f"El {g(1, 'gato')} come {g(2, 'pescado')} hoy."]
+    output = document.render([f"Today {g(2, 'fish')} is eaten by the {g(1, 'cat')}."])
     runs = docx.Document(io.BytesIO(output)).paragraphs[0].runs
     assert [(run.text, run.bold, run.italic) for run in runs] == [
         ("Today ", None, None), ("fish", None, True), (" is eaten by the ", None, None), ("cat", True, None),
@@ -119,8 +129,8 @@ def test_docx_tabs_breaks_fields_and_links_keep_their_place():
     )
     data = docx_with_paragraphs(1, paragraph)
     document = read_document("docx", data)
-    assert document.texts == ["Página<x1/><x2/> de la <x3/><g4>guía</g4> completa"]
-    xml = part(document.render(["Page<x1/><x2/> of the<x3/> complete <g4>guide</g4>"]), "word/document.xml")
+    assert document.texts == [f"Página{x(1)}{x(2)} de la {x(3)}{g(4, 'guía')} completa"]
+    xml = part(document.render([f"Page{x(1)}{x(2)} of the{x(3)} complete {g(4, 'guide')}"]), "word/document.xml")
     body = xml[xml.index("<w:body>"):]
     order = ['<w:jc w:val="center"/>', 'w:name="inicio"', ">Page<", "<w:tab/>", 'w:fldCharType="begin"', " PAGE ",
              ">3<", 'w:fldCharType="end"', "> of the<", "<w:br/>", "> complete <", 'w:anchor="x"', ">guide<",
@@ -136,7 +146,7 @@ def test_docx_translation_that_loses_its_tags_keeps_every_word_and_the_tab():
     data = docx_with_paragraphs(1, f'<w:p {W}><w:r><w:t>Pulsa</w:t></w:r><w:r><w:tab/></w:r>'
                                    '<w:r><w:rPr><w:b/></w:rPr><w:t xml:space="preserve"> Guardar</w:t></w:r>'
                                    '<w:r><w:t xml:space="preserve"> ahora</w:t></w:r></w:p>')
-    output = translated("docx", data, lambda texts: ["Click Save now </g3>"])
+    output = translated("docx", data, lambda texts: ["Click Save now </span>"])
     paragraph = docx.Document(io.BytesIO(output)).paragraphs[0]
     assert "<w:tab/>" in part(output, "word/document.xml")
     assert paragraph.text.split() == ["Click", "Save", "now"] and not any(run.bold for run in paragraph.runs)
@@ -187,8 +197,8 @@ def odt_document() -> bytes:
 def test_odt_spans_links_breaks_and_notes_survive_and_notes_are_translated():
     document = read_document("odt", odt_document())
     # text:s is spaces; the note at the end keeps its place untagged, its paragraph translated on its own
-    assert document.texts == ["Pulsa  <g1>Guardar</g1> y lee la <g2>guía</g2><x3/>hoy.", "Una nota al pie"]
-    output = document.render(["Read the <g2>guide</g2> and press <g1>Save</g1><x3/>today.", "A footnote"])
+    assert document.texts == [f"Pulsa  {g(1, 'Guardar')} y lee la {g(2, 'guía')}{x(3)}hoy.", "Una nota al pie"]
+    output = document.render([f"Read the {g(2, 'guide')} and press {g(1, 'Save')}{x(3)}today.", "A footnote"])
     assert zipfile.ZipFile(io.BytesIO(output)).infolist()[0].filename == "mimetype"
     xml = part(output, "content.xml")
     assert re.search(r'Read the <text:a [^>]*xlink:href="https://example.org"[^>]*>guide</text:a> and press '
@@ -205,8 +215,8 @@ def test_pptx_runs_line_breaks_and_paragraph_properties_are_kept_on_every_slide(
     second = '<a:p><a:r><a:rPr i="1"/><a:t>Adiós</a:t></a:r></a:p><a:p><a:r><a:t>42</a:t></a:r></a:p>'
     document = read_document("pptx", pptx_with_slides(first, second, *["<a:p/>"] * 9))
     # the language and spell-check attributes are not formatting: those runs are one stretch
-    assert document.texts == ["Pulsa <g1>Guardar</g1><x2/>y sal.", "Adiós"]
-    output = document.render(["Press <g1>Save</g1><x2/>and leave.", "Goodbye"])
+    assert document.texts == [f"Pulsa {g(1, 'Guardar')}{x(2)}y sal.", "Adiós"]
+    output = document.render([f"Press {g(1, 'Save')}{x(2)}and leave.", "Goodbye"])
     slide = part(output, "ppt/slides/slide1.xml")
     assert re.search(r'<a:pPr algn="ctr"/><a:r><a:rPr lang="es-ES"/><a:t>Press </a:t></a:r><a:r><a:rPr lang="es-ES" '
                      r'b="1"/><a:t>Save</a:t></a:r><a:br>.*</a:br><a:r><a:rPr lang="es-ES"/><a:t>and leave.</a:t></a:r>'
