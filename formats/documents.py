@@ -34,6 +34,7 @@ import html
 import io
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -318,7 +319,8 @@ def _check_zip(data: bytes, fmt: str, limits: DocumentLimits) -> None:
                 if info.filename.lower().endswith(MARKUP_PARTS):
                     counted = _count_tags(archive, info, PARAGRAPH_TAGS[fmt])
                     elements, paragraphs = elements + counted[0], paragraphs + counted[1]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error):
+        # RuntimeError: an encrypted part; zlib.error: a damaged one
         raise DocumentError(f"not a {what} file (not a readable zip archive)") from None
     if elements > limits.max_elements:
         raise DocumentTooLarge(f"the {what} file holds {elements} XML elements; the limit is {limits.max_elements}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 
 from lxml import etree
 
@@ -33,13 +34,15 @@ class Package:
             raise DocumentError(f"not a {what} file (not a readable zip archive)") from None
         self.names = [info.filename for info in self.archive.infolist()]
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str | zipfile.ZipInfo) -> bytes:
         try:
             return self.archive.read(name)
         except KeyError:
             raise DocumentError(f"the {self.what} file has no part {name!r}") from None
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError) as error:
-            raise DocumentError(f"the {self.what} file's part {name!r} cannot be unpacked: {error}") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, OSError,
+                zlib.error) as error:  # RuntimeError: encrypted; zlib.error: damaged
+            shown = getattr(name, "filename", name)
+            raise DocumentError(f"the {self.what} file's part {shown!r} cannot be unpacked: {error}") from None
 
     def read_xml(self, name: str) -> etree._Element:
         data = self.read(name)
@@ -60,7 +63,7 @@ class Package:
                 copy = zipfile.ZipInfo(info.filename, info.date_time)
                 copy.compress_type = zipfile.ZIP_STORED if info.filename == MIMETYPE else info.compress_type
                 copy.external_attr, copy.create_system = info.external_attr, info.create_system
-                data = replaced[info.filename] if info.filename in replaced else self.read(info.filename)
+                data = replaced[info.filename] if info.filename in replaced else self.read(info)
                 package.writestr(copy, data)
         return out.getvalue()
 

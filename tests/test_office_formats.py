@@ -285,3 +285,22 @@ def test_zip_bombs_and_packages_of_too_many_files_are_refused_before_parsing():
     chapters = epub_with_chapters({"uno.xhtml": "<p>Hola</p>" * 200})
     with pytest.raises(DocumentTooLarge, match="paragraphs"):
         read_document("epub", chapters, limits=DocumentLimits(max_texts=100))
+
+
+def test_damaged_and_encrypted_packages_are_refused_as_unreadable():
+    from tests.helpers import pptx_with_slides
+
+    data = bytearray(pptx_with_slides("<a:p><a:r><a:t>hola mundo, una prueba de texto</a:t></a:r></a:p>" * 20))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("ppt/slides/slide1.xml")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for index in range(start + 10, start + 40):  # the deflate stream, scrambled
+        data[index] ^= 0x5A
+    encrypted = bytearray(pptx_with_slides("<a:p><a:r><a:t>hola</a:t></a:r></a:p>"))
+    for header in (b"PK\x03\x04", b"PK\x01\x02"):  # the "encrypted" flag on every entry
+        at = encrypted.find(header)
+        while at != -1:
+            encrypted[at + (6 if header == b"PK\x03\x04" else 8)] |= 1
+            at = encrypted.find(header, at + 4)
+    for damaged in (data, encrypted):
+        with pytest.raises(DocumentError, match="not a readable zip archive"):
+            read_document("pptx", bytes(damaged))
