@@ -77,8 +77,8 @@ class TaggedText:
         if isinstance(item, Code):
             self.codes[number] = item
             return f'<img id="x{number}"/>'
-        if item.style == self.default.style:
-            return item.text
+        if item.style == self.default.style or not item.text.strip():
+            return item.text  # the default formatting, or spaces whose formatting nobody sees
         self.pairs[number] = item
         body = item.text.strip()  # spaces at a formatting change go outside the tags
         lead, trail = item.text[: len(item.text) - len(item.text.lstrip())], item.text[len(item.text.rstrip()):]

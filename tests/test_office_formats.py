@@ -57,6 +57,7 @@ def test_formatted_runs_become_pairs_and_the_most_common_formatting_stays_untagg
     # adjacent runs of one formatting merge; spaces at a change of formatting go outside the tags
     assert text.text == f"Pulsa {g(1, 'Guardar')} ahora{x(2)}y {g(3, 'cierra')}."
     assert tagged(("Todo en negrita", BOLD)).text == "Todo en negrita"  # one formatting: no tags at all
+    assert tagged(("Uno", PLAIN), (" ", BOLD), ("dos", PLAIN)).text == "Uno dos"  # a bold space is not worth a tag
     edges = tagged(("<image>", None), ("Hola", PLAIN), ("<bookmark>", None))
     assert edges.text == "Hola" and not edges.tagged  # content at either end keeps its place untagged
     assert edges.render("Hello") == [Code("<image>"), Text("Hello", PLAIN, PLAIN), Code("<bookmark>")]
