@@ -46,6 +46,8 @@ class Text:
     text: str
     style: Hashable  # equal styles are the same formatting
     template: object
+    # False for a link: text around it never takes its place as the paragraph's default formatting
+    may_be_default: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class TaggedText:
         return self._segments(translation) is not None
 
     def _plain(self, text: str) -> Text:
-        return Text(text, self.default.style, self.default.template)
+        return Text(text, self.default.style, self.default.template, self.default.may_be_default)
 
     def _read_tags(self, translation: str) -> list[Inline]:
         segments = self._segments(translation)
@@ -115,7 +117,7 @@ class TaggedText:
                 items.append(self.codes[number])
             else:
                 pair = self.pairs[number]
-                items.append(Text(text, pair.style, pair.template))
+                items.append(Text(text, pair.style, pair.template, pair.may_be_default))
         return items
 
     def _segments(self, translation: str) -> list[tuple[int | None, str]] | None:
@@ -173,20 +175,23 @@ def _merged(items: list[Inline]) -> list[Inline]:
             if not item.text:
                 continue
             if out and isinstance(out[-1], Text) and out[-1].style == item.style:
-                out[-1] = Text(out[-1].text + item.text, item.style, out[-1].template)
+                out[-1] = Text(out[-1].text + item.text, item.style, out[-1].template, out[-1].may_be_default)
                 continue
         out.append(item)
     return out
 
 
 def _default_text(items: list[Inline]) -> Text | None:
-    """The first text of the style that holds the most characters (None without text)."""
+    """The first text of the style that holds the most characters (None without text); links only where
+    the paragraph holds nothing else."""
+    texts = [item for item in items if isinstance(item, Text)]
+    if any(item.may_be_default for item in texts):
+        texts = [item for item in texts if item.may_be_default]
     sizes: Counter = Counter()
     first: dict = {}
-    for item in items:
-        if isinstance(item, Text):
-            sizes[item.style] += len(item.text)
-            first.setdefault(item.style, item)
+    for item in texts:
+        sizes[item.style] += len(item.text)
+        first.setdefault(item.style, item)
     if not sizes:
         return None
     return first[max(sizes, key=lambda style: (sizes[style], -list(first).index(style)))]
@@ -197,7 +202,7 @@ def _tidy_spaces(items: list[Inline]) -> list[Inline]:
     out: list[Inline] = []
     for item in items:
         if isinstance(item, Text) and out and isinstance(out[-1], Text):
-            out[-1] = Text(out[-1].text + item.text, item.style, item.template)
+            out[-1] = Text(out[-1].text + item.text, item.style, item.template, item.may_be_default)
         else:
             out.append(item)
     return [Text(re.sub(r"  +", " ", item.text), item.style, item.template) if isinstance(item, Text) else item

@@ -112,7 +112,7 @@ def paragraph_items(paragraph, dialect: Dialect) -> list[Inline]:
             if depth:
                 field.append(child)
             elif name in dialect.containers and text:
-                items.append(Text(text, ("container", id(child)), child))
+                items.append(Text(text, ("container", id(child)), child, may_be_default=False))
             else:
                 items.append(Code([child]))
             continue

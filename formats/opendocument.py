@@ -60,15 +60,20 @@ def paragraph_items(paragraph) -> list[Inline]:
 
     def walk(element, chain: tuple) -> None:
         style = tuple(_style(e) for e in chain)
-        items.append(Text(element.text or "", style, chain))
+        linked = any(e.tag == _tag("a") for e in chain)
+
+        def text(value: str) -> Text:
+            return Text(value, style, chain, may_be_default=not linked)
+
+        items.append(text(element.text or ""))
         for child in element:
             if child.tag in STRETCHES:
                 walk(child, chain + (child,))
             elif child.tag == _tag("s"):
-                items.append(Text(" " * _count(child.get(_tag("c"))), style, chain))
+                items.append(text(" " * _count(child.get(_tag("c")))))
             elif child.tag not in DROPPED:
                 items.append(Code(child))
-            items.append(Text(child.tail or "", style, chain))
+            items.append(text(child.tail or ""))
 
     walk(paragraph, ())
     return items

@@ -58,6 +58,10 @@ def test_formatted_runs_become_pairs_and_the_most_common_formatting_stays_untagg
     assert text.text == f"Pulsa {g(1, 'Guardar')} ahora{x(2)}y {g(3, 'cierra')}."
     assert tagged(("Todo en negrita", BOLD)).text == "Todo en negrita"  # one formatting: no tags at all
     assert tagged(("Uno", PLAIN), (" ", BOLD), ("dos", PLAIN)).text == "Uno dos"  # a bold space is not worth a tag
+    link = Text("la documentación completa del programa", "link", "link", may_be_default=False)
+    assert TaggedText([Text("Lee ", PLAIN, PLAIN), link, Text(".", PLAIN, PLAIN)]).text == (
+        f"Lee {g(1, 'la documentación completa del programa')}.")  # a link is never the default
+    assert TaggedText([link]).text == "la documentación completa del programa"  # unless it is all there is
     edges = tagged(("<image>", None), ("Hola", PLAIN), ("<bookmark>", None))
     assert edges.text == "Hola" and not edges.tagged  # content at either end keeps its place untagged
     assert edges.render("Hello") == [Code("<image>"), Text("Hello", PLAIN, PLAIN), Code("<bookmark>")]
