@@ -309,8 +309,9 @@ def _check_zip(data: bytes, fmt: str, limits: DocumentLimits) -> None:
     what = f".{fmt}"
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if len(archive.infolist()) > limits.max_parts:
-                raise DocumentTooLarge(f"the {what} file holds {len(archive.infolist())} files; the limit is {limits.max_parts}")
+            files = len(archive.infolist())
+            if files > limits.max_parts:
+                raise DocumentTooLarge(f"the {what} file holds {files} files; the limit is {limits.max_parts}")
             unpacked = sum(info.file_size for info in archive.infolist())
             if unpacked > limits.max_unzipped_bytes:
                 raise DocumentTooLarge(f"the {what} file unpacks to {unpacked} bytes; the limit is {limits.max_unzipped_bytes}")

@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
     parser.add_argument(
         "--format", choices=[*FORMATS, *DOCUMENT_FORMATS],
-        help="input format (default: from the file's extension — .html .srt .po .pot .docx .odt .pptx .epub are translated "
-        "as documents, formatting kept — else text)",
+        help="input format (default: from the file's extension — .html .srt .po .pot .docx .odt .pptx .epub are "
+        "translated as documents, formatting kept — else text)",
     )
     parser.add_argument(
         "--retranslate", action="store_true",
