@@ -12,6 +12,8 @@ Placeholders (%s, %1$s, %(name)s, {0}, {name}) and accelerator marks (_File, &Fi
 `CatalogText` translates the text around placeholders piece by piece and puts the placeholders back in
 their order, and the accelerator goes before the first letter of the translation. Inline tags (`<b>`)
 do not cut a message: the translator carries them (model/tags.py).
+their order, and the accelerator goes before the first letter of the translation. A message of several
+lines (a `--help` text) is translated line by line, its line breaks and indentation kept.
 """
 
 from __future__ import annotations
@@ -92,7 +94,9 @@ class CatalogText:
         if len(marks) == 1:
             self.accelerator = marks[0]
             text = ACCELERATOR.sub("", text, count=1)
-        self.pieces = protected_pieces(text)
+        # Each line of a message (a --help text) is translated on its own and the breaks kept.
+        self.pieces = [piece for line in re.split(r"(\n)", text)
+                       for piece in ([(line, False)] if line == "\n" else protected_pieces(line))]
 
     @property
     def texts(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""Documents translated whole: plain text, HTML, SubRip subtitles, gettext catalogs, .docx and .odt.
+"""Documents translated whole: plain text, HTML, SubRip subtitles, gettext catalogs, .docx, .odt, .pptx, .epub.
 
 Every format is read into `FileTexts`: the texts to translate (`texts`) and how to put translations back
 into the file (`render(translations) -> bytes`), so the caller chooses how to translate them (the
@@ -13,16 +13,18 @@ What each format keeps:
 - text: every line, blank lines and indentation; each line with words is one text;
 - html: markup byte for byte; each block's text with its inline tags, and the attributes people read
   (formats/html.py), are translated; `translate="no"`/`notranslate` elements and <script>/<style> are not;
-- srt: numbering and timings; each cue's text is one text (its line breaks kept where the model keeps them);
+- srt: numbering and timings; each cue's text is one text, each of its lines translated as a line;
 - po/pot: the header (Language and Plural-Forms filled in for the target), comments, msgctxt, references,
   existing translations (unless `overwrite`); a new translation is marked `fuzzy` for a reviewer; plural
-  entries get every plural form of the target; placeholders and accelerators stay valid
-  (formats/catalogs.py), so `msgfmt --check` accepts the catalog;
-- docx/odt: paragraphs (body, tables, headers and footers) keep their style; a paragraph's translation
-  goes into its first run of text (that run's character formatting applies to all of it).
+  entries get every plural form of the target; placeholders, accelerators and line breaks inside a
+  message stay (formats/catalogs.py), so `msgfmt --check` accepts the catalog;
+- docx/odt/pptx: paragraphs keep their style, and each is translated whole with its bold, italic, links
+  and other character formatting carried across as inline tags (formats/inline.py); tabs, breaks,
+  images and fields keep their place (formats/office.py: .docx and .pptx; formats/opendocument.py: .odt);
+- epub: each XHTML content document translated as an HTML file (formats/epub.py).
 
 A document is bounded before it is translated (`DocumentLimits`, `DocumentTooLarge` above them): its
-texts and their characters, an office file's unpacked size, XML elements and paragraphs (counted in the
+texts and their characters, a zip package's files and unpacked size, XML elements and paragraphs (counted in the
 raw XML before a parser builds anything), HTML's parse time, and the rendered file's size against the
 upload's. Only text with words is translated (model/sentences.py `has_words`).
 """
@@ -33,13 +35,17 @@ import html
 import io
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from carousel.errors import UserError
 from carousel.formats.catalogs import CatalogError, CatalogText, check_strings, plural_count, plural_forms
+from carousel.formats.epub import read_epub
 from carousel.formats.html import HtmlTooComplex, read_page
+from carousel.formats.limits import DocumentError, DocumentLimits, DocumentTooLarge
+from carousel.formats.office import read_office
+from carousel.formats.opendocument import read_odt
 from carousel.model.sentences import has_words, split_sentences
 
 # extension -> format name
@@ -50,6 +56,8 @@ EXTENSIONS = {
     ".po": "po", ".pot": "po",
     ".docx": "docx",
     ".odt": "odt",
+    ".pptx": "pptx",
+    ".epub": "epub",
 }
 MEDIA_TYPES = {
     "text": "text/plain; charset=utf-8",
@@ -58,6 +66,8 @@ MEDIA_TYPES = {
     "po": "text/x-gettext-translation; charset=utf-8",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "odt": "application/vnd.oasis.opendocument.text",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "epub": "application/epub+zip",
 }
 # Plural-Forms for target languages whose catalogs may lack one.
 PLURAL_FORMS = {
@@ -70,27 +80,9 @@ PLURAL_FORMS = {
 }
 OUTPUT_ALLOWANCE = 1024 * 1024  # bytes a rendered file may have beyond max_output_ratio × the input
 # How a paragraph starts in each office format's XML (with ">", " " or "/>" after it).
-PARAGRAPH_TAGS = {"docx": (b"<w:p",), "odt": (b"<text:p", b"<text:h")}
-
-
-@dataclass(frozen=True)
-class DocumentLimits:
-    """What one document may hold; above it, reading or rendering raises DocumentTooLarge."""
-
-    max_texts: int = 10_000  # texts to translate (lines, cues, messages); an office file's paragraphs
-    max_chars: int = 500_000  # characters of those texts
-    max_elements: int = 500_000  # XML elements of an office file (start tags), tags of an HTML page
-    max_unzipped_bytes: int = 64 * 1024 * 1024  # an office file's parts, unpacked
-    max_output_ratio: int = 20  # a rendered file: at most this × the input, plus OUTPUT_ALLOWANCE
-    parse_seconds: float | None = None  # HTML: give up parsing after this long (None: no deadline)
-
-
-class DocumentError(UserError):
-    """The file cannot be read as its format says (a 400 in the service)."""
-
-
-class DocumentTooLarge(DocumentError):
-    """The file is over a DocumentLimits bound (a 413 in the service)."""
+PARAGRAPH_TAGS = {"docx": (b"<w:p",), "odt": (b"<text:p", b"<text:h"), "pptx": (b"<a:p",), "epub": (b"<p",)}
+# The parts of a package whose elements are counted: its XML, XHTML and package documents.
+MARKUP_PARTS = (".xml", ".xhtml", ".html", ".htm", ".opf", ".ncx", ".rels")
 
 
 def document_format(name: str) -> str:
@@ -130,13 +122,15 @@ class FileTexts:
 def read_document(fmt: str, data: bytes, source: str = "", target: str = "", overwrite: bool = False,
                   limits: DocumentLimits = DocumentLimits()) -> FileTexts:
     """`data` read as format `fmt` (see EXTENSIONS) within `limits`; `target` fills gettext headers."""
-    readers = {"text": _text, "html": _html, "srt": _srt, "docx": _docx, "odt": _odt}
     if fmt == "po":
         document = _po(data, target, overwrite)
-    elif fmt in readers:
-        if fmt in PARAGRAPH_TAGS:
-            _check_zip(data, fmt, limits)
-        document = readers[fmt](data, limits) if fmt == "html" else readers[fmt](data)
+    elif fmt in ("text", "srt"):
+        document = _text(data) if fmt == "text" else _srt(data)
+    elif fmt == "html":
+        document = _html(data, limits)
+    elif fmt in PARAGRAPH_TAGS:  # zip packages
+        _check_zip(data, fmt, limits)
+        document = _epub(data, limits) if fmt == "epub" else _office(data, fmt)
     else:
         raise DocumentError(f"unknown document format {fmt!r}")
     _check_texts(document.texts, limits)
@@ -297,15 +291,19 @@ def _check_zip(data: bytes, fmt: str, limits: DocumentLimits) -> None:
     what = f".{fmt}"
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            files = len(archive.infolist())
+            if files > limits.max_parts:
+                raise DocumentTooLarge(f"the {what} file holds {files} files; the limit is {limits.max_parts}")
             unpacked = sum(info.file_size for info in archive.infolist())
             if unpacked > limits.max_unzipped_bytes:
                 raise DocumentTooLarge(f"the {what} file unpacks to {unpacked} bytes; the limit is {limits.max_unzipped_bytes}")
             elements = paragraphs = 0
             for info in archive.infolist():
-                if info.filename.endswith(".xml"):
+                if info.filename.lower().endswith(MARKUP_PARTS):
                     counted = _count_tags(archive, info, PARAGRAPH_TAGS[fmt])
                     elements, paragraphs = elements + counted[0], paragraphs + counted[1]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error):
+        # RuntimeError: an encrypted part; zlib.error: a damaged one
         raise DocumentError(f"not a {what} file (not a readable zip archive)") from None
     if elements > limits.max_elements:
         raise DocumentTooLarge(f"the {what} file holds {elements} XML elements; the limit is {limits.max_elements}")
@@ -332,97 +330,12 @@ def _count_tags(archive: zipfile.ZipFile, info: zipfile.ZipInfo, paragraph_tags:
                 return elements, paragraphs
 
 
-def _docx(data: bytes) -> FileTexts:
-    import docx
-
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except Exception as error:  # python-docx raises several kinds for a damaged package
-        raise DocumentError(f"not a readable .docx file: {error}") from None
-    paragraphs = [p for p in _docx_paragraphs(document) if has_words(p.text)]
-
-    def render(translations: list[str]) -> bytes:
-        for paragraph, translation in zip(paragraphs, translations):
-            runs = [run for run in paragraph.runs if run.text]
-            if not runs:
-                continue
-            runs[0].text = translation
-            for run in runs[1:]:
-                run.text = ""
-        out = io.BytesIO()
-        document.save(out)
-        return out.getvalue()
-
-    return FileTexts([p.text for p in paragraphs], render)
+def _office(data: bytes, fmt: str) -> FileTexts:
+    return FileTexts(*(read_odt(data) if fmt == "odt" else read_office(data, fmt)))
 
 
-def _docx_paragraphs(document):
-    def walk(container):
-        for paragraph in container.paragraphs:
-            yield paragraph
-        for table in getattr(container, "tables", []):
-            for row in table.rows:
-                for cell in row.cells:
-                    yield from walk(cell)
-
-    seen = {}  # id -> element, kept alive so that an id is never reused by another element
-    containers = [document]
-    for section in document.sections:
-        containers += [section.header, section.footer]
-    for container in containers:
-        for paragraph in walk(container):
-            if id(paragraph._p) not in seen:  # merged table cells repeat the same paragraph
-                seen[id(paragraph._p)] = paragraph._p
-                yield paragraph
-
-
-def _odt(data: bytes) -> FileTexts:
-    from odf import teletype, text as odf_text
-    from odf.opendocument import load
-
-    try:
-        document = load(io.BytesIO(data))
-    except Exception as error:  # odfpy raises several kinds for a damaged package
-        raise DocumentError(f"not a readable .odt file: {error}") from None
-    paragraphs = []
-    for kind in (odf_text.H, odf_text.P):
-        for element in document.getElementsByType(kind):
-            if has_words(teletype.extractText(element)) and not _has_paragraph_ancestor(element):
-                paragraphs.append(element)
-
-    def render(translations: list[str]) -> bytes:
-        for element, translation in zip(paragraphs, translations):
-            nodes = _odt_text_nodes(element)
-            if not nodes:
-                continue
-            nodes[0].data = translation
-            for node in nodes[1:]:
-                node.data = ""
-        out = io.BytesIO()
-        document.write(out)
-        return out.getvalue()
-
-    return FileTexts([teletype.extractText(p) for p in paragraphs], render)
-
-
-def _has_paragraph_ancestor(element) -> bool:
-    parent = element.parentNode
-    while parent is not None:
-        if getattr(parent, "qname", (None, None))[1] in ("p", "h"):
-            return True
-        parent = parent.parentNode
-    return False
-
-
-def _odt_text_nodes(element) -> list:
-    nodes = []
-    for child in element.childNodes:
-        if child.nodeType == child.TEXT_NODE:
-            if child.data.strip():
-                nodes.append(child)
-        elif getattr(child, "qname", (None, None))[1] not in ("note", "annotation"):
-            nodes.extend(_odt_text_nodes(child))
-    return nodes
+def _epub(data: bytes, limits: DocumentLimits) -> FileTexts:
+    return FileTexts(*read_epub(data, lambda page: _html(page, limits)))
 
 
 def sentence_counts(texts: list[str]) -> dict[str, int]:

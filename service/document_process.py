@@ -36,7 +36,7 @@ from carousel.formats.documents import DocumentError, DocumentLimits, DocumentTo
 
 log = logging.getLogger(__name__)
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["carousel.service.document_process", "docx", "odf.opendocument", "polib", "srt"])
+_CONTEXT.set_forkserver_preload(["carousel.service.document_process", "lxml.etree", "polib", "srt"])
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ def install_file_routes(app: FastAPI, settings: ServiceSettings, registry: Model
 
     @app.post(
         "/translate_file",
-        summary="Translate a file (text, HTML, SubRip, gettext, .docx, .odt)",
+        summary="Translate a file (text, HTML, SubRip, gettext, .docx, .odt, .pptx, .epub)",
         openapi_extra={"requestBody": _upload_schema()},
         responses=answers(TranslateFileAnswer, 400, 403, 413, 429, 503, 504, 507),
     )

@@ -191,3 +191,65 @@ def docx_with_paragraphs(count: int, paragraph: str = "<w:p><w:r><w:t>Hola</w:t>
                 data = data.replace(b"<w:body>", b"<w:body>" + paragraph.encode() * count, 1)
             archive.writestr(info, data)
     return out.getvalue()
+
+
+def pptx_with_slides(*slides: str) -> bytes:
+    """A .pptx whose slides hold the given DrawingML paragraphs (`<a:p>…</a:p>` each, one text box a
+    slide): the parts a presentation needs to be listed and read, not a full PowerPoint template."""
+    drawing = "http://schemas.openxmlformats.org/drawingml/2006/main"
+    presentation = "http://schemas.openxmlformats.org/presentationml/2006/main"
+    relations = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    kind = "application/vnd.openxmlformats-officedocument.presentationml"
+    overrides = "".join(f'<Override PartName="/ppt/slides/slide{n}.xml" ContentType="{kind}.slide+xml"/>'
+                        for n in range(1, len(slides) + 1))
+    parts = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/ppt/presentation.xml" ContentType="{kind}.presentation.main+xml"/>{overrides}</Types>'),
+        "_rels/.rels": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{relations}/officeDocument" Target="ppt/presentation.xml"/></Relationships>'),
+        "ppt/presentation.xml": (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><p:presentation xmlns:p="{presentation}" '
+            f'xmlns:r="{relations}"><p:sldIdLst>'
+            + "".join(f'<p:sldId id="{255 + n}" r:id="rId{n}"/>' for n in range(1, len(slides) + 1))
+            + "</p:sldIdLst></p:presentation>"),
+    }
+    for number, paragraphs in enumerate(slides, start=1):
+        parts[f"ppt/slides/slide{number}.xml"] = (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><p:sld xmlns:a="{drawing}" '
+            f'xmlns:p="{presentation}" xmlns:r="{relations}"><p:cSld><p:spTree><p:sp><p:txBody><a:bodyPr/>'
+            f"{paragraphs}</p:txBody></p:sp></p:spTree></p:cSld></p:sld>")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return out.getvalue()
+
+
+def epub_with_chapters(chapters: dict[str, str], manifest: dict[str, str] | None = None) -> bytes:
+    """An EPUB 3 of the given XHTML bodies (file name under OEBPS/ -> the <body>'s content), listed in
+    that order; `manifest` replaces the manifest's items (href -> media type) for malformed books."""
+    items = manifest if manifest is not None else {name: "application/xhtml+xml" for name in chapters}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")  # stored, first
+        archive.writestr("META-INF/container.xml", (
+            '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+            '<rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
+            "</rootfiles></container>"))
+        archive.writestr("OEBPS/content.opf", (
+            '<?xml version="1.0" encoding="UTF-8"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
+            'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Libro</dc:title>'
+            '<dc:identifier id="id">x</dc:identifier><dc:language>es</dc:language></metadata><manifest>'
+            + "".join(f'<item id="i{n}" href="{href}" media-type="{kind}"/>' for n, (href, kind) in enumerate(items.items()))
+            + '</manifest><spine>' + "".join(f'<itemref idref="i{n}"/>' for n in range(len(items))) + "</spine></package>"))
+        for name, body in chapters.items():
+            archive.writestr(f"OEBPS/{name}", (
+                '<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE html><html xmlns="http://www.w3.org/1999/xhtml">'
+                f"<head><title>{name}</title></head><body>{body}</body></html>"))
+    return out.getvalue()

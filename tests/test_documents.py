@@ -301,3 +301,26 @@ def test_text_without_letters_is_kept_as_it_is_in_every_format():
     # one rule for "anything to translate?" (model/sentences.py has_words): a letter
     assert translated("text", "Hola\n2024\n12:30 —\n".encode(), marked).decode() == "«Hola»\n2024\n12:30 —\n"
     assert translated("html", b"<p>Hola</p><p>3.</p>", marked).decode() == "<p>«Hola»</p><p>3.</p>"
+
+
+def test_gettext_messages_of_several_lines_keep_their_breaks_and_indentation(tmp_path):
+    help_text = (
+        '#, c-format\nmsgid ""\n"Uso: %s [opciones]\\n"\n"\\n"\n"  -h, --help     muestra esta ayuda\\n"\n'
+        '"  -v             más detalles\\n"\nmsgstr ""\n\n'
+        'msgid "Un archivo\\nborrado"\nmsgid_plural "%d archivos\\nborrados"\nmsgstr[0] ""\nmsgstr[1] ""\n'
+    )
+    catalog = TEMPLATE.split("#: src/main.c:10")[0] + help_text
+    asked = []
+
+    def translate(texts):
+        asked.extend(texts)
+        return [text.upper() for text in texts]
+
+    out = translated("po", catalog.encode(), translate)
+    assert not any("\n" in text for text in asked)  # each line translated as a line
+    entries = {e.msgid: e for e in _catalog(out)}
+    assert entries["Uso: %s [opciones]\n\n  -h, --help     muestra esta ayuda\n  -v             más detalles\n"].msgstr == (
+        "USO: %s [OPCIONES]\n\n  -H, --HELP MUESTRA ESTA AYUDA\n  -V MÁS DETALLES\n")
+    assert entries["Un archivo\nborrado"].msgstr_plural == {0: "UN ARCHIVO\nBORRADO", 1: "%d ARCHIVOS\nBORRADOS"}
+    check = _msgfmt_check(tmp_path, out)
+    assert check.returncode == 0, check.stderr

@@ -324,3 +324,26 @@ def test_a_file_stored_by_one_process_is_found_and_counted_by_another(tmp_path):
     other = second.put(b"two", "txt", client="alice")  # over alice's quota of 1: her own file makes room
     assert first.names() == [other]
     assert "alice" not in (tmp_path / ".owners.json").read_text()  # owners are hashed, never keys
+
+
+def test_presentations_and_books_come_back_with_their_media_types_and_bad_ones_are_400s(client):
+    import zipfile
+
+    from tests.helpers import epub_with_chapters, pptx_with_slides
+
+    slides = pptx_with_slides("<a:p><a:r><a:t>Hola </a:t></a:r><a:r><a:rPr b='1'/><a:t>amigo</a:t></a:r></a:p>")
+    book = epub_with_chapters({"uno.xhtml": "<p>Buenos <em>días</em></p>"})
+    for name, data, media_type, part, text in [
+        ("deck.pptx", slides, "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+         "ppt/slides/slide1.xml", "<a:t>HOLA </a:t></a:r><a:r><a:rPr b=\"1\"/><a:t>AMIGO</a:t>"),
+        ("book.epub", book, "application/epub+zip", "OEBPS/uno.xhtml", "<p>BUENOS <em>DÍAS</em></p>"),
+    ]:
+        response = upload(client, name, data)
+        assert response.status_code == 200, response.text
+        download = client.get(response.json()["translatedFileUrl"])
+        assert download.headers["content-type"] == media_type
+        assert text in zipfile.ZipFile(io.BytesIO(download.content)).read(part).decode()
+    for name, data, words in [("deck.pptx", b"not a zip", "not a .pptx file"),
+                              ("book.epub", epub_with_chapters({}, manifest={}), "no content documents")]:
+        response = upload(client, name, data)
+        assert response.status_code == 400 and words in response.json()["error"], response.text

@@ -644,7 +644,7 @@ def test_sigterm_while_a_document_is_being_read_exits_0_at_once(tmp_path):
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=environment)
     try:
         _wait_until_ready(process, url, log)
-        bomb = docx_with_paragraphs(450_000, "<w:p/>")  # seconds of python-docx, within the caps
+        bomb = docx_with_paragraphs(450_000, "<w:p/>")  # seconds of parsing, within the caps
         upload = threading.Thread(
             target=lambda: _ignore_errors(httpx.post, f"{url}/translate_file", timeout=600,
                                           data={"source": "es", "target": "en"}, files={"file": ("b.docx", bomb)}),

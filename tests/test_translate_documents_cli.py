@@ -85,3 +85,27 @@ def test_text_files_still_stream_line_by_line_and_mixed_documents_are_refused(tm
     assert code == 2 and "one format at a time" in err
     code, _, err = run(capsys, tmp_path / "b.srt", "--scores")
     assert code == 2 and "do not apply" in err
+
+
+def test_a_subtitle_cues_lines_stay_lines_as_the_service_keeps_them(tmp_path, capsys):
+    (tmp_path / "a.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nhola\namigo mío\n", encoding="utf-8")
+    code, out, _ = run(capsys, tmp_path / "a.srt")
+    assert code == 0 and out == "1\n00:00:01,000 --> 00:00:02,000\nHOLA\nAMIGO MÍO\n\n"
+
+
+def test_presentations_and_books_need_an_output_file_and_come_back_translated(tmp_path, capsys):
+    import zipfile
+
+    from tests.helpers import epub_with_chapters, pptx_with_slides
+
+    (tmp_path / "in.pptx").write_bytes(pptx_with_slides("<a:p><a:r><a:t>hola</a:t></a:r></a:p>"))
+    (tmp_path / "in.epub").write_bytes(epub_with_chapters({"uno.xhtml": "<p>hola</p>"}))
+    for name, part in (("in.pptx", "ppt/slides/slide1.xml"), ("in.epub", "OEBPS/uno.xhtml")):
+        code, _, err = run(capsys, tmp_path / name)
+        assert code == 2 and "-o FILE" in err
+        code, _, err = run(capsys, tmp_path / name, "-o", tmp_path / f"out-{name}")
+        assert code == 0, err
+        assert "HOLA" in zipfile.ZipFile(tmp_path / f"out-{name}").read(part).decode()
+    (tmp_path / "bad.epub").write_bytes(b"not a zip")
+    code, _, err = run(capsys, tmp_path / "bad.epub", "-o", tmp_path / "x.epub")
+    assert code != 0 and "not a .epub file" in err and "Traceback" not in err

@@ -49,7 +49,7 @@ def test_web_page_on_a_phone_uploads_a_file_says_when_the_box_is_empty_and_fits_
         page.goto(f"{url}/")
         page.wait_for_selector("#file-box:not([hidden])")  # /frontend/settings: files accepted
         assert page.inner_text("#file-formats").split() == [
-            ".txt", ".text", ".html", ".htm", ".srt", ".po", ".pot", ".docx", ".odt",
+            ".txt", ".text", ".html", ".htm", ".srt", ".po", ".pot", ".docx", ".odt", ".pptx", ".epub",
         ]
         assert ".srt" in page.get_attribute("#file", "accept").split(",")
         page.select_option("#source", "es")

@@ -4,7 +4,7 @@
     carousel translate --model DIR verses.tsv --format tsv --column es --header -o verses.en.tsv
     carousel translate --model DIR requests.jsonl --format jsonl --nbest 3 --scores
     carousel translate --model DIR verses.tsv --format tsv --column 2 --confidence   # a calibrated model
-    carousel translate --source es --target en messages.pot -o messages.en.po   # also .html .srt .docx .odt
+    carousel translate --source es --target en messages.pot -o messages.en.po   # also .html .srt .docx .odt .pptx .epub
     carousel translate --model DIR big.txt --shard 3/8 -o big.3.txt   # the 3rd of 8 contiguous shares of the lines
 
 Text, TSV and JSONL: one output line per input line, in input order, streamed in chunks
@@ -25,7 +25,8 @@ from carousel.errors import UserError
 from carousel.fileio import count_lines, open_for_reading
 from carousel.formats.lines import FORMATS, record_format
 
-DOCUMENT_FORMATS = ("html", "srt", "po", "docx", "odt")  # carousel.formats.documents: whole files, formatting kept
+DOCUMENT_FORMATS = ("html", "srt", "po", "docx", "odt", "pptx", "epub")  # carousel.formats.documents: whole files
+BINARY_FORMATS = ("docx", "odt", "pptx", "epub")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
     parser.add_argument(
         "--format", choices=[*FORMATS, *DOCUMENT_FORMATS],
-        help="input format (default: from the file's extension — .html .srt .po .pot .docx .odt are translated "
-        "as documents, formatting kept — else text)",
+        help="input format (default: from the file's extension — .html .srt .po .pot .docx .odt .pptx .epub are "
+        "translated as documents, formatting kept — else text)",
     )
     parser.add_argument(
         "--retranslate", action="store_true",
@@ -152,14 +153,13 @@ def _document_format(args: argparse.Namespace) -> str | None:
         raise UserError(f"--format {fmt}: give one input file (documents are translated one at a time)")
     if args.scores or args.nbest > 1 or args.column or args.header or args.workers > 1 or args.confidence or args.shard:
         raise UserError(f"--scores, --nbest, --column, --header, --workers, --confidence and --shard do not apply to {fmt} documents")
-    if fmt in ("docx", "odt") and args.output is None:
+    if fmt in BINARY_FORMATS and args.output is None:
         raise UserError(f"{fmt} output is binary: give -o FILE")
     return fmt
 
 
 def _translate_documents(args: argparse.Namespace, fmt: str) -> int:
     from carousel.formats.documents import read_document, translate_document
-    from carousel.formats.batch import translate_nbest
     from carousel.fileio import write_atomically
     from carousel.routing.translator import load_model_or_default
 
@@ -171,7 +171,9 @@ def _translate_documents(args: argparse.Namespace, fmt: str) -> int:
     document = read_document(fmt, path.read_bytes(), translator.src_lang, translator.tgt_lang, args.retranslate)
 
     def translate(texts: list[str]) -> list[str]:
-        return [nbest[0][0] for nbest in translate_nbest(translator, texts, search, args.batch_tokens)]
+        # As the service's file route does: a text's line breaks (a subtitle cue's lines) are kept, not
+        # made one line as line records are.
+        return [nbest[0][0] for nbest in translator.translate_texts(texts, search, args.batch_tokens)]
 
     output = translate_document(document, translate)
     if args.output is None:
