@@ -27,6 +27,7 @@ from carousel.model.confidence import (
 )
 from carousel.model.config import EOS_ID
 from carousel.model.ensemble import Ensemble
+from carousel.model.glossary import Glossary, GlossaryError, read_glossary_tsv
 from carousel.model.reranking import forced_log_probs, forced_log_probs_and_states, mean_encoder_states, rerank
 from carousel.model.search import (
     Hypothesis,
@@ -41,6 +42,7 @@ from carousel.model.shortlist import Shortlist
 __all__ = [  # the interface the service, the commands and the evaluation use
     "Translator", "Translation", "SearchConfig", "ModelLoadError",
     "SplitText", "split_sentences", "join_nbest", "has_words", "text_confidence",
+    "Glossary", "GlossaryError", "read_glossary_tsv",
 ]
 
 
@@ -166,11 +168,14 @@ class Translator:
         )
 
     def translate(
-        self, sentences: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
+        self, sentences: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000,
+        glossaries: list[Glossary | None] | None = None,
     ) -> list[list[Translation]]:
         """n-best translations for each sentence, in input order. Empty input gives an empty string.
 
         `batch_tokens` bounds source tokens × beam size per batch, i.e. the rows the search carries.
+        `glossaries`, one (or None) per sentence, are enforced on each sentence's translations after the
+        search (model/glossary.py), so sentences with different glossaries share a batch.
         """
         search = self.with_model_defaults(search)
         if search.channel_weight and self.channel is None:
@@ -182,7 +187,8 @@ class Translator:
         beam = replace(search, nbest=search.beam_size) if whole_beam else search
         # Span repair places a missing number or placeholder by attention; coverage is a confidence signal.
         repair = search.repair_spans and any(protected_spans(s) for s in sentences)
-        if search.return_confidence or repair:
+        glossed = _with_terms_found(sentences, glossaries)
+        if search.return_confidence or repair or glossed:
             beam = replace(beam, return_alignment=True)
         encoded = [self.encode_source(s) for s in sentences]
         results: list[list[Translation]] = [[] for _ in sentences]
@@ -204,6 +210,8 @@ class Translator:
         if whole_beam:
             for index in to_search:
                 results[index] = results[index][:search.nbest]
+        for index in glossed:  # before span repair, which keeps what the terms hold of numbers and tags
+            results[index] = [_with_terms_enforced(sentences[index], t, glossaries[index]) for t in results[index]]
         if repair:
             for index in to_search:
                 results[index] = [_with_spans_repaired(sentences[index], t) for t in results[index]]
@@ -216,24 +224,28 @@ class Translator:
         return results
 
     def translate_texts(
-        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
+        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000,
+        glossary: Glossary | None = None,
     ) -> list[list[tuple[str, float]]]:
         """n-best (translation, score) for texts of any length, in input order.
 
         Each text is cut into sentences (model/sentences.py); the sentences of all texts go through
         one batched search, and each text is joined back with its own whitespace and line breaks.
         """
-        return [nbest for nbest, _ in self.translate_texts_with_confidence(texts, search, batch_tokens)]
+        return [nbest for nbest, _ in self.translate_texts_with_confidence(texts, search, batch_tokens, glossary)]
 
     def translate_texts_with_confidence(
-        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
+        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000,
+        glossary: Glossary | None = None,
     ) -> list[tuple[list[tuple[str, float]], float | None]]:
         """`translate_texts`, each text with its confidence where `search.return_confidence` asks for it
         (the mean of its translated sentences', `text_confidence`; else None)."""
         documents = [split_sentences(text) for text in texts]
         sentences = [sentence for document in documents for sentence in document.sentences]
         wordy = [has_words(sentence) for sentence in sentences]  # "." or "—" alone comes back as it is
-        translated = iter(self.translate([s for s, w in zip(sentences, wordy) if w], search, batch_tokens))
+        wordy_sentences = [s for s, w in zip(sentences, wordy) if w]
+        glossaries = [glossary] * len(wordy_sentences) if glossary is not None else None
+        translated = iter(self.translate(wordy_sentences, search, batch_tokens, glossaries))
         found = [next(translated) if w else None for w in wordy]
         nbests = [
             [(t.text, t.score) for t in nbest] if nbest is not None else [(sentence, 0.0)]
@@ -301,6 +313,22 @@ def _with_spans_repaired(source: str, translation: Translation) -> Translation:
     once (model/spans.py); the tokens and score stay those of the search's output."""
     text = repair_spans(source, translation.text, translation.source_tokens[:-1],
                         translation.target_tokens[:-1], translation.alignment)
+    return translation if text == translation.text else replace(translation, text=text)
+
+
+def _with_terms_found(sentences: list[str], glossaries: list[Glossary | None] | None) -> list[int]:
+    """The sentences (by index) in which their glossary finds a term."""
+    if glossaries is None:
+        return []
+    if len(glossaries) != len(sentences):
+        raise ValueError(f"{len(glossaries)} glossaries for {len(sentences)} sentences: give one (or None) per sentence")
+    return [i for i, (s, g) in enumerate(zip(sentences, glossaries)) if g is not None and s.strip() and g.matches(s)]
+
+
+def _with_terms_enforced(source: str, translation: Translation, glossary: Glossary) -> Translation:
+    """The translation with the target term of each glossary term of the source (model/glossary.py)."""
+    text = glossary.enforce(source, translation.text, translation.source_tokens[:-1],
+                            translation.target_tokens[:-1], translation.alignment)
     return translation if text == translation.text else replace(translation, text=text)
 
 
