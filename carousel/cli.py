@@ -27,6 +27,7 @@ COMMANDS = {
     "serve": ("serve", "start the HTTP translation service"),
     "keys": ("keys", "add, list or revoke the service's API keys (in its database, while it runs)"),
     "suggestions": ("suggestions", "export the translations suggested to the service as a parallel corpus"),
+    "glossaries": ("glossaries", "add, list, show or remove the service's stored glossaries (in its database)"),
 }
 
 

@@ -27,7 +27,7 @@ from carousel.model.confidence import (
 )
 from carousel.model.config import EOS_ID
 from carousel.model.ensemble import Ensemble
-from carousel.model.glossary import Glossary, GlossaryError, read_glossary_tsv
+from carousel.model.glossary import MAX_TERMS as MAX_GLOSSARY_TERMS, Glossary, GlossaryError, read_glossary_tsv
 from carousel.model.reranking import forced_log_probs, forced_log_probs_and_states, mean_encoder_states, rerank
 from carousel.model.search import (
     Hypothesis,
@@ -42,7 +42,7 @@ from carousel.model.shortlist import Shortlist
 __all__ = [  # the interface the service, the commands and the evaluation use
     "Translator", "Translation", "SearchConfig", "ModelLoadError",
     "SplitText", "split_sentences", "join_nbest", "has_words", "text_confidence",
-    "Glossary", "GlossaryError", "read_glossary_tsv",
+    "Glossary", "GlossaryError", "read_glossary_tsv", "MAX_GLOSSARY_TERMS",
 ]
 
 
