@@ -11,8 +11,9 @@ whatever the glossary's size (100,000 terms load in about a second and match as 
 
 Enforcement is repair by attention after the search (chosen by measurement, benchmarks/glossary.py): a
 term found in the source whose target term the translation lacks (case-insensitively, at word
-boundaries) replaces the translation's words aligned to the source term's pieces: those whose
-strongest attention falls on them, else the one word that attends most to them. The output therefore
+boundaries) replaces the translation's words aligned to the source term's pieces: of the words whose
+strongest attention falls on them, the run as long as the target term that attends most to them; else
+the one word that attends most to them. The output therefore
 carries the glossary's form exactly, even where the sentence wants another (a plural, a feminine, a
 conjugated verb): the term is promised, the agreement is not. The search itself is untouched, so
 sentences with and without glossaries (of different requests) share one batch.
@@ -219,20 +220,23 @@ def _piece_words(pieces: list[str]) -> list[int]:
 
 
 def _aligned_words(columns: list[int], target_words: list[int], alignment: list[list[float]], wanted: int) -> list[int]:
-    """The translation's words (by index, in order) aligned to the source pieces `columns`: those with a piece
-    whose strongest attention (EOS aside) is on them, else the one word that attends most to them. A run
-    longer than the target term by more than two words is taken for a misalignment: the strongest word only."""
+    """The translation's words (by index, in order) aligned to the source pieces `columns`: among the words
+    with a piece whose strongest attention (EOS aside) is on them, the run of at most `wanted` words (the
+    target term's) that attends most to them ("The package" for "El paquete" keeps "The"); without such
+    words, the one word that attends most to them."""
     rows = alignment[: len(target_words)]
     if not columns or not rows:
         return []
-    mass = [sum(row[j] for j in columns if j < len(row)) for row in rows]
-    strongest = target_words[max(range(len(rows)), key=mass.__getitem__)]
+    mass: dict[int, float] = {}  # per word: its pieces' attention on the term
+    for i, row in enumerate(rows):
+        mass[target_words[i]] = mass.get(target_words[i], 0.0) + sum(row[j] for j in columns if j < len(row))
     hard = sorted({target_words[i] for i, row in enumerate(rows) if _strongest_column(row) in columns})
     if not hard:
-        return [strongest]
-    if hard[-1] - hard[0] + 1 > wanted + 2:
-        return [strongest]
-    return list(range(hard[0], hard[-1] + 1))
+        return [max(mass, key=mass.__getitem__)]
+    size = min(max(wanted, 1), hard[-1] - hard[0] + 1)
+    starts = range(hard[0], hard[-1] - size + 2)
+    best = max(starts, key=lambda start: sum(mass.get(w, 0.0) for w in range(start, start + size)))
+    return list(range(best, best + size))
 
 
 def _strongest_column(row: list[float]) -> int:
