@@ -31,7 +31,7 @@ from carousel.service.errors import ApiError
 from carousel.service.glossary_store import GlossaryStore
 from carousel.service.health import describe
 from carousel.service.requests import read_fields, validate
-from carousel.service.responses import answers
+from carousel.service.responses import ErrorAnswer, answers
 
 # A glossary upload may be far larger than a text to translate: 100,000 terms of a few words each.
 MAX_GLOSSARY_BODY = 16 * 1024 * 1024
@@ -98,7 +98,10 @@ def install_glossary_routes(app: FastAPI, database: Database | None, access: Acc
         stored = await _using_database(access, require_store().put, name, glossary)
         return stored.describe()
 
-    @app.delete("/glossaries/{id_or_name}", summary="Remove a stored glossary", responses=answers(Removed, 403, 404, 429, 503))
+    not_found = {404: {"model": ErrorAnswer, "description": "no glossary of that id or name"}}
+
+    @app.delete("/glossaries/{id_or_name}", summary="Remove a stored glossary",
+                responses={**answers(Removed, 403, 429, 503), **not_found})
     async def remove_glossary(request: Request, id_or_name: str):
         await access.admit(await read_fields(request, MAX_GLOSSARY_BODY), request)
         if not await _using_database(access, require_store().remove, id_or_name):
