@@ -252,3 +252,32 @@ def test_translate_takes_a_glossary_file(tmp_path, capsys, tiny_model_dir, tiny_
     code, _, err = cli(capsys, "translate", "--model", tiny_model_dir, tmp_path / "in.txt", "--glossary",
                        tmp_path / "bad.tsv", "--quiet")
     assert code == 2 and "bad.tsv, line 1: expected 'source<TAB>target', found 3 fields" in err
+
+
+# -- the web page ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # a browser and a server: the full run, not the fast loop
+def test_the_web_page_lists_the_pairs_glossaries_and_sends_the_chosen_one(tmp_path, models_dir, tiny_test_pairs):
+    from tests.helpers import page_in_chromium
+
+    source = tiny_test_pairs[0][0]
+    word = source.split()[1].strip(".,;:")
+    database = tmp_path / "carousel.db"
+    store = GlossaryStore(Database(database))
+    store.put("bible", Glossary([(word, "GLOSSARYTERM")], "es", "en"))
+    store.put("reverse", Glossary([("word", "palabra")], "en", "es"))
+    settings = {"database": database, "keys_required": False}
+    with page_in_chromium(models_dir, settings) as (page, url, errors):
+        page.goto(f"{url}/")
+        page.select_option("#source", "es")
+        page.wait_for_selector("#glossary-box:not([hidden])")
+        assert page.eval_on_selector_all("#glossary option", "os => os.map(o => o.value)") == ["", "bible"]
+        page.select_option("#glossary", "bible")
+        page.uncheck("#live")
+        page.fill("#text", source)
+        with page.expect_request(lambda r: r.url.endswith("/translate") and r.method == "POST") as sent:
+            page.click("#go")
+        assert sent.value.post_data_json["glossary"] == "bible"
+        page.wait_for_selector("#output:has-text('GLOSSARYTERM')", timeout=60_000)
+        assert errors == []
