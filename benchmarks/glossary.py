@@ -11,7 +11,8 @@ sample, as a team would have one.
 
 Term accuracy: of the (sentence, term) occurrences where the source holds the glossary's source term
 and the reference its target term, the share whose output holds the target term (case-insensitive, at
-word boundaries). Compared: no glossary; (a) repair by attention after the search (what carousel
+word boundaries); "or inflected" also counts the term with another ending (model/glossary.py keeps the
+model's inflected form: `primarias` for `primario`). Compared: no glossary; (a) repair by attention after the search (what carousel
 does); (b) the source term replaced by its target term before the search; (a)+(b).
 Inflection: of the occurrences of Dice terms whose source term is in the source, how often the
 reference holds the target term only in another form (the same stem, a different ending), where a
@@ -33,7 +34,7 @@ from pathlib import Path
 import sacrebleu
 
 from carousel.data.corpus import read_split
-from carousel.model.glossary import Glossary, contains_term
+from carousel.model.glossary import Glossary, contains_term, is_inflection
 from carousel.model.loading import load_translator
 from carousel.model.search import SearchConfig
 
@@ -76,9 +77,17 @@ def only_inflected(term: str, reference: str) -> bool:
     return any(w != term and w.startswith(stem) and len(w) - len(term) <= 3 for w in words(reference))
 
 
-def term_accuracy(occurrences, outputs: list[str]) -> float:
-    kept = sum(contains_term(outputs[i], target) for i, _, target in occurrences)
+def term_accuracy(occurrences, outputs: list[str], inflected: bool = False) -> float:
+    """The share of occurrences whose output holds the target term (or, `inflected`, a form of it)."""
+    kept = sum(contains_term(outputs[i], target) or inflected and _has_form_of(outputs[i], target)
+               for i, _, target in occurrences)
     return kept / max(1, len(occurrences))
+
+
+def _has_form_of(text: str, term: str) -> bool:
+    found = re.findall(r"\w+", text)
+    size = len(term.split())
+    return any(is_inflection(" ".join(found[i:i + size]), term) for i in range(len(found)))
 
 
 def timed(function):
@@ -133,12 +142,13 @@ def main() -> None:
     substituted_sources = [_substituted(glossary, s) for s in sources]
     substituted = [n[0][0] for n in translator.translate_texts(substituted_sources, search)]
     both = [n[0][0] for n in translator.translate_texts(substituted_sources, search, glossary=_identity(glossary))]
-    print(f"{'method':34} {'term accuracy':>13} {'BLEU':>7} {'chrF':>7}")
+    print(f"{'method':34} {'term accuracy':>13} {'or inflected':>12} {'BLEU':>7} {'chrF':>7}")
     for name, outputs in (("no glossary", plain), ("(a) repair by attention", repaired),
                           ("(b) source substitution", substituted), ("(a)+(b)", both)):
         bleu = sacrebleu.corpus_bleu(outputs, [references]).score
         chrf = sacrebleu.corpus_chrf(outputs, [references]).score
-        print(f"{name:34} {term_accuracy(occurrences, outputs):13.1%} {bleu:7.2f} {chrf:7.2f}", flush=True)
+        print(f"{name:34} {term_accuracy(occurrences, outputs):13.1%} {term_accuracy(occurrences, outputs, True):12.1%} "
+              f"{bleu:7.2f} {chrf:7.2f}", flush=True)
     wrong_form = sum(only_inflected(t, references[i]) for i, _, t in occurrences)
     print(f"of the glossary's occurrences, {wrong_form} have the term only inflected in the reference")
     big = _padded(glossary, dictionary, args.speed_terms)

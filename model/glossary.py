@@ -14,9 +14,11 @@ term found in the source whose target term the translation lacks (case-insensiti
 boundaries) replaces the translation's words aligned to the source term's pieces: of the words whose
 strongest attention falls on them, the run as long as the target term that attends most to them; else
 the one word that attends most to them. The output therefore
-carries the glossary's form exactly, even where the sentence wants another (a plural, a feminine, a
-conjugated verb): the term is promised, the agreement is not. The search itself is untouched, so
-sentences with and without glossaries (of different requests) share one batch.
+carries the glossary's form, except where the aligned words are that form with another ending (the
+same stem and up to three letters more or other: `primarias` for `primario`, `instalará` for
+`instalar`): the model wrote the term in the form its sentence needs (a plural, a feminine, a
+conjugated verb), and it is kept. A synonym (`contraseña` for `frase`) is replaced. The search itself
+is untouched, so sentences with and without glossaries (of different requests) share one batch.
 
 Duplicate source terms (the same words in another case or spacing): the last one wins.
 """
@@ -24,6 +26,7 @@ Duplicate source terms (the same words in another case or spacing): the last one
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -145,8 +148,8 @@ class Glossary:
             columns = [j for j, w in enumerate(source_words) if first <= w < first + count]
             chosen = _aligned_words(columns, target_words, alignment, len(match.target.split()))
             chosen = [i for i in chosen if i not in taken]
-            if not chosen:
-                continue
+            if not chosen or is_inflection(" ".join(words[i].group(0) for i in chosen), match.target):
+                continue  # nothing to replace, or the model wrote the term in the form its sentence needs
             taken.update(range(chosen[0], chosen[-1] + 1))
             edits.append(_replacement(translation, words[chosen[0]], words[chosen[-1]], match.target))
         for start, end, text in sorted(edits, reverse=True):
@@ -245,14 +248,33 @@ def _strongest_column(row: list[float]) -> int:
     return max(columns, key=row.__getitem__)
 
 
+def is_inflection(written: str, term: str) -> bool:
+    """Whether `written` (the words aligned to a term) is `term` with other endings, word by word: the
+    same stem, a different ending of up to three letters (primarias for primario, instalará for
+    instalar, files for file)."""
+    written_words, term_words = WORD.findall(written.casefold()), WORD.findall(term.casefold())
+    if len(written_words) != len(term_words):
+        return False
+    return all(_same_stem(word, wanted) for word, wanted in zip(written_words, term_words))
+
+
+def _same_stem(word: str, term: str) -> bool:
+    shared = len(os.path.commonprefix([word, term]))
+    return shared >= max(3, len(term) - 3) and len(word) - shared <= 3
+
+
 def _replacement(translation: str, first: re.Match, last: re.Match, target: str) -> tuple[int, int, str]:
     """(start, end, text): the words from `first` to `last` replaced by `target`, their outer punctuation
-    kept, and a capital kept where the replaced word had one (the start of a sentence)."""
+    kept, a code-like word only up to its first mark ("LOPE" of "LOPE(Datos_Y);"), and a capital kept
+    where the replaced word had one (the start of a sentence)."""
     start, end = first.start(), last.end()
     start += len(re.match(r"[^\w]*", translation[start:end]).group(0))
     end -= len(re.search(r"[^\w]*$", translation[start:end]).group(0))
     if end <= start:
         start, end = first.start(), last.end()
+    words = re.match(r"[^\W_]+(?:(?:\s+|['’-])[^\W_]+)*", translation[start:end])
+    if words:
+        end = start + words.end()
     replaced = translation[start:end]
     if replaced[:1].isupper() and target[:1].islower():
         target = target[0].upper() + target[1:]

@@ -144,6 +144,26 @@ def test_without_a_hard_alignment_the_word_attending_most_is_replaced():
     assert terms.enforce(SOURCE, "Save the document now.", SOURCE_PIECES, target, alignment) == "Save the file now."
 
 
+def test_a_term_the_model_wrote_inflected_is_kept_and_a_synonym_is_replaced():
+    source, source_pieces = "four primary partitions", ["▁four", "▁primary", "▁partitions"]
+    target = ["▁cuatro", "▁particiones", "▁primarias"]
+    alignment = one_hot([0, 2, 1], len(source_pieces))
+    terms = glossary(("primary", "primario"), source="en", target="es")
+    assert terms.enforce(source, "cuatro particiones primarias", source_pieces, target, alignment) == \
+        "cuatro particiones primarias"  # the plural feminine the sentence needs
+    synonym = ["▁cuatro", "▁particiones", "▁principales"]
+    assert terms.enforce(source, "cuatro particiones principales", source_pieces, synonym, alignment) == \
+        "cuatro particiones primario"  # the glossary's one form: the agreement is not promised
+
+
+def test_in_a_code_like_word_only_the_aligned_letters_are_replaced():
+    source, source_pieces = "a = SLOPE(Data)", ["▁a", "▁=", "▁SLOPE", "(", "Data", ")"]
+    target = ["▁a", "▁=", "▁LOPE", "(", "Datos", ")"]
+    alignment = one_hot([0, 1, 2, 3, 4, 5], len(source_pieces))
+    terms = glossary(("SLOPE", "PENDIENTE"), source="en", target="es")
+    assert terms.enforce(source, "a = LOPE(Datos)", source_pieces, target, alignment) == "a = PENDIENTE(Datos)"
+
+
 def test_numbers_and_placeholders_are_never_replaced():
     source, source_pieces = "Copie %s archivos", ["▁Copie", "▁%", "s", "▁archivos"]
     target = ["▁Copy", "▁%", "s"]
