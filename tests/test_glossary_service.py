@@ -173,13 +173,25 @@ def test_managing_glossaries_takes_a_key_when_keys_are_on(tmp_path):
         assert client.get("/glossaries", headers={"Authorization": "Bearer " + "k" * 32}).json()[0]["name"] == "x"
 
 
-def test_files_take_a_glossary_too(tmp_path):
-    with service(tmp_path, database=False) as client:
-        answer = client.post("/translate_file", files={"file": ("notes.txt", io.BytesIO("Instale el paquete.\n".encode()))},
-                             data={"source": "es", "target": "en", "glossary": '[["paquete", "PKG"]]'})
-        assert answer.status_code == 200, answer.text
-        name = answer.json()["translatedFileUrl"].rsplit("/", 1)[1]
-        assert client.get(f"/download_file/{name}").text == "INSTALE EL PKG.\n"
+PO = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\nmsgid "Instale el paquete."\nmsgstr ""\n'
+
+
+@pytest.mark.parametrize("name, content, translated", [
+    ("notes.txt", "Instale el paquete.\n", "INSTALE EL PKG.\n"),
+    ("messages.po", PO, 'msgstr "INSTALE EL PKG."'),
+])
+def test_files_take_a_glossary_too(tmp_path, name, content, translated):
+    with service(tmp_path) as client:
+        client.post("/glossaries", json={"name": "debian", "source": "es", "target": "en", "terms": [["paquete", "PKG"]]})
+        for glossary in ('[["paquete", "PKG"]]', "debian"):
+            answer = client.post("/translate_file", files={"file": (name, io.BytesIO(content.encode()))},
+                                 data={"source": "es", "target": "en", "glossary": glossary})
+            assert answer.status_code == 200, answer.text
+            download = answer.json()["translatedFileUrl"].rsplit("/", 1)[1]
+            assert translated in client.get(f"/download_file/{download}").text
+        other = client.post("/translate_file", files={"file": (name, io.BytesIO(content.encode()))},
+                            data={"source": "es", "target": "en", "glossary": "nonexistent"})
+        assert other.status_code == 400 and "no glossary 'nonexistent'" in other.json()["error"]
 
 
 # -- batching: sentences with and without glossaries share batches -----------------------------------------
