@@ -164,12 +164,7 @@ def _terms_of(items: list, field: str) -> list:
     """[source, target] pairs of a list of pairs or {source, target} objects (checked by Glossary)."""
     if len(items) > MAX_GLOSSARY_TERMS:
         raise ApiError(413, f"{field} holds {len(items)} terms; a glossary holds at most {MAX_GLOSSARY_TERMS}")
-    pairs = []
-    for number, item in enumerate(items, start=1):
-        if isinstance(item, dict):
-            item = [item.get("source"), item.get("target")]
-        pairs.append(item)
-    return pairs
+    return [[item.get("source"), item.get("target")] if isinstance(item, dict) else item for item in items]
 
 
 def _checked(pairs: list, source: str, target: str, name: str = "") -> Glossary:
