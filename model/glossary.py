@@ -123,6 +123,10 @@ class Glossary:
                 return entry, start, end
         return None
 
+    def lacks_terms(self, source: str, translation: str) -> bool:
+        """Whether a term found in `source` has its target term missing from `translation`."""
+        return any(not contains_term(translation, match.target) for match in self.matches(source))
+
     def enforce(self, source: str, translation: str, source_pieces: list[str] | None = None,
                 target_pieces: list[str] | None = None, alignment: list[list[float]] | None = None) -> str:
         """`translation` with the target term of every term found in `source` (see the module's docstring).

@@ -15,7 +15,7 @@ import numpy as np
 import sentencepiece as spm
 import torch
 
-from carousel.model.padding import batches_by_tokens, pad
+from carousel.model.padding import batches_by_tokens, cut_into_batches, pad
 from carousel.model.normalize import Normalizer
 from carousel.model.card import ModelLoadError, channel_settings, tuned_length_penalty, tuned_ngram_ban
 from carousel.model.checkpoint import LoadedModel
@@ -25,7 +25,7 @@ from carousel.model.confidence import (
     text_confidence,
     untranslated_share,
 )
-from carousel.model.config import EOS_ID
+from carousel.model.config import BOS_ID, EOS_ID
 from carousel.model.ensemble import Ensemble
 from carousel.model.glossary import MAX_TERMS as MAX_GLOSSARY_TERMS, Glossary, GlossaryError, read_glossary_tsv
 from carousel.model.reranking import forced_log_probs, forced_log_probs_and_states, mean_encoder_states, rerank
@@ -175,7 +175,9 @@ class Translator:
 
         `batch_tokens` bounds source tokens × beam size per batch, i.e. the rows the search carries.
         `glossaries`, one (or None) per sentence, are enforced on each sentence's translations after the
-        search (model/glossary.py), so sentences with different glossaries share a batch.
+        search (model/glossary.py), so sentences with different glossaries share a batch; the attention of
+        a translation that lacks a term comes from one forced decoding of it (no alignment is carried
+        through the search for them).
         """
         search = self.with_model_defaults(search)
         if search.channel_weight and self.channel is None:
@@ -188,7 +190,7 @@ class Translator:
         # Span repair places a missing number or placeholder by attention; coverage is a confidence signal.
         repair = search.repair_spans and any(protected_spans(s) for s in sentences)
         glossed = _with_terms_found(sentences, glossaries)
-        if search.return_confidence or repair or glossed:
+        if search.return_confidence or repair:
             beam = replace(beam, return_alignment=True)
         encoded = [self.encode_source(s) for s in sentences]
         results: list[list[Translation]] = [[] for _ in sentences]
@@ -210,8 +212,8 @@ class Translator:
         if whole_beam:
             for index in to_search:
                 results[index] = results[index][:search.nbest]
-        for index in glossed:  # before span repair, which keeps what the terms hold of numbers and tags
-            results[index] = [_with_terms_enforced(sentences[index], t, glossaries[index]) for t in results[index]]
+        if glossed:  # before span repair, which keeps what the terms hold of numbers and tags
+            self._enforce_terms(sentences, encoded, results, glossed, glossaries, batch_tokens)
         if repair:
             for index in to_search:
                 results[index] = [_with_spans_repaired(sentences[index], t) for t in results[index]]
@@ -269,6 +271,38 @@ class Translator:
             channel = [next(scores) for _ in results[index]]
             results[index] = rerank(results[index], channel, search.channel_weight, len(results[index]))
 
+    def _enforce_terms(self, sentences, encoded, results, glossed: list[int], glossaries, batch_tokens: int) -> None:
+        """Each glossed sentence's translations with its glossary's target terms, in place. Those that lack
+        a term get their attention from one teacher-forced pass over their own tokens (the attention the
+        search saw), all in one batch: most translations hold their terms already and cost nothing."""
+        lacking = [(index, n) for index in glossed for n, t in enumerate(results[index])
+                   if t.alignment is None and glossaries[index].lacks_terms(sentences[index], t.text)]
+        forced = self._forced_alignments([encoded[i] for i, _ in lacking],
+                                         [results[i][n].target_tokens[:-1] for i, n in lacking], batch_tokens)
+        alignments = dict(zip(lacking, forced))
+        for index in glossed:
+            results[index] = [
+                _with_terms_enforced(sentences[index], t, glossaries[index], alignments.get((index, n), t.alignment))
+                for n, t in enumerate(results[index])
+            ]
+
+    def _forced_alignments(self, sources: list[list[int]], target_pieces: list[list[str]],
+                           batch_tokens: int) -> list[list[list[float]]]:
+        """The attention weights [target + EOS][source + EOS] of each (source ids, target pieces) pair."""
+        targets = [[self.target_sp.piece_to_id(piece) for piece in pieces] + [EOS_ID] for pieces in target_pieces]
+        lengths = [max(len(s), len(t)) for s, t in zip(sources, targets)]
+        found: list = [None] * len(sources)
+        order = sorted(range(len(sources)), key=lengths.__getitem__)
+        with torch.inference_mode():
+            for batch in cut_into_batches(order, lengths, batch_tokens):
+                src = pad([sources[i] for i in batch]).to(self.device)
+                tgt_in = pad([[BOS_ID] + targets[i][:-1] for i in batch]).to(self.device)
+                _, memory, state = self.model.encode(src, torch.tensor([len(sources[i]) for i in batch], device=self.device))
+                _, _, weights = self.model.decoder(tgt_in, state, memory)
+                for row, index in enumerate(batch):
+                    found[index] = weights[row, : len(targets[index]), : len(sources[index])].float().tolist()
+        return found
+
     def _add_confidence(self, sentences, encoded, results, searched: list[int], batch_tokens: int) -> None:
         """Signals and confidence of each searched sentence's best translation, in place."""
         searched = [index for index in searched if results[index]]
@@ -325,10 +359,10 @@ def _with_terms_found(sentences: list[str], glossaries: list[Glossary | None] | 
     return [i for i, (s, g) in enumerate(zip(sentences, glossaries)) if g is not None and s.strip() and g.matches(s)]
 
 
-def _with_terms_enforced(source: str, translation: Translation, glossary: Glossary) -> Translation:
+def _with_terms_enforced(source: str, translation: Translation, glossary: Glossary, alignment) -> Translation:
     """The translation with the target term of each glossary term of the source (model/glossary.py)."""
     text = glossary.enforce(source, translation.text, translation.source_tokens[:-1],
-                            translation.target_tokens[:-1], translation.alignment)
+                            translation.target_tokens[:-1], alignment)
     return translation if text == translation.text else replace(translation, text=text)
 
 
