@@ -293,3 +293,19 @@ def test_the_web_page_lists_the_pairs_glossaries_and_sends_the_chosen_one(tmp_pa
         assert sent.value.post_data_json["glossary"] == "bible"
         page.wait_for_selector("#output:has-text('GLOSSARYTERM')", timeout=60_000)
         assert errors == []
+
+
+def test_the_service_enforces_a_glossary_with_the_real_translator(models_dir, tiny_test_pairs):
+    from carousel.service.app import create_app
+    from carousel.service.settings import ServiceSettings
+
+    source = tiny_test_pairs[0][0]
+    word = source.split()[1].strip(".,;:")
+    with TestClient(create_app(ServiceSettings(models_dir=models_dir))) as client:
+        assert client.app.state.registry.wait_until_loaded(60)
+        body = {"q": [source, tiny_test_pairs[1][0]], "source": "es", "target": "en", "beam_size": 2}
+        plain = client.post("/translate", json=body).json()["translatedText"]
+        answer = client.post("/translate", json={**body, "glossary": [[word, "GLOSSARYTERM"]]})
+        assert answer.status_code == 200, answer.text
+        translated = answer.json()["translatedText"]
+        assert "glossaryterm" in translated[0].lower() and "glossaryterm" not in plain[0].lower()
