@@ -28,6 +28,7 @@ COMMANDS = {
     "keys": ("keys", "add, list or revoke the service's API keys (in its database, while it runs)"),
     "suggestions": ("suggestions", "export the translations suggested to the service as a parallel corpus"),
     "memory": ("memory", "import, list or remove the service's translation memory (TMX, .po, TSV)"),
+    "glossaries": ("glossaries", "add, list, show or remove the service's stored glossaries (in its database)"),
 }
 
 

@@ -25,17 +25,19 @@ CHUNK_LINES = 2000
 PROGRESS_SLICE = 128
 
 
-def translate_nbest(translator, sources: list[str], search, batch_tokens: int) -> list[NBest]:
-    """Translate with `translator` (a line longer than a sentence is cut into sentences and joined back)."""
-    return [nbest for nbest, _ in translate_records(translator, sources, search, batch_tokens)]
+def translate_nbest(translator, sources: list[str], search, batch_tokens: int, glossary=None) -> list[NBest]:
+    """Translate with `translator` (a line longer than a sentence is cut into sentences and joined back),
+    enforcing `glossary` (model/glossary.py) where one is given."""
+    return [nbest for nbest, _ in translate_records(translator, sources, search, batch_tokens, glossary)]
 
 
-def translate_records(translator, sources: list[str], search, batch_tokens: int) -> list[Translated]:
+def translate_records(translator, sources: list[str], search, batch_tokens: int, glossary=None) -> list[Translated]:
     """`translate_nbest`, each with its confidence where `search.return_confidence` asks for one (else None)."""
+    with_glossary = {"glossary": glossary} if glossary is not None else {}
     if search.return_confidence:  # a forced decode with the reverse model per line: only when asked
-        results = translator.translate_texts_with_confidence(sources, search, batch_tokens)
+        results = translator.translate_texts_with_confidence(sources, search, batch_tokens, **with_glossary)
     else:
-        results = [(nbest, None) for nbest in translator.translate_texts(sources, search, batch_tokens)]
+        results = [(nbest, None) for nbest in translator.translate_texts(sources, search, batch_tokens, **with_glossary)]
     return [([(one_line(text), score) for text, score in nbest], confidence) for nbest, confidence in results]
 
 
@@ -68,14 +70,14 @@ def sources_of(chunk: list[Record]) -> list[str]:
 
 
 def translate_in_process(chunks: Iterable[list[Record]], translator, search, batch_tokens: int,
-                         progress: Callable[[int], object] | None = None):
+                         progress: Callable[[int], object] | None = None, glossary=None):
     """(chunk, translations) for each chunk, translated here, `PROGRESS_SLICE` records at a time so that
     `progress(records done)` follows the work (a chunk of 2,000 lines takes minutes)."""
     for chunk in chunks:
         sources, translations = sources_of(chunk), []
         for start in range(0, len(sources), PROGRESS_SLICE):
             part = sources[start:start + PROGRESS_SLICE]
-            translations += translate_records(translator, part, search, batch_tokens)
+            translations += translate_records(translator, part, search, batch_tokens, glossary)
             if progress is not None:
                 progress(len(part))
         yield chunk, translations
@@ -118,10 +120,12 @@ def stop_after_broken_pipe() -> int:
 
 TranslatorFactory = Callable[[], object]  # builds a translator inside a worker process (picklable)
 _worker_translator = None
+_worker_glossary = None  # the glossary of `carousel translate --glossary`, sent once to each worker
 
 
 def translate_in_workers(
-    chunks: Iterator[list[Record]], workers: int, make_translator: TranslatorFactory, search, batch_tokens: int
+    chunks: Iterator[list[Record]], workers: int, make_translator: TranslatorFactory, search, batch_tokens: int,
+    glossary=None,
 ) -> Iterator[tuple[list[Record], list[Translated]]]:
     """Translate chunks in `workers` processes, yielding results in input order.
 
@@ -138,7 +142,7 @@ def translate_in_workers(
         workers,
         mp_context=multiprocessing.get_context("spawn"),  # no fork of a process whose thread pools already run
         initializer=_start_worker,
-        initargs=(make_translator, threads),
+        initargs=(make_translator, threads, glossary),
     )
     pending: deque = deque()
     try:
@@ -156,13 +160,13 @@ def translate_in_workers(
         pool.shutdown(wait=not pending, cancel_futures=True)
 
 
-def _start_worker(make_translator: TranslatorFactory, threads: int) -> None:
+def _start_worker(make_translator: TranslatorFactory, threads: int, glossary=None) -> None:
     import torch
 
-    global _worker_translator
+    global _worker_translator, _worker_glossary
     torch.set_num_threads(threads)
-    _worker_translator = make_translator()
+    _worker_translator, _worker_glossary = make_translator(), glossary
 
 
 def _translate_in_worker(sources: list[str], search, batch_tokens: int) -> list[Translated]:
-    return translate_records(_worker_translator, sources, search, batch_tokens)
+    return translate_records(_worker_translator, sources, search, batch_tokens, _worker_glossary)

@@ -15,7 +15,7 @@ import numpy as np
 import sentencepiece as spm
 import torch
 
-from carousel.model.padding import batches_by_tokens, pad
+from carousel.model.padding import batches_by_tokens, cut_into_batches, pad
 from carousel.model.normalize import Normalizer
 from carousel.model.card import ModelLoadError, channel_settings, tuned_length_penalty, tuned_ngram_ban
 from carousel.model.checkpoint import LoadedModel
@@ -25,8 +25,9 @@ from carousel.model.confidence import (
     text_confidence,
     untranslated_share,
 )
-from carousel.model.config import EOS_ID
+from carousel.model.config import BOS_ID, EOS_ID
 from carousel.model.ensemble import Ensemble
+from carousel.model.glossary import MAX_TERMS as MAX_GLOSSARY_TERMS, Glossary, GlossaryError, read_glossary_tsv
 from carousel.model.reranking import forced_log_probs, forced_log_probs_and_states, mean_encoder_states, rerank
 from carousel.model.search import (
     Hypothesis,
@@ -42,6 +43,7 @@ from carousel.model.shortlist import Shortlist
 __all__ = [  # the interface the service, the commands and the evaluation use
     "Translator", "Translation", "SearchConfig", "ModelLoadError",
     "SplitText", "split_sentences", "join_nbest", "has_words", "text_confidence",
+    "Glossary", "GlossaryError", "read_glossary_tsv", "MAX_GLOSSARY_TERMS",
 ]
 
 
@@ -167,17 +169,22 @@ class Translator:
         )
 
     def translate(
-        self, sentences: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
+        self, sentences: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000,
+        glossaries: list[Glossary | None] | None = None,
     ) -> list[list[Translation]]:
         """n-best translations for each sentence, in input order. Empty input gives an empty string.
 
         `batch_tokens` bounds source tokens × beam size per batch, i.e. the rows the search carries.
         A sentence's inline tags (`<b>`, `<a href=..>`, `<br>`) are carried across by the attention
         (model/tags.py): every other step sees its plain text.
+        `glossaries`, one (or None) per sentence, are enforced on each sentence's translations after the
+        search (model/glossary.py), so sentences with different glossaries share a batch; the attention of
+        a translation that lacks a term comes from one forced decoding of it (no alignment is carried
+        through the search for them).
         """
         tagged = [take_tags(sentence) for sentence in sentences]
         if any(t.elements for t in tagged):
-            return self._translate_tagged(sentences, tagged, search, batch_tokens)
+            return self._translate_tagged(sentences, tagged, search, batch_tokens, glossaries)
         search = self.with_model_defaults(search)
         if search.channel_weight and self.channel is None:
             raise ValueError("channel_weight needs a channel model: choose one with `carousel tune --channel-model`")
@@ -188,6 +195,7 @@ class Translator:
         beam = replace(search, nbest=search.beam_size) if whole_beam else search
         # Span repair places a missing number or placeholder by attention; coverage is a confidence signal.
         repair = search.repair_spans and any(protected_spans(s) for s in sentences)
+        glossed = _with_terms_found(sentences, glossaries)
         if search.return_confidence or repair:
             beam = replace(beam, return_alignment=True)
         encoded = [self.encode_source(s) for s in sentences]
@@ -210,6 +218,8 @@ class Translator:
         if whole_beam:
             for index in to_search:
                 results[index] = results[index][:search.nbest]
+        if glossed:  # before span repair, which keeps what the terms hold of numbers and tags
+            self._enforce_terms(sentences, encoded, results, glossed, glossaries, batch_tokens)
         if repair:
             for index in to_search:
                 results[index] = [_with_spans_repaired(sentences[index], t) for t in results[index]]
@@ -222,24 +232,28 @@ class Translator:
         return results
 
     def translate_texts(
-        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
+        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000,
+        glossary: Glossary | None = None,
     ) -> list[list[tuple[str, float]]]:
         """n-best (translation, score) for texts of any length, in input order.
 
         Each text is cut into sentences (model/sentences.py); the sentences of all texts go through
         one batched search, and each text is joined back with its own whitespace and line breaks.
         """
-        return [nbest for nbest, _ in self.translate_texts_with_confidence(texts, search, batch_tokens)]
+        return [nbest for nbest, _ in self.translate_texts_with_confidence(texts, search, batch_tokens, glossary)]
 
     def translate_texts_with_confidence(
-        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000
+        self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000,
+        glossary: Glossary | None = None,
     ) -> list[tuple[list[tuple[str, float]], float | None]]:
         """`translate_texts`, each text with its confidence where `search.return_confidence` asks for it
         (the mean of its translated sentences', `text_confidence`; else None)."""
         documents = [split_sentences(text) for text in texts]
         sentences = [sentence for document in documents for sentence in document.sentences]
         wordy = [has_words(sentence) for sentence in sentences]  # "." or "—" alone comes back as it is
-        translated = iter(self.translate([s for s, w in zip(sentences, wordy) if w], search, batch_tokens))
+        wordy_sentences = [s for s, w in zip(sentences, wordy) if w]
+        glossaries = [glossary] * len(wordy_sentences) if glossary is not None else None
+        translated = iter(self.translate(wordy_sentences, search, batch_tokens, glossaries))
         found = [next(translated) if w else None for w in wordy]
         nbests = [
             [(t.text, t.score) for t in nbest] if nbest is not None else [(sentence, 0.0)]
@@ -256,13 +270,13 @@ class Translator:
         return results
 
     def _translate_tagged(self, sentences: list[str], tagged: list[TaggedSentence], search: SearchConfig,
-                          batch_tokens: int) -> list[list[Translation]]:
+                          batch_tokens: int, glossaries: list[Glossary | None] | None = None) -> list[list[Translation]]:
         """`translate` for sentences with inline tags: their plain texts are translated (with the
-        attention), and the tags put back around the aligned words. A sentence with no letters outside
+        attention and the glossaries), and the tags put back around the aligned words. A sentence with no letters outside
         its tags comes back as it is (model/sentences.py `has_words`)."""
         wordy = [has_words(t.plain) for t in tagged]
         plain = self.translate([t.plain if w else "" for t, w in zip(tagged, wordy)],
-                               replace(search, return_alignment=True), batch_tokens)
+                               replace(search, return_alignment=True), batch_tokens, glossaries)
         results = []
         for sentence, sentence_tags, nbest, is_wordy in zip(sentences, tagged, plain, wordy):
             if not is_wordy:
@@ -279,6 +293,38 @@ class Translator:
         for index in searched:
             channel = [next(scores) for _ in results[index]]
             results[index] = rerank(results[index], channel, search.channel_weight, len(results[index]))
+
+    def _enforce_terms(self, sentences, encoded, results, glossed: list[int], glossaries, batch_tokens: int) -> None:
+        """Each glossed sentence's translations with its glossary's target terms, in place. Those that lack
+        a term get their attention from one teacher-forced pass over their own tokens (the attention the
+        search saw), all in one batch: most translations hold their terms already and cost nothing."""
+        lacking = [(index, n) for index in glossed for n, t in enumerate(results[index])
+                   if t.alignment is None and glossaries[index].lacks_terms(sentences[index], t.text)]
+        forced = self._forced_alignments([encoded[i] for i, _ in lacking],
+                                         [results[i][n].target_tokens[:-1] for i, n in lacking], batch_tokens)
+        alignments = dict(zip(lacking, forced))
+        for index in glossed:
+            results[index] = [
+                _with_terms_enforced(sentences[index], t, glossaries[index], alignments.get((index, n), t.alignment))
+                for n, t in enumerate(results[index])
+            ]
+
+    def _forced_alignments(self, sources: list[list[int]], target_pieces: list[list[str]],
+                           batch_tokens: int) -> list[list[list[float]]]:
+        """The attention weights [target + EOS][source + EOS] of each (source ids, target pieces) pair."""
+        targets = [[self.target_sp.piece_to_id(piece) for piece in pieces] + [EOS_ID] for pieces in target_pieces]
+        lengths = [max(len(s), len(t)) for s, t in zip(sources, targets)]
+        found: list = [None] * len(sources)
+        order = sorted(range(len(sources)), key=lengths.__getitem__)
+        with torch.inference_mode():
+            for batch in cut_into_batches(order, lengths, batch_tokens):
+                src = pad([sources[i] for i in batch]).to(self.device)
+                tgt_in = pad([[BOS_ID] + targets[i][:-1] for i in batch]).to(self.device)
+                _, memory, state = self.model.encode(src, torch.tensor([len(sources[i]) for i in batch], device=self.device))
+                _, _, weights = self.model.decoder(tgt_in, state, memory)
+                for row, index in enumerate(batch):
+                    found[index] = weights[row, : len(targets[index]), : len(sources[index])].float().tolist()
+        return found
 
     def _add_confidence(self, sentences, encoded, results, searched: list[int], batch_tokens: int) -> None:
         """Signals and confidence of each searched sentence's best translation, in place."""
@@ -333,6 +379,20 @@ def _with_tags_put_back(tagged: TaggedSentence, translation: Translation, keep_a
     text = put_back_tags(tagged, translation.text, translation.source_tokens[:-1],
                          translation.target_tokens[:-1], translation.alignment)
     return replace(translation, text=text, alignment=translation.alignment if keep_alignment else None)
+def _with_terms_found(sentences: list[str], glossaries: list[Glossary | None] | None) -> list[int]:
+    """The sentences (by index) in which their glossary finds a term."""
+    if glossaries is None:
+        return []
+    if len(glossaries) != len(sentences):
+        raise ValueError(f"{len(glossaries)} glossaries for {len(sentences)} sentences: give one (or None) per sentence")
+    return [i for i, (s, g) in enumerate(zip(sentences, glossaries)) if g is not None and s.strip() and g.matches(s)]
+
+
+def _with_terms_enforced(source: str, translation: Translation, glossary: Glossary, alignment) -> Translation:
+    """The translation with the target term of each glossary term of the source (model/glossary.py)."""
+    text = glossary.enforce(source, translation.text, translation.source_tokens[:-1],
+                            translation.target_tokens[:-1], alignment)
+    return translation if text == translation.text else replace(translation, text=text)
 
 
 def check_channel_direction(src_lang: str, tgt_lang: str, channel: "Translator", error=ValueError) -> None:

@@ -44,23 +44,34 @@ class RoutedTranslator:
     def with_model_defaults(self, search):
         return search  # each domain's model applies its own defaults
 
-    def translate(self, sentences: list[str], search, batch_tokens: int = 12000) -> list:
-        return self._by_domain(sentences, lambda t, group: t.translate(group, search, batch_tokens))
+    def translate(self, sentences: list[str], search, batch_tokens: int = 12000, glossaries=None) -> list:
+        if glossaries is None:
+            return self._by_domain(sentences, lambda t, group: t.translate(group, search, batch_tokens))
+        # each sentence with its glossary: both go through the domain split together
+        pairs = list(zip(sentences, glossaries))
+        return self._by_domain(sentences, lambda t, group: t.translate(
+            [s for s, _ in group], search, batch_tokens, [g for _, g in group]), items=pairs)
 
-    def translate_texts(self, texts: list[str], search, batch_tokens: int = 12000) -> list:
-        return self._by_domain(texts, lambda t, group: t.translate_texts(group, search, batch_tokens))
+    def translate_texts(self, texts: list[str], search, batch_tokens: int = 12000, glossary=None) -> list:
+        with_glossary = {"glossary": glossary} if glossary is not None else {}
+        return self._by_domain(texts, lambda t, group: t.translate_texts(group, search, batch_tokens, **with_glossary))
 
-    def translate_texts_with_confidence(self, texts: list[str], search, batch_tokens: int = 12000) -> list:
-        return self._by_domain(texts, lambda t, group: t.translate_texts_with_confidence(group, search, batch_tokens))
+    def translate_texts_with_confidence(self, texts: list[str], search, batch_tokens: int = 12000,
+                                        glossary=None) -> list:
+        with_glossary = {"glossary": glossary} if glossary is not None else {}
+        return self._by_domain(texts, lambda t, group: t.translate_texts_with_confidence(
+            group, search, batch_tokens, **with_glossary))
 
-    def _by_domain(self, texts: list[str], translate) -> list:
-        """Each domain's texts through its translator in one batch, the results back in input order."""
+    def _by_domain(self, texts: list[str], translate, items: list | None = None) -> list:
+        """Each domain's texts (or `items`, one a text) through its translator in one batch, the results back
+        in input order."""
+        items = texts if items is None else items
         domains = self.domains_of(texts)
         results: list = [None] * len(texts)
         for domain, translator in self.translators.items():
             indices = [i for i, d in enumerate(domains) if d == domain]
             if indices:
-                for index, result in zip(indices, translate(translator, [texts[i] for i in indices])):
+                for index, result in zip(indices, translate(translator, [items[i] for i in indices])):
                     results[index] = result
         return results
 

@@ -28,6 +28,7 @@ from carousel.service.languages import language_name, shared_identifier, warm_up
 from carousel.service.database import Database
 from carousel.service.files import install_file_routes
 from carousel.service.memory import TranslationMemory
+from carousel.service.glossaries import install_glossary_routes, request_glossary
 from carousel.service.metrics import MetricsMiddleware, ServiceMetrics
 from carousel.service.pages import PAGE_HEADERS, install_pages
 from carousel.service.prefix import UrlPrefix
@@ -135,9 +136,11 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
         fields = await read_fields(request, max_body)
         await access.admit(fields, request)
         body = validate(TranslateRequest, fields)
+        glossary = await request_glossary(body.glossary, body.source.strip().lower(), body.target.strip().lower(),
+                                          app.state.glossaries, access)
         try:
             answer = await translation.translate(body, settings, registry, translation.disconnection(request),
-                                                 settings.request_timeout_seconds, memory)
+                                                 settings.request_timeout_seconds, memory, glossary)
         except translation.ClientGone:
             return Response(status_code=499)  # nobody reads it; logged and counted as such
         return SafeJSONResponse(answer)
@@ -213,5 +216,6 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
     install_pages(app, settings, registry, lambda: access.required)
     install_file_routes(app, settings, registry, access, documents, memory)
     install_suggest_route(app, settings, registry, database, access, max_body, memory)
+    install_glossary_routes(app, database, access)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

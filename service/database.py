@@ -1,4 +1,4 @@
-"""The service's database: API keys and translation suggestions, in SQLite or PostgreSQL.
+"""The service's database: API keys, translation suggestions and glossaries, in SQLite or PostgreSQL.
 
     Database("carousel.db")                           # one machine: a SQLite file
     Database("postgresql://carousel@db/carousel")     # several replicas: one PostgreSQL database
@@ -75,6 +75,25 @@ MIGRATIONS = [
     );
     CREATE UNIQUE INDEX translation_memory_lookup ON translation_memory (source, target, key);
     CREATE INDEX translation_memory_origin ON translation_memory (origin);
+    """,
+    # glossaries: source term -> target term for one language pair (service/glossary_store.py)
+    """
+    CREATE TABLE glossaries (
+        id {id},
+        name TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        target TEXT NOT NULL,
+        terms INTEGER NOT NULL,
+        created {real} NOT NULL,
+        updated {real} NOT NULL
+    );
+    CREATE TABLE glossary_terms (
+        glossary_id INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        source_term TEXT NOT NULL,
+        target_term TEXT NOT NULL,
+        PRIMARY KEY (glossary_id, position)
+    );
     """,
 ]
 

@@ -36,6 +36,7 @@ from carousel.service.access import AccessPolicy, Admission, retry_after_header
 from carousel.service.document_process import DocumentJob, DocumentProcesses, ShuttingDown, read_texts, render_texts
 from carousel.service.errors import ApiError, SafeJSONResponse
 from carousel.service.memory import TranslationMemory
+from carousel.service.glossaries import request_glossary
 from carousel.service.registry import ModelRegistry
 from carousel.service.requests import (
     BODY_OVERHEAD, TranslateRequest, bearer_key, query_fields, read_capped_body, validate,
@@ -98,7 +99,9 @@ def install_file_routes(app: FastAPI, settings: ServiceSettings, registry: Model
                               document_limits(settings))
         except DocumentError as error:
             raise ApiError(400, str(error)) from None
-        work = _translate_file(job, fields, admission, settings, registry, access, documents, memory)
+        glossary = await request_glossary(fields.get("glossary"), fields["source"].strip().lower(),
+                                          fields["target"].strip().lower(), request.app.state.glossaries, access)
+        work = _translate_file(job, fields, admission, settings, registry, access, documents, memory, glossary)
         try:
             output = await translation.unless_gone(work, translation.disconnection(request))
         except translation.ClientGone:
@@ -132,7 +135,7 @@ def install_file_routes(app: FastAPI, settings: ServiceSettings, registry: Model
 
 async def _translate_file(job: DocumentJob, fields: dict, admission: Admission, settings: ServiceSettings,
                           registry: ModelRegistry, access: AccessPolicy, documents: DocumentProcesses,
-                          memory: TranslationMemory | None = None) -> bytes:
+                          memory: TranslationMemory | None = None, glossary=None) -> bytes:
     """The translated file, within the file's budget of texts, sentences, requests and time."""
     seconds = settings.file_timeout_seconds
     try:
@@ -142,7 +145,7 @@ async def _translate_file(job: DocumentJob, fields: dict, admission: Admission, 
             if total > settings.max_file_sentences:
                 raise ApiError(413, f"the file holds {total} sentences; the limit is {settings.max_file_sentences}")
             access.charge_file(admission, sum(len(text) for text in texts), total)
-            translations = await _translate_texts(texts, sentences, fields, settings, registry, memory)
+            translations = await _translate_texts(texts, sentences, fields, settings, registry, memory, glossary)
             return await _in_process(documents, settings, render_texts, job, translations)
     except TimeoutError:
         raise ApiError(504, f"the file took longer than {seconds:g} seconds to translate") from None
@@ -185,6 +188,8 @@ def _upload_schema() -> dict:
                         "source": {"type": "string"},
                         "target": {"type": "string"},
                         "api_key": {"type": "string"},
+                        "glossary": {"type": "string", "description": "a stored glossary's id or name, or a JSON "
+                                     "list of [source, target] terms (service/glossaries.py)"},
                     },
                 }
             }
@@ -224,13 +229,14 @@ async def _read_upload(request: Request, max_file_bytes: int) -> tuple[dict[str,
 
 
 async def _translate_texts(texts: list[str], sentences: dict[str, int], fields: dict, settings: ServiceSettings,
-                           registry: ModelRegistry, memory: TranslationMemory | None = None) -> list[str]:
+                           registry: ModelRegistry, memory: TranslationMemory | None = None, glossary=None) -> list[str]:
     """Each text's translation, through /translate's pipeline, in requests within its limits (the file's
     time budget, around this, bounds them all together)."""
     translated: dict[str, str] = {}
     for chunk in _chunks(sentences, settings):
         body = validate(TranslateRequest, {"q": chunk, "source": fields["source"], "target": fields["target"]})
-        answer = await translation.translate(body, settings, registry, translation.never, timeout=None, memory=memory)
+        answer = await translation.translate(body, settings, registry, translation.never, timeout=None,
+                                             memory=memory, glossary=glossary)
         translated.update(zip(chunk, answer["translatedText"]))
     return [translated[text] for text in texts]
 

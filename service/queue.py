@@ -76,6 +76,7 @@ class _Job:
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
     costs: list[int]  # per sentence
+    glossary: object | None = None  # a Glossary enforced on this job's sentences after the batch's search
     arrived: float = field(default_factory=time.monotonic)
     taken: int = 0  # sentences handed to workers so far (slices are taken in order)
     finished: int = 0  # sentences translated
@@ -144,9 +145,11 @@ class BatchingQueue:
                 for thread in self._threads:
                     thread.start()
 
-    def submit(self, sentences: list[str], search: SearchConfig, costs: list[int] | None = None) -> asyncio.Future:
+    def submit(self, sentences: list[str], search: SearchConfig, costs: list[int] | None = None,
+               glossary=None) -> asyncio.Future:
         """Queue sentences (with each one's cost; estimated when not given); the future resolves to their
-        n-best lists, in order. Call from the event loop.
+        n-best lists, in order. Call from the event loop. A `glossary` (model/glossary.py) is applied to
+        these sentences only: jobs with different glossaries, or none, still share batches.
 
         Raises `QueueFull` when the queue holds too many sentences already (a request larger than the
         whole queue is still taken when the queue is empty, so it can never be refused forever).
@@ -155,7 +158,7 @@ class BatchingQueue:
         loop = asyncio.get_running_loop()
         if costs is None:
             costs = [estimated_cost([sentence], search.beam_size) for sentence in sentences]
-        job = _Job(list(sentences), search, loop.create_future(), loop, list(costs))
+        job = _Job(list(sentences), search, loop.create_future(), loop, list(costs), glossary)
         job.results = [None] * len(job.sentences)
         with self._condition:
             if self._closing:
@@ -298,7 +301,11 @@ class BatchingQueue:
         sentences = [s for piece in batch for s in piece.job.sentences[piece.start : piece.end]]
         started = time.perf_counter()
         try:
-            results = self.translator.translate(sentences, batch[0].job.search, self.max_batch_tokens)
+            glossaries = [piece.job.glossary for piece in batch for _ in range(piece.start, piece.end)]
+            if any(glossary is not None for glossary in glossaries):
+                results = self.translator.translate(sentences, batch[0].job.search, self.max_batch_tokens, glossaries)
+            else:
+                results = self.translator.translate(sentences, batch[0].job.search, self.max_batch_tokens)
         except Exception as error:  # the requests fail, the worker lives on
             log.exception("translation failed for a batch of %d sentences", len(sentences))
             for job in {piece.job: None for piece in batch}:

@@ -40,6 +40,9 @@ class TranslateRequest(BaseModel):
     return_alignment: bool = False
     return_confidence: bool = False  # extension: per-string confidence in [0, 1] (model/confidence.py)
     domain: str | None = None  # extension: "auto" or a domain's name (general, bible): which model translates
+    # extension: a stored glossary's id or name, or [source, target] terms; checked, with messages that
+    # name the bad term, by service/glossaries.py
+    glossary: Any = None
 
     @field_validator("q", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from fastapi import Request
 
-from carousel.model.translator import SearchConfig, Translation, has_words, join_nbest, text_confidence
+from carousel.model.translator import Glossary, SearchConfig, Translation, has_words, join_nbest, text_confidence
 from carousel.service.access import retry_after_header
 from carousel.service.costs import cut_long_sentences, decoding_cost
 from carousel.service.database import DatabaseError
@@ -139,10 +139,12 @@ def require_ready(registry: ModelRegistry) -> None:
 
 async def translate(
     request: TranslateRequest, settings: ServiceSettings, registry: ModelRegistry, client_gone: Disconnection,
-    timeout: float | None, memory: TranslationMemory | None = None,
+    timeout: float | None, memory: TranslationMemory | None = None, glossary: Glossary | None = None,
 ) -> dict:
     """The `/translate` answer as a dict (JSON-ready); 504 after `timeout` seconds (None: the caller's own
-    budget bounds it). With a `memory`, what it holds is taken from it instead of the model."""
+    budget bounds it). With a `memory`, what it holds is taken from it instead of the model. `glossary`
+    (service/glossaries.py resolves the request's) applies to the strings translated from its source
+    language into its target language."""
     texts = [request.q] if isinstance(request.q, str) else request.q
     search = search_config(request, settings)
     check_limits(texts, settings)
@@ -151,7 +153,7 @@ async def translate(
     items = await loop.run_in_executor(_PREPARE, _prepare, texts, request, registry, settings, search)
     if memory is not None:
         await loop.run_in_executor(_PREPARE, _recall, items, memory, request.format == "text")
-    await _translate_items(items, search, timeout, client_gone)
+    await _translate_items(items, search, timeout, client_gone, glossary)
     answer = _answer(items, request)
     _add_confidence(answer, items, request, settings)
     if memory is not None:
@@ -289,7 +291,8 @@ def _recall(items: list[_Item], memory: TranslationMemory, whole_strings: bool) 
 
 
 async def _translate_items(
-    items: list[_Item], search: SearchConfig, timeout: float | None, client_gone: Disconnection
+    items: list[_Item], search: SearchConfig, timeout: float | None, client_gone: Disconnection,
+    glossary: Glossary | None = None,
 ) -> None:
     by_model: dict[str, list[_Item]] = {}
     for item in items:
@@ -309,7 +312,10 @@ async def _translate_items(
                 calibrated = group[0].model.has_confidence
                 model_search = search if calibrated or not search.return_confidence else replace(search, return_confidence=False)
                 costs = [decoding_cost(item.tokens[i], model_search) for item, i in slots]
-                futures.append((slots, group[0].model.queue.submit(sentences, model_search, costs)))
+                model = group[0].model
+                terms = glossary if glossary is not None and (glossary.source_lang, glossary.target_lang) == (
+                    model.src_lang, model.tgt_lang) else None
+                futures.append((slots, model.queue.submit(sentences, model_search, costs, glossary=terms)))
     except (QueueFull, QueueClosed) as error:
         for _, future in futures:
             future.cancel()

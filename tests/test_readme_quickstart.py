@@ -182,12 +182,13 @@ def test_the_api_reference_in_the_repository_covers_every_route_and_is_the_one_c
     from carousel.service.settings import ServiceSettings
 
     reference = (ROOT / "docs" / "API.md").read_text(encoding="utf-8")
-    headings = set(re.findall(r"^## (?:GET|POST) (\S+)", reference, re.M))
+    headings = set(re.findall(r"^## (?:GET|POST|DELETE) (\S+)", reference, re.M))
     operations = {"/health", "/ready", "/metrics", "/models", "/"}  # listed together under Operations
     routes = set(create_app(ServiceSettings(models_dir=tmp_path)).openapi()["paths"]) | {"/docs"}
     assert routes - operations <= headings, routes - operations - headings
     assert all(f"`GET {path}`" in reference for path in operations)
-    for command in ("carousel keys add", "carousel keys revoke", "carousel suggestions export", "Authorization: Bearer"):
+    for command in ("carousel keys add", "carousel keys revoke", "carousel suggestions export", "Authorization: Bearer",
+                    "carousel glossaries add"):
         assert command in reference
     citing = [
         path.relative_to(ROOT)

@@ -6,6 +6,7 @@
     carousel translate --model DIR verses.tsv --format tsv --column 2 --confidence   # a calibrated model
     carousel translate --source es --target en messages.pot -o messages.en.po   # also .html .srt .docx .odt .pptx .epub
     carousel translate --model DIR big.txt --shard 3/8 -o big.3.txt   # the 3rd of 8 contiguous shares of the lines
+    carousel translate --source es --target en --glossary terms.tsv < in.txt   # source term<TAB>target term a line
 
 Text, TSV and JSONL: one output line per input line, in input order, streamed in chunks
 (carousel.formats.batch does the work; carousel.formats.lines the formats). Documents (the format from the
@@ -51,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--column", help="TSV: the column to translate, a number (from 1) or a header name")
     parser.add_argument("--header", action="store_true", help="TSV: the first line of each file names the columns")
+    parser.add_argument(
+        "--glossary", type=Path, metavar="TERMS.tsv",
+        help="a glossary of the model's language pair, 'source term<TAB>target term' a line: each term found in "
+        "the input (case-insensitively, whole words) comes out as its target term (model/glossary.py)",
+    )
     parser.add_argument("--scores", action="store_true", help="add each translation's length-normalised log-probability")
     parser.add_argument(
         "--confidence", action="store_true",
@@ -95,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     load = functools.partial(load_model_or_default, args.model, args.source, args.target, args.domain,
                              args.quantize, search, args.device)
     translator = load()  # a bad directory fails here, before any work
+    glossary = _glossary(args, translator)
     show_progress = not args.quiet and (args.progress or sys.stderr.isatty())
     records, total = files.read_records(inputs, output_format), None
     if args.shard:
@@ -110,9 +117,10 @@ def run(args: argparse.Namespace) -> int:
             chunks = files.chunked(records, files.CHUNK_LINES)
             if args.workers > 1:
                 del translator  # each worker process loads its own
-                results = files.translate_in_workers(chunks, args.workers, load, search, args.batch_tokens)
+                results = files.translate_in_workers(chunks, args.workers, load, search, args.batch_tokens, glossary)
             else:
-                results = files.translate_in_process(chunks, translator, search, args.batch_tokens, bar.update)
+                results = files.translate_in_process(chunks, translator, search, args.batch_tokens, bar.update,
+                                                     glossary)
             for chunk, translations in results:
                 out.write("".join(line + "\n" for line in render_chunk(chunk, translations, output_format)))
                 out.flush()
@@ -121,6 +129,19 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         return files.stop_after_broken_pipe()
     return 0
+
+
+def _glossary(args: argparse.Namespace, translator):
+    """The --glossary file's terms as a glossary of the translator's language pair, or None."""
+    from carousel.commands.glossaries import read_glossary_file
+    from carousel.model.glossary import Glossary, GlossaryError
+
+    if args.glossary is None:
+        return None
+    try:
+        return Glossary(read_glossary_file(args.glossary), translator.src_lang, translator.tgt_lang, str(args.glossary))
+    except GlossaryError as error:
+        raise UserError(f"{args.glossary}: {error}") from None
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -168,12 +189,14 @@ def _translate_documents(args: argparse.Namespace, fmt: str) -> int:
     search = search_config(args, 1)
     translator = load_model_or_default(args.model, args.source, args.target, args.domain, args.quantize, search,
                                        args.device)
+    glossary = _glossary(args, translator)
     document = read_document(fmt, path.read_bytes(), translator.src_lang, translator.tgt_lang, args.retranslate)
 
     def translate(texts: list[str]) -> list[str]:
         # As the service's file route does: a text's line breaks (a subtitle cue's lines) are kept, not
         # made one line as line records are.
-        return [nbest[0][0] for nbest in translator.translate_texts(texts, search, args.batch_tokens)]
+        with_glossary = {"glossary": glossary} if glossary is not None else {}
+        return [nbest[0][0] for nbest in translator.translate_texts(texts, search, args.batch_tokens, **with_glossary)]
 
     output = translate_document(document, translate)
     if args.output is None:

@@ -142,6 +142,28 @@ function targetsOf(source) {
 
 function updateTargets(keep = $("target").value) {
   fillSelect($("target"), byName(targetsOf($("source").value)).map((code) => [code, nameOf(code)]), keep);
+  loadGlossaries();
+}
+
+// The stored glossaries of the chosen pair (with "Detect language": of any source into the target; a
+// stored glossary applies to the text detected in its source language). Hidden when there are none.
+async function loadGlossaries() {
+  const source = $("source").value;
+  const target = $("target").value;
+  const query = new URLSearchParams({ target });
+  if (source !== "auto") query.set("source", source);
+  const headers = $("api-key").value ? { Authorization: "Bearer " + $("api-key").value } : {};
+  let found = [];
+  try {
+    const response = await fetch("glossaries?" + query, { headers });
+    if (response.ok) found = await response.json();
+  } catch (error) {
+    found = [];
+  }
+  if (source !== $("source").value || target !== $("target").value) return; // the pair changed meanwhile
+  const choices = found.map((glossary) => [glossary.name, `${glossary.name} (${formatNumber(glossary.terms)})`]);
+  fillSelect($("glossary"), [["", t("noGlossary")], ...choices], $("glossary").value);
+  $("glossary-box").hidden = found.length === 0;
 }
 
 // -- 3. translating ----------------------------------------------------------------------------------------
@@ -225,6 +247,7 @@ function requestBody(text) {
   };
   if (confidenceOffered(body.source, body.target)) body.return_confidence = true;
   if ($("api-key").value) body.api_key = $("api-key").value;
+  if ($("glossary").value) body.glossary = $("glossary").value;
   return body;
 }
 
@@ -475,6 +498,7 @@ async function translateFile(event) {
   form.append("source", $("source").value);
   form.append("target", $("target").value);
   if ($("api-key").value) form.append("api_key", $("api-key").value);
+  if ($("glossary").value) form.append("glossary", $("glossary").value);
   $("file-go").disabled = true;
   showFileResult(t("translatingFile", { name: file.name }));
   try {
@@ -502,7 +526,9 @@ $("text").addEventListener("keydown", (event) => {
 });
 $("text").addEventListener("input", typed);
 $("source").addEventListener("change", () => { updateTargets(); typed(); });
-$("target").addEventListener("change", typed);
+$("target").addEventListener("change", () => { loadGlossaries(); typed(); });
+$("glossary").addEventListener("change", typed);
+$("api-key").addEventListener("change", loadGlossaries);
 $("swap").addEventListener("click", swapLanguages);
 $("copy").addEventListener("click", copyTranslation);
 $("suggest").addEventListener("click", openSuggestion);
