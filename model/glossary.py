@@ -31,12 +31,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from carousel.model.spans import protected_spans
+from carousel.model.spans import piece_words, protected_spans
 
 MAX_TERMS = 100_000  # per glossary: loads in about a second, matches in microseconds a sentence
 MAX_TERM_CHARS = 200  # a term is a word or a phrase, not a paragraph
 MAX_TERM_WORDS = 16
-SPACE = "\u2581"  # SentencePiece's word-boundary mark
 
 WORD = re.compile(r"\w+")
 
@@ -137,8 +136,8 @@ class Glossary:
         missing = [match for match in self.matches(source) if not contains_term(translation, match.target)]
         if not missing or not alignment or not source_pieces or not target_pieces:
             return translation
-        source_words = _piece_words(source_pieces)
-        target_words = _piece_words(target_pieces)
+        source_words = piece_words(source_pieces)
+        target_words = piece_words(target_pieces)
         words = list(re.finditer(r"\S+", translation))
         if max(source_words, default=-1) + 1 != len(source.split()) or max(target_words, default=-1) + 1 != len(words):
             return translation  # the normaliser or the decoder changed the words: nothing can be placed safely
@@ -212,18 +211,6 @@ def _at_boundaries(text: str, start: int, end: int) -> bool:
     before = start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_")
     after = end == len(text) or not (text[end].isalnum() or text[end] == "_")
     return before and after
-
-
-def _piece_words(pieces: list[str]) -> list[int]:
-    """The whitespace-separated word each SentencePiece piece belongs to: a piece starting with ▁ starts a
-    word, except right after a lone ▁ (which starts the word of the pieces after it: "▁", "(", "x")."""
-    words, current, after_lone_space = [], -1, False
-    for piece in pieces:
-        if current < 0 or (piece.startswith(SPACE) and not after_lone_space):
-            current += 1
-        words.append(current)
-        after_lone_space = piece == SPACE
-    return words
 
 
 def _aligned_words(columns: list[int], target_words: list[int], alignment: list[list[float]], wanted: int) -> list[int]:

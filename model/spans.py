@@ -63,7 +63,19 @@ def missing_spans(source: str, translation: str) -> list[str]:
 SPACE = "\u2581"  # SentencePiece's word-boundary mark
 
 
-def _piece_ranges(pieces: list[str]) -> tuple[str, list[range]]:
+def piece_words(pieces: list[str]) -> list[int]:
+    """The whitespace-separated word each SentencePiece piece belongs to: a piece starting with ▁ starts a
+    word, except right after a lone ▁ (which starts the word of the pieces after it: "▁", "(", "x")."""
+    words, current, after_lone_space = [], -1, False
+    for piece in pieces:
+        if current < 0 or (piece.startswith(SPACE) and not after_lone_space):
+            current += 1
+        words.append(current)
+        after_lone_space = piece == SPACE
+    return words
+
+
+def piece_ranges(pieces: list[str]) -> tuple[str, list[range]]:
     """The text the pieces spell (▁ as a space) and each piece's character range in it."""
     text, ranges = "", []
     for piece in pieces:
@@ -80,7 +92,7 @@ def _aligned_end(span: str, source_pieces: list[str], target_pieces: list[str], 
     fallback = len(translation.rstrip().rstrip(".!?;:…"))
     if not alignment or not target_pieces:
         return fallback
-    source_text, source_ranges = _piece_ranges(source_pieces)
+    source_text, source_ranges = piece_ranges(source_pieces)
     at = source_text.find(span)
     if at < 0:
         return fallback
@@ -89,7 +101,7 @@ def _aligned_end(span: str, source_pieces: list[str], target_pieces: list[str], 
     if not columns or not rows:
         return fallback
     best = max(range(len(rows)), key=lambda i: sum(rows[i][j] for j in columns if j < len(rows[i])))
-    target_text, target_ranges = _piece_ranges(target_pieces)
+    target_text, target_ranges = piece_ranges(target_pieces)
     # the decoded translation drops the leading space the first piece's ▁ stands for
     offset = len(target_text) - len(target_text.lstrip(" "))
     end = target_ranges[best].stop - offset

@@ -27,9 +27,10 @@ from __future__ import annotations
 import html
 import math
 import re
-from bisect import bisect_right
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+
+from carousel.model.spans import piece_ranges, piece_words
 
 INLINE_ELEMENTS = frozenset(
     "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strong sub sup time u var".split()
@@ -41,7 +42,6 @@ CODE_ELEMENTS = frozenset({"code", "kbd", "samp"})  # their content is copied, n
 KEEP_AS_IS = re.compile(
     r"""\stranslate\s*=\s*["']?no\b|\sclass\s*=\s*(?:"[^"]*|'[^']*|)\bnotranslate\b""", re.IGNORECASE
 )
-SPACE = "\u2581"  # SentencePiece's word-boundary mark
 LEADING_PUNCTUATION = "¿¡\"'“‘«(["
 TRAILING_PUNCTUATION = ".,;:!?…\"'”’»)]"
 
@@ -235,13 +235,10 @@ def _piece_words(text: str, words: list[tuple[int, int]], pieces: list[str]) -> 
 
     Counted by SentencePiece's word marks where they give as many words as `text` has (the usual case);
     otherwise (the source was normalised, span repair edited the output) by matching characters."""
-    starts = [i for i, piece in enumerate(pieces) if i == 0 or piece.startswith(SPACE)]
-    if len(starts) == len(words):
-        return [bisect_right(starts, i) - 1 for i in range(len(pieces))]
-    spelled, ranges = "", []
-    for piece in pieces:
-        ranges.append(range(len(spelled), len(spelled) + len(piece)))
-        spelled += piece.replace(SPACE, " ")
+    by_marks = piece_words(pieces)
+    if by_marks and by_marks[-1] + 1 == len(words):
+        return by_marks
+    spelled, ranges = piece_ranges(pieces)
     in_text: dict[int, int] = {}  # position in `spelled` -> position in `text`
     for block in SequenceMatcher(None, spelled, text, autojunk=False).get_matching_blocks():
         in_text.update((block.a + k, block.b + k) for k in range(block.size))
