@@ -25,16 +25,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from carousel.data.readers import iter_tmx_units, missing_languages, pick_language
+from carousel.data.readers import iter_tmx_units, missing_languages, pick_language, primary_language
 from carousel.errors import UserError
 from carousel.fileio import read_lines
 
 FORMATS = (".tmx", ".po", ".tsv")
-
-
-def primary_language(tag: str) -> str:
-    """A language tag's primary subtag in lower case: `en-US`, `en_us` and `EN` are all `en`."""
-    return tag.strip().lower().replace("_", "-").split("-")[0]
 
 
 @dataclass

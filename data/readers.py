@@ -155,6 +155,11 @@ def _normalize_language(tag: str) -> str:
     return tag.strip().lower().replace("_", "-")
 
 
+def primary_language(tag: str) -> str:
+    """A language tag's primary subtag in lower case: `en-US`, `en_us` and `EN` are all `en`."""
+    return _normalize_language(tag).split("-")[0]
+
+
 def _column_index(path: Path, column: str, names: list[str], header: bool) -> int:
     """A 1-based column number, or a column name from the header, as a 0-based index."""
     if re.fullmatch(r"\d+", column):

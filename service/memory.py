@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from carousel.data.memory_files import primary_language
+from carousel.data.readers import primary_language
 from carousel.service.database import Database
 
 SUGGESTION = "suggestion"  # the origin of entries accepted at /suggest

@@ -78,7 +78,8 @@ def _import(memory, args: argparse.Namespace) -> None:
 
     from tqdm import tqdm
 
-    from carousel.data.memory_files import MemoryReading, primary_language, read_memory_pairs
+    from carousel.data.memory_files import MemoryReading, read_memory_pairs
+    from carousel.data.readers import primary_language
     from carousel.errors import UserError
     from carousel.service.memory import SUGGESTION
 
