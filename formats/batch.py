@@ -33,11 +33,10 @@ def translate_nbest(translator, sources: list[str], search, batch_tokens: int, g
 
 def translate_records(translator, sources: list[str], search, batch_tokens: int, glossary=None) -> list[Translated]:
     """`translate_nbest`, each with its confidence where `search.return_confidence` asks for one (else None)."""
-    with_glossary = {"glossary": glossary} if glossary is not None else {}
     if search.return_confidence:  # a forced decode with the reverse model per line: only when asked
-        results = translator.translate_texts_with_confidence(sources, search, batch_tokens, **with_glossary)
+        results = translator.translate_texts_with_confidence(sources, search, batch_tokens, glossary=glossary)
     else:
-        results = [(nbest, None) for nbest in translator.translate_texts(sources, search, batch_tokens, **with_glossary)]
+        results = [(nbest, None) for nbest in translator.translate_texts(sources, search, batch_tokens, glossary=glossary)]
     return [([(one_line(text), score) for text, score in nbest], confidence) for nbest, confidence in results]
 
 

@@ -53,14 +53,12 @@ class RoutedTranslator:
             [s for s, _ in group], search, batch_tokens, [g for _, g in group]), items=pairs)
 
     def translate_texts(self, texts: list[str], search, batch_tokens: int = 12000, glossary=None) -> list:
-        with_glossary = {"glossary": glossary} if glossary is not None else {}
-        return self._by_domain(texts, lambda t, group: t.translate_texts(group, search, batch_tokens, **with_glossary))
+        return self._by_domain(texts, lambda t, group: t.translate_texts(group, search, batch_tokens, glossary))
 
     def translate_texts_with_confidence(self, texts: list[str], search, batch_tokens: int = 12000,
                                         glossary=None) -> list:
-        with_glossary = {"glossary": glossary} if glossary is not None else {}
         return self._by_domain(texts, lambda t, group: t.translate_texts_with_confidence(
-            group, search, batch_tokens, **with_glossary))
+            group, search, batch_tokens, glossary))
 
     def _by_domain(self, texts: list[str], translate, items: list | None = None) -> list:
         """Each domain's texts (or `items`, one a text) through its translator in one batch, the results back

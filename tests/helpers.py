@@ -70,7 +70,7 @@ class StandInTextTranslator:
         self.render = render
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
 
-    def translate_texts(self, texts, search, batch_tokens=None):
+    def translate_texts(self, texts, search, batch_tokens=None, glossary=None):
         return [[(self.render(text), 0.0)] for text in texts]
 
 

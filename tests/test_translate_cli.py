@@ -357,7 +357,7 @@ def test_the_progress_bar_moves_as_slices_finish_not_when_the_chunk_is_written()
     events = []
 
     class Counting(StandInTextTranslator):
-        def translate_texts(self, texts, search, batch_tokens=None):
+        def translate_texts(self, texts, search, batch_tokens=None, glossary=None):
             events.append(("translated", len(texts)))
             return super().translate_texts(texts, search, batch_tokens)
 

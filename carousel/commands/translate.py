@@ -195,8 +195,7 @@ def _translate_documents(args: argparse.Namespace, fmt: str) -> int:
     def translate(texts: list[str]) -> list[str]:
         # As the service's file route does: a text's line breaks (a subtitle cue's lines) are kept, not
         # made one line as line records are.
-        with_glossary = {"glossary": glossary} if glossary is not None else {}
-        return [nbest[0][0] for nbest in translator.translate_texts(texts, search, args.batch_tokens, **with_glossary)]
+        return [nbest[0][0] for nbest in translator.translate_texts(texts, search, args.batch_tokens, glossary)]
 
     output = translate_document(document, translate)
     if args.output is None:
