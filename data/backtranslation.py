@@ -6,6 +6,10 @@ whose decoder thus learns from text no parallel corpus holds. For the Bible, tha
 World English Bible's deuterocanonical books, which Reina-Valera 1909 does not contain.
 The result is an ordinary corpus directory (data/corpus.py) with a train split only, which a
 training config adds with `data.extra_train`.
+
+A `tag` word may be put before every synthetic source ("tagged back-translation", Caswell et al. 2019):
+the model can then tell machine-made input from real input, learns from the real target side without
+imitating the synthetic source's errors, and real input (untagged) keeps its own behaviour.
 """
 
 from __future__ import annotations
@@ -31,12 +35,16 @@ def back_translate(
     source: dict,
     batch_tokens: int = 12000,
     progress: bool = True,
+    tag: str | None = None,
 ) -> tuple[CorpusManifest, dict[str, list[tuple[str, ...]]]]:
     """Translate each (id, text) row with a reverse-direction `translator` and write the corpus.
 
     Columns: the id, the machine translation (the forward model's source side), the original.
-    Rows whose translation comes back empty are dropped with a reason.
+    Rows whose translation comes back empty are dropped with a reason. With a `tag`, each machine
+    translation starts with that word.
     """
+    if tag is not None and tag.split() != [tag]:
+        raise UserError(f"the back-translation tag must be one word without spaces, not {tag!r}")
     if translator.src_lang == translator.tgt_lang:
         raise UserError("back-translation needs a model between two different languages")
     texts = [text for _, text in rows]
@@ -49,7 +57,7 @@ def back_translate(
     kept, dropped = [], []
     for (record_id, original), synthetic in zip(rows, translations, strict=True):
         if synthetic.strip():
-            kept.append((record_id, synthetic, original))
+            kept.append((record_id, f"{tag} {synthetic}" if tag else synthetic, original))
         else:
             dropped.append(DroppedRecord(id=record_id, reason="empty", detail="empty back-translation"))
     synthetic_column, original_column = translator.tgt_lang, translator.src_lang

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from carousel.data.backtranslation import back_translate
+from carousel.errors import UserError
 from carousel.data.bible import HELD_OUT_ENGLISH_ONLY_BOOKS, RESERVED_BOOKS, TEST_BOOKS, VALID_BOOKS
 from carousel.data.corpus import load_corpus_manifest, read_split
 from carousel.model.search import SearchConfig
@@ -47,6 +48,15 @@ def test_an_empty_back_translation_is_dropped_with_a_reason(tmp_path):
     assert [row[0] for row in splits["train"]] == ["a", "c"]
     assert [(record.id, record.reason) for record in load_corpus_manifest(tmp_path / "bt").dropped] == [("b", "empty")]
     assert splits["train"][0] == ("a", "«Jesus wept.»", "Jesus wept.")
+
+
+def test_a_tag_starts_every_synthetic_source_and_must_be_one_word(tmp_path):
+    rows = [("a", "Jesus wept."), ("c", "God is love.")]
+    _, splits = back_translate(rows, _silent_on_amen(), SearchConfig(), tmp_path / "bt", "bt", {}, progress=False, tag="BT")
+    assert [synthetic for _, synthetic, _ in splits["train"]] == ["BT «Jesus wept.»", "BT «God is love.»"]
+    assert [original for _, _, original in splits["train"]] == ["Jesus wept.", "God is love."]
+    with pytest.raises(UserError, match="one word"):
+        back_translate(rows, _silent_on_amen(), SearchConfig(), tmp_path / "bt2", "bt", {}, progress=False, tag="B T")
 
 
 @pytest.mark.slow

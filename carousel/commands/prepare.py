@@ -121,6 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bible-english-only", action="store_true", help="the WEB books RV1909 lacks (the deuterocanon, less Greek Esther)"
     )
     back.add_argument("--out", type=Path, required=True, help="corpus directory to write")
+    back.add_argument("--tag", help="a word put before every synthetic source, so that training can tell "
+                      "machine-made input from real input (tagged back-translation; default: none)")
     from carousel.commands.options import add_search_arguments  # torch-free: only flags
 
     add_search_arguments(back)
@@ -243,10 +245,11 @@ def _run_back_translation(args: argparse.Namespace) -> int:
         "model_checksums": translator.card.get("checksums", {}),
         "search": dataclasses.asdict(search),
         "quantize": args.quantize,
+        "tag": args.tag,
     }
     manifest, splits = back_translate(
         rows, translator, search, args.out, name=args.out.name, source=source,
-        batch_tokens=args.batch_tokens, progress=not args.quiet,
+        batch_tokens=args.batch_tokens, progress=not args.quiet, tag=args.tag,
     )
     print(format_summary(manifest, splits, shown_dropped=30))
     print(f"wrote {args.out}")
