@@ -1,10 +1,12 @@
 """How often a verse's translation depends on the other verses in its batch, per precision.
 
-    python benchmarks/batch_dependence.py [--model models/bible-es-en] [--limit 150] [--modes int8,none]
+    python benchmarks/batch_dependence.py [--model models/bible-es-en] [--limit 150] [--modes int8,int8-row,none]
 
 Translates the first N verses of the validation split in one call and then one at a time (beam 5)
-and counts the verses whose translations differ. float32 is exactly batch-independent; int8 dynamic
-quantization shares one activation scale per batch, so it is not (model/quantization.py).
+and counts the verses whose translations differ. float32 (`none`) and `int8-row` (a scale per sentence)
+should give none: with them, each sentence also keeps to its own part of the batch's lexical shortlist
+(model/shortlist.py). `int8` (one activation scale per batch, torch's dynamic quantization) and `bf16`
+(whose matrix products round differently with the batch's shape) may.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def main() -> None:
     parser.add_argument("--split", default="valid")
     parser.add_argument("--src", default="es")
     parser.add_argument("--limit", type=int, default=150)
-    parser.add_argument("--modes", default="int8,none")
+    parser.add_argument("--modes", default="int8,int8-row,none")
     args = parser.parse_args()
 
     sources = [row[0] for row in read_split(args.corpus, args.split, [args.src])][: args.limit]

@@ -23,6 +23,7 @@ import torch
 from carousel.data.corpus import read_split
 from carousel.model.checkpoint import load_model_dir
 from carousel.model.config import ModelConfig
+from carousel.model.precision import BATCH_INDEPENDENT
 from carousel.model.quantization import quantize
 from carousel.model.search import SearchConfig
 from carousel.model.sentences import split_sentences
@@ -105,7 +106,8 @@ def main() -> None:
     for mode in args.modes.split(","):
         loaded = load_model_dir(args.model)
         loaded.model = quantize(loaded.model, mode)
-        translator = Translator.from_loaded(loaded, channel=load_channel(loaded, mode), shortlist=card_shortlist(loaded))
+        translator = Translator.from_loaded(loaded, channel=load_channel(loaded, mode), shortlist=card_shortlist(loaded),
+                                            shortlist_per_sentence=mode in BATCH_INDEPENDENT)
         src_len = sum(len(translator.encode_source(sentence)) for sentence in split) / sentences
         settings = [(int(b), shortlist) for b in args.beams.split(",") for shortlist in _shortlist_settings(args, translator)]
         for beam, shortlist in settings:

@@ -12,7 +12,7 @@ from carousel.fileio import sha256_file
 from carousel.model.card import ModelLoadError, channel_settings
 from carousel.model.checkpoint import LoadedModel, load_model_dir
 from carousel.model.confidence import CalibrationError, read_calibration
-from carousel.model.precision import DEFAULT_QUANTIZATION, QuantizeMode, inference_mode_for, resolve_device
+from carousel.model.precision import BATCH_INDEPENDENT, DEFAULT_QUANTIZATION, QuantizeMode, inference_mode_for, resolve_device
 from carousel.model.quantization import quantize
 from carousel.model.search import SearchConfig
 from carousel.model.shortlist import Shortlist, load_shortlist
@@ -49,14 +49,16 @@ def load_translator(
     if channel is None:
         channel = "named" if search is not None and search.channel_weight else "tuned"
     loaded = load_model_dir(directory)
+    mode = inference_mode_for(target, quantization)
     try:
-        loaded.model = quantize(loaded.model, inference_mode_for(target, quantization)).to(target)
+        loaded.model = quantize(loaded.model, mode).to(target)
     except ValueError as error:  # no quantized engine in this PyTorch build
         raise ModelLoadError(str(error)) from None
     reverse = None
     if channel != "none":
         reverse = load_channel(loaded, quantization, even_if_off=channel == "named", device=str(target))
-    translator = Translator.from_loaded(loaded, channel=reverse, device=target, shortlist=card_shortlist(loaded))
+    translator = Translator.from_loaded(loaded, channel=reverse, device=target, shortlist=card_shortlist(loaded),
+                                        shortlist_per_sentence=mode in BATCH_INDEPENDENT)
     if confidence is None:
         confidence = search is not None and search.return_confidence
     if confidence:

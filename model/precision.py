@@ -1,7 +1,8 @@
 """Names of the numeric precisions and devices, kept free of torch so `carousel --help` stays fast.
 
 Inference precision (`quantize`): `none` float32 as trained, `int8` dynamic quantization (the
-default: faster at the same BLEU, CPU only), `bf16` bfloat16 weights. Training precision: `fp32` or
+default: faster at the same BLEU, CPU only), `int8-row` int8 with a scale per sentence (slower, but a
+sentence's translation does not depend on its batch; model/quantization.py), `bf16` bfloat16 weights. Training precision: `fp32` or
 `bf16` autocast. Device: `auto` takes a CUDA GPU where one is visible, else the CPU.
 """
 
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-QuantizeMode = Literal["none", "int8", "bf16"]
-QUANTIZE_MODES: tuple[str, ...] = ("none", "int8", "bf16")
+QuantizeMode = Literal["none", "int8", "int8-row", "bf16"]
+QUANTIZE_MODES: tuple[str, ...] = ("none", "int8", "int8-row", "bf16")
 DEFAULT_QUANTIZATION: QuantizeMode = "int8"
+# Precisions in which a sentence's translation does not depend on the sentences batched with it.
+BATCH_INDEPENDENT: tuple[str, ...] = ("none", "int8-row")
 
 TrainingPrecision = Literal["fp32", "bf16"]
 TRAINING_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
@@ -34,8 +37,8 @@ def resolve_device(name: str):
 
 
 def inference_mode_for(device, quantization: str) -> str:
-    """int8 dynamic quantization runs on the CPU only: on a GPU it becomes bf16 (same intent: fast, close)."""
-    return "bf16" if device.type == "cuda" and quantization == "int8" else quantization
+    """int8 runs on the CPU only: on a GPU it becomes bf16 (same intent: fast, close)."""
+    return "bf16" if device.type == "cuda" and quantization in ("int8", "int8-row") else quantization
 
 
 def bf16_supported(device=None) -> bool:

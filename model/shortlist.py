@@ -13,11 +13,20 @@ CTranslate2 call this vocabulary selection; it keeps BLEU while cutting decoding
 `build_shortlist` counts a corpus (given as piece ids); `Shortlist.vocabulary` picks a batch's target
 ids; `OutputVocabulary` is the output layer cut to those ids, which the search uses instead of the
 full projection. The log-probabilities are normalised over the shortlist, as in those engines.
+
+The batch's ids are the union of its sentences' own vocabularies, and `Shortlist.allowed` says which of
+them each sentence's own vocabulary holds: the search gives the others no probability, so each sentence
+is searched over its own pieces, and its translation is the same alone as in any batch. Normalised over
+the union instead, a sentence's probabilities depended on its neighbours' words (with the shipped
+general model, 112 of 150 FLORES dev sentences came out differently alone than in a batch, and "Hola."
+in a batch of everyday sentences came out as "Hole.", alone as "Hello.").
 """
 
 from __future__ import annotations
 
+import math
 import weakref
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +37,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from carousel.model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from carousel.model.quantization import Int8Linear
 
 SHORTLIST_FILE = "shortlist.safetensors"
 NEVER_OUTPUT = (PAD_ID, UNK_ID, BOS_ID)
@@ -48,6 +58,20 @@ class Shortlist:
             parts.append(pieces)
         ids = torch.cat(parts).unique()
         return ids[~torch.isin(ids, torch.tensor(NEVER_OUTPUT))]
+
+    def allowed(self, src: Tensor, ids: Tensor) -> Tensor:
+        """[N, len(ids)] booleans: which of the batch's `ids` (`vocabulary(src)`) the vocabulary of each
+        sentence of `src` alone holds (padding brings nothing)."""
+        src, ids = src.cpu(), ids.cpu()
+        real = src != PAD_ID
+        held = torch.zeros(src.size(0), int(ids.max()) + 1, dtype=torch.bool)
+        held[:, EOS_ID] = True
+        held[:, self.frequent[self.frequent < held.size(1)]] = True  # never-output ids among them are cut below
+        translated = self.translations[src].masked_fill(~real.unsqueeze(-1), EOS_ID)  # [N, S, K]
+        held.scatter_(1, translated.flatten(1), True)
+        if self.copy_source:
+            held.scatter_(1, src.masked_fill(~real, EOS_ID), True)
+        return held[:, ids]
 
 
 def save_shortlist(path: Path, shortlist: Shortlist) -> None:
@@ -105,28 +129,48 @@ def _pair_keys(sources, targets, target_vocab: int) -> tuple[np.ndarray, np.ndar
 @dataclass
 class OutputVocabulary:
     """The output layer cut to a batch's shortlist: logits for `ids` only. An int8 projection stays
-    int8 (its rows repacked once per batch): float rows would cost more than the whole int8 layer."""
+    int8 (its rows repacked, or its columns selected, once per batch): float rows would cost more than
+    the whole int8 layer.
+
+    With `allow_per_row`, each row of logits gets -inf at the columns outside its sentence's own
+    vocabulary."""
 
     ids: Tensor  # [V'] target ids, sorted
     position: Tensor  # [V] index of each target id in `ids`, -1 where absent
     weight: Tensor | None = None  # [V', D] float rows
     bias: Tensor | None = None  # [V']
-    packed: object | None = None  # the int8 rows, packed for torch.ops.quantized.linear_dynamic
+    packed: object | None = None  # torch's dynamic int8 rows, packed for torch.ops.quantized.linear_dynamic
+    int8: Int8Linear | None = None  # int8-row rows (model/quantization.py)
+    row_mask: Tensor | None = None  # [rows, V'] 0 where a row of the search may use a column, -inf where not
 
     @property
     def eos(self) -> int:
         return int(self.position[EOS_ID])
 
+    def allow_per_row(self, allowed: Tensor) -> None:
+        """allowed [rows, V'] booleans: the columns each row of the coming steps' logits may use."""
+        self.row_mask = torch.zeros(allowed.shape, device=allowed.device).masked_fill_(~allowed, -math.inf)
+
+    def keep_rows(self, rows: Tensor) -> None:
+        """Follow the search as it drops finished sentences: the rows of `row_mask` still in use."""
+        self.row_mask = self.row_mask.index_select(0, rows)
+
     def logits(self, attentional: Tensor) -> Tensor:
-        if self.packed is not None:  # as torch.ao's dynamic Linear calls it
-            return torch.ops.quantized.linear_dynamic(attentional, self.packed, reduce_range=True)
-        return nn.functional.linear(attentional, self.weight.to(attentional.dtype),
-                                    None if self.bias is None else self.bias.to(attentional.dtype))
+        if self.int8 is not None:
+            logits = self.int8(attentional)
+        elif self.packed is not None:  # as torch.ao's dynamic Linear calls it
+            logits = torch.ops.quantized.linear_dynamic(attentional, self.packed, reduce_range=True)
+        else:
+            logits = nn.functional.linear(attentional, self.weight.to(attentional.dtype),
+                                          None if self.bias is None else self.bias.to(attentional.dtype))
+        if self.row_mask is not None:  # attentional [rows, T, D]: every step of a row has the row's mask
+            logits = logits + self.row_mask.to(logits.dtype).unsqueeze(1)
+        return logits
 
 
-# An int8 layer's weight and bias, unpacked once per layer: `weight()` and `bias()` unpack the packed
-# parameters at every call, which cost 9% of a service batch worker's time (py-spy, batches of ~10).
-# Quantized layers are for inference only, so their weights never change under the cache.
+# A dynamic int8 layer's weight and bias, unpacked once per layer: `weight()` and `bias()` unpack the
+# packed parameters at every call, which cost 9% of a service batch worker's time (py-spy, batches of
+# ~10). Quantized layers are for inference only, so their weights never change under the cache.
 _UNPACKED: "weakref.WeakKeyDictionary[nn.Module, tuple[Tensor, Tensor | None]]" = weakref.WeakKeyDictionary()
 
 
@@ -139,13 +183,17 @@ def _weight_and_bias(projection: nn.Module) -> tuple[Tensor, Tensor | None]:
 
 
 def output_vocabulary(projection: nn.Module, ids: Tensor, device: torch.device) -> OutputVocabulary:
-    """Cut `projection` (an nn.Linear, or its int8 dynamic-quantized twin) to the rows of `ids`."""
-    weight, bias = _weight_and_bias(projection)
+    """Cut `projection` (an nn.Linear, torch's dynamic int8 twin, or an `Int8Linear`) to the rows of `ids`."""
     ids = ids.to(device)
+    if isinstance(projection, Int8Linear):
+        position = torch.full((projection.out_features,), -1, dtype=torch.long, device=device)
+        position[ids] = torch.arange(len(ids), device=device)
+        return OutputVocabulary(ids, position, int8=projection.rows(ids))
+    weight, bias = _weight_and_bias(projection)
     position = torch.full((weight.size(0),), -1, dtype=torch.long, device=device)
     position[ids] = torch.arange(len(ids), device=device)
     rows_bias = None if bias is None else bias.detach().index_select(0, ids)
     if weight.is_quantized:
         packed = torch.ops.quantized.linear_prepack(weight.index_select(0, ids), rows_bias)
-        return OutputVocabulary(ids, position, packed=packed)
+        return OutputVocabulary(ids, position, bias=rows_bias, packed=packed)
     return OutputVocabulary(ids, position, weight=weight.detach().index_select(0, ids), bias=rows_bias)

@@ -74,6 +74,7 @@ class Translator:
         channel: "Translator | None" = None,
         device: torch.device | None = None,
         shortlist: Shortlist | None = None,
+        shortlist_per_sentence: bool = False,
     ):
         self.device = device or torch.device("cpu")
         self.model = model.eval()
@@ -84,6 +85,9 @@ class Translator:
         self.max_source_tokens = max_source_tokens
         # The target pieces each batch's search may use (model/shortlist.py); single models only.
         self.shortlist = shortlist if isinstance(model, Seq2Seq) else None
+        # Each sentence searched over its own part of the batch's shortlist, so that its translation does
+        # not depend on its batch (with a precision that keeps sentences apart: model/precision.py).
+        self.shortlist_per_sentence = shortlist_per_sentence
         self.card = card or {}  # the model directory's card.json
         self.length_penalty = tuned_length_penalty(self.card)
         self.no_repeat_ngram = tuned_ngram_ban(self.card)
@@ -206,9 +210,12 @@ class Translator:
             sequences = [encoded[i] for i in indices]
             src = pad(sequences).to(self.device)
             lengths = torch.tensor([len(seq) for seq in sequences], device=self.device)
-            allowed = self.shortlist.vocabulary(src) if self.shortlist is not None and search.shortlist else None
+            shortlist = allowed = None
+            if self.shortlist is not None and search.shortlist:
+                shortlist = self.shortlist.vocabulary(src)
+                allowed = self.shortlist.allowed(src, shortlist) if self.shortlist_per_sentence else None
             with torch.inference_mode():
-                hypotheses = beam_search(self.model, src, lengths, beam, shortlist=allowed)
+                hypotheses = beam_search(self.model, src, lengths, beam, shortlist=shortlist, allowed=allowed)
             for index, hyps in zip(indices, hypotheses):
                 results[index] = [self._to_translation(encoded[index], h) for h in hyps]
         if search.channel_weight:

@@ -41,7 +41,9 @@ class ServiceSettings(BaseSettings):
     web_ui: bool = Field(True, description="serve the web page at / (--no-web-ui or --disable-web-ui: the API only)")
 
     quantize: QuantizeMode = Field(DEFAULT_QUANTIZATION, description="inference precision: int8 dynamic "
-                                   "quantization (faster, same BLEU), none (float32) or bf16")
+                                   "quantization (faster, same BLEU), int8-row (a scale per sentence: a "
+                                   "translation does not depend on the requests batched with it; slower), "
+                                   "none (float32, also batch-independent) or bf16")
 
     # Decoding: requests choose a beam between 1 and max_beam; alternatives need beam > alternatives.
     default_beam: int = Field(5, ge=1, description="beam size of a request that names none")

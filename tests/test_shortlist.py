@@ -71,6 +71,24 @@ def test_a_search_over_a_shortlist_outputs_only_its_ids_and_still_ends():
             assert len(pairs) == len(set(pairs)), "the n-gram ban holds in shortlist columns"
 
 
+@pytest.mark.parametrize("ngram_ban", [0, 2])
+def test_each_sentence_of_a_batch_is_searched_over_its_own_shortlist_as_if_alone(ngram_ban):
+    model = small_model(seed=6)
+    translations = torch.randint(4, 30, (40, 3), generator=torch.Generator().manual_seed(2))
+    shortlist = Shortlist(frequent=torch.tensor([4, 5]), translations=translations, copy_source=False)
+    src, lengths = batch_of([7, 3, 9, 5])
+    config = SearchConfig(beam_size=3, nbest=3, no_repeat_ngram=ngram_ban)
+    ids = shortlist.vocabulary(src)
+    together = beam_search(model, src, lengths, config, shortlist=ids, allowed=shortlist.allowed(src, ids))
+    for row, length in enumerate(lengths.tolist()):
+        one = src[row : row + 1, :length]
+        alone = beam_search(model, one, lengths[row : row + 1], config, shortlist=shortlist.vocabulary(one))[0]
+        assert [h.tokens for h in together[row]] == [h.tokens for h in alone]
+        assert [h.log_prob for h in together[row]] == pytest.approx([h.log_prob for h in alone], abs=1e-4)
+        own = set(shortlist.vocabulary(one).tolist())
+        assert all(set(h.tokens) <= own for h in together[row])
+
+
 def test_the_shortlist_file_round_trips(tmp_path):
     shortlist = Shortlist(torch.tensor([4, 5]), torch.tensor([[6, 7], [8, 9]]), copy_source=True)
     save_shortlist(tmp_path / "s.safetensors", shortlist)

@@ -17,7 +17,7 @@ import carousel.fileio
 from carousel.cli import main
 from carousel.model.checkpoint import load_model_dir
 from carousel.model.precision import DEFAULT_QUANTIZATION
-from carousel.model.quantization import quantize
+from carousel.model.quantization import Int8Linear, Int8Recurrent, quantize
 from carousel.model.search import SearchConfig
 from carousel.model.sentences import split_sentences
 from carousel.model.loading import load_translator
@@ -246,6 +246,15 @@ def test_int8_quantizes_the_recurrent_and_linear_layers_including_the_tied_outpu
         assert type(module).__module__.startswith("torch.ao.nn.quantized.dynamic"), module
     assert model.decoder.embedding.weight.dtype == torch.float32  # the tied embedding keeps its float copy
     assert DEFAULT_QUANTIZATION == ServiceSettings().quantize
+
+
+def test_int8_row_quantizes_the_same_layers_with_its_own_int8_modules(tiny_model_dir):
+    model = quantize(load_model_dir(tiny_model_dir).model, "int8-row")
+    for module in (model.encoder.forward_rnns[0], model.decoder.rnn):
+        assert isinstance(module, Int8Recurrent), module
+    for module in (model.decoder.output_projection, model.decoder.attentional_layer):
+        assert isinstance(module, Int8Linear) and module.weight_t.dtype == torch.int8, module
+    assert model.decoder.embedding.weight.dtype == torch.float32
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:

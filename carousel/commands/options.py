@@ -59,7 +59,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--quantize", choices=QUANTIZE_MODES, default=DEFAULT_QUANTIZATION,
-        help="inference precision: int8 dynamic quantization (CPU), float32 as trained (none), or bfloat16 "
+        help="inference precision: int8 dynamic quantization (CPU), int8 with a scale per sentence (int8-row: "
+        "slower, but a sentence's translation does not depend on its batch), float32 as trained (none), or bfloat16 "
         "(default: %(default)s; int8 becomes bf16 on a GPU)",
     )
     parser.add_argument(

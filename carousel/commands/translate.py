@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shard", type=_shard, metavar="I/N",
         help="translate only the I-th (from 1) of N contiguous shares of the input records: N processes or "
         "machines each take one, and their outputs concatenated in order are the whole file's "
-        "(byte for byte with --quantize none, whose output does not depend on batching)",
+        "(byte for byte with --quantize none or int8-row, whose output does not depend on batching)",
     )
     parser.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
