@@ -184,8 +184,8 @@ def beam_search(
     output = None if shortlist is None else output_vocabulary(model.decoder.output_projection, shortlist, device)
     vocab = model.config.tgt_vocab_size if output is None else len(output.ids)
     eos, specials = (EOS_ID, (PAD_ID, UNK_ID, BOS_ID)) if output is None else (output.eos, ())
-    if output is not None and allowed is not None:  # each beam row to its own sentence's columns
-        output.allow_per_row(allowed.to(device).repeat_interleave(k, dim=0))
+    if output is not None and allowed is not None:  # each sentence's beams to its own columns
+        output.allow_per_sentence(allowed.to(device))
 
     # Every sentence gets K rows of decoder state; only row 0 starts alive so the first step yields K
     # distinct tokens. The encoder memory keeps one row per sentence, shared by its K beams.
@@ -234,8 +234,8 @@ def beam_search(
         still = (~done).nonzero().squeeze(1)
         origin, scores, next_tokens = origin[still].view(-1), scores[still].view(-1), next_tokens[still].view(-1)
         alive = alive[still]
-        if output is not None and output.row_mask is not None:  # rows are sentence-major, K per sentence
-            output.keep_rows(torch.arange(output.row_mask.size(0), device=device).view(-1, k)[still].view(-1))
+        if output is not None and output.sentence_mask is not None:
+            output.keep_sentences(still)
         tokens = torch.cat([tokens.index_select(0, origin), next_tokens.unsqueeze(1)], dim=1)
         if step_alignment is not None:
             alignment = step_alignment.index_select(0, origin)

@@ -132,8 +132,8 @@ class OutputVocabulary:
     int8 (its rows repacked, or its columns selected, once per batch): float rows would cost more than
     the whole int8 layer.
 
-    With `allow_per_row`, each row of logits gets -inf at the columns outside its sentence's own
-    vocabulary."""
+    With `allow_per_sentence`, the logits of each sentence's rows (its K beams, consecutive) get -inf at
+    the columns outside that sentence's own vocabulary."""
 
     ids: Tensor  # [V'] target ids, sorted
     position: Tensor  # [V] index of each target id in `ids`, -1 where absent
@@ -141,19 +141,19 @@ class OutputVocabulary:
     bias: Tensor | None = None  # [V']
     packed: object | None = None  # torch's dynamic int8 rows, packed for torch.ops.quantized.linear_dynamic
     int8: Int8Linear | None = None  # int8-row rows (model/quantization.py)
-    row_mask: Tensor | None = None  # [rows, V'] 0 where a row of the search may use a column, -inf where not
+    sentence_mask: Tensor | None = None  # [sentences, V'] 0 where a sentence may use a column, -inf where not
 
     @property
     def eos(self) -> int:
         return int(self.position[EOS_ID])
 
-    def allow_per_row(self, allowed: Tensor) -> None:
-        """allowed [rows, V'] booleans: the columns each row of the coming steps' logits may use."""
-        self.row_mask = torch.zeros(allowed.shape, device=allowed.device).masked_fill_(~allowed, -math.inf)
+    def allow_per_sentence(self, allowed: Tensor) -> None:
+        """allowed [sentences, V'] booleans: the columns each sentence's rows may use from now on."""
+        self.sentence_mask = torch.zeros(allowed.shape, device=allowed.device).masked_fill_(~allowed, -math.inf)
 
-    def keep_rows(self, rows: Tensor) -> None:
-        """Follow the search as it drops finished sentences: the rows of `row_mask` still in use."""
-        self.row_mask = self.row_mask.index_select(0, rows)
+    def keep_sentences(self, still: Tensor) -> None:
+        """Follow the search as it drops finished sentences: `still` indexes those it keeps."""
+        self.sentence_mask = self.sentence_mask.index_select(0, still)
 
     def logits(self, attentional: Tensor) -> Tensor:
         if self.int8 is not None:
@@ -163,8 +163,9 @@ class OutputVocabulary:
         else:
             logits = nn.functional.linear(attentional, self.weight.to(attentional.dtype),
                                           None if self.bias is None else self.bias.to(attentional.dtype))
-        if self.row_mask is not None:  # attentional [rows, T, D]: every step of a row has the row's mask
-            logits = logits + self.row_mask.to(logits.dtype).unsqueeze(1)
+        if self.sentence_mask is not None:  # logits [sentences × K, T, V']: each sentence's rows in turn
+            mask = self.sentence_mask.to(logits.dtype)
+            logits = (logits.view(mask.size(0), -1, *logits.shape[1:]) + mask[:, None, None]).view(logits.shape)
         return logits
 
 
@@ -185,15 +186,13 @@ def _weight_and_bias(projection: nn.Module) -> tuple[Tensor, Tensor | None]:
 def output_vocabulary(projection: nn.Module, ids: Tensor, device: torch.device) -> OutputVocabulary:
     """Cut `projection` (an nn.Linear, torch's dynamic int8 twin, or an `Int8Linear`) to the rows of `ids`."""
     ids = ids.to(device)
+    position = torch.full((projection.out_features,), -1, dtype=torch.long, device=device)
+    position[ids] = torch.arange(len(ids), device=device)
     if isinstance(projection, Int8Linear):
-        position = torch.full((projection.out_features,), -1, dtype=torch.long, device=device)
-        position[ids] = torch.arange(len(ids), device=device)
         return OutputVocabulary(ids, position, int8=projection.rows(ids))
     weight, bias = _weight_and_bias(projection)
-    position = torch.full((weight.size(0),), -1, dtype=torch.long, device=device)
-    position[ids] = torch.arange(len(ids), device=device)
     rows_bias = None if bias is None else bias.detach().index_select(0, ids)
     if weight.is_quantized:
         packed = torch.ops.quantized.linear_prepack(weight.index_select(0, ids), rows_bias)
-        return OutputVocabulary(ids, position, bias=rows_bias, packed=packed)
+        return OutputVocabulary(ids, position, packed=packed)
     return OutputVocabulary(ids, position, weight=weight.detach().index_select(0, ids), bias=rows_bias)

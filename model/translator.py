@@ -386,6 +386,8 @@ def _with_tags_put_back(tagged: TaggedSentence, translation: Translation, keep_a
     text = put_back_tags(tagged, translation.text, translation.source_tokens[:-1],
                          translation.target_tokens[:-1], translation.alignment)
     return replace(translation, text=text, alignment=translation.alignment if keep_alignment else None)
+
+
 def _with_terms_found(sentences: list[str], glossaries: list[Glossary | None] | None) -> list[int]:
     """The sentences (by index) in which their glossary finds a term."""
     if glossaries is None:
