@@ -5,6 +5,9 @@ The forward model's own score says how fluent the output is, not whether it says
 the confidence combines cheap signals computed at translation time (`FEATURES`):
 
     forward      length-normalised log-probability of the output (the search's score)
+    token_mean   mean log-probability of the output's tokens, EOS included: Fomicheva et al.'s "TP".
+                 The search's score divides by a length penalty, not the length, so it favours long
+                 outputs; per token, the same evidence ranks held-out sentences better (README, Confidence)
     reverse      average log p(source token | output) under the reverse-direction model (forced
                  decoding, model/reranking.py): does the output explain the source? (round trip)
     coverage     share of source tokens that received at least half a unit of attention in total
@@ -61,7 +64,7 @@ from carousel.model.spans import protected_spans
 FILE_NAME = "confidence.json"
 REPRESENTATION_FILE = "confidence.safetensors"
 FEATURES = ("forward", "reverse", "coverage", "fragmented", "numbers", "length", "repetition", "source_len",
-            "agreement", "runner_up")
+            "agreement", "runner_up", "token_mean")
 INTERACTIONS = tuple(f"{name}*neighbours" for name in FEATURES)  # `interactions`' names
 FRAGMENT_PIECES = 4  # a source word cut into this many pieces or more counts as fragmented
 # A copied word counts as untranslated when its Zipf frequency (log10 per billion words) in the source
@@ -86,9 +89,11 @@ def sentence_features(
     source_pieces: list[str],
     unknown_pieces: int,
     others: list[tuple[str, float]] = (),
+    token_mean: float | None = None,
 ) -> dict[str, float]:
     """The signals of one translated sentence (`source_pieces`: its subword pieces, EOS excluded;
-    `others`: the beam's other hypotheses, (text, score), best first; none: agreement 1, runner_up 0)."""
+    `others`: the beam's other hypotheses, (text, score), best first; none: agreement 1, runner_up 0;
+    `token_mean`: the output's mean token log-probability, the forward score where it is not known)."""
     if alignment:
         columns = len(alignment[0]) - 1  # the last column is the source EOS
         totals = [sum(row[j] for row in alignment) for j in range(columns)]
@@ -115,6 +120,7 @@ def sentence_features(
         "source_len": math.log1p(len(source_pieces)),
         "agreement": beam_agreement(output, [text for text, _ in others]),
         "runner_up": forward - others[0][1] if others else 0.0,
+        "token_mean": forward if token_mean is None else token_mean,
     }
 
 

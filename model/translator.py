@@ -56,6 +56,7 @@ class Translation:
     alignment: list[list[float]] | None = None  # [target tokens + EOS][source tokens + EOS]
     confidence: float | None = None  # predicted sentence chrF / 100 (model/confidence.py), best translation only
     signals: dict[str, float] | None = None  # what the confidence is computed from
+    log_prob: float | None = None  # the search's total log-probability of the output, EOS included
     # mean encoder states (source, output) while a confidence is being fitted (no calibration yet)
     states: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
@@ -354,7 +355,7 @@ class Translator:
             signals = sentence_features(
                 sentences[index], best.text, best.score, reverse_score, best.alignment,
                 best.source_tokens[:-1], sum(i == unknown for i in encoded[index]),
-                [(other.text, other.score) for other in results[index][1:]],
+                [(other.text, other.score) for other in results[index][1:]], token_mean(best),
             )
             signals["untranslated"] = untranslated_share(sentences[index], best.text, self.src_lang, self.tgt_lang)
             confidence = None if self.calibration is None else round(self.calibration(signals, state), 4)
@@ -369,7 +370,15 @@ class Translator:
             source_tokens=[self.source_sp.id_to_piece(i) for i in source_ids[:-1]] + ["</s>"],
             target_tokens=[self.target_sp.id_to_piece(i) for i in hyp.tokens] + ["</s>"],
             alignment=None if hyp.alignment is None else hyp.alignment.tolist(),
+            log_prob=hyp.log_prob,
         )
+
+
+def token_mean(translation: Translation) -> float | None:
+    """The mean log-probability of a translation's tokens, EOS included (None where no search made it)."""
+    if translation.log_prob is None or not translation.target_tokens:
+        return None
+    return translation.log_prob / len(translation.target_tokens)  # target_tokens end with </s>
 
 
 def _with_spans_repaired(source: str, translation: Translation) -> Translation:

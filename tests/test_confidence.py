@@ -50,6 +50,9 @@ def test_signals_of_a_sentence():
     assert signals["repetition"] == pytest.approx(2 / 7)  # "and sheep" twice, "sheep and" twice
     assert signals["length"] == pytest.approx(abs(math.log(36 / 27)))
     assert signals["agreement"] == 1.0 and signals["runner_up"] == 0.0  # no other hypotheses
+    assert signals["token_mean"] == -0.5  # the forward score stands in where no per-token figure is known
+    per_token = sentence_features("Tiene 12 ovejas", "He has 12 sheep", -0.5, -1.0, None, ["▁Tiene"], 0, token_mean=-0.8)
+    assert per_token["token_mean"] == -0.8 and per_token["forward"] == -0.5
 
 
 def test_a_beam_that_agrees_with_itself_signals_more_than_one_that_does_not():
@@ -124,7 +127,7 @@ def test_the_representation_ranks_sentences_by_their_kind_where_the_signals_cann
     assert signals_only["spearman"] < 0.3  # and the honest figure is not flattered by fitting on itself
     fitted = calibration.fit(scored, **settings)
     assert "neighbours" in fitted.features and len(fitted.features) == 2 * len(FEATURES) + 2 * 4 + 1
-    assert fitted.features[-1] == "runner_up*neighbours"
+    assert fitted.features[-1] == f"{FEATURES[-1]}*neighbours"
     newcomer = sentences_of_two_kinds(2, seed=1)  # a new sentence of each kind
     good, bad = (fitted(s.signals, s.states) for s in newcomer)
     assert good > 0.6 > 0.4 > bad
@@ -203,6 +206,8 @@ def test_the_translator_returns_confidence_only_when_asked(tiny_model_dir):
     best = translator.translate([SPANISH, ""], SearchConfig(beam_size=3, return_confidence=True))
     assert 0 <= best[0][0].confidence <= 1 and set(best[0][0].signals) == {*FEATURES, "untranslated"}
     assert best[0][0].alignment is None  # computed for the coverage, not returned unless asked
+    first = best[0][0]  # the search's total log-probability, per token (EOS included)
+    assert first.signals["token_mean"] == pytest.approx(first.log_prob / len(first.target_tokens))
     assert best[1][0].confidence is None  # nothing to translate
     plain = translator.translate([SPANISH], SearchConfig(beam_size=3))[0][0]
     assert plain.confidence is None and plain.text == best[0][0].text
