@@ -136,6 +136,16 @@ def cross_validated(scored: list[Scored], folds: int = 5, seed: int = 0, **setti
     return confidences
 
 
+def measure_by_set(scored: list[Scored], confidences: list[float]) -> dict[str, float]:
+    """Spearman with chrF within each set: the ranking a user needs inside one kind of text, which a
+    pooled figure flatters where sets differ in mean quality."""
+    by_set: dict[str, list[int]] = {}
+    for index, s in enumerate(scored):
+        by_set.setdefault(s.set_name, []).append(index)
+    return {name: round(float(measure([confidences[i] for i in members], [scored[i].chrf for i in members])["spearman"]), 4)
+            for name, members in by_set.items()}
+
+
 def auroc(scores: list[float], positive: list[bool]) -> float:
     """Area under the ROC curve (Mann-Whitney), ties counted half."""
     ranks = rankdata(scores)

@@ -314,3 +314,12 @@ def test_the_nearest_calibration_sentences_count_most_in_neighbours():
     assert weighted.features(source, np.zeros(3))["neighbours"] > 0.85
     plain = replace(weighted, temperature=None)  # as calibrations fitted before weighting read it
     assert plain.features(source, np.zeros(3))["neighbours"] == pytest.approx(0.5)
+
+
+def test_within_set_figures_do_not_borrow_from_the_difference_between_sets():
+    """Two sets far apart in quality, each ranked backwards: pooled Spearman looks good, within each it is -1."""
+    scored = [calibration.Scored(name, "s", "r", "o", {}, chrf) for name, base in (("easy", 80.0), ("hard", 20.0))
+              for chrf in (base, base + 5, base + 10)]
+    confidences = [0.9, 0.85, 0.8, 0.3, 0.25, 0.2]
+    assert calibration.measure(confidences, [s.chrf for s in scored])["spearman"] > 0.5
+    assert calibration.measure_by_set(scored, confidences) == {"easy": -1.0, "hard": -1.0}
