@@ -1,6 +1,7 @@
 """Choosing decoding settings on validation data: the length penalty, ensemble member weights and
 the noisy-channel weight, each swept at a fixed beam and chosen by BLEU (chrF breaks ties, then the
-value nearest the neutral default). `carousel tune` calls these and records the choice in card.json.
+value nearest the neutral default), and the beam itself: the smallest within a tolerance of the best.
+`carousel tune` calls these and records the choice in card.json.
 """
 
 from __future__ import annotations
@@ -75,35 +76,51 @@ def sweep(score, name: str, values: list[float], beam: int, report=print, **sear
     return results
 
 
-def tune_decoding(translator, score, beam: int, length_penalties: list[float], channel_weights: list[float],
+def choose_beam(best_by_beam: dict[int, dict], tolerance: float) -> int:
+    """The smallest beam whose best BLEU is within `tolerance` of the best beam's: a wider beam costs time
+    in proportion, and gains within the noise of a validation set are not worth it."""
+    top = max(scores["bleu"] for scores in best_by_beam.values())
+    return min(beam for beam, scores in best_by_beam.items() if scores["bleu"] >= top - tolerance)
+
+
+def tune_decoding(translator, score, beams: int | list[int], length_penalties: list[float], channel_weights: list[float],
                   member_weights: list[list[float]] | None, model_dir: Path, channel_dir: Path | None,
-                  split: str = "valid", report=print, ngram_bans: list[int] | None = None) -> dict:
-    """The `decoding` record of card.json: member weights (ensembles, when candidates are given), then the
-    length penalty, then the n-gram repeat ban at that penalty (when candidates are given), then the channel
-    weight (when `translator` has a channel model).
-    Settings this run does not tune are kept from the card."""
+                  split: str = "valid", report=print, ngram_bans: list[int] | None = None,
+                  beam_tolerance: float = 0.0) -> dict:
+    """The `decoding` record of card.json: member weights (ensembles, when candidates are given, at the
+    widest beam), then per beam the length penalty and the n-gram repeat ban at that penalty (when
+    candidates are given), then the beam (`choose_beam`, with several), then the channel weight at that
+    beam (when `translator` has a channel model). Settings this run does not tune are kept from the card."""
+    beams = [beams] if isinstance(beams, int) else list(dict.fromkeys(beams))
     decoding: dict = {}
     if member_weights:
         decoding["member_weights"], decoding["member_weights_sweep"] = \
-            sweep_member_weights(translator, member_weights, score, beam)
+            sweep_member_weights(translator, member_weights, score, max(beams))
     else:
         keep_untuned(translator.card, decoding, "member_weights", "member_weights_sweep")
-    penalties = sweep(score, "length_penalty", length_penalties, beam, report, channel_weight=0.0)
-    best = choose(penalties, neutral=1.0)
-    report(f"best on {split}: length penalty {best} (BLEU {penalties[best]['bleu']:.2f})")
-    decoding.update(length_penalty=best, chosen_by="BLEU", beam=beam, sweep=scores_by_value(penalties))
-    ban = 0
-    if ngram_bans:
-        bans = sweep(score, "no_repeat_ngram", ngram_bans, beam, report, length_penalty=best, channel_weight=0.0)
-        ban = int(choose(bans, neutral=0))
-        report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f})")
-        decoding.update(no_repeat_ngram=ban, no_repeat_ngram_sweep=scores_by_value(bans))
+    by_beam = {}
+    for beam in beams:
+        if len(beams) > 1:
+            report(f"beam {beam}:")
+        by_beam[beam] = _tune_at_beam(translator, score, beam, length_penalties, ngram_bans, split, report)
+    beam = beams[0]
+    if len(beams) > 1:
+        best = {b: record.pop("best") for b, record in by_beam.items()}
+        beam = choose_beam(best, beam_tolerance)
+        report(f"best on {split}: beam {beam} (BLEU {best[beam]['bleu']:.2f}; the best beam "
+               f"{max(best.values(), key=lambda s: s['bleu'])['bleu']:.2f}, tolerance {beam_tolerance:g})")
+        decoding.update(by_beam[beam], beam_tolerance=beam_tolerance, beam_sweep={
+            str(b): {**best[b], "length_penalty": by_beam[b]["length_penalty"],
+                     "no_repeat_ngram": by_beam[b].get("no_repeat_ngram", 0)} for b in beams})
     else:
+        by_beam[beam].pop("best")
+        decoding.update(by_beam[beam])
+    if not ngram_bans:
         keep_untuned(translator.card, decoding, "no_repeat_ngram", "no_repeat_ngram_sweep")
     if channel_dir is None:
         keep_untuned(translator.card, decoding, "channel")
         return decoding
-    weights = sweep(score, "channel_weight", channel_weights, beam, report, length_penalty=best,
+    weights = sweep(score, "channel_weight", channel_weights, beam, report, length_penalty=decoding["length_penalty"],
                     no_repeat_ngram=decoding.get("no_repeat_ngram", 0))
     weight = choose(weights, neutral=0.0)
     report(f"best on {split}: channel weight {weight} (BLEU {weights[weight]['bleu']:.2f})")
@@ -115,3 +132,19 @@ def tune_decoding(translator, score, beam: int, length_penalties: list[float], c
         "sweep": scores_by_value(weights),
     }
     return decoding
+
+
+def _tune_at_beam(translator, score, beam: int, length_penalties: list[float], ngram_bans: list[int] | None,
+                  split: str, report) -> dict:
+    """The length penalty, then the n-gram ban at it, at one beam; `best` holds the scores of the pair chosen."""
+    penalties = sweep(score, "length_penalty", length_penalties, beam, report, channel_weight=0.0)
+    penalty = choose(penalties, neutral=1.0)
+    report(f"best on {split}: length penalty {penalty} (BLEU {penalties[penalty]['bleu']:.2f})")
+    record = dict(length_penalty=penalty, chosen_by="BLEU", beam=beam, sweep=scores_by_value(penalties),
+                  best=penalties[penalty])
+    if ngram_bans:
+        bans = sweep(score, "no_repeat_ngram", ngram_bans, beam, report, length_penalty=penalty, channel_weight=0.0)
+        ban = int(choose(bans, neutral=0))
+        report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f})")
+        record.update(no_repeat_ngram=ban, no_repeat_ngram_sweep=scores_by_value(bans), best=bans[ban])
+    return record

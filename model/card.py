@@ -13,10 +13,13 @@ from pathlib import Path
 from carousel.errors import UserError
 from carousel.fileio import write_atomically
 from carousel.model.search import (
+    DEFAULT_BEAM_SIZE,
     DEFAULT_LENGTH_PENALTY,
+    MAX_BEAM_SIZE,
     MAX_CHANNEL_WEIGHT,
     MAX_LENGTH_PENALTY,
     MAX_NGRAM_BAN,
+    is_valid_beam_size,
     is_valid_channel_weight,
     is_valid_length_penalty,
     is_valid_ngram_ban,
@@ -103,6 +106,16 @@ def tuned_length_penalty(card: dict) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_valid_length_penalty(value):
         raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g}, got {value!r}; fix or remove it")
     return float(value)
+
+
+def tuned_beam_size(card: dict) -> int:
+    """The beam `carousel tune` chose, or tuned the other settings at (card.json `decoding.beam`), else 5."""
+    decoding = card.get("decoding") or {}
+    value = decoding.get("beam", DEFAULT_BEAM_SIZE) if isinstance(decoding, dict) else DEFAULT_BEAM_SIZE
+    if not is_valid_beam_size(value):
+        raise ModelLoadError(f"card.json decoding.beam must be a whole number from 1 to {MAX_BEAM_SIZE}, got {value!r}; "
+                             "fix or remove it")
+    return value
 
 
 def tuned_ngram_ban(card: dict) -> int:

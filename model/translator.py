@@ -17,7 +17,7 @@ import torch
 
 from carousel.model.padding import batches_by_tokens, cut_into_batches, pad
 from carousel.model.normalize import Normalizer
-from carousel.model.card import ModelLoadError, channel_settings, tuned_length_penalty, tuned_ngram_ban
+from carousel.model.card import ModelLoadError, channel_settings, tuned_beam_size, tuned_length_penalty, tuned_ngram_ban
 from carousel.model.checkpoint import LoadedModel
 from carousel.model.confidence import (
     Calibration,
@@ -90,6 +90,7 @@ class Translator:
         # not depend on its batch (with a precision that keeps sentences apart: model/precision.py).
         self.shortlist_per_sentence = shortlist_per_sentence
         self.card = card or {}  # the model directory's card.json
+        self.beam_size = tuned_beam_size(self.card)
         self.length_penalty = tuned_length_penalty(self.card)
         self.no_repeat_ngram = tuned_ngram_ban(self.card)
         # The reverse-direction model that reranks the beam, and its weight (0 without one).
@@ -143,7 +144,10 @@ class Translator:
         self.model.set_weights(weights)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
-        """`search` with the model's own length penalty, channel weight and n-gram ban wherever it leaves them unset."""
+        """`search` with the model's own beam (widened to its nbest), length penalty, channel weight and n-gram
+        ban wherever it leaves them unset."""
+        if search.beam_size is None:
+            search = replace(search, beam_size=max(self.beam_size, search.nbest))
         if search.length_penalty is None:
             search = replace(search, length_penalty=self.length_penalty)
         if search.channel_weight is None:

@@ -27,7 +27,7 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 def decoding_cost(tokens: int, search: SearchConfig) -> int:
-    return tokens * search.beam_size * (2 if search.return_confidence else 1)
+    return tokens * search.beam * (2 if search.return_confidence else 1)
 
 
 def cut_long_sentences(document: SplitText | HtmlText, tokens: Tokens, cap: int) -> SplitText | HtmlText:

@@ -157,7 +157,7 @@ class BatchingQueue:
         """
         loop = asyncio.get_running_loop()
         if costs is None:
-            costs = [estimated_cost([sentence], search.beam_size) for sentence in sentences]
+            costs = [estimated_cost([sentence], search.beam) for sentence in sentences]
         job = _Job(list(sentences), search, loop.create_future(), loop, list(costs), glossary)
         job.results = [None] * len(job.sentences)
         with self._condition:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from carousel.routing.domains import DEFAULT_DOMAIN, FILENAME as ROUTING_FILE, DomainRouting, DomainsError, load_routing, model_domain
 from carousel.errors import UserError
-from carousel.model.translator import Translator
+from carousel.model.translator import SearchConfig, Translator
 from carousel.model.loading import load_translator
 from carousel.routing.shipped import language_pair, model_directories
 from carousel.service.queue import BatchingQueue, BatchReport
@@ -55,6 +55,11 @@ class ServedModel:
         """Source subword tokens of a sentence, EOS included (estimated when the translator cannot say)."""
         encode = getattr(self.queue.translator, "encode_source", None)
         return len(encode(sentence)) if encode is not None else len(sentence) // 4 + 2
+
+    def search_for(self, search: SearchConfig) -> SearchConfig:
+        """`search` with this model's own settings where it leaves them unset: its beam sets the decoding cost."""
+        fill = getattr(self.queue.translator, "with_model_defaults", None)
+        return fill(search) if fill is not None else search
 
     def token_cap(self, cap: int) -> int:
         """`cap`, or less where the model reads fewer tokens of a sentence (it drops the rest)."""

@@ -46,7 +46,8 @@ class ServiceSettings(BaseSettings):
                                    "none (float32, also batch-independent) or bf16")
 
     # Decoding: requests choose a beam between 1 and max_beam; alternatives need beam > alternatives.
-    default_beam: int = Field(5, ge=1, description="beam size of a request that names none")
+    default_beam: int | None = Field(None, ge=1, description="beam size of a request that names none (default: each "
+                                     "model's own, chosen on validation data by `carousel tune`, else 5)")
     max_beam: int = Field(10, ge=1, description="largest beam a request may ask for")
     max_alternatives: int = Field(3, ge=0, description="most alternatives a request may ask for")
 
@@ -193,7 +194,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceSettings:
-        if self.default_beam > self.max_beam:
+        if self.default_beam is not None and self.default_beam > self.max_beam:
             raise ValueError(f"default_beam ({self.default_beam}) is larger than max_beam ({self.max_beam})")
         if self.max_alternatives >= self.max_beam:
             raise ValueError(

@@ -110,8 +110,8 @@ def search_config(request: TranslateRequest, settings: ServiceSettings) -> Searc
     if not 0 <= request.alternatives <= settings.max_alternatives:
         raise ApiError(422, f"alternatives must be between 0 and {settings.max_alternatives}, got {request.alternatives}")
     nbest = request.alternatives + 1
-    if request.beam_size is None:
-        beam = max(settings.default_beam, nbest)
+    if request.beam_size is None:  # the service's default, else the model's own (widened to nbest by the translator)
+        beam = None if settings.default_beam is None else max(settings.default_beam, nbest)
     else:
         beam = request.beam_size
         if not 1 <= beam <= settings.max_beam:
@@ -182,13 +182,13 @@ def _check_budget(items: list[_Item], settings: ServiceSettings, search: SearchC
     sentences = sum(len(item.document.sentences) for item in items)
     if sentences > settings.max_sentences:
         raise ApiError(413, f"q holds {sentences} sentences; the limit is {settings.max_sentences} per request")
-    tokens = 0
+    tokens = cost = 0
     for item in items:
         item.tokens = [item.model.sentence_tokens(s) for s in item.document.sentences]
         tokens += sum(item.tokens)
         if tokens > settings.max_source_tokens:
             raise ApiError(413, f"q holds more than {settings.max_source_tokens} source tokens, the limit per request")
-    cost = decoding_cost(tokens, search)
+        cost += decoding_cost(sum(item.tokens), item.model.search_for(search))
     if cost > settings.max_decoding_cost:
         unit = "source tokens × beam size" + (" × 2 for the confidence" if search.return_confidence else "")
         raise ApiError(413, f"q would cost {cost} to decode ({unit}); the limit is {settings.max_decoding_cost} "
@@ -310,9 +310,10 @@ async def _translate_items(
                 sentences = [item.document.sentences[i] for item, i in slots]
                 # a model without a calibration answers no confidence rather than failing
                 calibrated = group[0].model.has_confidence
-                model_search = search if calibrated or not search.return_confidence else replace(search, return_confidence=False)
-                costs = [decoding_cost(item.tokens[i], model_search) for item, i in slots]
                 model = group[0].model
+                model_search = model.search_for(
+                    search if calibrated or not search.return_confidence else replace(search, return_confidence=False))
+                costs = [decoding_cost(item.tokens[i], model_search) for item, i in slots]
                 terms = glossary if glossary is not None and (glossary.source_lang, glossary.target_lang) == (
                     model.src_lang, model.tgt_lang) else None
                 futures.append((slots, model.queue.submit(sentences, model_search, costs, glossary=terms)))

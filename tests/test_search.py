@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from carousel.model.config import EOS_ID, ModelConfig
-from carousel.model.search import SearchConfig, beam_search, greedy_search, max_output_lengths
+from carousel.model.search import SearchConfig, beam_search, best_candidates, greedy_search, max_output_lengths
 from carousel.model.seq2seq import Seq2Seq
 
 VARIANTS = [
@@ -157,3 +159,15 @@ def test_any_batch_gives_one_result_per_sentence(lengths, beam):
     results = beam_search(model, src, lens, SearchConfig(beam_size=beam))
     assert len(results) == len(lengths)
     assert all(len(r) == 1 for r in results)
+
+
+@pytest.mark.parametrize("sentences, beams, vocab, count", [(1, 1, 7, 2), (3, 5, 40, 10), (8, 4, 1000, 8), (2, 3, 5, 6)])
+def test_best_candidates_are_those_of_a_top_k_over_beams_and_vocabulary(sentences, beams, vocab, count):
+    torch.manual_seed(sentences * vocab)
+    candidates = torch.randn(sentences, beams, vocab)
+    candidates[0, 1:] = -math.inf  # the first step: one live beam per sentence
+    expected = candidates.view(sentences, -1).topk(count, dim=1)
+    scores, index = best_candidates(candidates, count)
+    assert torch.equal(scores, expected.values)
+    finite = torch.isfinite(expected.values)  # among equal -inf scores either index will do
+    assert torch.equal(index[finite], expected.indices[finite])

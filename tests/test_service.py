@@ -197,6 +197,20 @@ def test_the_requested_beam_size_reaches_the_translator(beam_service, fields, be
     assert (search.beam_size, search.nbest) == (beam, nbest)
 
 
+
+def test_without_a_default_beam_each_model_decodes_and_is_charged_at_its_own(tmp_path, tiny_model_dir, reference):
+    from carousel.model.card import update_card
+
+    shutil.copytree(tiny_model_dir, tmp_path / "tiny-es-en")
+    update_card(tmp_path / "tiny-es-en", decoding={"beam": 1})  # `carousel tune --beams` chose greedy
+    tokens = sum(len(reference.encode_source(s)) for s in split_sentences(SPANISH).sentences)
+    settings = ServiceSettings(models_dir=tmp_path, quantize="none", max_decoding_cost=2 * tokens)
+    with running(create_app(settings)) as client:
+        response = translate(client, q=SPANISH, source="es", target="en")
+        assert response.status_code == 200, response.text  # charged at beam 1: within the limit
+        assert response.json()["translatedText"] == alone(reference, SPANISH, beam=1)
+        assert translate(client, q=SPANISH, source="es", target="en", beam_size=3).status_code == 413
+
 # -- the other routes -------------------------------------------------------------------------------
 
 

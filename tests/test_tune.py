@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from carousel.cli import main
-from carousel.evaluation.tuning import choose
+from carousel.evaluation.tuning import choose, choose_beam
 from carousel.model.card import update_card
 from carousel.model.card import ModelLoadError
 from carousel.model.search import SearchConfig
@@ -102,3 +102,54 @@ def test_carousel_translate_uses_the_cards_value_and_the_flag_overrides_it(model
     assert main(["translate", "--model", str(model_copy), "--length-penalty", "-1", str(path)]) == 2
     err = capsys.readouterr().err
     assert "--length-penalty must be between 0 and 10, got -1.0" in err and "Traceback" not in err
+
+
+def test_choose_beam_keeps_the_smallest_beam_within_the_tolerance():
+    scores = {3: {"bleu": 15.69}, 4: {"bleu": 15.74}, 5: {"bleu": 15.75}}
+    assert choose_beam(scores, 0.1) == 3
+    assert choose_beam(scores, 0.05) == 4
+    assert choose_beam(scores, 0.0) == 5
+    assert choose_beam({2: {"bleu": 10.0}, 5: {"bleu": 9.0}}, 0.0) == 2  # a smaller beam that is simply better
+
+
+def test_tune_over_beams_records_the_chosen_beam_and_every_beams_evidence(model_copy, tiny_corpus, capsys):
+    code = main(["tune", "--model", str(model_copy), "--corpus", str(tiny_corpus), "--beams", "1", "3",
+                 "--beam-tolerance", "100", "--length-penalties", "0", "1.0", "--update-card", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    decoding = _card(model_copy)["decoding"]
+    assert set(decoding["beam_sweep"]) == {"1", "3"} and decoding["beam_tolerance"] == 100
+    assert decoding["beam"] == 1  # every beam is within 100 BLEU of the best: the smallest is kept
+    assert decoding["length_penalty"] == decoding["beam_sweep"]["1"]["length_penalty"]
+    assert "best on valid: beam 1 " in out
+    assert load_translator(model_copy).with_model_defaults(SearchConfig()).beam_size == 1
+
+
+def test_tune_refuses_a_beam_out_of_range(model_copy, capsys):
+    assert main(["tune", "--model", str(model_copy), "--beams", "3", "65"]) == 2
+    err = capsys.readouterr().err
+    assert "--beam and --beams must lie between 1 and 64" in err and "Traceback" not in err
+
+
+def test_the_models_beam_fills_in_where_the_request_leaves_it_unset_widened_to_its_nbest(model_copy, tiny_test_pairs):
+    update_card(model_copy, decoding={"beam": 2})
+    translator = load_translator(model_copy)
+    assert translator.with_model_defaults(SearchConfig()).beam_size == 2
+    assert translator.with_model_defaults(SearchConfig(nbest=3)).beam_size == 3
+    assert translator.with_model_defaults(SearchConfig(beam_size=4)).beam_size == 4
+    sources = [source for source, _ in tiny_test_pairs[:6]]
+    by_default = translator.translate(sources, SearchConfig())
+    explicit = translator.translate(sources, SearchConfig(beam_size=2))
+    assert [[(t.text, t.score) for t in n] for n in by_default] == [[(t.text, t.score) for t in n] for n in explicit]
+    update_card(model_copy, decoding={"beam": 0})
+    with pytest.raises(ModelLoadError, match="decoding.beam"):
+        load_translator(model_copy)
+
+
+def test_evaluate_reports_and_records_the_models_beam(model_copy, tiny_corpus, capsys):
+    update_card(model_copy, decoding={"beam": 2})
+    assert main(["evaluate", "--model", str(model_copy), "--corpus", str(tiny_corpus), "--json", "--update-card",
+                 "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["search"]["beam"] == 2
+    assert "--beam 2 " in _card(model_copy)["evaluation"]["test"]["command"]

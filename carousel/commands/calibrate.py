@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         "validation": figures,  # each sentence scored by a calibration fitted without it (5-fold)
         "baseline_validation": base,
         "validation_within_sets": within,  # Spearman inside each set, same cross-validation
-        "beam": args.beam, "quantize": args.quantize,
+        "beam": translator.with_model_defaults(search).beam_size, "quantize": args.quantize,
         "command": " ".join(getattr(args, "command_line", ["carousel", "calibrate"])),
     })
     print(f"fitted on {len(scored)} validation sentences; 5-fold cross-validated Spearman {figures['spearman']} (length-normalised score "

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         )
         quantized = "" if args.quantize == DEFAULT_QUANTIZATION else f", {args.quantize}"
         name = Path(args.model).name if args.model is not None else f"shipped {args.pair} ({args.domain})"
-        systems.insert(0, (f"{name} (beam {args.beam}{quantized})", model_result["hypotheses"]))
+        systems.insert(0, (f"{name} (beam {model_result['beam']}{quantized})", model_result["hypotheses"]))
         if args.write_hyps:
             _write_lines(args.write_hyps, model_result["hypotheses"])
         if args.update_card:
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         report.update(corpus=str(corpus), split=args.split, source=src)
     if model_result is not None:
         report["search"] = {
-            "beam": args.beam, "length_penalty": model_result["length_penalty"],
+            "beam": model_result["beam"], "length_penalty": model_result["length_penalty"],
             "channel_weight": model_result["channel_weight"],
             "max_length_ratio": args.max_length_ratio, "no_repeat_ngram": model_result["no_repeat_ngram"],
             "quantize": args.quantize,
@@ -224,7 +224,7 @@ def _reproducing_command(args: argparse.Namespace, corpus: Path, result: dict) -
     command += ["--src", result["source"]]
     for ref in result["references"]:
         command += ["--ref", ref]
-    command += ["--beam", str(args.beam), "--batch-tokens", str(args.batch_tokens)]
+    command += ["--beam", str(result["beam"]), "--batch-tokens", str(args.batch_tokens)]
     command += ["--length-penalty", str(result["length_penalty"]), "--channel-weight", str(result["channel_weight"])]
     command += ["--max-length-ratio", str(args.max_length_ratio), "--no-repeat-ngram", str(result["no_repeat_ngram"])]
     return command + ["--quantize", args.quantize]

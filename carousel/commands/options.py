@@ -33,7 +33,10 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     """Decoding flags of translate, evaluate and back-translation."""
-    parser.add_argument("--beam", type=positive_int, default=5, help="beam size; 1 is greedy (default: %(default)s)")
+    parser.add_argument(
+        "--beam", type=positive_int, default=None,
+        help="beam size; 1 is greedy (default: the model's own, chosen on validation data by `carousel tune`, else 5)",
+    )
     parser.add_argument(
         "--batch-tokens", type=positive_int, default=12000,
         help="source tokens × beam per batch (default: %(default)s)",

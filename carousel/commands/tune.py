@@ -14,6 +14,10 @@ With --channel-model DIR (a model of the reverse direction), it then sweeps the 
 score in reranking the beam (model/reranking.py) at the chosen length penalty, and records both the
 directory (relative to the tuned one, so the two move together) and the weight under
 `decoding.channel`. A weight of 0 (reranking did not help) is recorded too, and then nothing is loaded.
+
+With --beams 3 4 5 it tunes the length penalty (and the n-gram ban) at each beam and records the smallest
+beam whose BLEU is within --beam-tolerance of the best as `decoding.beam`: the model's default beam in
+`carousel translate`, `evaluate` and the service wherever a beam is not asked for.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from carousel.model.precision import DEFAULT_QUANTIZATION, QUANTIZE_MODES
 
 DEFAULT_SWEEP = [0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0]
 DEFAULT_CHANNEL_SWEEP = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5]
+DEFAULT_BEAM_TOLERANCE = 0.1  # BLEU; far inside the noise of a 1,000-sentence validation set
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="valid", help="corpus split to tune on; never test (default: %(default)s)")
     parser.add_argument("--src", help="source column (default: the model's training source column)")
     parser.add_argument("--ref", action="append", metavar="COLUMN", help="reference column, repeatable")
-    parser.add_argument("--beam", type=positive_int, default=5, help="beam size (default: %(default)s)")
+    beam = parser.add_mutually_exclusive_group()
+    beam.add_argument("--beam", type=positive_int, default=5, help="beam size (default: %(default)s)")
+    beam.add_argument(
+        "--beams", type=positive_int, nargs="+", metavar="K",
+        help="tune at each of these beam sizes and keep the smallest whose BLEU is within --beam-tolerance of the "
+        "best: the model's default beam, e.g. 3 4 5",
+    )
+    parser.add_argument(
+        "--beam-tolerance", type=float, default=DEFAULT_BEAM_TOLERANCE, metavar="BLEU",
+        help="with --beams: BLEU a smaller beam may lose against the best (default: %(default)s)",
+    )
     parser.add_argument(
         "--length-penalties", type=float, nargs="+", default=DEFAULT_SWEEP, metavar="ALPHA",
         help=f"values to try (default: {' '.join(map(str, DEFAULT_SWEEP))})",
@@ -74,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from carousel.model.loading import load_translator
     from carousel.evaluation.tuning import load_channel_model, tune_decoding
     from carousel.model.search import (
-        MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, MAX_NGRAM_BAN, is_valid_channel_weight, is_valid_length_penalty,
-        is_valid_ngram_ban,
+        MAX_BEAM_SIZE, MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, MAX_NGRAM_BAN, is_valid_beam_size, is_valid_channel_weight,
+        is_valid_length_penalty, is_valid_ngram_ban,
     )
 
     if args.split == "test":
@@ -84,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--length-penalties must lie between 0 and {MAX_LENGTH_PENALTY:g}, got {args.length_penalties}")
     if not all(map(is_valid_channel_weight, args.channel_weights)):
         raise UserError(f"--channel-weights must lie between 0 and {MAX_CHANNEL_WEIGHT:g}, got {args.channel_weights}")
+    beams = args.beams or [args.beam]
+    if not all(map(is_valid_beam_size, beams)):
+        raise UserError(f"--beam and --beams must lie between 1 and {MAX_BEAM_SIZE}, got {beams}")
+    if not 0 <= args.beam_tolerance <= 100:
+        raise UserError(f"--beam-tolerance must be between 0 and 100 BLEU, got {args.beam_tolerance}")
     if args.no_repeat_ngrams and not all(map(is_valid_ngram_ban, args.no_repeat_ngrams)):
         raise UserError(f"--no-repeat-ngrams must be 0 or from 2 to {MAX_NGRAM_BAN}, got {args.no_repeat_ngrams}")
     corpus, src, refs = corpus_settings(args)
@@ -99,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
                                          progress=not args.quiet and sys.stderr.isatty())
         return score_system(hypotheses, references)
 
-    decoding = tune_decoding(translator, score, args.beam, args.length_penalties, args.channel_weights,
+    decoding = tune_decoding(translator, score, beams, args.length_penalties, args.channel_weights,
                              args.member_weights, args.model, args.channel_model,
                              split=args.split, report=lambda line: print(line, flush=True),
-                             ngram_bans=args.no_repeat_ngrams)
+                             ngram_bans=args.no_repeat_ngrams, beam_tolerance=args.beam_tolerance)
     decoding.update(quantize=args.quantize, corpus=str(corpus), split=args.split,
                     split_sha256=split_sha256(corpus, args.split), command=shlex.join(args.command_line))
 
