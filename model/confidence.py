@@ -54,7 +54,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sacrebleu.metrics import CHRF
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
 
@@ -73,7 +72,13 @@ FRAGMENT_PIECES = 4  # a source word cut into this many pieces or more counts as
 UNTRANSLATED_MARGIN = 1.5
 _DIGITS = re.compile(r"\d+")
 _WORDS = re.compile(r"[^\W\d_]{2,}")  # runs of two or more letters
-_CHRF = CHRF()
+
+
+@functools.cache
+def _chrf():
+    from sacrebleu.metrics import CHRF  # here, not at the top: translation without a confidence never needs it
+
+    return CHRF()
 
 
 class CalibrationError(ValueError):
@@ -161,7 +166,8 @@ def beam_agreement(best: str, others: list[str]) -> float:
     """Mean chrF / 100 of the other hypotheses with the best as reference (1 without others)."""
     if not others:
         return 1.0
-    return sum(_CHRF.sentence_score(text, [best]).score for text in others) / (100.0 * len(others))
+    chrf = _chrf()
+    return sum(chrf.sentence_score(text, [best]).score for text in others) / (100.0 * len(others))
 
 
 def text_confidence(sentences: list[float | None]) -> float | None:

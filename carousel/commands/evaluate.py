@@ -21,7 +21,6 @@ from pathlib import Path
 
 from carousel.errors import UserError
 from carousel.commands.options import add_search_arguments, corpus_settings, positive_int, search_config
-from carousel.evaluation.scoring import evaluate_model_on_split, format_report, read_reference_columns, score_systems
 from carousel.formats.batch import stop_after_broken_pipe
 from carousel.fileio import read_lines
 from carousel.model.precision import DEFAULT_QUANTIZATION
@@ -76,6 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from carousel.evaluation.scoring import evaluate_model_on_split, format_report, read_reference_columns, score_systems
+
     _default_to_shipped_pair(args)
     _check_combination(args)
     search = search_config(args)

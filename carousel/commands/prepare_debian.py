@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
-from carousel.data.corpus import CorpusManifest
-from carousel.data.debian.builder import DEFAULT_CACHE, build_debian_corpus
-from carousel.data.debian.config import DebianConfig
-from carousel.data.debian.packages import DEFAULT_MANIFEST
+from carousel.data.debian.packages import DEFAULT_CACHE, DEFAULT_MANIFEST
 from carousel.errors import UserError
+
+if TYPE_CHECKING:  # the builder and pydantic load when the command runs, not whenever the CLI starts
+    from carousel.data.corpus import CorpusManifest
+    from carousel.data.debian.config import DebianConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> DebianConfig:
     """The build settings, with the command-line overrides applied (validated by pydantic)."""
+    from pydantic import ValidationError
+
+    from carousel.data.debian.config import DebianConfig
+
     overrides = {}
     if args.max_fragment_share is not None:
         overrides["max_fragment_share"] = args.max_fragment_share
@@ -53,6 +58,8 @@ def config_from_args(args: argparse.Namespace) -> DebianConfig:
 
 def run(args: argparse.Namespace) -> CorpusManifest:
     """Build the corpus as the parsed arguments say and return its manifest."""
+    from carousel.data.debian.builder import build_debian_corpus
+
     return build_debian_corpus(
         config_from_args(args),
         args.out,

@@ -25,12 +25,11 @@ from carousel.data.debian import sources
 from carousel.data.debian.cleaning import clean_candidate
 from carousel.data.debian.config import DebianConfig
 from carousel.data.debian.licences import package_licence
-from carousel.data.debian.packages import DEFAULT_MANIFEST, fetch, read_manifest, select_packages
+from carousel.data.debian.packages import DEFAULT_CACHE, DEFAULT_MANIFEST, fetch, read_manifest, select_packages
 from carousel.data.gettext import word_count
 
 COLUMNS = ["id", "en", "es"]
 LANGUAGES = {"en": "en", "es": "es"}
-DEFAULT_CACHE = Path("runs/debian-cache")
 _SPLIT_RANK = {"test": 0, "valid": 1, "train": 2}
 
 

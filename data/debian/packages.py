@@ -16,6 +16,7 @@ from pathlib import Path
 from carousel.errors import UserError
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parent / "packages.txt"
+DEFAULT_CACHE = Path("runs/debian-cache")  # downloaded and unpacked packages
 
 
 @dataclass(frozen=True)
