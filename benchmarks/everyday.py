@@ -1,11 +1,11 @@
 """The first things a new user types: greetings, courtesy phrases and everyday questions.
 
     python benchmarks/everyday.py [--set benchmarks/data/everyday.tsv] [--models-dir models]
-                                  [--spec data/mixes/general-v2-es-en.yaml ...] [--beam 5]
+                                  [--spec data/mixes/general-v2-es-en.yaml ...] [--beam K]
 
 Each sentence is translated on its own, as the service translates one typed sentence and as `carousel
 translate --source X --target Y` translates a one-line input (the shipped models of the pair behind the
-domain router, beam 5, int8) and counted right when the
+domain router, each at its own beam, int8) and counted right when the
 output equals one of its accepted translations, ignoring case, punctuation and spacing. A sentence that
 a training mix holds (either side, the same comparison) is reported and left out of the count, so the
 figure is on sentences the models have not seen.
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--set", type=Path, default=ROOT / "benchmarks" / "data" / "everyday.tsv")
     parser.add_argument("--models-dir", type=Path, default=None, help="default: the shipped models")
     parser.add_argument("--spec", type=Path, nargs="*", default=SPECS, help="training mixes whose sentences are left out")
-    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--beam", type=int, default=None, help="beam size (default: each model's own)")
     args = parser.parse_args()
     if args.models_dir is not None:
         os.environ["CAROUSEL_MODELS_DIR"] = str(args.models_dir)
@@ -83,7 +83,7 @@ def main() -> None:
             ok = normalised(output) in {normalised(a) for a in accepted}
             right, counted = right + ok, counted + 1
             print(f"{direction}  {'right' if ok else 'WRONG'}  {source} -> {output}")
-    print(f"\n{right} of {counted} right ({args.set.name}, beam {args.beam}, the shipped models behind the router)")
+    print(f"\n{right} of {counted} right ({args.set.name}, beam {args.beam or 'of each model'}, the shipped models behind the router)")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured for each count")
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--beam", type=int, default=None, help="beam of every request (default: the model's own)")
     parser.add_argument("--quantize", default="int8")
     args = parser.parse_args()
 
@@ -70,7 +70,7 @@ def main() -> None:
     sentences = [row[0] for row in read_split(ROOT / "data" / "corpora" / "bible", "test", ["es"]) if row[0].strip()]
     with tempfile.TemporaryDirectory(prefix="carousel-models-") as models_dir:
         os.symlink(ROOT / "models" / args.model, Path(models_dir) / args.model)  # one model: quick to load
-        print(f"{args.model}, {args.clients} clients, {args.duration:.0f} s each, beam {args.beam}, "
+        print(f"{args.model}, {args.clients} clients, {args.duration:.0f} s each, beam {args.beam or 'of the model'}, "
               f"{args.quantize}, {os.cpu_count()} cores; haproxy {shutil.which('haproxy')}", flush=True)
         one = measure(Path(models_dir), 1, sentences, args)
         two = measure(Path(models_dir), 2, sentences, args)

@@ -1,6 +1,6 @@
 """Service load on loopback: throughput and latency with cross-request batching on and off, against offline.
 
-    python benchmarks/serve.py                                  # models/bible-es-en, 32 clients, 30 s, beam 5
+    python benchmarks/serve.py                                  # models/bible-es-en, 32 clients, 30 s, the model's beam
     python benchmarks/serve.py --clients 8 --duration 10 --configs on
     python benchmarks/serve.py --single                         # one client, one 25-word sentence: latency
     python benchmarks/serve.py --url http://127.0.0.1:5000      # a running server, as it is configured
@@ -72,7 +72,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def load(
-    url: str, sentences: list[str], pair: tuple[str, str], *, clients: int, seconds: float, beam: int,
+    url: str, sentences: list[str], pair: tuple[str, str], *, clients: int, seconds: float, beam: int | None,
     per_request: int = 1, max_requests: int = 0, start: int = 0,
 ) -> LoadResult:
     """`clients` concurrent clients, each sending one request at a time until `seconds` pass."""
@@ -87,7 +87,9 @@ async def load(
             first = (start + issued) * per_request
             issued += 1
             q = [sentences[(first + k) % len(sentences)] for k in range(per_request)]
-            body = {"q": q[0] if per_request == 1 else q, "source": pair[0], "target": pair[1], "beam_size": beam}
+            body = {"q": q[0] if per_request == 1 else q, "source": pair[0], "target": pair[1]}
+            if beam is not None:  # else the server's default: the model's own
+                body["beam_size"] = beam
             if await timed_post(client, body, result) == "200":
                 result.sentences += per_request
 
@@ -142,7 +144,7 @@ def free_port() -> int:
 class Server:
     """`carousel serve` on a free loopback port, stopped with SIGTERM (killed if it does not stop)."""
 
-    def __init__(self, models_dir: Path, beam: int, extra: list[str], threads: int, ready_timeout: float = 300):
+    def __init__(self, models_dir: Path, beam: int | None, extra: list[str], threads: int, ready_timeout: float = 300):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         descriptor, name = tempfile.mkstemp(prefix="carousel-serve-", suffix=".log")
@@ -151,7 +153,7 @@ class Server:
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
         command = [sys.executable, "-m", "carousel", "serve", "--models-dir", str(models_dir), "--host", "127.0.0.1",
-                   "--port", str(self.port), "--beam", str(beam), "--log-level", "warning", *extra]
+                   "--port", str(self.port), *(["--beam", str(beam)] if beam else []), "--log-level", "warning", *extra]
         with os.fdopen(descriptor, "w") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -194,7 +196,7 @@ class Server:
 # -- measurements ----------------------------------------------------------------------------------
 
 
-def offline_rate(model_dir: Path, sentences: list[str], beam: int, threads: int, quantize: str) -> float:
+def offline_rate(model_dir: Path, sentences: list[str], beam: int | None, threads: int, quantize: str) -> float:
     """Verses/s of one `Translator.translate_texts` call on all the verses, in this process."""
     import torch
 
@@ -271,7 +273,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per configuration")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--max-requests", type=int, default=100_000, help="stop a measurement after this many")
-    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--beam", type=int, default=None, help="beam of every request (default: the model's own)")
     parser.add_argument("--per-request", type=int, default=1, help="sentences per request (q as a list when > 1)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for server and offline (default: torch's)")
     parser.add_argument(
@@ -298,11 +300,11 @@ def main() -> None:
         sentences = sentences[: args.limit]
     if args.single:
         sentences = [twenty_five_words(sentences)]
-        print(f"one client, one sentence of {len(sentences[0].split())} words, beam {args.beam}, {args.duration:.0f} s: "
+        print(f"one client, one sentence of {len(sentences[0].split())} words, beam {args.beam or 'of the model'}, {args.duration:.0f} s: "
               f"{sentences[0]!r}")
     else:
         print(f"{len(sentences)} sentences ({args.corpus} {args.split} {column}), {args.clients} clients × "
-              f"{args.per_request} sentence(s) per request, beam {args.beam}, {args.duration:.0f} s per configuration")
+              f"{args.per_request} sentence(s) per request, beam {args.beam or 'of the model'}, {args.duration:.0f} s per configuration")
 
     offline = None
     if not args.single and not args.no_offline and (model_dir / "config.json").is_file():

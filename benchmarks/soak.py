@@ -312,7 +312,7 @@ def main() -> int:
     parser.add_argument("--pid", type=int, help="with --url: the server's process id, for RSS and CPU")
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--model", default="bible-es-en", help="model directory name under --models-dir")
-    parser.add_argument("--beam", type=int, default=5, help="default beam of the server started here")
+    parser.add_argument("--beam", type=int, default=None, help="default beam of the server started here (default: each model's own)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads of the server (default: torch's)")
     parser.add_argument("--corpus", type=Path, default=Path("data/corpora/bible"))
     parser.add_argument("--split", default="test")

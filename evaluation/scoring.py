@@ -140,7 +140,7 @@ def evaluate_model_on_split(
         "length_penalty": search.length_penalty,
         "channel_weight": search.channel_weight,
         "max_length_ratio": search.max_length_ratio,
-        "no_repeat_ngram": search.ngram_ban,
+        "no_repeat_ngram": search.no_repeat_ngram,  # None where routed: each model its own
         "quantize": quantization,
         "stutters": round(stutter_share(sources, hypotheses), 4),
         "hypotheses": hypotheses,
@@ -191,7 +191,7 @@ def format_report(report: dict, where: str) -> str:
     references = len(report["references"])
     lines = [f"{report['sentences']} sentences, {references} reference{'s' * (references > 1)} from {where}"]
     if "search" in report:
-        search = report["search"]
+        search = {name: "each model's own" if value is None else value for name, value in report["search"].items()}
         lines[0] += (
             f"; model decoding: beam {search['beam']}, length penalty {search['length_penalty']}, "
             f"channel weight {search['channel_weight']}, no repeat ngram {search.get('no_repeat_ngram', 0)}, "

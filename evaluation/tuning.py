@@ -110,7 +110,7 @@ def tune_decoding(translator, score, beams: int | list[int], length_penalties: l
         report(f"best on {split}: beam {beam} (BLEU {best[beam]['bleu']:.2f}; the best beam "
                f"{max(best.values(), key=lambda s: s['bleu'])['bleu']:.2f}, tolerance {beam_tolerance:g})")
         decoding.update(by_beam[beam], beam_tolerance=beam_tolerance, beam_sweep={
-            str(b): {**best[b], "length_penalty": by_beam[b]["length_penalty"],
+            str(b): {"bleu": best[b]["bleu"], "chrf": best[b]["chrf"], "length_penalty": by_beam[b]["length_penalty"],
                      "no_repeat_ngram": by_beam[b].get("no_repeat_ngram", 0)} for b in beams})
     else:
         by_beam[beam].pop("best")

@@ -119,6 +119,7 @@ def test_tune_over_beams_records_the_chosen_beam_and_every_beams_evidence(model_
     assert code == 0, err
     decoding = _card(model_copy)["decoding"]
     assert set(decoding["beam_sweep"]) == {"1", "3"} and decoding["beam_tolerance"] == 100
+    assert set(decoding["beam_sweep"]["3"]) == {"bleu", "chrf", "length_penalty", "no_repeat_ngram"}
     assert decoding["beam"] == 1  # every beam is within 100 BLEU of the best: the smallest is kept
     assert decoding["length_penalty"] == decoding["beam_sweep"]["1"]["length_penalty"]
     assert "best on valid: beam 1 " in out

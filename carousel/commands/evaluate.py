@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         )
         quantized = "" if args.quantize == DEFAULT_QUANTIZATION else f", {args.quantize}"
         name = Path(args.model).name if args.model is not None else f"shipped {args.pair} ({args.domain})"
-        systems.insert(0, (f"{name} (beam {model_result['beam']}{quantized})", model_result["hypotheses"]))
+        systems.insert(0, (f"{name} (beam {model_result['beam'] or 'of each model'}{quantized})", model_result["hypotheses"]))
         if args.write_hyps:
             _write_lines(args.write_hyps, model_result["hypotheses"])
         if args.update_card:
