@@ -78,6 +78,7 @@ class ModelRegistry:
         self._state = "idle"  # idle -> loading -> loaded | closed
         self._lock = threading.Lock()
         self._loaded = threading.Event()
+        self._loader: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -87,15 +88,17 @@ class ModelRegistry:
             if self._state != "idle":
                 return
             self._state = "loading"
-        threading.Thread(target=self._load_all, args=(observer,), name="model-loading", daemon=True).start()
+        self._loader = threading.Thread(target=self._load_all, args=(observer,), name="model-loading", daemon=True)
+        self._loader.start()
 
     def wait_until_loaded(self, timeout: float | None = None) -> bool:
         return self._loaded.wait(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
         """Stop every queue: what is still queued is dropped (its requests have been answered or cancelled
-        by now), the batches in progress finish. Waits up to `timeout` in all; returns whether every
-        worker has stopped."""
+        by now), the batches in progress finish, and loading stops after the model it is loading (a process
+        that exits while torch loads one in another thread aborts). Waits up to `timeout` in all; returns
+        whether every worker and the loading have stopped."""
         with self._lock:
             self._state = "closed"
             models = list(self._models)
@@ -104,7 +107,10 @@ class ModelRegistry:
             served.queue.cancel_waiting()
         for served in models:
             served.queue.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return all(served.queue.stopped for served in models)
+        loader = self._loader
+        if loader is not None and loader is not threading.current_thread():
+            loader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return all(served.queue.stopped for served in models) and not (loader is not None and loader.is_alive())
 
     def _load_all(self, observer: BatchObserver | None) -> None:
         try:
@@ -114,6 +120,8 @@ class ModelRegistry:
                 log.error("%s; routing every string to the %r models", error, self.routing.default)
                 self.failures[ROUTING_FILE] = _without_paths(str(error), self.models_dir / ROUTING_FILE)
             for directory in self.discover():
+                if self._state == "closed":
+                    return
                 served = self._load_one(directory, observer)
                 if served is None:
                     continue

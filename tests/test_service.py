@@ -486,6 +486,30 @@ def test_a_second_model_for_a_language_pair_is_named_and_never_loaded(tmp_path, 
         registry.close(5)
 
 
+
+def test_closing_while_loading_waits_for_the_model_being_loaded_and_loads_no_more(tmp_path):
+    """A server stopped while it loads must not exit under torch's feet (the process then aborts)."""
+    for name, pair in (("a-es-en", ("es", "en")), ("b-en-es", ("en", "es"))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"src_lang": pair[0], "tgt_lang": pair[1]}))
+    started, gate, loaded = threading.Event(), threading.Event(), []
+
+    def load(directory, quantization):
+        loaded.append(directory.name)
+        started.set()
+        gate.wait(30)  # a model that takes its time to load
+        translator = StandInTranslator()
+        translator.card = {"name": directory.name}
+        return translator
+
+    registry = ModelRegistry(ServiceSettings(models_dir=tmp_path, batch_workers=1), load)
+    registry.start()
+    assert started.wait(30)
+    threading.Timer(0.3, gate.set).start()
+    assert registry.close(30)  # returns once the load in progress is over
+    assert loaded == ["a-es-en"] and registry.wait_until_loaded(0)
+
+
 # -- building blocks: sentences, HTML, language identification, settings -------------------------------
 
 
