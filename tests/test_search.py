@@ -171,3 +171,12 @@ def test_best_candidates_are_those_of_a_top_k_over_beams_and_vocabulary(sentence
     assert torch.equal(scores, expected.values)
     finite = torch.isfinite(expected.values)  # among equal -inf scores either index will do
     assert torch.equal(index[finite], expected.indices[finite])
+
+
+def test_a_config_without_a_beam_leaves_it_to_the_model_and_checks_what_it_can():
+    assert SearchConfig().beam_size is None and SearchConfig().beam == 5  # the model's own, else 5
+    assert SearchConfig(nbest=3).nbest == 3  # the translator widens the model's beam to it
+    with pytest.raises(ValueError, match="nbest"):
+        SearchConfig(beam_size=2, nbest=3)
+    with pytest.raises(ValueError, match="beam_size must be between 1 and 64"):
+        SearchConfig(beam_size=65)
