@@ -102,7 +102,7 @@ def tune_decoding(translator, score, beams: int | list[int], length_penalties: l
     for beam in beams:
         if len(beams) > 1:
             report(f"beam {beam}:")
-        by_beam[beam] = _tune_at_beam(translator, score, beam, length_penalties, ngram_bans, split, report)
+        by_beam[beam] = _tune_at_beam(score, beam, length_penalties, ngram_bans, split, report)
     beam = beams[0]
     if len(beams) > 1:
         best = {b: record.pop("best") for b, record in by_beam.items()}
@@ -134,8 +134,8 @@ def tune_decoding(translator, score, beams: int | list[int], length_penalties: l
     return decoding
 
 
-def _tune_at_beam(translator, score, beam: int, length_penalties: list[float], ngram_bans: list[int] | None,
-                  split: str, report) -> dict:
+def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: list[int] | None, split: str,
+                  report) -> dict:
     """The length penalty, then the n-gram ban at it, at one beam; `best` holds the scores of the pair chosen."""
     penalties = sweep(score, "length_penalty", length_penalties, beam, report, channel_weight=0.0)
     penalty = choose(penalties, neutral=1.0)

@@ -1,9 +1,9 @@
 """Greedy and batched beam search.
 
 `beam_search` keeps every sentence of a batch and all of its beams in one tensor of N = alive × K rows,
-takes the top 2K over beam × vocabulary per sentence (`best_candidates`), moves hypotheses that produce EOS to a finished
-list, and removes sentences from the tensors as soon as they are done, so the work shrinks as the batch
-finishes. Scores are GNMT length-normalised: log p(y|x) / ((5 + |y|) / 6) ** alpha (Wu et al. 2016).
+takes the top 2K over beam × vocabulary per sentence (`best_candidates`), moves hypotheses that produce
+EOS to a finished list, and removes sentences from the tensors as soon as they are done, so the work
+shrinks as the batch finishes. Scores are GNMT length-normalised: log p(y|x) / ((5 + |y|) / 6) ** alpha (Wu et al. 2016).
 A model directory may carry its own alpha, chosen on validation data (`carousel tune`); the
 `Translator` fills it in wherever a config leaves `length_penalty` unset.
 """
