@@ -83,7 +83,7 @@ def choose_beam(best_by_beam: dict[int, dict], tolerance: float) -> int:
     return min(beam for beam, scores in best_by_beam.items() if scores["bleu"] >= top - tolerance)
 
 
-def tune_decoding(translator, score, beams: int | list[int], length_penalties: list[float], channel_weights: list[float],
+def tune_decoding(translator, score, beams: list[int], length_penalties: list[float], channel_weights: list[float],
                   member_weights: list[list[float]] | None, model_dir: Path, channel_dir: Path | None,
                   split: str = "valid", report=print, ngram_bans: list[int] | None = None,
                   beam_tolerance: float = 0.0) -> dict:
@@ -91,30 +91,26 @@ def tune_decoding(translator, score, beams: int | list[int], length_penalties: l
     widest beam), then per beam the length penalty and the n-gram repeat ban at that penalty (when
     candidates are given), then the beam (`choose_beam`, with several), then the channel weight at that
     beam (when `translator` has a channel model). Settings this run does not tune are kept from the card."""
-    beams = [beams] if isinstance(beams, int) else list(dict.fromkeys(beams))
+    beams = list(dict.fromkeys(beams))
     decoding: dict = {}
     if member_weights:
         decoding["member_weights"], decoding["member_weights_sweep"] = \
             sweep_member_weights(translator, member_weights, score, max(beams))
     else:
         keep_untuned(translator.card, decoding, "member_weights", "member_weights_sweep")
-    by_beam = {}
+    by_beam, best = {}, {}  # per beam: its decoding record, and the scores of the settings it chose
     for beam in beams:
         if len(beams) > 1:
             report(f"beam {beam}:")
-        by_beam[beam] = _tune_at_beam(score, beam, length_penalties, ngram_bans, split, report)
-    beam = beams[0]
+        by_beam[beam], best[beam] = _tune_at_beam(score, beam, length_penalties, ngram_bans, split, report)
+    beam = choose_beam(best, beam_tolerance)
+    decoding.update(by_beam[beam])
     if len(beams) > 1:
-        best = {b: record.pop("best") for b, record in by_beam.items()}
-        beam = choose_beam(best, beam_tolerance)
         report(f"best on {split}: beam {beam} (BLEU {best[beam]['bleu']:.2f}; the best beam "
                f"{max(best.values(), key=lambda s: s['bleu'])['bleu']:.2f}, tolerance {beam_tolerance:g})")
-        decoding.update(by_beam[beam], beam_tolerance=beam_tolerance, beam_sweep={
+        decoding.update(beam_tolerance=beam_tolerance, beam_sweep={
             str(b): {"bleu": best[b]["bleu"], "chrf": best[b]["chrf"], "length_penalty": by_beam[b]["length_penalty"],
                      "no_repeat_ngram": by_beam[b].get("no_repeat_ngram", 0)} for b in beams})
-    else:
-        by_beam[beam].pop("best")
-        decoding.update(by_beam[beam])
     if not ngram_bans:
         keep_untuned(translator.card, decoding, "no_repeat_ngram", "no_repeat_ngram_sweep")
     if channel_dir is None:
@@ -135,16 +131,17 @@ def tune_decoding(translator, score, beams: int | list[int], length_penalties: l
 
 
 def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: list[int] | None, split: str,
-                  report) -> dict:
-    """The length penalty, then the n-gram ban at it, at one beam; `best` holds the scores of the pair chosen."""
+                  report) -> tuple[dict, dict]:
+    """The length penalty, then the n-gram ban at it, at one beam: the decoding record, and the scores of
+    the settings chosen."""
     penalties = sweep(score, "length_penalty", length_penalties, beam, report, channel_weight=0.0)
     penalty = choose(penalties, neutral=1.0)
     report(f"best on {split}: length penalty {penalty} (BLEU {penalties[penalty]['bleu']:.2f})")
-    record = dict(length_penalty=penalty, chosen_by="BLEU", beam=beam, sweep=scores_by_value(penalties),
-                  best=penalties[penalty])
-    if ngram_bans:
-        bans = sweep(score, "no_repeat_ngram", ngram_bans, beam, report, length_penalty=penalty, channel_weight=0.0)
-        ban = int(choose(bans, neutral=0))
-        report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f})")
-        record.update(no_repeat_ngram=ban, no_repeat_ngram_sweep=scores_by_value(bans), best=bans[ban])
-    return record
+    record = dict(length_penalty=penalty, chosen_by="BLEU", beam=beam, sweep=scores_by_value(penalties))
+    if not ngram_bans:
+        return record, penalties[penalty]
+    bans = sweep(score, "no_repeat_ngram", ngram_bans, beam, report, length_penalty=penalty, channel_weight=0.0)
+    ban = int(choose(bans, neutral=0))
+    report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f})")
+    record.update(no_repeat_ngram=ban, no_repeat_ngram_sweep=scores_by_value(bans))
+    return record, bans[ban]
