@@ -1,9 +1,10 @@
 """Offline translation of whole files: records read in chunks, translated, written in input order.
 
 Input is read in chunks of `CHUNK_LINES` records; each chunk is translated, written and flushed
-before the next is read, so memory stays bounded whatever the file size. With several workers, N
-processes each load the model and translate chunks side by side; results still come out in input
-order, with at most two chunks per worker in flight.
+before the next is read, so memory stays bounded whatever the file size. In one process, several
+threads can translate a chunk's slices side by side, each on its share of the cores. With several
+workers, N processes each load the model and translate chunks side by side. Either way results come
+out in input order, with at most two chunks (per worker) in flight.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -69,17 +71,67 @@ def sources_of(chunk: list[Record]) -> list[str]:
 
 
 def translate_in_process(chunks: Iterable[list[Record]], translator, search, batch_tokens: int,
-                         progress: Callable[[int], object] | None = None, glossary=None):
+                         progress: Callable[[int], object] | None = None, glossary=None, threads: int = 1):
     """(chunk, translations) for each chunk, translated here, `PROGRESS_SLICE` records at a time so that
-    `progress(records done)` follows the work (a chunk of 2,000 lines takes minutes)."""
-    for chunk in chunks:
-        sources, translations = sources_of(chunk), []
-        for start in range(0, len(sources), PROGRESS_SLICE):
-            part = sources[start:start + PROGRESS_SLICE]
-            translations += translate_records(translator, part, search, batch_tokens, glossary)
-            if progress is not None:
-                progress(len(part))
-        yield chunk, translations
+    `progress(records done)` follows the work (a chunk of 2,000 lines takes minutes).
+
+    With `threads` > 1 that many slices are translated side by side, each thread on its share of the cores
+    (`share_cpu_threads`): a beam search's small matrix products keep one core busy better than they
+    split over two. The slices are the same as with one thread, so the output is too. While a chunk's
+    last slices finish, the next chunk's first ones start: at most two chunks are held.
+    """
+    def translate(part: list[str]) -> list[Translated]:
+        return translate_records(translator, part, search, batch_tokens, glossary)
+
+    with _slice_runner(threads) as run:
+        pending: deque = deque()
+        for chunk in chunks:
+            sources = sources_of(chunk)
+            parts = [sources[start:start + PROGRESS_SLICE] for start in range(0, len(sources), PROGRESS_SLICE)]
+            pending.append((chunk, [(len(part), run(translate, part)) for part in parts]))
+            if len(pending) == 2 or threads == 1:
+                yield _collect(*pending.popleft(), progress)
+        while pending:
+            yield _collect(*pending.popleft(), progress)
+
+
+@contextmanager
+def _slice_runner(threads: int):
+    """`run(function, argument)` -> a handle whose `result()` is `function(argument)`: called when the result
+    is asked for with one thread, else queued to a pool of `threads`, whose pending work is dropped on the
+    way out."""
+    if threads == 1:
+        yield _Later
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from carousel.model.precision import share_cpu_threads
+
+    share_cpu_threads(threads)
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="translate")
+    try:
+        yield pool.submit
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Later:
+    """A call made when its result is asked for, with the interface of a future."""
+
+    def __init__(self, function, argument):
+        self.function, self.argument = function, argument
+
+    def result(self):
+        return self.function(self.argument)
+
+
+def _collect(chunk: list[Record], parts: list, progress: Callable[[int], object] | None):
+    translations: list[Translated] = []
+    for size, handle in parts:
+        translations += handle.result()
+        if progress is not None:
+            progress(size)
+    return chunk, translations
 
 
 class AtomicOutput:

@@ -49,3 +49,14 @@ def bf16_supported(device=None) -> bool:
     if device is not None and device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def share_cpu_threads(parts: int) -> int:
+    """Give each of `parts` translation threads an equal share of torch's CPU threads (torch's count is per
+    process, so it is set once for all of them); returns the share."""
+    import torch
+
+    share = max(1, torch.get_num_threads() // parts)
+    if parts > 1:
+        torch.set_num_threads(share)
+    return share

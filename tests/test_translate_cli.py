@@ -213,6 +213,52 @@ def test_workers_give_the_same_output_as_one_process(tiny_model_dir, sources, tm
     assert parallel == single
 
 
+def test_threads_give_the_same_output_as_one_thread(tiny_model_dir, sources, tmp_path, capsys, monkeypatch):
+    path = _write(tmp_path / "in.txt", sources * 3)
+    monkeypatch.setattr(carousel.formats.batch, "CHUNK_LINES", 11)  # several chunks of several slices each
+    monkeypatch.setattr(carousel.formats.batch, "PROGRESS_SLICE", 3)
+    threads = torch.get_num_threads()
+    try:
+        code, single, _ = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--threads", 1, path)
+        assert code == 0
+        code, parallel, err = _translate(capsys, "--model", tiny_model_dir, "--beam", 2, "--threads", 3, path)
+        assert code == 0, err
+    finally:
+        torch.set_num_threads(threads)  # --threads shares this process's torch threads out among its threads
+    assert parallel == single and len(parallel.splitlines()) == len(sources) * 3
+
+
+def test_slices_finishing_out_of_order_on_threads_come_out_in_input_order_with_all_progress():
+    """The first slices are the slowest: with three threads the later ones finish first."""
+    from carousel.formats import batch as files
+    from carousel.formats.lines import record_format
+    from carousel.model.search import SearchConfig as Search
+    from tests.helpers import StandInTextTranslator
+
+    class Slow(StandInTextTranslator):
+        def translate_texts(self, texts, search, batch_tokens=None, glossary=None):
+            time.sleep(0.2 if int(texts[0].split()[1]) < files.PROGRESS_SLICE else 0)
+            return super().translate_texts(texts, search, batch_tokens)
+
+    lines = [f"línea {i}" for i in range(1000)]
+    records = list(record_format("text").parse(iter(enumerate(lines, 1)), "in.txt", True))
+    done = []
+    results = files.translate_in_process(files.chunked(records, 300), Slow(), Search(), 12000,
+                                         progress=done.append, threads=3)
+    translated = [nbest[0][0] for chunk, translations in results for nbest, _ in translations]
+    assert translated == [line.upper() for line in lines] and sum(done) == 1000
+
+
+def test_threads_with_workers_or_with_a_document_are_a_clear_error(tiny_model_dir, tmp_path, capsys):
+    code, out, err = _translate(capsys, "--model", tiny_model_dir, "--threads", 2, "--workers", 2,
+                                _write(tmp_path / "in.txt", ["hola"]))
+    assert (code, out) == (2, "") and "--threads is for one process" in err
+    page = tmp_path / "page.html"
+    page.write_text("<p>hola</p>", encoding="utf-8")
+    code, out, err = _translate(capsys, "--model", tiny_model_dir, "--threads", 2, page, "-o", tmp_path / "out.html")
+    assert code == 2 and "--threads" in err and "do not apply to html documents" in err
+
+
 def test_a_100000_character_line_is_translated_sentence_by_sentence_in_bounded_time(
     tiny_model_dir, sources, tmp_path, capsys
 ):

@@ -133,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
     from carousel.service.app import SHUTDOWN_WORKERS_SECONDS, create_app
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _split_torch_threads(settings.batch_workers)
+    from carousel.model.precision import share_cpu_threads
     from carousel.service.connections import header_timeout_protocol
+
+    share_cpu_threads(settings.batch_workers)  # each batching worker on its share of the cores
 
     app = create_app(settings)
     config = uvicorn.Config(
@@ -186,14 +188,6 @@ def _exit_at_the_latest(seconds: float) -> None:
     timer = threading.Timer(seconds, exit_now)
     timer.daemon = True
     timer.start()
-
-
-def _split_torch_threads(workers: int) -> None:
-    """Each batching worker gets its share of torch's threads (torch's thread count is per process)."""
-    if workers > 1:
-        import torch
-
-        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
 
 
 def _stop_gracefully_on_signals(server) -> None:
