@@ -17,6 +17,9 @@ for isa in native avx2; do
   envs=""; [ $isa = avx2 ] && envs=$AVX2
   echo "== decode.py es-en $isa"; env $envs python benchmarks/decode.py --model models/general-es-en --files $F.es $F.en --beams 3,5,3 --modes int8 2>&1 | tail -n 3
   echo "== decode.py en-es $isa"; env $envs python benchmarks/decode.py --model models/general-en-es --files $F.en $F.es --beams 5 --modes int8 2>&1 | tail -n 1
+  echo "== decode.py --parallel 2 (as carousel translate: slices on two threads) es-en, en-es $isa"
+  env $envs python benchmarks/decode.py --model models/general-es-en --files $F.es $F.en --beams 3 --modes int8 --parallel 2 2>&1 | tail -n 1
+  env $envs python benchmarks/decode.py --model models/general-en-es --files $F.en $F.es --beams 5 --modes int8 --parallel 2 2>&1 | tail -n 1
 done
 for round in 1 2 3; do
   for isa in native avx2; do
@@ -24,5 +27,7 @@ for round in 1 2 3; do
     whole "es-en $isa" "$envs" es-en
     whole "en-es $isa" "$envs" en-es
     whole "es-en beam 5 $isa" "$envs" es-en --beam 5
+    whole "es-en one thread $isa" "$envs" es-en --threads 1
+    whole "en-es one thread $isa" "$envs" en-es --threads 1
   done
 done
