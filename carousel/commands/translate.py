@@ -140,9 +140,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _threads(args: argparse.Namespace) -> int:
-    """--threads, else one thread per core on the CPU (measured on 2 cores: 128 against 90-112 FLORES
-    sentences/s with one thread on both; the cap guards the Python half of the search, which holds the
-    GIL) and one on a GPU, whose kernels queue one after another anyway."""
+    """--threads, else one thread per core on the CPU (on 2 cores about 1.2 times one thread over both: README,
+    **One translation thread per core**; the cap, untested beyond 2 cores, because the Python part of each
+    search holds the GIL) and one on a GPU, whose kernels queue one after another anyway."""
     if args.threads is not None:
         return args.threads
     import torch
