@@ -1,10 +1,10 @@
 """Offline translation of whole files: records read in chunks, translated, written in input order.
 
 Input is read in chunks of `CHUNK_LINES` records; each chunk is translated, written and flushed
-before the next is read, so memory stays bounded whatever the file size. In one process, several
-threads can translate a chunk's slices side by side, each on its share of the cores. With several
-workers, N processes each load the model and translate chunks side by side. Either way results come
-out in input order, with at most two chunks (per worker) in flight.
+before the next is read, so memory stays bounded whatever the file size. A chunk is translated in
+slices of `PROGRESS_SLICE` records: one after another, side by side on several threads (each on its
+share of the cores), or in N worker processes that each load the model. Either way the slices are the
+same, results come out in input order, and at most two chunks are in flight.
 """
 
 from __future__ import annotations
@@ -77,22 +77,30 @@ def translate_in_process(chunks: Iterable[list[Record]], translator, search, bat
 
     With `threads` > 1 that many slices are translated side by side, each thread on its share of the cores
     (`share_cpu_threads`): a beam search's small matrix products keep one core busy better than they
-    split over two. The slices are the same as with one thread, so the output is too. While a chunk's
-    last slices finish, the next chunk's first ones start: at most two chunks are held.
+    split over two. The slices are the same as with one thread, so the output is too.
     """
     def translate(part: list[str]) -> list[Translated]:
         return translate_records(translator, part, search, batch_tokens, glossary)
 
     with _slice_runner(threads) as run:
-        pending: deque = deque()
-        for chunk in chunks:
-            sources = sources_of(chunk)
-            parts = [sources[start:start + PROGRESS_SLICE] for start in range(0, len(sources), PROGRESS_SLICE)]
-            pending.append((chunk, [(len(part), run(translate, part)) for part in parts]))
-            if len(pending) == 2 or threads == 1:
-                yield _collect(*pending.popleft(), progress)
-        while pending:
+        yield from _translate_slices(chunks, lambda part: run(translate, part), progress, eager=threads == 1)
+
+
+def _translate_slices(chunks: Iterable[list[Record]], start: Callable, progress: Callable[[int], object] | None,
+                      eager: bool = False):
+    """(chunk, translations) for each chunk, in input order: `start(part)` begins a slice's translation and
+    returns a handle whose `result()` waits for it. While a chunk's last slices finish, the next chunk's
+    first ones start (at most two chunks are held), unless `eager`: then each chunk is done before the
+    next is read."""
+    pending: deque = deque()
+    for chunk in chunks:
+        sources = sources_of(chunk)
+        parts = [sources[first:first + PROGRESS_SLICE] for first in range(0, len(sources), PROGRESS_SLICE)]
+        pending.append((chunk, [(len(part), start(part)) for part in parts]))
+        if len(pending) == 2 or eager:
             yield _collect(*pending.popleft(), progress)
+    while pending:
+        yield _collect(*pending.popleft(), progress)
 
 
 @contextmanager
@@ -176,12 +184,11 @@ _worker_glossary = None  # the glossary of `carousel translate --glossary`, sent
 
 def translate_in_workers(
     chunks: Iterator[list[Record]], workers: int, make_translator: TranslatorFactory, search, batch_tokens: int,
-    glossary=None,
+    glossary=None, progress: Callable[[int], object] | None = None,
 ) -> Iterator[tuple[list[Record], list[Translated]]]:
-    """Translate chunks in `workers` processes, yielding results in input order.
-
-    At most two chunks per worker are in flight, so memory stays bounded however long the input is.
-    """
+    """`translate_in_process` in `workers` processes that each load the model: the same slices, handed out
+    one at a time so that the processes stay equally busy, and the same order. No GIL is shared, at the
+    price of a model load per process."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -195,20 +202,15 @@ def translate_in_workers(
         initializer=_start_worker,
         initargs=(make_translator, threads, glossary),
     )
-    pending: deque = deque()
+    finished = False
     try:
-        for chunk in chunks:
-            pending.append((chunk, pool.submit(_translate_in_worker, sources_of(chunk), search, batch_tokens)))
-            if len(pending) >= 2 * workers:
-                chunk, future = pending.popleft()
-                yield chunk, future.result()
-        while pending:
-            chunk, future = pending.popleft()
-            yield chunk, future.result()
+        yield from _translate_slices(
+            chunks, lambda part: pool.submit(_translate_in_worker, part, search, batch_tokens), progress)
+        finished = True
     except BrokenProcessPool:
         raise UserError("a translation worker process died (out of memory? try fewer --workers)") from None
     finally:
-        pool.shutdown(wait=not pending, cancel_futures=True)
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
 def _start_worker(make_translator: TranslatorFactory, threads: int, glossary=None) -> None:

@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workers", type=positive_int, default=1,
-        help="processes that each load the model and translate chunks in parallel (default: 1, in-process)",
+        help="processes that each load the model and translate slices of the input side by side (default: 1, "
+        "in-process; the output is the same)",
     )
     parser.add_argument(
         "--shard", type=_shard, metavar="I/N",
@@ -125,15 +126,15 @@ def run(args: argparse.Namespace) -> int:
             chunks = files.chunked(records, files.CHUNK_LINES)
             if args.workers > 1:
                 del translator  # each worker process loads its own
-                results = files.translate_in_workers(chunks, args.workers, load, search, args.batch_tokens, glossary)
+                results = files.translate_in_workers(chunks, args.workers, load, search, args.batch_tokens, glossary,
+                                                     bar.update)
             else:
                 results = files.translate_in_process(chunks, translator, search, args.batch_tokens, bar.update,
                                                      glossary, threads=_threads(args))
             for chunk, translations in results:
                 out.write("".join(line + "\n" for line in render_chunk(chunk, translations, output_format)))
                 out.flush()
-                # in process, translated records moved the bar as they were done; the rest move it now
-                bar.update(len(chunk) - (len(translations) if args.workers == 1 else 0))
+                bar.update(len(chunk) - len(translations))  # records not translated (a TSV header); the rest moved it
     except BrokenPipeError:
         return files.stop_after_broken_pipe()
     return 0
