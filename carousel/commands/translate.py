@@ -182,10 +182,10 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _document_format(args: argparse.Namespace) -> str | None:
     """The document format to translate the inputs as, or None for line records (text, TSV, JSONL)."""
+    if args.format in FORMATS or (args.format is None and not args.inputs):
+        return None  # stdin without --format: lines (and the document readers, 70 ms of imports, stay unloaded)
     from carousel.formats.documents import EXTENSIONS
 
-    if args.format in FORMATS:
-        return None
     fmt = args.format
     if fmt is None:
         kinds = {EXTENSIONS.get(path.suffix.lower(), "text") for path in args.inputs}
