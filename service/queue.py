@@ -109,8 +109,12 @@ class BatchingQueue:
         name: str = "model",
         workers: int = 1,
         slice_sentences: int = 32,
+        translate: Callable | None = None,
     ):
         self.translator = translator
+        # what a worker calls with a batch: the translator's own `translate`, or a stand-in with its
+        # signature that runs it elsewhere (service/worker_processes.py)
+        self._translate_batch = translate or translator.translate
         self.max_batch_tokens = max_batch_tokens
         self.max_wait = max_wait_ms / 1000.0
         self.queue_size = queue_size
@@ -303,9 +307,9 @@ class BatchingQueue:
         try:
             glossaries = [piece.job.glossary for piece in batch for _ in range(piece.start, piece.end)]
             if any(glossary is not None for glossary in glossaries):
-                results = self.translator.translate(sentences, batch[0].job.search, self.max_batch_tokens, glossaries)
+                results = self._translate_batch(sentences, batch[0].job.search, self.max_batch_tokens, glossaries)
             else:
-                results = self.translator.translate(sentences, batch[0].job.search, self.max_batch_tokens)
+                results = self._translate_batch(sentences, batch[0].job.search, self.max_batch_tokens)
         except Exception as error:  # the requests fail, the worker lives on
             log.exception("translation failed for a batch of %d sentences", len(sentences))
             for job in {piece.job: None for piece in batch}:

@@ -9,7 +9,9 @@ at all the server still runs and says how to get one.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import threading
 import time
@@ -24,6 +26,7 @@ from carousel.model.loading import load_translator
 from carousel.routing.shipped import language_pair, model_directories
 from carousel.service.queue import BatchingQueue, BatchReport
 from carousel.service.settings import ServiceSettings
+from carousel.service.worker_processes import STOP_SECONDS, TranslationProcesses
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ class ModelRegistry:
         self._lock = threading.Lock()
         self._loaded = threading.Event()
         self._loader: threading.Thread | None = None
+        self._processes: TranslationProcesses | None = None  # settings.batch_processes: the batches' processes
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -88,6 +92,9 @@ class ModelRegistry:
             if self._state != "idle":
                 return
             self._state = "loading"
+        if self.settings.batch_processes:
+            self._processes = TranslationProcesses(self.settings.batch_workers, self._load, self.settings.quantize,
+                                                   threads=max(1, (os.cpu_count() or 1) // self.settings.batch_workers))
         self._loader = threading.Thread(target=self._load_all, args=(observer,), name="model-loading", daemon=True)
         self._loader.start()
 
@@ -110,6 +117,8 @@ class ModelRegistry:
         loader = self._loader
         if loader is not None and loader is not threading.current_thread():
             loader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if self._processes is not None:  # after the workers: no batch is waiting for a child any more
+            self._processes.close(STOP_SECONDS if deadline is None else max(0.0, deadline - time.monotonic()))
         return all(served.queue.stopped for served in models) and not (loader is not None and loader.is_alive())
 
     def _load_all(self, observer: BatchObserver | None) -> None:
@@ -165,6 +174,7 @@ class ModelRegistry:
             name=name,
             workers=settings.batch_workers,
             slice_sentences=settings.slice_sentences,
+            translate=None if self._processes is None else functools.partial(self._processes.translate, directory),
         )
         queue.start()
         return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, translator.card, queue, domain)

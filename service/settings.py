@@ -79,6 +79,11 @@ class ServiceSettings(BaseSettings):
     # 79% vs 60% of offline).
     batch_workers: int = Field(2, ge=1, description="batches translated side by side per model; torch's threads "
                                "are split among them")
+    # The workers' searches share one GIL in the server process; in processes of their own they do not
+    # (benchmarks/batch_workers.py: two processes 1.75 times one thread, two threads 1.3 times).
+    batch_processes: bool = Field(False, description="translate the batching workers' batches in batch_workers "
+                                  "child processes (each loads the models it is asked for) instead of threads of "
+                                  "the server process")
     # Round-robin: a big request cannot starve small ones, and a cancelled one stops within a batch.
     slice_sentences: int = Field(32, ge=1, description="a request's sentences enter batches this many at a time")
 
@@ -225,7 +230,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
                  "max_output_tokens"),
     "request limits": ("max_chars", "max_batch_items", "max_sentences", "max_source_tokens", "max_decoding_cost",
                        "html_parse_seconds", "request_timeout_seconds"),
-    "batching": ("max_batch_tokens", "max_wait_ms", "queue_size", "batch_workers", "slice_sentences"),
+    "batching": ("max_batch_tokens", "max_wait_ms", "queue_size", "batch_workers", "batch_processes",
+                 "slice_sentences"),
     "connections and shutdown": ("header_timeout_seconds", "body_timeout_seconds", "keep_alive_seconds",
                                  "max_connections", "shutdown_grace_seconds"),
     "access: keys and limits": ("api_keys", "keys_required", "rate_limit_per_minute", "key_failures_per_minute",

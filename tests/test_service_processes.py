@@ -1,0 +1,81 @@
+"""`batch_processes`: the batching workers' batches translated in child processes (service/worker_processes.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import warnings
+
+from carousel.model.search import SearchConfig
+from carousel.service.app import create_app
+from carousel.service.registry import ModelRegistry, load_for_serving
+from carousel.service.settings import ServiceSettings
+from carousel.service.worker_processes import TranslationProcessDied, TranslationProcesses
+
+with warnings.catch_warnings():  # Starlette's TestClient warns about its httpx dependency at import
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def _best(results) -> list[str]:
+    return [nbest[0].text for nbest in results]
+
+
+def test_a_child_translates_as_the_model_does_in_process_and_reports_errors_without_dying(tiny_model_dir, tiny_test_pairs):
+    sources = [es for es, _ in tiny_test_pairs[:6]]
+    search = SearchConfig(beam_size=2)
+    here = _best(load_for_serving(tiny_model_dir, "none").translate(sources, search, 6000))
+    processes = TranslationProcesses(1, load_for_serving, "none")
+    try:
+        there = _best(processes.translate(tiny_model_dir, sources, search, 6000))
+        assert there == here  # float32: the translation does not depend on where it runs
+        try:
+            processes.translate(tiny_model_dir / "missing", sources, search, 6000)
+            raise AssertionError("a model directory that does not exist must fail the batch")
+        except RuntimeError as error:
+            assert "missing" in str(error) and not isinstance(error, TranslationProcessDied)
+        assert _best(processes.translate(tiny_model_dir, sources, search, 6000)) == here
+    finally:
+        processes.close()
+
+
+def test_a_child_that_dies_fails_its_batch_and_is_replaced(tiny_model_dir, tiny_test_pairs):
+    sources = [es for es, _ in tiny_test_pairs[:3]]
+    search = SearchConfig(beam_size=2)
+    processes = TranslationProcesses(1, load_for_serving, "none")
+    try:
+        processes.translate(tiny_model_dir, sources, search, 6000)
+        (child,) = processes._children
+        os.kill(child.process.pid, signal.SIGKILL)
+        child.process.join(10)
+        try:
+            processes.translate(tiny_model_dir, sources, search, 6000)
+            raise AssertionError("the batch of a dead child must fail")
+        except TranslationProcessDied:
+            pass
+        assert len(processes.translate(tiny_model_dir, sources, search, 6000)) == 3  # a new child took over
+        assert processes._children[0] is not child and not child.process.is_alive()
+    finally:
+        processes.close()
+    assert not any(c.process.is_alive() for c in processes._children)
+
+
+def test_the_service_with_batch_processes_answers_as_without_and_stops_its_children(models_dir, tiny_test_pairs):
+    texts = [es for es, _ in tiny_test_pairs[:4]]
+    answers = {}
+    for processes in (False, True):
+        settings = ServiceSettings(models_dir=models_dir, quantize="none", batch_processes=processes, batch_workers=2)
+        registry = ModelRegistry(settings)
+        with TestClient(create_app(settings, registry)) as client:
+            assert registry.wait_until_loaded(60)
+            reply = client.post("/translate", json={"q": texts, "source": "es", "target": "en", "beam_size": 2})
+            assert reply.status_code == 200, reply.text
+            answers[processes] = reply.json()["translatedText"]
+            children = [] if registry._processes is None else list(registry._processes._children)
+        assert len(children) == (2 if processes else 0)
+        deadline = time.monotonic() + 10
+        while any(c.process.is_alive() for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(c.process.is_alive() for c in children)  # the app's shutdown stopped them
+    assert answers[True] == answers[False]
