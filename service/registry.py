@@ -93,8 +93,9 @@ class ModelRegistry:
                 return
             self._state = "loading"
         if self.settings.batch_processes:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             self._processes = TranslationProcesses(self.settings.batch_workers, self._load, self.settings.quantize,
-                                                   threads=max(1, (os.cpu_count() or 1) // self.settings.batch_workers))
+                                                   threads=max(1, cores // self.settings.batch_workers))
         self._loader = threading.Thread(target=self._load_all, args=(observer,), name="model-loading", daemon=True)
         self._loader.start()
 
