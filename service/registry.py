@@ -92,7 +92,9 @@ class ModelRegistry:
             if self._state != "idle":
                 return
             self._state = "loading"
-        if self.settings.batch_processes:
+        if self.settings.batch_processes and self._load is load_for_serving:
+            # A child loads the models by directory with this same function; a registry given another
+            # loader (an application's own, the tests' stand-ins) translates in its worker threads.
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             self._processes = TranslationProcesses(self.settings.batch_workers, self._load, self.settings.quantize,
                                                    threads=max(1, cores // self.settings.batch_workers))

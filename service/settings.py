@@ -81,9 +81,9 @@ class ServiceSettings(BaseSettings):
                                "are split among them")
     # The workers' searches share one GIL in the server process; in processes of their own they do not
     # (benchmarks/batch_workers.py: two processes 1.75 times one thread, two threads 1.3 times).
-    batch_processes: bool = Field(False, description="translate the batching workers' batches in batch_workers "
-                                  "child processes (each loads the models it is asked for) instead of threads of "
-                                  "the server process")
+    batch_processes: bool = Field(True, description="translate the batching workers' batches in batch_workers "
+                                  "child processes (each loads the models it is asked for; about 450 MB each) "
+                                  "instead of in the server process, where their searches share one GIL")
     # Round-robin: a big request cannot starve small ones, and a cancelled one stops within a batch.
     slice_sentences: int = Field(32, ge=1, description="a request's sentences enter batches this many at a time")
 
