@@ -4,7 +4,9 @@ Every subdirectory holding a `config.json` is a model directory (as `carousel tr
 models/bible-es-en); its languages come from the model itself, so the directory name is only a label.
 Loading runs in a background thread started with the app, so `/health` answers at once and `/ready`
 turns 200 when loading is over. A directory that fails to load is logged and skipped; with no model
-at all the server still runs and says how to get one.
+at all the server still runs and says how to get one. The models loaded here answer questions about
+themselves (languages, tokens, defaults); their queues' batches are translated in child processes
+(service/worker_processes.py) unless `batch_processes` is off.
 """
 
 from __future__ import annotations
