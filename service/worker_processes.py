@@ -1,16 +1,16 @@
 """Batches translated in child processes, so that the batching workers do not share one GIL.
 
-A service batching worker (service/queue.py) translates batches of about ten sentences. The Python half of
-each beam-search step holds the GIL, so two worker threads of one process give 1.3 times one thread, where
-two processes give 1.75 times (`benchmarks/batch_workers.py`). With `batch_processes` on, the worker threads
-still form the batches, but each hands its batch to one of N child processes and waits for the answer
-(waiting on a pipe releases the GIL).
+A service batching worker (service/queue.py) translates batches of about ten sentences. Part of each
+beam-search step is Python, which holds the GIL, so two worker threads of one process give 1.3 times one
+thread, where two processes give 1.75 times (`benchmarks/batch_workers.py`). With `batch_processes` (the
+default), the worker threads still form the batches, but each hands its batch to one of N child processes
+and waits for the answer (waiting on a pipe releases the GIL).
 
 Each child loads the models it is asked for, by directory, with the registry's loader, at the first batch
-of each, and keeps them. A
-child that dies (out of memory, a crash) fails the batch it had, is replaced by a fresh one, and the next
-batch goes on; an error inside a translation comes back as that batch's error. The pipe carries our own
-objects between our own processes (pickle, as `multiprocessing` does); nothing from a client is unpickled.
+of each, and keeps them. A child that dies (out of memory, a crash) fails the batch it had and is replaced
+by a fresh one, and the next batch goes on; an error inside a translation comes back as that batch's
+error. The pipe carries our own objects between our own processes (pickle, as `multiprocessing` does);
+nothing from a client is unpickled.
 """
 
 from __future__ import annotations
