@@ -51,12 +51,10 @@ def bf16_supported(device=None) -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def share_cpu_threads(parts: int) -> int:
+def share_cpu_threads(parts: int) -> None:
     """Give each of `parts` translation threads an equal share of torch's CPU threads (torch's count is per
-    process, so it is set once for all of them); returns the share."""
-    import torch
-
-    share = max(1, torch.get_num_threads() // parts)
+    process, so it is set once for all of them)."""
     if parts > 1:
-        torch.set_num_threads(share)
-    return share
+        import torch
+
+        torch.set_num_threads(max(1, torch.get_num_threads() // parts))
