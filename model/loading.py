@@ -21,7 +21,39 @@ from carousel.model.translator import Translator, check_channel_direction
 ChannelLoading = Literal["tuned", "named", "none"]  # which channel model `load_translator` loads
 
 __all__ = ["load_translator", "ModelLoadError", "DEFAULT_QUANTIZATION", "QuantizeMode", "ChannelLoading", "card_shortlist",
-           "load_channel"]
+           "load_channel", "SharedWeights"]
+
+
+class SharedWeights:
+    """Model directories loaded once and shared by every translator built on them in one process.
+
+    A model's confidence needs the reverse direction's model, which a server also serves: without
+    sharing, a process that translates both directions holds each model's weights twice (a service
+    batch process loads general-es-en, general-en-es and the reverse of each). Inference never changes
+    weights, so translators with different settings can share one loaded model. Give one `SharedWeights`
+    to every `load_translator` call of a process whose model files do not change while it runs."""
+
+    def __init__(self):
+        self._loaded: dict[tuple[Path, str, str], LoadedModel] = {}
+
+    def load(self, directory: Path, mode: str, device) -> LoadedModel:
+        """The model in `directory`, its weights in inference precision `mode` on `device`, loaded once."""
+        key = (Path(directory).resolve(), mode, str(device))
+        if key not in self._loaded:
+            self._loaded[key] = _load_for_inference(directory, mode, device)
+        return self._loaded[key]
+
+    def __len__(self) -> int:
+        return len(self._loaded)
+
+
+def _load_for_inference(directory: Path, mode: str, device) -> LoadedModel:
+    loaded = load_model_dir(directory)
+    try:
+        loaded.model = quantize(loaded.model, mode).to(device)
+    except ValueError as error:  # no quantized engine in this PyTorch build
+        raise ModelLoadError(str(error)) from None
+    return loaded
 
 
 def load_translator(
@@ -31,6 +63,7 @@ def load_translator(
     channel: ChannelLoading | None = None,
     device: str = "auto",
     confidence: bool | None = None,
+    shared: SharedWeights | None = None,
 ) -> Translator:
     """The one way to load a model directory for translation; every problem is a `ModelLoadError`.
 
@@ -41,6 +74,8 @@ def load_translator(
     With `search`, settings the model cannot honour (a channel weight without a channel model) are refused.
     With `confidence`, a calibration the card records (`carousel calibrate`) is loaded with its reverse model;
     by default only where `search` asks for confidences (the reverse model costs memory and load time).
+    With `shared`, this model and the reverse models it needs are taken from (and added to) those loaded
+    before in this process.
     """
     try:
         target = resolve_device(device)
@@ -48,21 +83,17 @@ def load_translator(
         raise ModelLoadError(str(error)) from None
     if channel is None:
         channel = "named" if search is not None and search.channel_weight else "tuned"
-    loaded = load_model_dir(directory)
     mode = inference_mode_for(target, quantization)
-    try:
-        loaded.model = quantize(loaded.model, mode).to(target)
-    except ValueError as error:  # no quantized engine in this PyTorch build
-        raise ModelLoadError(str(error)) from None
+    loaded = shared.load(directory, mode, target) if shared is not None else _load_for_inference(directory, mode, target)
     reverse = None
     if channel != "none":
-        reverse = load_channel(loaded, quantization, even_if_off=channel == "named", device=str(target))
+        reverse = load_channel(loaded, quantization, even_if_off=channel == "named", device=str(target), shared=shared)
     translator = Translator.from_loaded(loaded, channel=reverse, device=target, shortlist=card_shortlist(loaded),
                                         shortlist_per_sentence=mode in BATCH_INDEPENDENT)
     if confidence is None:
         confidence = search is not None and search.return_confidence
     if confidence:
-        load_confidence(translator, loaded, quantization, str(target))
+        load_confidence(translator, loaded, quantization, str(target), shared)
     if search is not None and search.return_confidence and not translator.has_confidence:
         raise ModelLoadError(f"{directory} has no confidence calibration: fit one with "
                              f"`carousel calibrate --model {directory} --reverse DIR`")
@@ -72,7 +103,8 @@ def load_translator(
     return translator
 
 
-def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = False, device: str = "cpu") -> "Translator | None":
+def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = False, device: str = "cpu",
+                 shared: SharedWeights | None = None) -> "Translator | None":
     """The reverse-direction model named by the card, loaded like the model itself, or None.
 
     A channel weight tuned to 0 loads nothing unless `even_if_off`. The model must be the one the
@@ -86,7 +118,7 @@ def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = Fal
     if not path.is_dir():
         raise ModelLoadError(f"{card_path}: decoding.channel.model {settings[0]!r} is not a "
                              f"model directory beside it ({path}); restore it, or {retune}")
-    channel = load_translator(path, quantization, channel="none", device=device, confidence=False)
+    channel = load_translator(path, quantization, channel="none", device=device, confidence=False, shared=shared)
     check_channel_direction(loaded.src_lang, loaded.tgt_lang, channel, ModelLoadError)
     recorded = loaded.card["decoding"]["channel"].get("model_checksums")
     if recorded is not None and recorded != channel.card.get("checksums"):
@@ -94,7 +126,8 @@ def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = Fal
     return channel
 
 
-def load_confidence(translator: Translator, loaded: LoadedModel, quantization: str, device: str) -> None:
+def load_confidence(translator: Translator, loaded: LoadedModel, quantization: str, device: str,
+                    shared: SharedWeights | None = None) -> None:
     """Give `translator` the calibration its card records and the reverse model that calibration needs."""
     try:
         found = read_calibration(loaded.directory, loaded.card)
@@ -111,7 +144,8 @@ def load_confidence(translator: Translator, loaded: LoadedModel, quantization: s
     channel = translator.channel
     same = channel is not None and channel_settings(loaded.card) is not None \
         and (loaded.directory / channel_settings(loaded.card)[0]).resolve() == path.resolve()
-    reverse = channel if same else load_translator(path, quantization, channel="none", device=device, confidence=False)
+    reverse = channel if same else load_translator(path, quantization, channel="none", device=device, confidence=False,
+                                                   shared=shared)
     check_channel_direction(loaded.src_lang, loaded.tgt_lang, reverse, ModelLoadError)
     representation = calibration.representation
     if representation is not None and (representation.source_axes.shape[1], representation.output_axes.shape[1]) != (

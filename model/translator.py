@@ -41,7 +41,7 @@ from carousel.model.seq2seq import Seq2Seq
 from carousel.model.shortlist import Shortlist
 
 __all__ = [  # the interface the service, the commands and the evaluation use
-    "Translator", "Translation", "SearchConfig", "ModelLoadError",
+    "Translator", "TranslatorInfo", "Translation", "SearchConfig", "ModelLoadError",
     "SplitText", "split_sentences", "join_nbest", "has_words", "text_confidence",
     "Glossary", "GlossaryError", "read_glossary_tsv", "MAX_GLOSSARY_TERMS",
 ]
@@ -59,6 +59,47 @@ class Translation:
     log_prob: float | None = None  # the search's total log-probability of the output, EOS included
     # mean encoder states (source, output) while a confidence is being fitted (no calibration yet)
     states: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class TranslatorInfo:
+    """What a server asks of a model without translating with it: its languages and card, whether its
+    translations come with a confidence, its decoding defaults and its source tokens. A server whose
+    batches are translated in other processes keeps this instead of the weights (service/registry.py)."""
+
+    src_lang: str
+    tgt_lang: str
+    card: dict
+    has_confidence: bool
+    max_source_tokens: int
+    defaults: tuple[int, float, float, int]  # beam, length penalty, channel weight, n-gram ban
+    source_sp: spm.SentencePieceProcessor = field(repr=False)
+    normalizer: Normalizer = field(repr=False)
+
+    def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
+        return _with_defaults(search, *self.defaults)
+
+    def encode_source(self, sentence: str) -> list[int]:
+        return _encode_source(self.source_sp, self.normalizer, self.max_source_tokens, sentence)
+
+
+def _with_defaults(search: SearchConfig, beam_size: int, length_penalty: float, channel_weight: float,
+                   no_repeat_ngram: int) -> SearchConfig:
+    """`search` with these settings wherever it leaves them unset (the beam widened to its nbest)."""
+    if search.beam_size is None:
+        search = replace(search, beam_size=max(beam_size, search.nbest))
+    if search.length_penalty is None:
+        search = replace(search, length_penalty=length_penalty)
+    if search.channel_weight is None:
+        search = replace(search, channel_weight=channel_weight)
+    if search.no_repeat_ngram is None:
+        search = replace(search, no_repeat_ngram=no_repeat_ngram)
+    return search
+
+
+def _encode_source(source_sp: spm.SentencePieceProcessor, normalizer: Normalizer, max_tokens: int, sentence: str) -> list[int]:
+    """The source's piece ids as the model reads them: normalised, cut to `max_tokens` - 1, then EOS."""
+    return source_sp.encode(normalizer(sentence))[: max_tokens - 1] + [EOS_ID]
 
 
 class Translator:
@@ -146,19 +187,16 @@ class Translator:
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
         """`search` with the model's own beam (widened to its nbest), length penalty, channel weight and n-gram
         ban wherever it leaves them unset."""
-        if search.beam_size is None:
-            search = replace(search, beam_size=max(self.beam_size, search.nbest))
-        if search.length_penalty is None:
-            search = replace(search, length_penalty=self.length_penalty)
-        if search.channel_weight is None:
-            search = replace(search, channel_weight=self.channel_weight)
-        if search.no_repeat_ngram is None:
-            search = replace(search, no_repeat_ngram=self.no_repeat_ngram)
-        return search
+        return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram)
 
     def encode_source(self, sentence: str) -> list[int]:
-        ids = self.source_sp.encode(self.normalizer(sentence))[: self.max_source_tokens - 1]
-        return ids + [EOS_ID]
+        return _encode_source(self.source_sp, self.normalizer, self.max_source_tokens, sentence)
+
+    def info(self) -> "TranslatorInfo":
+        """What a server asks of this model without translating with it (the weights are not kept)."""
+        return TranslatorInfo(self.src_lang, self.tgt_lang, self.card, self.has_confidence, self.max_source_tokens,
+                              (self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram),
+                              self.source_sp, self.normalizer)
 
     def encode_target(self, sentence: str) -> list[int]:
         return self.target_sp.encode(sentence)[: self.max_source_tokens - 1] + [EOS_ID]

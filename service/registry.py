@@ -6,12 +6,16 @@ Loading runs in a background thread started with the app, so `/health` answers a
 turns 200 when loading is over. A directory that fails to load is logged and skipped; with no model
 at all the server still runs and says how to get one. The models loaded here answer questions about
 themselves (languages, tokens, defaults); their queues' batches are translated in child processes
-(service/worker_processes.py) unless `batch_processes` is off.
+(service/worker_processes.py) unless `batch_processes` is off. With child processes, this process loads
+each model in full once, so that a broken one is reported at start, and keeps only what it asks of the
+model (`TranslatorInfo`), not the weights.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import gc
 import logging
 import os
 import re
@@ -24,7 +28,7 @@ from pathlib import Path
 from carousel.routing.domains import DEFAULT_DOMAIN, FILENAME as ROUTING_FILE, DomainRouting, DomainsError, load_routing, model_domain
 from carousel.errors import UserError
 from carousel.model.translator import SearchConfig, Translator
-from carousel.model.loading import load_translator
+from carousel.model.loading import SharedWeights, load_translator
 from carousel.routing.shipped import language_pair, model_directories
 from carousel.service.queue import BatchingQueue, BatchReport
 from carousel.service.settings import ServiceSettings
@@ -36,9 +40,10 @@ BatchObserver = Callable[[str], Callable[[BatchReport], None] | None]  # model n
 Loader = Callable[[Path, str], Translator]  # (directory, quantization) -> translator
 
 
-def load_for_serving(directory: Path, quantization: str) -> Translator:
-    """A translator with its confidence calibration, where the model has one (requests may ask for it)."""
-    return load_translator(directory, quantization, confidence=True)
+def load_for_serving(directory: Path, quantization: str, shared: SharedWeights | None = None) -> Translator:
+    """A translator with its confidence calibration, where the model has one (requests may ask for it);
+    with `shared`, weights loaded before in this process are reused (`SharedWeights`)."""
+    return load_translator(directory, quantization, confidence=True, shared=shared)
 
 
 @dataclass
@@ -148,6 +153,8 @@ class ModelRegistry:
             with self._lock:
                 if self._state == "loading":
                     self._state = "loaded"
+            if self._processes is not None:
+                _give_freed_memory_back()
             if not self._models:
                 log.warning("%s", self.not_ready_reason())
         finally:
@@ -169,6 +176,8 @@ class ModelRegistry:
         pair = (translator.src_lang, translator.tgt_lang)
         if not self._wanted(directory, pair) or self._skip_second_for_pair(directory, pair, domain):
             return None
+        if self._processes is not None:  # the children translate: keep what the requests ask, not the weights
+            translator = translator.info()
         settings = self.settings
         queue = BatchingQueue(
             translator,
@@ -278,3 +287,14 @@ def _without_paths(message: str, directory: Path) -> str:
     for parent in {str(directory.parent.resolve()), str(directory.parent.absolute())}:
         message = message.replace(parent.rstrip("/") + "/", "")  # /srv/models/x/model.pt -> x/model.pt
     return re.sub(r"(?<![\w.])/(?:[^\s/'\"]+/)+([^\s/'\"]+)", r"\1", message)  # any other absolute path: its name
+
+
+def _give_freed_memory_back() -> None:
+    """Hand the memory of the weights this process dropped back to the system. glibc keeps freed heap
+    for reuse: without this, a server that kept only the models' `TranslatorInfo` still held most of
+    what their weights had taken (about 160 MB of 4 models' 200)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory stays with this process for reuse
+        pass

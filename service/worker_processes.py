@@ -7,7 +7,8 @@ default), the worker threads still form the batches, but each hands its batch to
 and waits for the answer (waiting on a pipe releases the GIL).
 
 Each child loads the models it is asked for, by directory, with the registry's loader, at the first batch
-of each, and keeps them. A child that dies (out of memory, a crash) fails the batch it had and is replaced
+of each, and keeps them; the weights are loaded once per child and shared between the models that need
+them (a model's confidence reads the reverse direction's model, which is served too: `SharedWeights`). A child that dies (out of memory, a crash) fails the batch it had and is replaced
 by a fresh one, and the next batch goes on; an error inside a translation comes back as that batch's
 error. The pipe carries our own objects between our own processes (pickle, as `multiprocessing` does);
 nothing from a client is unpickled.
@@ -35,6 +36,8 @@ class TranslationProcesses:
     """`count` child processes, each on its share of the cores; `translate` borrows a free one."""
 
     def __init__(self, count: int, load: Callable, quantization: str, threads: int = 1):
+        """`load(directory, quantization, shared)`: a translator for a model directory, its weights taken from
+        and added to `shared` (model/loading.py `SharedWeights`, one per child)."""
         self._load, self._quantization, self._threads = load, quantization, threads
         self._context = multiprocessing.get_context("spawn")  # no fork of a process whose thread pools run
         self._free: queue.Queue[_Child] = queue.Queue()
@@ -121,9 +124,12 @@ def _serve(connection, load: Callable, quantization: str, threads: int) -> None:
 
     import torch
 
+    from carousel.model.loading import SharedWeights
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops its children itself, after its requests
     torch.set_num_threads(threads)
     translators: dict[str, object] = {}
+    shared = SharedWeights()
     while True:
         try:
             request = connection.recv()
@@ -134,7 +140,7 @@ def _serve(connection, load: Callable, quantization: str, threads: int) -> None:
         directory, sentences, search, batch_tokens, glossaries = request
         try:
             if directory not in translators:
-                translators[directory] = load(Path(directory), quantization)
+                translators[directory] = load(Path(directory), quantization, shared)
             translator = translators[directory]
             if glossaries is not None:
                 results = translator.translate(sentences, search, batch_tokens, glossaries)

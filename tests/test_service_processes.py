@@ -7,7 +7,9 @@ import signal
 import time
 import warnings
 
+from carousel.model.loading import SharedWeights
 from carousel.model.search import SearchConfig
+from carousel.model.translator import Translator, TranslatorInfo
 from carousel.service.app import create_app
 from carousel.service.registry import ModelRegistry, load_for_serving
 from carousel.service.settings import ServiceSettings
@@ -79,3 +81,47 @@ def test_the_service_with_batch_processes_answers_as_without_and_stops_its_child
             time.sleep(0.1)
         assert not any(c.process.is_alive() for c in children)  # the app's shutdown stopped them
     assert answers[True] == answers[False]
+
+
+def test_models_of_one_process_share_the_weights_of_a_reverse_model_they_also_serve(calibrated_models_dir):
+    shared = SharedWeights()
+    forward = load_for_serving(calibrated_models_dir / "tiny-es-en", "none", shared)
+    backward = load_for_serving(calibrated_models_dir / "tiny-en-es", "none", shared)
+    assert forward.has_confidence and forward.reverse.model is backward.model  # one copy of the en→es weights
+    assert len(shared) == 2
+    alone = load_for_serving(calibrated_models_dir / "tiny-es-en", "none")
+    assert alone.reverse.model is not backward.model  # without `shared`, each load is its own
+    sources = ["hola", "el perro"]
+    search = SearchConfig(beam_size=2, return_confidence=True)
+    assert [(t.text, t.confidence) for t in _flat(forward.translate(sources, search))] == \
+        [(t.text, t.confidence) for t in _flat(alone.translate(sources, search))]
+
+
+def _flat(results):
+    return [nbest[0] for nbest in results]
+
+
+def test_with_batch_processes_the_server_keeps_what_requests_ask_of_a_model_not_its_weights(calibrated_models_dir):
+    settings = ServiceSettings(models_dir=calibrated_models_dir, quantize="none", batch_workers=1)
+    registry = ModelRegistry(settings)
+    registry.start()
+    try:
+        assert registry.wait_until_loaded(60)
+        served = {m.name: m for m in registry._models}
+        kept = served["tiny-es-en"].queue.translator
+        assert isinstance(kept, TranslatorInfo) and not hasattr(kept, "model")
+        full = load_for_serving(calibrated_models_dir / "tiny-es-en", "none")
+        assert served["tiny-es-en"].has_confidence and not served["tiny-en-es"].has_confidence
+        assert served["tiny-es-en"].sentence_tokens("el perro come") == len(full.encode_source("el perro come"))
+        search = SearchConfig(nbest=3)
+        assert served["tiny-es-en"].search_for(search) == full.with_model_defaults(search)
+        assert served["tiny-es-en"].token_cap(10_000) == full.max_source_tokens - 1
+    finally:
+        registry.close(30)
+    without = ModelRegistry(ServiceSettings(models_dir=calibrated_models_dir, quantize="none", batch_processes=False))
+    without.start()
+    try:
+        assert without.wait_until_loaded(60)
+        assert all(isinstance(m.queue.translator, Translator) for m in without._models)  # it translates itself
+    finally:
+        without.close(30)
