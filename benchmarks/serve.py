@@ -306,7 +306,23 @@ def twenty_five_words(sentences: list[str]) -> str:
     return min(sentences, key=lambda s: (abs(len(s.split()) - 25), len(s)))
 
 
-def run_load(url: str, sentences: list[str], pair, args, offline: float | None) -> None:
+def resident_megabytes(pid: int) -> tuple[float, list[float]]:
+    """Resident memory (MB) of process `pid` and of each of its child processes (Linux /proc; empty elsewhere)."""
+    def rss(process: int) -> float:
+        try:
+            status = Path(f"/proc/{process}/status").read_text()
+        except OSError:
+            return float("nan")
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        return int(found.group(1)) / 1024 if found else float("nan")
+
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        children += [int(child) for child in task.read_text().split()]
+    return rss(pid), [rss(child) for child in children]
+
+
+def run_load(url: str, sentences: list[str], pair, args, offline: float | None, server_pid: int | None = None) -> None:
     warmup = asyncio.run(load(url, sentences, pair, clients=args.clients, seconds=args.warmup, beam=args.beam,
                               per_request=args.per_request, client=args.client))
     before = batch_means(url)
@@ -326,6 +342,10 @@ def run_load(url: str, sentences: list[str], pair, args, offline: float | None) 
     print(f"  errors: {errors or 'none'}")
     print(f"  server: {describe_batches(before, after)}")
     print(f"  load generator ({args.client}): {1000 * client_cpu / max(1, sum(result.statuses.values())):.2f} ms of CPU per request")
+    if server_pid is not None and Path("/proc").is_dir():
+        server, children = resident_megabytes(server_pid)
+        print(f"  resident memory: server {server:.0f} MB, its {len(children)} child processes "
+              f"{' + '.join(f'{mb:.0f}' for mb in children) or '0'} MB, {server + sum(children):.0f} MB in all")
     if offline:
         print(f"  service / offline = {100 * rate / offline:.0f}%")
 
@@ -406,7 +426,7 @@ def main() -> None:
             if args.single:
                 run_single(url, sentences[0], pair, args)
             else:
-                run_load(url, sentences, pair, args, offline)
+                run_load(url, sentences, pair, args, offline, None if server is None else server.process.pid)
         finally:
             if server is not None:
                 server.stop()
