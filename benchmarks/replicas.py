@@ -43,9 +43,10 @@ def measure(models_dir: Path, replicas: int, sentences: list[str], args) -> floa
             servers.append(server)
         balancer = stack.enter_context(haproxy([f"127.0.0.1:{s.port}" for s in servers], Path(directory)))
         pair = tuple(args.model.split("-")[-2:])
-        asyncio.run(load(balancer, sentences, pair, clients=args.clients, seconds=args.warmup, beam=args.beam))
+        asyncio.run(load(balancer, sentences, pair, clients=args.clients, seconds=args.warmup, beam=args.beam,
+                         client=args.client))
         result = asyncio.run(load(balancer, sentences, pair, clients=args.clients, seconds=args.duration,
-                                  beam=args.beam))
+                                  beam=args.beam, client=args.client))
     milliseconds = [1000 * s for s in result.latencies]
     rate = result.sentences / result.seconds
     errors = {status: count for status, count in sorted(result.statuses.items()) if status != "200"}
@@ -63,6 +64,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--beam", type=int, default=None, help="beam of every request (default: the model's own)")
     parser.add_argument("--quantize", default="int8")
+    parser.add_argument("--client", choices=("lean", "httpx"), default="lean",
+                        help="load generator, as in benchmarks/serve.py (the README's figures were measured with httpx)")
     args = parser.parse_args()
 
     from carousel.data.corpus import read_split

@@ -95,11 +95,7 @@ async def load(
             body = {"q": q[0] if per_request == 1 else q, "source": pair[0], "target": pair[1]}
             if beam is not None:  # else the server's default: the model's own
                 body["beam_size"] = beam
-            sent = time.perf_counter()
-            status = await post(body)
-            result.statuses[status] += 1
-            if status == "200":
-                result.latencies.append(time.perf_counter() - sent)
+            if await timed(post, body, result) == "200":
                 result.sentences += per_request
 
     started = time.perf_counter()
@@ -118,6 +114,16 @@ async def load(
     return result
 
 
+async def timed(post, body: dict, result: LoadResult) -> str:
+    """`await post(body)`; count its status in `result` and, for a 200, the latency. Returns the status."""
+    sent = time.perf_counter()
+    status = await post(body)
+    result.statuses[status] += 1
+    if status == "200":
+        result.latencies.append(time.perf_counter() - sent)
+    return status
+
+
 async def httpx_post(session: httpx.AsyncClient, body: dict) -> str:
     """POST /translate with httpx: the status, or the transport error's name."""
     try:
@@ -126,70 +132,108 @@ async def httpx_post(session: httpx.AsyncClient, body: dict) -> str:
         return type(error).__name__
 
 
-async def timed_post(session: httpx.AsyncClient, body: dict, result) -> str:
-    """POST /translate with httpx; count the status in `result` and, for a 200, the latency. Returns the status."""
-    sent = time.perf_counter()
-    status = await httpx_post(session, body)
-    result.statuses[status] += 1
-    if status == "200":
-        result.latencies.append(time.perf_counter() - sent)
-    return status
+async def timed_post(session: httpx.AsyncClient, body: dict, result: LoadResult) -> str:
+    """POST /translate with httpx, counted in `result` as `timed` counts it (benchmarks/soak.py's client)."""
+    return await timed(functools.partial(httpx_post, session), body, result)
+
+
+class ConnectionClosed(EOFError):
+    """The server closed the connection inside an answer."""
+
+
+class ClosedBeforeAnswer(ConnectionClosed):
+    """The server closed the connection before answering: on a kept-alive one, a close while it was idle."""
 
 
 class KeepAliveConnection:
-    """One HTTP/1.1 keep-alive connection that POSTs JSON to /translate and reads the whole answer.
+    """One HTTP/1.1 keep-alive connection that POSTs JSON to the service's /translate and reads the answer.
 
     The load generator shares this machine's cores with the server, so what it spends per request is taken
     from the server being measured: httpx spends about 2 ms of CPU per request (a tenth of 2 cores at 100
-    requests/s), this a small fraction of that. A connection the server closes, or that fails, is reopened
-    at the next request; a failure counts as its exception's name, as with httpx."""
+    requests/s), this about 0.2 ms. Like httpx, it sends again once, on a new connection, when a kept-alive
+    one turns out closed before any answer (servers and proxies close idle ones), and opens a new one
+    after a failure, which counts as its exception's name."""
 
     def __init__(self, url: str):
         parts = urlsplit(url)
+        if parts.scheme != "http":
+            raise ValueError(f"the lean client speaks plain HTTP only; measure {url} with --client httpx")
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.path = parts.path.rstrip("/") + "/translate"  # under the server's url_prefix, if any
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, body: dict) -> str:
+        """The answer's status, or the name of what went wrong."""
         data = json.dumps(body).encode()
-        head = (f"POST /translate HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        request = (f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+        reused = self.writer is not None
+        status = await self._send(request)
+        if reused and status == ClosedBeforeAnswer.__name__:
+            status = await self._send(request)
+        return status
+
+    async def _send(self, request: bytes) -> str:
         try:
-            if self.writer is None:
-                self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 30)
-            self.writer.write(head + data)
-            status, headers = await asyncio.wait_for(self._read_head(), 120)
-            await asyncio.wait_for(self._read_body(headers), 120)
-            if headers.get("connection", "").lower() == "close":
-                self.close()
-            return status
-        except (OSError, EOFError, ValueError, asyncio.IncompleteReadError, asyncio.TimeoutError) as error:
+            return await asyncio.wait_for(self._exchange(request), 120)
+        except (OSError, EOFError, ValueError, asyncio.TimeoutError) as error:
             self.close()
             return type(error).__name__
 
-    async def _read_head(self) -> tuple[str, dict[str, str]]:
+    async def _exchange(self, request: bytes) -> str:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(request)
         status_line = await self.reader.readline()
         if not status_line:
-            raise EOFError("the server closed the connection")
-        status = status_line.split(b" ", 2)[1].decode("ascii")
+            raise ClosedBeforeAnswer()
+        version, status = _parse_status_line(status_line)
+        headers = await self._read_headers()
+        keep_alive = headers.get("connection", "").lower() != "close" and (
+            version != "HTTP/1.0" or headers.get("connection", "").lower() == "keep-alive")
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            await self._read_chunks()
+        elif "content-length" in headers:
+            await self.reader.readexactly(int(headers["content-length"]))
+        else:  # the body runs to the end of the connection
+            await self.reader.read()
+            keep_alive = False
+        if not keep_alive:
+            self.close()
+        return status
+
+    async def _read_line(self) -> bytes:
+        line = await self.reader.readline()
+        if not line.endswith(b"\n"):
+            raise ConnectionClosed("inside an answer")
+        return line
+
+    async def _read_headers(self) -> dict[str, str]:
         headers = {}
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+        while (line := await self._read_line()) != b"\r\n":
             name, _, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
-        return status, headers
+        return headers
 
-    async def _read_body(self, headers: dict[str, str]) -> None:
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            while (size := int((await self.reader.readline()).split(b";")[0], 16)) > 0:
-                await self.reader.readexactly(size + 2)  # the chunk and its CRLF
-            await self.reader.readline()  # the CRLF after the last chunk (no trailers are sent)
-        else:
-            await self.reader.readexactly(int(headers.get("content-length", "0")))
+    async def _read_chunks(self) -> None:
+        while (size := int((await self._read_line()).split(b";")[0], 16)) > 0:
+            await self.reader.readexactly(size + 2)  # the chunk and its CRLF
+        while await self._read_line() != b"\r\n":  # trailer fields, if any, then the final CRLF
+            pass
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
+
+
+def _parse_status_line(line: bytes) -> tuple[str, str]:
+    """A status line such as "HTTP/1.1 200 OK" -> ("HTTP/1.1", "200"); anything else is a ValueError."""
+    found = re.fullmatch(rb"(HTTP/1\.[01]) (\d{3})(?: [^\r\n]*)?\r?\n", line)
+    if found is None:
+        raise ValueError(f"not an HTTP/1.x status line: {line[:60]!r}")
+    return found.group(1).decode("ascii"), found.group(2).decode("ascii")
 
 
 def batch_means(url: str) -> dict[str, float]:
@@ -306,20 +350,37 @@ def twenty_five_words(sentences: list[str]) -> str:
     return min(sentences, key=lambda s: (abs(len(s.split()) - 25), len(s)))
 
 
-def resident_megabytes(pid: int) -> tuple[float, list[float]]:
-    """Resident memory (MB) of process `pid` and of each of its child processes (Linux /proc; empty elsewhere)."""
-    def rss(process: int) -> float:
+def resident_megabytes(pid: int) -> list[tuple[str, float]]:
+    """(what, resident MB) of process `pid` ("server") and of each of its child processes, named by how
+    they were started (Linux /proc; a process that has just ended is left out)."""
+    processes = [("server", pid)]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            processes += [(_process_role(int(child)), int(child)) for child in task.read_text().split()]
+        except OSError:  # a thread that ended since the listing
+            continue
+    measured = []
+    for role, process in processes:
         try:
             status = Path(f"/proc/{process}/status").read_text()
         except OSError:
-            return float("nan")
+            continue
         found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-        return int(found.group(1)) / 1024 if found else float("nan")
+        if found:
+            measured.append((role, int(found.group(1)) / 1024))
+    return measured
 
-    children = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        children += [int(child) for child in task.read_text().split()]
-    return rss(pid), [rss(child) for child in children]
+
+def _process_role(pid: int) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "child"
+    for marker, role in (("resource_tracker", "resource tracker"), ("forkserver", "document forkserver"),
+                         ("spawn_main", "batch process")):
+        if marker in command:
+            return role
+    return "child"
 
 
 def run_load(url: str, sentences: list[str], pair, args, offline: float | None, server_pid: int | None = None) -> None:
@@ -343,9 +404,9 @@ def run_load(url: str, sentences: list[str], pair, args, offline: float | None, 
     print(f"  server: {describe_batches(before, after)}")
     print(f"  load generator ({args.client}): {1000 * client_cpu / max(1, sum(result.statuses.values())):.2f} ms of CPU per request")
     if server_pid is not None and Path("/proc").is_dir():
-        server, children = resident_megabytes(server_pid)
-        print(f"  resident memory: server {server:.0f} MB, its {len(children)} child processes "
-              f"{' + '.join(f'{mb:.0f}' for mb in children) or '0'} MB, {server + sum(children):.0f} MB in all")
+        measured = resident_megabytes(server_pid)
+        print("  resident memory: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in measured)
+              + f"; {sum(mb for _, mb in measured):.0f} MB in all")
     if offline:
         print(f"  service / offline = {100 * rate / offline:.0f}%")
 
@@ -390,6 +451,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.duration <= MAX_DURATION or args.per_request < 1:
         parser.error(f"--clients must be 1..{MAX_CLIENTS}, --duration 0..{MAX_DURATION:.0f} s, --per-request ≥ 1")
+    if args.url and args.client == "lean" and urlsplit(args.url).scheme != "http":
+        parser.error(f"the lean client speaks plain HTTP only: measure {args.url} with --client httpx")
 
     from carousel.data.corpus import read_split
 

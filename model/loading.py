@@ -29,9 +29,10 @@ class SharedWeights:
 
     A model's confidence needs the reverse direction's model, which a server also serves: without
     sharing, a process that translates both directions holds each model's weights twice (a service
-    batch process loads general-es-en, general-en-es and the reverse of each). Inference never changes
+    batch process loads general-es-en, general-en-es and the reverse of each). Translation never changes
     weights, so translators with different settings can share one loaded model. Give one `SharedWeights`
-    to every `load_translator` call of a process whose model files do not change while it runs."""
+    to the `load_translator` calls of one loading thread, in a process that only translates (not tuning:
+    `set_member_weights` changes an ensemble's weights) and whose model files do not change while it runs."""
 
     def __init__(self):
         self._loaded: dict[tuple[Path, str, str], LoadedModel] = {}

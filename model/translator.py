@@ -72,12 +72,15 @@ class TranslatorInfo:
     card: dict
     has_confidence: bool
     max_source_tokens: int
-    defaults: tuple[int, float, float, int]  # beam, length penalty, channel weight, n-gram ban
+    beam_size: int  # the model's own decoding settings, as `Translator` reads them from the card
+    length_penalty: float
+    channel_weight: float
+    no_repeat_ngram: int
     source_sp: spm.SentencePieceProcessor = field(repr=False)
     normalizer: Normalizer = field(repr=False)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
-        return _with_defaults(search, *self.defaults)
+        return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram)
 
     def encode_source(self, sentence: str) -> list[int]:
         return _encode_source(self.source_sp, self.normalizer, self.max_source_tokens, sentence)
@@ -194,9 +197,12 @@ class Translator:
 
     def info(self) -> "TranslatorInfo":
         """What a server asks of this model without translating with it (the weights are not kept)."""
-        return TranslatorInfo(self.src_lang, self.tgt_lang, self.card, self.has_confidence, self.max_source_tokens,
-                              (self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram),
-                              self.source_sp, self.normalizer)
+        return TranslatorInfo(
+            src_lang=self.src_lang, tgt_lang=self.tgt_lang, card=self.card, has_confidence=self.has_confidence,
+            max_source_tokens=self.max_source_tokens, beam_size=self.beam_size, length_penalty=self.length_penalty,
+            channel_weight=self.channel_weight, no_repeat_ngram=self.no_repeat_ngram,
+            source_sp=self.source_sp, normalizer=self.normalizer,
+        )
 
     def encode_target(self, sentence: str) -> list[int]:
         return self.target_sp.encode(sentence)[: self.max_source_tokens - 1] + [EOS_ID]

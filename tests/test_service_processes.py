@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
 import warnings
+import weakref
 
 from carousel.model.loading import SharedWeights
 from carousel.model.search import SearchConfig
@@ -89,27 +91,67 @@ def test_models_of_one_process_share_the_weights_of_a_reverse_model_they_also_se
     backward = load_for_serving(calibrated_models_dir / "tiny-en-es", "none", shared)
     assert forward.has_confidence and forward.reverse.model is backward.model  # one copy of the en→es weights
     assert len(shared) == 2
+    load_for_serving(calibrated_models_dir / "tiny-es-en", "int8", shared)
+    assert len(shared) == 4  # another precision is another model (and so is its reverse model)
     alone = load_for_serving(calibrated_models_dir / "tiny-es-en", "none")
     assert alone.reverse.model is not backward.model  # without `shared`, each load is its own
-    sources = ["hola", "el perro"]
     search = SearchConfig(beam_size=2, return_confidence=True)
-    assert [(t.text, t.confidence) for t in _flat(forward.translate(sources, search))] == \
-        [(t.text, t.confidence) for t in _flat(alone.translate(sources, search))]
+    with_shared, without = (_flat(t.translate(["hola", "el perro"], search)) for t in (forward, alone))
+    # the signals hold the reverse model's forced score of each source: the shared copy scores as its own
+    assert [(t.text, t.confidence, t.signals) for t in with_shared] == [(t.text, t.confidence, t.signals) for t in without]
 
 
 def _flat(results):
     return [nbest[0] for nbest in results]
 
 
-def test_with_batch_processes_the_server_keeps_what_requests_ask_of_a_model_not_its_weights(calibrated_models_dir):
-    settings = ServiceSettings(models_dir=calibrated_models_dir, quantize="none", batch_workers=1)
+class _WeightsReporter:
+    """A stand-in translator that answers every batch with the id of the `SharedWeights` it was loaded with."""
+
+    def __init__(self, shared):
+        self.shared = shared  # kept alive, so that no later object takes its id
+
+    def translate(self, sentences, search, batch_tokens):
+        return [id(self.shared)] * len(sentences)
+
+
+def _load_reporting_weights(directory, quantization, shared):
+    return _WeightsReporter(shared)
+
+
+def test_a_child_loads_every_model_with_one_shared_weights(tmp_path):
+    processes = TranslationProcesses(1, _load_reporting_weights, "none")
+    try:
+        first = processes.translate(tmp_path / "a", ["x"], SearchConfig(), 100)
+        second = processes.translate(tmp_path / "b", ["y"], SearchConfig(), 100)
+    finally:
+        processes.close()
+    assert first == second and isinstance(first[0], int)
+
+
+def test_with_batch_processes_the_server_keeps_what_requests_ask_of_a_model_not_its_weights(calibrated_models_dir,
+                                                                                           monkeypatch):
+    from carousel.service import registry as registry_module
+
+    weights = []  # weak references to every model the server process loads, reverse models included
+
+    def recording(*args, **kwargs):
+        translator = load_translator(*args, **kwargs)
+        weights.extend(weakref.ref(t.model) for t in (translator, translator.reverse) if t is not None)
+        return translator
+
+    load_translator = registry_module.load_translator
+    monkeypatch.setattr(registry_module, "load_translator", recording)
+    settings = ServiceSettings(models_dir=calibrated_models_dir, quantize="none", batch_processes=True, batch_workers=1)
     registry = ModelRegistry(settings)
     registry.start()
     try:
         assert registry.wait_until_loaded(60)
+        gc.collect()
+        assert len(weights) == 3 and all(ref() is None for ref in weights)  # no weights kept in this process
         served = {m.name: m for m in registry._models}
         kept = served["tiny-es-en"].queue.translator
-        assert isinstance(kept, TranslatorInfo) and not hasattr(kept, "model")
+        assert isinstance(kept, TranslatorInfo)
         full = load_for_serving(calibrated_models_dir / "tiny-es-en", "none")
         assert served["tiny-es-en"].has_confidence and not served["tiny-en-es"].has_confidence
         assert served["tiny-es-en"].sentence_tokens("el perro come") == len(full.encode_source("el perro come"))
