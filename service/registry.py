@@ -90,6 +90,9 @@ class ModelRegistry:
         self._loaded = threading.Event()
         self._loader: threading.Thread | None = None
         self._processes: TranslationProcesses | None = None  # settings.batch_processes: the batches' processes
+        # Without child processes the models translate here: each model's weights once, a reverse model's too
+        # (with them, nothing is shared: the weights are dropped after loading, see `_load_one`).
+        self._shared_weights = SharedWeights()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -168,7 +171,7 @@ class ModelRegistry:
         if self._skip_second_for_pair(directory, language_pair(directory), domain):
             return None  # decided from config.json, before loading weights (an ensemble's can be large)
         try:
-            translator = self._load(directory, self.settings.quantize)
+            translator = self._load_model(directory)
         except Exception as error:  # ModelLoadError names the file; anything else is logged in full
             log.error("cannot load model %s: %s", directory, error, exc_info=not isinstance(error, UserError))
             self.failures[name] = _without_paths(str(error), directory)
@@ -192,6 +195,11 @@ class ModelRegistry:
         )
         queue.start()
         return ServedModel(name, directory, translator.src_lang, translator.tgt_lang, translator.card, queue, domain)
+
+    def _load_model(self, directory: Path) -> Translator:
+        if self._load is load_for_serving and self._processes is None:
+            return load_for_serving(directory, self.settings.quantize, self._shared_weights)
+        return self._load(directory, self.settings.quantize)
 
     def _wanted(self, directory: Path, pair: tuple[str, str] | None) -> bool:
         """Whether `load_only` (empty: every model) names both languages of the pair; others are left

@@ -164,6 +164,8 @@ def test_with_batch_processes_the_server_keeps_what_requests_ask_of_a_model_not_
     without.start()
     try:
         assert without.wait_until_loaded(60)
-        assert all(isinstance(m.queue.translator, Translator) for m in without._models)  # it translates itself
+        translators = {m.name: m.queue.translator for m in without._models}
+        assert all(isinstance(t, Translator) for t in translators.values())  # it translates itself
+        assert translators["tiny-es-en"].reverse.model is translators["tiny-en-es"].model  # one copy of the weights
     finally:
         without.close(30)
