@@ -47,13 +47,8 @@ def back_translate(
         raise UserError(f"the back-translation tag must be one word without spaces, not {tag!r}")
     if translator.src_lang == translator.tgt_lang:
         raise UserError("back-translation needs a model between two different languages")
-    texts = [text for _, text in rows]
-    translations: list[str] = []
-    with tqdm(total=len(texts), desc="back-translating", unit="sent", file=sys.stderr, disable=not progress) as bar:
-        for start in range(0, len(texts), CHUNK_SENTENCES):
-            chunk = texts[start : start + CHUNK_SENTENCES]
-            translations += [nbest[0][0] for nbest in translator.translate_texts(chunk, search, batch_tokens)]
-            bar.update(len(chunk))
+    translations = machine_translations([text for _, text in rows], translator, search, batch_tokens, progress,
+                                        "back-translating")
     kept, dropped = [], []
     for (record_id, original), synthetic in zip(rows, translations, strict=True):
         if synthetic.strip():
@@ -71,6 +66,18 @@ def back_translate(
         dropped=dropped,
     )
     return manifest, {"train": kept}
+
+
+def machine_translations(texts: list[str], translator, search, batch_tokens: int, progress: bool, what: str,
+                         chunk: int = CHUNK_SENTENCES) -> list[str]:
+    """Each text's best translation, `chunk` texts per call so that the progress bar (labelled `what`) moves."""
+    translations: list[str] = []
+    with tqdm(total=len(texts), desc=what, unit="sent", file=sys.stderr, disable=not progress) as bar:
+        for start in range(0, len(texts), chunk):
+            part = texts[start : start + chunk]
+            translations += [nbest[0][0] for nbest in translator.translate_texts(part, search, batch_tokens)]
+            bar.update(len(part))
+    return translations
 
 
 def read_text_rows(path: Path) -> list[tuple[str, str]]:

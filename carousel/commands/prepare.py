@@ -7,6 +7,7 @@ carousel prepare tmx FILE --src-lang es --tgt-lang en
 carousel prepare po PATH --tgt-lang es [--licence TEXT] --out DIR   (a tree or archive of .po catalogs)
 carousel prepare dictionary freedict-spa-eng.index --headword-lang es --translation-lang en --out DIR
 carousel prepare back-translation --model models/bible-en-es (--bible-english-only | --text FILE) --out DIR
+carousel prepare distillation --model TEACHER --corpus DIR [--max-pairs N] --out DIR
 carousel prepare domains --spec data/mixes/general-es-en.yaml --domain bible=bible --out models/domains.json
 """
 
@@ -128,6 +129,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_search_arguments(back)
     back.add_argument("--quiet", action="store_true", help="no progress output")
 
+    distil = kinds.add_parser(
+        "distillation",
+        help="a teacher's translations of a corpus's sources as targets for a student (sequence-level "
+             "knowledge distillation; train on it, or add it with data.extra_train)",
+    )
+    distil.add_argument("--model", type=Path, required=True, help="the teacher: a model or ensemble directory")
+    distil.add_argument("--corpus", type=Path, required=True, help="corpus whose train split's sources are translated")
+    distil.add_argument("--src", help="source column (default: the teacher's source language)")
+    distil.add_argument("--max-pairs", type=int, default=0,
+                        help="translate at most this many distinct sources, spread over the split (default: all)")
+    distil.add_argument("--out", type=Path, required=True, help="corpus directory to write")
+    add_search_arguments(distil)
+    distil.add_argument("--quiet", action="store_true", help="no progress output")
+
 
 def run(args: argparse.Namespace) -> int:
     """Build or import the corpus described by `args`, print its summary, and train subwords if asked."""
@@ -135,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kind == "back-translation":
         return _run_back_translation(args)
+    if args.kind == "distillation":
+        return _run_distillation(args)
     if args.kind == "debian":
         debian_command.run(args)
         return 0
@@ -251,6 +268,38 @@ def _run_back_translation(args: argparse.Namespace) -> int:
         rows, translator, search, args.out, name=args.out.name, source=source,
         batch_tokens=args.batch_tokens, progress=not args.quiet, tag=args.tag,
     )
+    print(format_summary(manifest, splits, shown_dropped=30))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _run_distillation(args: argparse.Namespace) -> int:
+    from carousel.commands.options import search_config
+    from carousel.data.corpus import load_corpus_manifest
+    from carousel.data.distillation import distill, distinct_sources
+    from carousel.data.summary import format_summary
+    from carousel.model.loading import load_translator
+
+    if args.max_pairs < 0:
+        raise UserError(f"--max-pairs must be 0 (all) or more, got {args.max_pairs}")
+    if not (args.corpus / "corpus.json").is_file():
+        raise UserError(f"{args.corpus} is not a corpus directory (no corpus.json): build one with `carousel prepare`")
+    search = search_config(args)
+    teacher = load_translator(args.model, args.quantize, search, device=args.device)
+    search = teacher.with_model_defaults(search)
+    rows = distinct_sources(args.corpus, args.src or teacher.src_lang, args.max_pairs)
+    corpus = load_corpus_manifest(args.corpus)
+    source = {
+        "description": "Sequence-level knowledge distillation: each distinct source of a corpus's train split "
+                       "and its translation by a teacher model.",
+        "corpus": {"name": corpus.name, "train_sha256": corpus.splits["train"].sha256},
+        "sources_translated": len(rows),
+        "teacher": str(args.model),
+        "teacher_checksums": teacher.card.get("checksums", {}),
+        "search": dataclasses.asdict(search),
+        "quantize": args.quantize,
+    }
+    manifest, splits = distill(rows, teacher, search, args.out, source, args.batch_tokens, progress=not args.quiet)
     print(format_summary(manifest, splits, shown_dropped=30))
     print(f"wrote {args.out}")
     return 0
