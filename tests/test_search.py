@@ -104,6 +104,20 @@ def test_min_length_and_special_tokens():
         assert not {0, 1, 2, 3} & set(hyps[0].tokens)
 
 
+def test_a_model_that_would_stop_at_once_still_says_something_by_default():
+    model = small_model()
+    with torch.no_grad():
+        model.decoder.output_projection.bias[EOS_ID] = 100.0
+    src, lengths = batch_of([3, 6])
+    for search in (beam_search, greedy_search):
+        config = SearchConfig(beam_size=3, length_penalty=1.0)
+        results = search(model, src, lengths, config)
+        firsts = [hyps[0] if isinstance(hyps, list) else hyps for hyps in results]
+        assert all(len(hyp.tokens) >= 1 for hyp in firsts)  # never an empty translation of a source with words
+    empty = beam_search(model, src, lengths, SearchConfig(beam_size=3, length_penalty=1.0, min_length=0))
+    assert all(hyps[0].tokens == [] for hyps in empty)  # what the model alone would say
+
+
 def test_no_repeat_ngram_blocks_repeats():
     model = small_model(seed=2)
     with torch.no_grad():
