@@ -8,8 +8,10 @@ learns more easily, and the student's greedy or small-beam search then comes clo
 one (Kim & Rush: +1.4 BLEU at beam 5 and +4 greedy for small LSTMs). So an ensemble's quality can be had
 at one model's cost, and a small beam can suffice.
 
-The result is an ordinary corpus directory with a train split only (data/corpus.py): train the student
-on it with `data.extra_train`, or as its corpus. Each distinct source is translated once.
+The result is an ordinary corpus directory (data/corpus.py) whose train split holds the teacher's
+translations, one per distinct source. Its valid and test splits are the original corpus's, with their
+human references, so the student can train on it as its corpus and still be validated and chosen as any
+model is; or its train split can be added to another corpus with `data.extra_train`.
 """
 
 from __future__ import annotations
@@ -48,11 +50,22 @@ def distinct_sources(corpus: Path, column: str, max_pairs: int = 0) -> list[tupl
     return distinct
 
 
+def held_out_splits(corpus: Path, columns: list[str]) -> dict[str, list[tuple[str, ...]]]:
+    """The valid and test rows of `corpus` in `columns` (id, source, target), references untouched; none
+    where the corpus lacks a column (a monolingual corpus has nothing to validate against)."""
+    manifest = load_corpus_manifest(corpus)
+    if not set(columns) <= set(manifest.columns):
+        return {}
+    return {split: read_split(corpus, split, columns) for split in ("valid", "test")}
+
+
 def distill(rows: list[tuple[str, str]], teacher, search, out_dir: Path, source: dict, batch_tokens: int = 12000,
-            progress: bool = True) -> tuple[CorpusManifest, dict[str, list[tuple[str, ...]]]]:
+            progress: bool = True, held_out: dict[str, list[tuple[str, ...]]] | None = None,
+            ) -> tuple[CorpusManifest, dict[str, list[tuple[str, ...]]]]:
     """Translate each (id, source) row with `teacher` and write the corpus `out_dir` (named after it, with
     `source` as its provenance): columns id, the source (the teacher's source language) and the teacher's
-    translation (its target language). Rows whose translation comes back empty are dropped with a reason."""
+    translation (its target language). Rows whose translation comes back empty are dropped with a reason.
+    `held_out` (valid and test rows in the same columns, see `held_out_splits`) is written beside, as is."""
     if teacher.src_lang == teacher.tgt_lang:
         raise UserError("distillation needs a teacher between two different languages")
     translations = machine_translations([text for _, text in rows], teacher, search, batch_tokens, progress,
@@ -69,8 +82,8 @@ def distill(rows: list[tuple[str, str]], teacher, search, out_dir: Path, source:
         name=out_dir.name,
         columns=["id", *columns],
         languages={column: column for column in columns},
-        splits={"train": kept},
+        splits={**(held_out or {}), "train": kept},
         source=source,
         dropped=dropped,
     )
-    return manifest, {"train": kept}
+    return manifest, {**(held_out or {}), "train": kept}

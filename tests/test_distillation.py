@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from carousel.data.corpus import load_corpus_manifest, read_split, write_corpus
-from carousel.data.distillation import distill, distinct_sources
+from carousel.data.distillation import distill, distinct_sources, held_out_splits
 from carousel.errors import UserError
 from carousel.model.loading import load_translator
 from carousel.model.search import SearchConfig
@@ -49,6 +49,23 @@ def test_the_teachers_translations_become_the_targets_of_a_train_only_corpus(tmp
     assert [translation for _, _, translation in written] == expected
 
 
+def test_the_held_out_splits_keep_their_human_references_in_the_teachers_column_order(tmp_path):
+    corpus = tmp_path / "c"
+    write_corpus(corpus, "en-first", ["id", "en", "es"], {"en": "en", "es": "es"},
+                 {"train": [("a", "The light.", "La luz.")], "valid": [("v", "Yes.", "Sí.")],
+                  "test": [("t", "No.", "No.")]}, {}, [])
+    held_out = held_out_splits(corpus, ["id", "es", "en"])
+    assert held_out == {"valid": [("v", "Sí.", "Yes.")], "test": [("t", "No.", "No.")]}
+    assert held_out_splits(corpus, ["id", "es", "fr"]) == {}
+
+    teacher = StandInTextTranslator(str.upper, src_lang="es", tgt_lang="en")
+    manifest, splits = distill([("a", "La luz.")], teacher, SearchConfig(), tmp_path / "kd", {}, progress=False,
+                               held_out=held_out)
+    assert read_split(tmp_path / "kd", "train", ["es", "en"]) == [("La luz.", "LA LUZ.")]
+    assert read_split(tmp_path / "kd", "valid", ["id", "es", "en"]) == [("v", "Sí.", "Yes.")]
+    assert manifest.splits["test"].rows == 1 and splits["valid"] == held_out["valid"]
+
+
 def test_an_empty_translation_is_dropped_with_a_reason(tmp_path):
     teacher = StandInTextTranslator(lambda text: "" if text == "La luz." else text.upper(), src_lang="es", tgt_lang="en")
     rows = [("a", "Y dijo Dios."), ("b", "La luz.")]
@@ -66,6 +83,7 @@ def test_cli_distills_a_corpus_and_refuses_a_missing_one(tmp_path, tiny_model_di
     assert done.returncode == 0, done.stderr
     manifest = load_corpus_manifest(tmp_path / "kd")
     assert manifest.splits["train"].rows == 3 and manifest.source["sources_translated"] == 3
+    assert read_split(tmp_path / "kd", "valid", ["es", "en"]) == [("Sí.", "Yes.")]  # the reference, not the teacher's
     assert manifest.source["search"]["beam_size"] == 2 and manifest.source["corpus"]["name"] == "repeats"
     assert manifest.source["teacher_checksums"] == load_translator(tiny_model_dir).card["checksums"]
 

@@ -276,7 +276,7 @@ def _run_back_translation(args: argparse.Namespace) -> int:
 def _run_distillation(args: argparse.Namespace) -> int:
     from carousel.commands.options import search_config
     from carousel.data.corpus import load_corpus_manifest
-    from carousel.data.distillation import distill, distinct_sources
+    from carousel.data.distillation import distill, distinct_sources, held_out_splits
     from carousel.data.summary import format_summary
     from carousel.model.loading import load_translator
 
@@ -287,8 +287,10 @@ def _run_distillation(args: argparse.Namespace) -> int:
     search = search_config(args)
     teacher = load_translator(args.model, args.quantize, search, device=args.device)
     search = teacher.with_model_defaults(search)
-    rows = distinct_sources(args.corpus, args.src or teacher.src_lang, args.max_pairs)
+    source_column = args.src or teacher.src_lang
+    rows = distinct_sources(args.corpus, source_column, args.max_pairs)
     corpus = load_corpus_manifest(args.corpus)
+    held_out = held_out_splits(args.corpus, ["id", source_column, teacher.tgt_lang])
     source = {
         "description": "Sequence-level knowledge distillation: each distinct source of a corpus's train split "
                        "and its translation by a teacher model.",
@@ -298,8 +300,10 @@ def _run_distillation(args: argparse.Namespace) -> int:
         "teacher_checksums": teacher.card.get("checksums", {}),
         "search": dataclasses.asdict(search),
         "quantize": args.quantize,
+        "held_out": {split: f"the corpus's {split} split, its references" for split in held_out},
     }
-    manifest, splits = distill(rows, teacher, search, args.out, source, args.batch_tokens, progress=not args.quiet)
+    manifest, splits = distill(rows, teacher, search, args.out, source, args.batch_tokens, progress=not args.quiet,
+                               held_out=held_out)
     print(format_summary(manifest, splits, shown_dropped=30))
     print(f"wrote {args.out}")
     return 0
