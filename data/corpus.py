@@ -181,6 +181,15 @@ def _open_text(path: Path):
     return path.open(encoding="utf-8", newline="\n")
 
 
+def spread_sample(rows: list, count: int) -> list:
+    """At most `count` of `rows`, evenly spread over them in order (all of them when `count` is 0 or
+    more than there are): a sample of a corpus that follows its parts, which are stored one after another."""
+    if not count or len(rows) <= count:
+        return list(rows)
+    step = len(rows) / count
+    return [rows[int(i * step)] for i in range(count)]
+
+
 def count_words(rows: list[tuple[str, ...]], column: int) -> int:
     """Whitespace-separated words in one column."""
     return sum(len(row[column].split()) for row in rows)

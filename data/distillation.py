@@ -20,7 +20,7 @@ from pathlib import Path
 
 from carousel.errors import UserError
 from carousel.data.backtranslation import machine_translations
-from carousel.data.corpus import CorpusManifest, DroppedRecord, load_corpus_manifest, read_split, write_corpus
+from carousel.data.corpus import CorpusManifest, DroppedRecord, load_corpus_manifest, read_split, spread_sample, write_corpus
 
 CHUNK_SENTENCES = 2048  # per call: long enough for well-filled batches sorted by length, short enough for progress
 
@@ -44,10 +44,7 @@ def distinct_sources(corpus: Path, column: str, max_pairs: int = 0) -> list[tupl
         if source.strip() and source not in seen:
             seen.add(source)
             distinct.append((record_id, source))
-    if max_pairs and len(distinct) > max_pairs:
-        step = len(distinct) / max_pairs
-        distinct = [distinct[int(i * step)] for i in range(max_pairs)]
-    return distinct
+    return spread_sample(distinct, max_pairs)
 
 
 def held_out_splits(corpus: Path, columns: list[str]) -> dict[str, list[tuple[str, ...]]]:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from carousel.data.corpus import load_corpus_manifest, read_split, write_corpus
+from carousel.data.corpus import load_corpus_manifest, read_split, spread_sample, write_corpus
 from carousel.data.distillation import distill, distinct_sources, held_out_splits
 from carousel.errors import UserError
 from carousel.model.loading import load_translator
@@ -33,6 +33,13 @@ def test_each_distinct_source_is_kept_once_and_max_pairs_spreads_over_the_split(
     assert distinct_sources(corpus, "es", max_pairs=2) == [("a", "Y dijo Dios."), ("b", "La luz.")]
     with pytest.raises(UserError, match="no column 'fr'"):
         distinct_sources(corpus, "fr")
+
+
+def test_a_spread_sample_follows_the_whole_split_not_its_head():
+    rows = list(range(15))
+    assert spread_sample(rows, 10) == [0, 1, 3, 4, 6, 7, 9, 10, 12, 13]  # a plain stride of 1 would stop at 9
+    assert spread_sample(rows, 5) == [0, 3, 6, 9, 12]
+    assert spread_sample(rows, 0) == rows and spread_sample(rows, 99) == rows
 
 
 def test_the_teachers_translations_become_the_targets_of_a_train_only_corpus(tmp_path, tiny_model_dir):

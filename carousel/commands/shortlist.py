@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sentencepiece as spm
 
-    from carousel.data.corpus import load_corpus_manifest, read_split
+    from carousel.data.corpus import load_corpus_manifest, read_split, spread_sample
     from carousel.fileio import sha256_file
     from carousel.model.card import ModelLoadError, update_card
     from carousel.model.checkpoint import load_model_dir
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot read the train split of {corpus}: {error}") from None
     if not pairs:
         raise UserError(f"{corpus}: the train split is empty")
-    pairs = pairs[:: max(1, len(pairs) // args.max_pairs)][: args.max_pairs]
+    pairs = spread_sample(pairs, args.max_pairs)
     source_sp = spm.SentencePieceProcessor(model_file=str(loaded.source_spm))
     target_sp = spm.SentencePieceProcessor(model_file=str(loaded.target_spm))
     print(f"counting {len(pairs):,} pairs of {corpus}", file=sys.stderr)
