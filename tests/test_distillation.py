@@ -19,11 +19,11 @@ from tests.helpers import StandInTextTranslator
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 
-def _corpus_with_repeats(directory):
+def _corpus_with_repeats(directory, source=None):
     train = [("a", "Y dijo Dios.", "And God said."), ("b", "La luz.", "The light."), ("c", "Y dijo Dios.", "God said."),
              ("d", "", "Nothing."), ("e", "El agua.", "The water.")]
     write_corpus(directory, "repeats", ["id", "es", "en"], {"es": "es", "en": "en"},
-                 {"train": train, "valid": [("v", "Sí.", "Yes.")], "test": []}, {}, [])
+                 {"train": train, "valid": [("v", "Sí.", "Yes.")], "test": []}, source or {}, [])
     return directory
 
 
@@ -83,7 +83,8 @@ def test_an_empty_translation_is_dropped_with_a_reason(tmp_path):
 
 @pytest.mark.slow
 def test_cli_distills_a_corpus_and_refuses_a_missing_one(tmp_path, tiny_model_dir):
-    corpus = _corpus_with_repeats(tmp_path / "c")
+    parts = [{"name": "genesis", "split": "train", "pairs": 5, "licence": "public domain"}]
+    corpus = _corpus_with_repeats(tmp_path / "c", {"description": "a mix", "parts": parts})
     command = [sys.executable, "-m", "carousel", "prepare", "distillation", "--model", str(tiny_model_dir),
                "--beam", "2", "--quiet", "--out", str(tmp_path / "kd")]
     done = subprocess.run([*command, "--corpus", str(corpus)], cwd=ROOT, env=ENV, capture_output=True, text=True)
@@ -93,6 +94,7 @@ def test_cli_distills_a_corpus_and_refuses_a_missing_one(tmp_path, tiny_model_di
     assert read_split(tmp_path / "kd", "valid", ["es", "en"]) == [("Sí.", "Yes.")]  # the reference, not the teacher's
     assert manifest.source["search"]["beam_size"] == 2 and manifest.source["corpus"]["name"] == "repeats"
     assert manifest.source["teacher_checksums"] == load_translator(tiny_model_dir).card["checksums"]
+    assert manifest.source["parts"] == parts  # so a student's card names the data and its licences
 
     missing = subprocess.run([*command, "--corpus", str(tmp_path / "nope")], cwd=ROOT, env=ENV,
                              capture_output=True, text=True)

@@ -301,6 +301,8 @@ def _run_distillation(args: argparse.Namespace) -> int:
         "search": dataclasses.asdict(search),
         "quantize": args.quantize,
         "held_out": {split: f"the corpus's {split} split, its references" for split in held_out},
+        # The original corpus's parts, with their licences and splits, so a student's card names them.
+        "parts": corpus.source.get("parts", []),
     }
     manifest, splits = distill(rows, teacher, search, args.out, source, args.batch_tokens, progress=not args.quiet,
                                held_out=held_out)
