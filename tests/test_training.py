@@ -293,6 +293,11 @@ def test_init_from_accepts_other_dropout_rates_but_refuses_another_architecture(
     assert other_pieces.model_config.architecture() == more_dropout.model_config.architecture()
     with pytest.raises(UserError, match="subword model differs"):
         other_pieces.initialise_from(tiny_model_dir)
+    # the same weights fed text normalised otherwise than they were trained on
+    assert load_model_dir(tiny_model_dir).normalizer.name == "spanish_modern"
+    normalised = trainer_with("data.normalize_source=none")
+    with pytest.raises(UserError, match="normalize_source=spanish_modern"):
+        normalised.initialise_from(tiny_model_dir)
 
 
 def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_alone(tmp_path, tiny_corpus):

@@ -274,6 +274,12 @@ class Trainer:
             raise UserError(f"{model_dir} is an ensemble of {len(loaded.weight_files)} models; start from one of its members")
         if loaded.config.architecture() != self.model_config.architecture():
             raise UserError(f"{model_dir} has a different architecture or vocabulary than this config")
+        # The weights learned the pieces of normalised text; other input (e.g. capitalised first words the
+        # model only ever saw lowercased) would be a shift the run silently trains away or never sees.
+        normalization = self.config.data.normalize_source
+        if loaded.normalizer.name != normalization:
+            raise UserError(f"{model_dir} normalises its source with {loaded.normalizer.name!r}, this config with "
+                            f"{normalization!r}: add --set data.normalize_source={loaded.normalizer.name}")
         # Same vocabulary sizes are not the same vocabulary: a subword model trained on another corpus
         # numbers its pieces differently, and the weights would read every id as another piece.
         for side, theirs, ours in (("source", loaded.source_spm, self.data.source_spm),
