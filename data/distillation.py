@@ -20,7 +20,8 @@ from pathlib import Path
 
 from carousel.errors import UserError
 from carousel.data.backtranslation import machine_translations
-from carousel.data.corpus import CorpusManifest, DroppedRecord, load_corpus_manifest, read_split, spread_sample, write_corpus
+from carousel.data.corpus import (CorpusManifest, DroppedRecord, load_corpus_manifest, read_split, spread_sample,
+                                  write_corpus)
 
 CHUNK_SENTENCES = 2048  # per call: long enough for well-filled batches sorted by length, short enough for progress
 
