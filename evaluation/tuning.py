@@ -1,6 +1,7 @@
 """Choosing decoding settings on validation data: the length penalty, ensemble member weights and
 the noisy-channel weight, each swept at a fixed beam and chosen by BLEU (chrF breaks ties, then the
-value nearest the neutral default), and the beam itself: the smallest within a tolerance of the best.
+value nearest the neutral default; with `--chrf-within`, the best chrF among the settings within that
+much BLEU of the best), and the beam itself: the smallest within a tolerance of the best.
 `carousel tune` calls these and records the choice in card.json.
 """
 
@@ -60,9 +61,15 @@ def scores_by_value(sweep: dict[float, dict]) -> dict[str, dict]:
     return {str(value): {"bleu": s["bleu"], "chrf": s["chrf"]} for value, s in sweep.items()}
 
 
-def choose(sweep: dict[float, dict], neutral: float = 1.0) -> float:
-    """The value with the highest BLEU; chrF breaks ties, then the value nearest `neutral` (the default)."""
-    return max(sweep, key=lambda value: (sweep[value]["bleu"], sweep[value]["chrf"], -abs(value - neutral)))
+def choose(sweep: dict[float, dict], neutral: float = 1.0, chrf_within: float = 0.0) -> float:
+    """The value with the highest BLEU; chrF breaks ties, then the value nearest `neutral` (the default).
+    With `chrf_within` > 0, every value whose BLEU is within that much of the best counts as tied, and
+    the highest chrF among them wins: BLEU differences of a few hundredths are noise on a validation
+    set of 1,000 sentences, and chrF (which counts the content words BLEU's n-grams miss) is a target too."""
+    top = max(scores["bleu"] for scores in sweep.values())
+    tied = [value for value in sweep if top - sweep[value]["bleu"] <= chrf_within + 1e-9]  # 15.69 - 15.59 is 0.1
+    return max(tied, key=lambda value: (sweep[value]["chrf"] if chrf_within else sweep[value]["bleu"],
+                                        sweep[value]["bleu"], sweep[value]["chrf"], -abs(value - neutral)))
 
 
 def sweep(score, name: str, values: list[float], beam: int, report=print, **search_fields) -> dict[float, dict]:
@@ -86,7 +93,7 @@ def choose_beam(best_by_beam: dict[int, dict], tolerance: float) -> int:
 def tune_decoding(translator, score, beams: list[int], length_penalties: list[float], channel_weights: list[float],
                   member_weights: list[list[float]] | None, model_dir: Path, channel_dir: Path | None,
                   split: str = "valid", report=print, ngram_bans: list[int] | None = None,
-                  beam_tolerance: float = 0.0) -> dict:
+                  beam_tolerance: float = 0.0, chrf_within: float = 0.0) -> dict:
     """The `decoding` record of card.json: member weights (ensembles, when candidates are given, at the
     widest beam), then per beam the length penalty and the n-gram repeat ban at that penalty (when
     candidates are given), then the beam (`choose_beam`, with several), then the channel weight at that
@@ -102,7 +109,7 @@ def tune_decoding(translator, score, beams: list[int], length_penalties: list[fl
     for beam in beams:
         if len(beams) > 1:
             report(f"beam {beam}:")
-        by_beam[beam], best[beam] = _tune_at_beam(score, beam, length_penalties, ngram_bans, split, report)
+        by_beam[beam], best[beam] = _tune_at_beam(score, beam, length_penalties, ngram_bans, split, report, chrf_within)
     beam = choose_beam(best, beam_tolerance)
     decoding.update(by_beam[beam])
     if len(beams) > 1:
@@ -131,17 +138,19 @@ def tune_decoding(translator, score, beams: list[int], length_penalties: list[fl
 
 
 def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: list[int] | None, split: str,
-                  report) -> tuple[dict, dict]:
+                  report, chrf_within: float = 0.0) -> tuple[dict, dict]:
     """The length penalty, then the n-gram ban at it, at one beam: the decoding record, and the scores of
     the settings chosen."""
     penalties = sweep(score, "length_penalty", length_penalties, beam, report, channel_weight=0.0)
-    penalty = choose(penalties, neutral=1.0)
-    report(f"best on {split}: length penalty {penalty} (BLEU {penalties[penalty]['bleu']:.2f})")
-    record = dict(length_penalty=penalty, chosen_by="BLEU", beam=beam, sweep=scores_by_value(penalties))
+    penalty = choose(penalties, neutral=1.0, chrf_within=chrf_within)
+    report(f"best on {split}: length penalty {penalty} (BLEU {penalties[penalty]['bleu']:.2f}, "
+           f"chrF {penalties[penalty]['chrf']:.2f})")
+    chosen_by = f"chrF among settings within {chrf_within:g} BLEU of the best" if chrf_within else "BLEU"
+    record = dict(length_penalty=penalty, chosen_by=chosen_by, beam=beam, sweep=scores_by_value(penalties))
     if not ngram_bans:
         return record, penalties[penalty]
     bans = sweep(score, "no_repeat_ngram", ngram_bans, beam, report, length_penalty=penalty, channel_weight=0.0)
-    ban = int(choose(bans, neutral=0))
-    report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f})")
+    ban = int(choose(bans, neutral=0, chrf_within=chrf_within))
+    report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f}, chrF {bans[ban]['chrf']:.2f})")
     record.update(no_repeat_ngram=ban, no_repeat_ngram_sweep=scores_by_value(bans))
     return record, bans[ban]

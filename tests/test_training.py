@@ -300,6 +300,17 @@ def test_init_from_accepts_other_dropout_rates_but_refuses_another_architecture(
         normalised.initialise_from(tiny_model_dir)
 
 
+def test_init_from_with_another_normalisation_is_refused_before_the_corpus_is_read(tmp_path, tiny_model_dir):
+    from carousel.training.trainer import run_training
+
+    missing = tmp_path / "no-such-corpus"  # reading it would fail with another message
+    config = load_config(TINY_CONFIG, [f"run_dir={tmp_path / 'run'}", f"data.corpus={missing}",
+                                       "data.normalize_source=none", f"training.init_from={tiny_model_dir}"])
+    with pytest.raises(UserError, match="normalize_source=spanish_modern"):
+        run_training(config)
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+
+
 def test_extra_sources_and_extra_train_add_training_pairs_and_leave_validation_alone(tmp_path, tiny_corpus):
     from carousel.data.corpus import load_corpus_manifest, read_split, write_corpus
     from carousel.training.examples import load_training_data

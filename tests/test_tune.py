@@ -54,6 +54,24 @@ def test_choose_prefers_bleu_then_chrf_then_the_value_nearest_the_default():
     assert choose({0.6: {"bleu": 20.0, "chrf": 40.0}, 1.2: {"bleu": 20.0, "chrf": 40.0}}) == 1.2
 
 
+def test_chrf_within_lets_chrf_choose_among_settings_whose_bleu_is_within_the_margin():
+    sweep = {0.8: {"bleu": 15.69, "chrf": 46.41}, 1.4: {"bleu": 15.67, "chrf": 46.59},
+             1.6: {"bleu": 15.50, "chrf": 46.90}}
+    assert choose(sweep) == 0.8  # by BLEU alone
+    assert choose(sweep, chrf_within=0.1) == 1.4  # 1.6 has the best chrF but loses 0.19 BLEU
+    assert choose(sweep, chrf_within=0.2) == 1.6
+    assert choose({0.8: {"bleu": 15.69, "chrf": 46.41}, 2.0: {"bleu": 15.59, "chrf": 46.71}}, chrf_within=0.1) == 2.0
+    # equal chrF among the tied: the higher BLEU, then the value nearest the default
+    assert choose({0.6: {"bleu": 20.0, "chrf": 40.0}, 1.4: {"bleu": 20.05, "chrf": 40.0}}, chrf_within=0.1) == 1.4
+    assert choose({0.6: {"bleu": 20.0, "chrf": 40.0}, 1.2: {"bleu": 20.0, "chrf": 40.0}}, chrf_within=0.1) == 1.2
+
+
+def test_chrf_within_out_of_range_is_a_clear_error(model_copy, capsys):
+    assert main(["tune", "--model", str(model_copy), "--chrf-within", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--chrf-within" in err and "Traceback" not in err
+
+
 def test_the_models_length_penalty_fills_in_only_where_the_request_leaves_it_unset(model_copy, tiny_test_pairs):
     update_card(model_copy, decoding={"length_penalty": 2.5})
     translator = load_translator(model_copy)

@@ -270,16 +270,9 @@ class Trainer:
     def initialise_from(self, model_dir: Path) -> None:
         """Start a new run from an exported model's weights (fresh optimizer and schedule)."""
         loaded = load_model_dir(model_dir)
-        if len(loaded.weight_files) > 1:
-            raise UserError(f"{model_dir} is an ensemble of {len(loaded.weight_files)} models; start from one of its members")
+        refuse_unusable_start(loaded, model_dir, self.config)
         if loaded.config.architecture() != self.model_config.architecture():
             raise UserError(f"{model_dir} has a different architecture or vocabulary than this config")
-        # The weights learned the pieces of normalised text; other input (e.g. capitalised first words the
-        # model only ever saw lowercased) would be a shift the run silently trains away or never sees.
-        normalization = self.config.data.normalize_source
-        if loaded.normalizer.name != normalization:
-            raise UserError(f"{model_dir} normalises its source with {loaded.normalizer.name!r}, this config with "
-                            f"{normalization!r}: add --set data.normalize_source={loaded.normalizer.name}")
         # Same vocabulary sizes are not the same vocabulary: a subword model trained on another corpus
         # numbers its pieces differently, and the weights would read every id as another piece.
         for side, theirs, ours in (("source", loaded.source_spm, self.data.source_spm),
@@ -360,6 +353,19 @@ def _clock(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def refuse_unusable_start(loaded, model_dir: Path, config: TrainConfig) -> None:
+    """The checks on `training.init_from` that need no training data: an ensemble, or a model whose
+    source normalisation differs from the config's."""
+    if len(loaded.weight_files) > 1:
+        raise UserError(f"{model_dir} is an ensemble of {len(loaded.weight_files)} models; start from one of its members")
+    # The weights learned the pieces of normalised text; other input (e.g. capitalised first words the
+    # model only ever saw lowercased) would be a shift the run silently trains away or never sees.
+    normalization = config.data.normalize_source
+    if loaded.normalizer.name != normalization:
+        raise UserError(f"{model_dir} normalises its source with {loaded.normalizer.name!r}, this config with "
+                        f"{normalization!r}: add --set data.normalize_source={loaded.normalizer.name}")
+
+
 def run_training(config: TrainConfig) -> tuple[Trainer, Progress]:
     """Train (or resume) the run described by `config`; returns the trainer for export."""
     dist_info = setup_process(config)
@@ -372,6 +378,10 @@ def run_training(config: TrainConfig) -> tuple[Trainer, Progress]:
         (run_dir / "config.yaml").write_text(
             yaml.safe_dump(json.loads(config.model_dump_json()), sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
+    starts_from = config.training.init_from
+    if starts_from and not (run_dir / "checkpoints" / "last.pt").exists():
+        # Before the corpus is read and encoded (minutes on a large one), not after.
+        refuse_unusable_start(load_model_dir(starts_from), starts_from, config)
     data = load_training_data(config)
     trainer = Trainer(config, data, dist_info)
     if dist_info.is_main:
