@@ -105,19 +105,24 @@ def tune_decoding(translator, score, beams: list[int], length_penalties: list[fl
             sweep_member_weights(translator, member_weights, score, max(beams))
     else:
         keep_untuned(translator.card, decoding, "member_weights", "member_weights_sweep")
-    by_beam, best = {}, {}  # per beam: its decoding record, and the scores of the settings it chose
+    # per beam: its decoding record, the scores of the settings it chose, and the best BLEU it reached
+    by_beam, best, reached = {}, {}, {}
     for beam in beams:
         if len(beams) > 1:
             report(f"beam {beam}:")
-        by_beam[beam], best[beam] = _tune_at_beam(score, beam, length_penalties, ngram_bans, split, report, chrf_within)
-    beam = choose_beam(best, beam_tolerance)
+        by_beam[beam], best[beam], reached[beam] = _tune_at_beam(score, beam, length_penalties, ngram_bans, split,
+                                                                 report, chrf_within)
+    # A beam is judged by the best BLEU any setting reached with it, not by the setting `chrf_within` chose:
+    # the beam is a speed-for-quality trade, and trading a little BLEU for chrF must not also buy a wider beam.
+    beam = choose_beam(reached, beam_tolerance)
     decoding.update(by_beam[beam])
     if len(beams) > 1:
-        report(f"best on {split}: beam {beam} (BLEU {best[beam]['bleu']:.2f}; the best beam "
-               f"{max(best.values(), key=lambda s: s['bleu'])['bleu']:.2f}, tolerance {beam_tolerance:g})")
+        report(f"best on {split}: beam {beam} (best BLEU {reached[beam]['bleu']:.2f}; the best beam "
+               f"{max(r['bleu'] for r in reached.values()):.2f}, tolerance {beam_tolerance:g})")
         decoding.update(beam_tolerance=beam_tolerance, beam_sweep={
             str(b): {"bleu": best[b]["bleu"], "chrf": best[b]["chrf"], "length_penalty": by_beam[b]["length_penalty"],
-                     "no_repeat_ngram": by_beam[b].get("no_repeat_ngram", 0)} for b in beams})
+                     "no_repeat_ngram": by_beam[b].get("no_repeat_ngram", 0), "best_bleu": reached[b]["bleu"]}
+            for b in beams})
     if not ngram_bans:
         keep_untuned(translator.card, decoding, "no_repeat_ngram", "no_repeat_ngram_sweep")
     if channel_dir is None:
@@ -138,9 +143,9 @@ def tune_decoding(translator, score, beams: list[int], length_penalties: list[fl
 
 
 def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: list[int] | None, split: str,
-                  report, chrf_within: float = 0.0) -> tuple[dict, dict]:
-    """The length penalty, then the n-gram ban at it, at one beam: the decoding record, and the scores of
-    the settings chosen."""
+                  report, chrf_within: float = 0.0) -> tuple[dict, dict, dict]:
+    """The length penalty, then the n-gram ban at it, at one beam: the decoding record, the scores of the
+    settings chosen, and the scores of the highest BLEU any setting reached."""
     penalties = sweep(score, "length_penalty", length_penalties, beam, report, channel_weight=0.0)
     penalty = choose(penalties, neutral=1.0, chrf_within=chrf_within)
     report(f"best on {split}: length penalty {penalty} (BLEU {penalties[penalty]['bleu']:.2f}, "
@@ -148,9 +153,13 @@ def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: l
     chosen_by = f"chrF among settings within {chrf_within:g} BLEU of the best" if chrf_within else "BLEU"
     record = dict(length_penalty=penalty, chosen_by=chosen_by, beam=beam, sweep=scores_by_value(penalties))
     if not ngram_bans:
-        return record, penalties[penalty]
+        return record, penalties[penalty], _highest_bleu(penalties)
     bans = sweep(score, "no_repeat_ngram", ngram_bans, beam, report, length_penalty=penalty, channel_weight=0.0)
     ban = int(choose(bans, neutral=0, chrf_within=chrf_within))
     report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f}, chrF {bans[ban]['chrf']:.2f})")
     record.update(no_repeat_ngram=ban, no_repeat_ngram_sweep=scores_by_value(bans))
-    return record, bans[ban]
+    return record, bans[ban], _highest_bleu({**penalties, **{("ban", n): s for n, s in bans.items()}})
+
+
+def _highest_bleu(sweep: dict) -> dict:
+    return max(sweep.values(), key=lambda scores: scores["bleu"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -130,6 +131,26 @@ def test_choose_beam_keeps_the_smallest_beam_within_the_tolerance():
     assert choose_beam({2: {"bleu": 10.0}, 5: {"bleu": 9.0}}, 0.0) == 2  # a smaller beam that is simply better
 
 
+def test_with_chrf_within_a_beam_is_judged_by_the_best_bleu_it_reached_not_by_the_setting_chrf_chose():
+    from types import SimpleNamespace
+    from carousel.evaluation.tuning import tune_decoding
+
+    # The shipped es→en model's FLORES dev figures: at beam 3 chrF picks length penalty 2.0 (15.59), which
+    # is 0.13 below beam 5's best; but beam 3 reached 15.69, within 0.1 of 15.75, so beam 3 stays.
+    table = {(3, 0.8): (15.69, 46.41), (3, 2.0): (15.59, 46.71), (5, 0.8): (15.75, 46.52), (5, 2.0): (15.45, 46.86)}
+
+    def score(search):
+        bleu, chrf = table[(search.beam_size, search.length_penalty)]
+        return {"bleu": bleu, "chrf": chrf}
+
+    decoding = tune_decoding(SimpleNamespace(card={}, is_ensemble=False), score, [3, 5], [0.8, 2.0], [], None,
+                             Path("m"), None, report=lambda line: None, beam_tolerance=0.1, chrf_within=0.1)
+    assert decoding["beam"] == 3 and decoding["length_penalty"] == 2.0
+    assert decoding["beam_sweep"]["3"] == {"bleu": 15.59, "chrf": 46.71, "length_penalty": 2.0, "no_repeat_ngram": 0,
+                                           "best_bleu": 15.69}
+    assert decoding["chosen_by"].startswith("chrF among settings within 0.1 BLEU")
+
+
 def test_tune_over_beams_records_the_chosen_beam_and_every_beams_evidence(model_copy, tiny_corpus, capsys):
     code = main(["tune", "--model", str(model_copy), "--corpus", str(tiny_corpus), "--beams", "1", "3",
                  "--beam-tolerance", "100", "--length-penalties", "0", "1.0", "--update-card", "--quiet"])
@@ -137,7 +158,7 @@ def test_tune_over_beams_records_the_chosen_beam_and_every_beams_evidence(model_
     assert code == 0, err
     decoding = _card(model_copy)["decoding"]
     assert set(decoding["beam_sweep"]) == {"1", "3"} and decoding["beam_tolerance"] == 100
-    assert set(decoding["beam_sweep"]["3"]) == {"bleu", "chrf", "length_penalty", "no_repeat_ngram"}
+    assert set(decoding["beam_sweep"]["3"]) == {"bleu", "chrf", "length_penalty", "no_repeat_ngram", "best_bleu"}
     assert decoding["beam"] == 1  # every beam is within 100 BLEU of the best: the smallest is kept
     assert decoding["length_penalty"] == decoding["beam_sweep"]["1"]["length_penalty"]
     assert "best on valid: beam 1 " in out
