@@ -68,8 +68,8 @@ def choose(sweep: dict[float, dict], neutral: float = 1.0, chrf_within: float = 
     set of 1,000 sentences, and chrF (which counts the content words BLEU's n-grams miss) is a target too."""
     top = max(scores["bleu"] for scores in sweep.values())
     tied = [value for value in sweep if top - sweep[value]["bleu"] <= chrf_within + 1e-9]  # 15.69 - 15.59 is 0.1
-    return max(tied, key=lambda value: (sweep[value]["chrf"] if chrf_within else sweep[value]["bleu"],
-                                        sweep[value]["bleu"], sweep[value]["chrf"], -abs(value - neutral)))
+    # Without a margin the tied share the top BLEU, so chrF first is BLEU first, then chrF.
+    return max(tied, key=lambda value: (sweep[value]["chrf"], sweep[value]["bleu"], -abs(value - neutral)))
 
 
 def sweep(score, name: str, values: list[float], beam: int, report=print, **search_fields) -> dict[float, dict]:
@@ -158,8 +158,8 @@ def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: l
     ban = int(choose(bans, neutral=0, chrf_within=chrf_within))
     report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f}, chrF {bans[ban]['chrf']:.2f})")
     record.update(no_repeat_ngram=ban, no_repeat_ngram_sweep=scores_by_value(bans))
-    return record, bans[ban], _highest_bleu({**penalties, **{("ban", n): s for n, s in bans.items()}})
+    return record, bans[ban], _highest_bleu(penalties, bans)
 
 
-def _highest_bleu(sweep: dict) -> dict:
-    return max(sweep.values(), key=lambda scores: scores["bleu"])
+def _highest_bleu(*sweeps: dict) -> dict:
+    return max((scores for sweep in sweeps for scores in sweep.values()), key=lambda scores: scores["bleu"])

@@ -44,6 +44,7 @@ from carousel.training.state import (
 from carousel.training.validation import validate
 
 log = logging.getLogger("carousel.train")
+LAST_CHECKPOINT = "last.pt"  # the full resumable state, in the run's checkpoints/
 
 
 class Trainer:
@@ -263,13 +264,14 @@ class Trainer:
                 "model_config": self.model_config.model_dump(mode="json"),
                 "config": self.config.model_dump(mode="json"),
             }
-            atomic_torch_save(with_digest(state), self.checkpoint_dir / "last.pt")
+            atomic_torch_save(with_digest(state), self.checkpoint_dir / LAST_CHECKPOINT)
         if self.dist.world_size > 1:
             dist.barrier()
 
-    def initialise_from(self, model_dir: Path) -> None:
-        """Start a new run from an exported model's weights (fresh optimizer and schedule)."""
-        loaded = load_model_dir(model_dir)
+    def initialise_from(self, model_dir: Path, loaded=None) -> None:
+        """Start a new run from an exported model's weights (fresh optimizer and schedule); `loaded`: that
+        directory already read by `load_model_dir`."""
+        loaded = load_model_dir(model_dir) if loaded is None else loaded
         refuse_unusable_start(loaded, model_dir, self.config)
         if loaded.config.architecture() != self.model_config.architecture():
             raise UserError(f"{model_dir} has a different architecture or vocabulary than this config")
@@ -284,7 +286,7 @@ class Trainer:
         log.info("initialised from %s", model_dir)
 
     def resume_if_possible(self) -> bool:
-        path = self.checkpoint_dir / "last.pt"
+        path = self.checkpoint_dir / LAST_CHECKPOINT
         if not path.exists():
             if self.dist.is_main:
                 self.metrics.truncate_after(0)  # a run killed before its first checkpoint starts its log afresh
@@ -372,22 +374,23 @@ def run_training(config: TrainConfig) -> tuple[Trainer, Progress]:
     if config.training.precision == "bf16" and not bf16_supported(dist_info.device):
         raise UserError("training.precision=bf16 needs a GPU with bf16 or a CPU with native bf16 (AVX512-BF16 "
                         "or AMX); use fp32 here")
-    run_dir = Path(config.run_dir)
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    checkpoint_dir = Path(config.run_dir) / "checkpoints"
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
     if dist_info.is_main:
-        (run_dir / "config.yaml").write_text(
+        (Path(config.run_dir) / "config.yaml").write_text(
             yaml.safe_dump(json.loads(config.model_dump_json()), sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
-    starts_from = config.training.init_from
-    if starts_from and not (run_dir / "checkpoints" / "last.pt").exists():
+    starts_from, start = config.training.init_from, None
+    if starts_from and not (checkpoint_dir / LAST_CHECKPOINT).exists():
         # Before the corpus is read and encoded (minutes on a large one), not after.
-        refuse_unusable_start(load_model_dir(starts_from), starts_from, config)
+        start = load_model_dir(starts_from)
+        refuse_unusable_start(start, starts_from, config)
     data = load_training_data(config)
     trainer = Trainer(config, data, dist_info)
     if dist_info.is_main:
         log.info("model: %s parameters; %d training pairs; %d threads; %d process(es)",
                  f"{trainer.model.parameter_count():,}", len(data.train), torch.get_num_threads(), dist_info.world_size)
-    if not trainer.resume_if_possible() and config.training.init_from:
-        trainer.initialise_from(config.training.init_from)
+    if not trainer.resume_if_possible() and starts_from:
+        trainer.initialise_from(starts_from, start)
     progress = trainer.train()
     return trainer, progress
