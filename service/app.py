@@ -102,6 +102,7 @@ def create_app(settings: ServiceSettings, registry: ModelRegistry | None = None)
         # Uvicorn has finished (or, after its grace period, cancelled) the requests in flight: the
         # queues drop what is left and their workers stop after the batch in hand (small: one slice each).
         app.state.workers_stopped = await asyncio.to_thread(registry.close, SHUTDOWN_WORKERS_SECONDS)
+        app.state.file_store.close()  # the files nobody downloaded go with a directory the server made itself
 
     app = FastAPI(
         title="carousel",

@@ -19,7 +19,6 @@ is killed and the queues drop the sentences not yet translated. A full store is 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +60,13 @@ class TranslateFileAnswer(BaseModel):
 
 
 def file_store(settings: ServiceSettings) -> FileStore:
-    directory = settings.files_dir or Path(tempfile.mkdtemp(prefix="carousel-files-"))
-    return FileStore(directory, settings.max_stored_files, settings.max_stored_bytes, settings.file_ttl_seconds,
-                     client_files=settings.max_stored_files_per_client,
-                     client_bytes=settings.max_stored_bytes_per_client, min_free_bytes=settings.max_file_bytes)
+    """The configured directory (`CAROUSEL_FILES_DIR`, maybe shared by replicas), else one of the server's own."""
+    bounds = dict(max_files=settings.max_stored_files, max_bytes=settings.max_stored_bytes,
+                  ttl=settings.file_ttl_seconds, client_files=settings.max_stored_files_per_client,
+                  client_bytes=settings.max_stored_bytes_per_client, min_free_bytes=settings.max_file_bytes)
+    if settings.files_dir is not None:
+        return FileStore(settings.files_dir, **bounds)
+    return FileStore.temporary(**bounds)
 
 
 def document_limits(settings: ServiceSettings) -> DocumentLimits:

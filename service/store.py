@@ -18,6 +18,10 @@ of the client's own oldest files, so no client can fill the store for the others
 clients' files refuses new ones (`StoreFull`, with the seconds until the oldest expires) rather than
 drop a file somebody else has not downloaded yet. A directory that cannot be written (a full disk, say) raises
 `StoreUnavailable`, and `health` says so until a write or a probe succeeds.
+
+A server given no directory keeps its files in one of its own (`FileStore.temporary`), removed when the
+server stops (`close`), or when the store is collected or the process exits; a configured directory is
+never removed, since other replicas may be using it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import json
 import re
 import secrets
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +73,20 @@ class FileStore:
         self.client_bytes = client_bytes or max_bytes
         self.min_free_bytes = min_free_bytes  # the probe calls the disk full below this
         self.health = Dependency("the file store", self._probe)
+        self._own_directory: tempfile.TemporaryDirectory | None = None
+
+    @classmethod
+    def temporary(cls, *args, **kwargs) -> "FileStore":
+        """A store in a new directory of its own, which `close` (or collecting the store, or exiting) removes."""
+        directory = tempfile.TemporaryDirectory(prefix="carousel-files-", ignore_cleanup_errors=True)
+        store = cls(Path(directory.name), *args, **kwargs)
+        store._own_directory = directory
+        return store
+
+    def close(self) -> None:
+        """Remove the directory if this store made it; a directory it was given stays as it is."""
+        if self._own_directory is not None:
+            self._own_directory.cleanup()
 
     def put(self, data: bytes, extension: str, stem: str = "", client: str = "") -> str:
         """Store `data` for `client`; returns its download name (with `stem`, made safe, for people to recognise)."""

@@ -347,3 +347,32 @@ def test_presentations_and_books_come_back_with_their_media_types_and_bad_ones_a
                               ("book.epub", epub_with_chapters({}, manifest={}), "no content documents")]:
         response = upload(client, name, data)
         assert response.status_code == 400 and words in response.json()["error"], response.text
+
+
+# -- where the files live when no directory is configured ----------------------------------------------------
+
+
+def test_a_server_without_a_files_directory_removes_its_own_when_it_stops(tmp_path):
+    with service(tmp_path, files_dir=None) as client:
+        directory = client.app.state.file_store.directory
+        round_trip(client, "notes.txt", b"hola\n")  # a file nobody downloads again
+        assert any(directory.iterdir())
+    assert not directory.exists()
+
+
+def test_a_configured_files_directory_and_its_files_outlive_the_server(tmp_path):
+    with service(tmp_path, files_dir=tmp_path / "shared") as client:
+        url = upload(client, "notes.txt", b"hola\n").json()["translatedFileUrl"]
+    name = url.rsplit("/", 1)[1]
+    assert (tmp_path / "shared" / name).read_bytes() == b"HOLA\n"  # another replica may still serve it
+
+
+def test_a_temporary_store_is_removed_when_collected_even_unclosed():
+    import gc
+
+    store = FileStore.temporary(max_files=2, max_bytes=100, ttl=60)
+    directory = store.directory
+    store.put(b"x", "txt")
+    del store
+    gc.collect()
+    assert not directory.exists()
