@@ -26,11 +26,12 @@ from carousel.data.corpus import (CorpusManifest, DroppedRecord, load_corpus_man
 CHUNK_SENTENCES = 2048  # per call: long enough for well-filled batches sorted by length, short enough for progress
 
 
-def distinct_sources(corpus: Path, column: str, max_pairs: int = 0) -> list[tuple[str, str]]:
+def distinct_sources(corpus: Path, column: str, max_pairs: int = 0,
+                     manifest: CorpusManifest | None = None) -> list[tuple[str, str]]:
     """(id, source) of each distinct non-empty source of the corpus's train split, first occurrence kept;
-    with `max_pairs`, at most that many, spread over the split."""
+    with `max_pairs`, at most that many, spread over the split (`manifest`: the corpus's, if already read)."""
     try:
-        columns = load_corpus_manifest(corpus).columns
+        columns = (manifest or load_corpus_manifest(corpus)).columns
         if column not in columns:
             raise UserError(f"{corpus} has no column {column!r} (its columns: {', '.join(columns)})")
         if "id" in columns:
@@ -48,10 +49,11 @@ def distinct_sources(corpus: Path, column: str, max_pairs: int = 0) -> list[tupl
     return spread_sample(distinct, max_pairs)
 
 
-def held_out_splits(corpus: Path, columns: list[str]) -> dict[str, list[tuple[str, ...]]]:
+def held_out_splits(corpus: Path, columns: list[str],
+                    manifest: CorpusManifest | None = None) -> dict[str, list[tuple[str, ...]]]:
     """The valid and test rows of `corpus` in `columns` (id, source, target), references untouched; none
     where the corpus lacks a column (a monolingual corpus has nothing to validate against)."""
-    manifest = load_corpus_manifest(corpus)
+    manifest = manifest or load_corpus_manifest(corpus)
     if not set(columns) <= set(manifest.columns):
         return {}
     return {split: read_split(corpus, split, columns) for split in ("valid", "test")}

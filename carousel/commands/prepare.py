@@ -288,9 +288,9 @@ def _run_distillation(args: argparse.Namespace) -> int:
     teacher = load_translator(args.model, args.quantize, search, device=args.device)
     search = teacher.with_model_defaults(search)
     source_column = args.src or teacher.src_lang
-    rows = distinct_sources(args.corpus, source_column, args.max_pairs)
     corpus = load_corpus_manifest(args.corpus)
-    held_out = held_out_splits(args.corpus, ["id", source_column, teacher.tgt_lang])
+    rows = distinct_sources(args.corpus, source_column, args.max_pairs, corpus)
+    held_out = held_out_splits(args.corpus, ["id", source_column, teacher.tgt_lang], corpus)
     source = {
         "description": "Sequence-level knowledge distillation: each distinct source of a corpus's train split "
                        "and its translation by a teacher model.",
