@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, default=None, help="default: the shipped models")
     parser.add_argument("--spec", type=Path, nargs="*", default=SPECS, help="training mixes whose sentences are left out")
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: each model's own)")
+    parser.add_argument("--no-shortlist", dest="shortlist", action="store_false", help="search the whole target vocabulary")
     args = parser.parse_args()
     if args.models_dir is not None:
         os.environ["CAROUSEL_MODELS_DIR"] = str(args.models_dir)
@@ -67,7 +68,7 @@ def main() -> None:
 
     items = read_set(args.set)
     seen = training_sentences([spec for spec in args.spec if spec.exists()])
-    search = SearchConfig(beam_size=args.beam)
+    search = SearchConfig(beam_size=args.beam, shortlist=args.shortlist)
     right = counted = 0
     for direction in sorted({d for d, _, _ in items}):
         source_lang, target_lang = direction.split("-")

@@ -39,6 +39,14 @@ class Part(BaseModel):
     # Only the pairs whose sides both have at most this many words: greetings and short phrases, which a
     # corpus holds too few of to be learnt, weighed up by a part of their own placed before the full one.
     max_words: int | None = Field(None, ge=1)
+    # Each pair as people type into a search box or a chat: without the closing full stop or exclamation
+    # mark, and without Spain's opening "¡" ("¡Hola!" / "Hi!" → "Hola" / "Hi"). Written corpora always
+    # punctuate, so a model trained on them alone reads an unpunctuated "Hola" as a name and copies it.
+    # Pairs that have no such punctuation are left out of such a part (the plain part already holds them).
+    typed: bool = False
+    # Only every Nth pair (the Nth, 2Nth, ...), after `max_words`: a sample held out as a validation set
+    # (its own mix) and excluded from the training mix by the same part.
+    every: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Part":
@@ -87,7 +95,22 @@ def read_part(part: Part, languages: tuple[str, str], base: Path) -> list[tuple[
     pairs = [(a, b) for a, b in pairs if a and b]
     if part.max_words is not None:
         pairs = [(a, b) for a, b in pairs if max(len(a.split()), len(b.split())) <= part.max_words]
+    if part.every is not None:
+        pairs = pairs[part.every - 1 :: part.every]
+    if part.typed:
+        pairs = [(typed(a), typed(b)) for a, b in pairs if typed(a) != a or typed(b) != b]
+        pairs = [(a, b) for a, b in pairs if a and b]
     return pairs
+
+
+def typed(text: str) -> str:
+    """`text` as typed: one closing "." or "!" dropped, and the "¡" that opened that "!"; questions keep
+    their marks, which carry meaning, and so do an ellipsis and a sentence with several exclamations."""
+    if text.endswith(".") and not text.endswith(".."):
+        return text[:-1].rstrip()
+    if text.endswith("!") and text.count("!") == 1 and text.count("¡") <= 1 and not text.rstrip("!").endswith("?"):
+        return text[:-1].replace("¡", "", 1).strip() if text.startswith("¡") or "¡" not in text else text
+    return text
 
 
 def build_mix(spec: MixSpec, out: Path, base: Path = Path(".")):
@@ -109,11 +132,13 @@ def build_mix(spec: MixSpec, out: Path, base: Path = Path(".")):
         parts_record.append(_describe(part, "excluded", pairs))
     train, dropped = [], []
     seen: set[tuple[str, str]] = set()
+    held_out_typed = {typed(text) for text in held_out}  # "Hola" is held out where "¡Hola!" is
     for part in spec.train:
         pairs = read_part(part, spec.languages, base)
+        held = held_out_typed if part.typed else held_out
         kept, duplicates = [], 0
         for i, (a, b) in enumerate(pairs):
-            if a in held_out or b in held_out:
+            if a in held_out or b in held_out or a in held or b in held:
                 dropped.append(DroppedRecord(id=f"{part.name}:{i + 1}", reason="in valid, test or excluded"))
             elif (a, b) in seen:
                 duplicates += 1

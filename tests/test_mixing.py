@@ -25,3 +25,28 @@ def test_a_mix_part_can_take_only_short_pairs_and_weigh_them_up_before_the_full_
     assert train.count(("Buenos días.", "Good morning.")) == 3  # short: three times, and not again from "all"
     assert train.count(("El tren sale de la estación a las ocho.", "The train leaves the station at eight.")) == 1
     assert ("Hola.", "Hello.") not in train  # one word each side: in valid, so never trained on
+
+
+def test_a_typed_part_holds_the_pairs_as_people_type_them_without_closing_punctuation(tmp_path):
+    """`typed`: "¡Hola!" / "Hi!" becomes "Hola" / "Hi"; questions keep their marks; pairs with nothing
+    to drop are left out of the typed part, since the plain part holds them already."""
+    from carousel.data.mixing import MixSpec, build_mix, typed
+
+    assert typed("¡Hola!") == "Hola" and typed("Hi!") == "Hi" and typed("Buenos días.") == "Buenos días"
+    assert typed("¿Cómo estás?") == "¿Cómo estás?" and typed("Espera...") == "Espera..."
+    assert typed("¡Hola, Juan! ¿Qué tal?") == "¡Hola, Juan! ¿Qué tal?"  # not a closing mark: kept whole
+    es = ["¡Hola!", "Buenos días.", "¿Cómo estás?", "Gracias"]
+    en = ["Hi!", "Good morning.", "How are you?", "Thanks"]
+    (tmp_path / "t.es").write_text("\n".join(es) + "\n", encoding="utf-8")
+    (tmp_path / "t.en").write_text("\n".join(en) + "\n", encoding="utf-8")
+    files = {"es": tmp_path / "t.es", "en": tmp_path / "t.en"}
+    spec = MixSpec.model_validate({
+        "name": "m", "languages": ["es", "en"],
+        "train": [{"name": "all", "files": files}, {"name": "typed", "files": files, "typed": True, "repeat": 2}],
+        "valid": [{"name": "v", "files": files, "max_words": 1}],
+    })
+    build_mix(spec, tmp_path / "mix")
+    train = read_split(tmp_path / "mix", "train", ["es", "en"])
+    assert train.count(("Buenos días", "Good morning")) == 2 and train.count(("Buenos días.", "Good morning.")) == 1
+    assert ("¿Cómo estás?", "How are you?") in train and train.count(("Gracias", "Thanks")) == 0  # one word: valid
+    assert ("Hola", "Hi") not in train  # "¡Hola!" is a valid sentence, and so is its typed form
