@@ -10,7 +10,9 @@ with `repeat` (train only) and a `licence`. Sentences of valid, test and `exclud
 are removed from train, so no evaluation sentence is trained on, and a training pair already given by an earlier part
 (or earlier in the same part) is left out, so overlapping sources (two Tatoeba exports, GNOME help in
 Debian's packages and in its own catalogs) are not counted twice before `repeat` weighs them. The
-manifest records every part with its checksum and what it lost to each rule.
+manifest records every part with its checksum and what it lost to each rule. A part may keep only its
+short pairs (`max_words`), every Nth pair (`every`: a held-out sample), or give its pairs as people type
+them (`typed`: without the closing full stop or exclamation mark).
 """
 
 from __future__ import annotations
