@@ -100,8 +100,8 @@ def read_part(part: Part, languages: tuple[str, str], base: Path) -> list[tuple[
     if part.every is not None:
         pairs = pairs[part.every - 1 :: part.every]
     if part.typed:
-        pairs = [(typed(a), typed(b)) for a, b in pairs if typed(a) != a or typed(b) != b]
-        pairs = [(a, b) for a, b in pairs if a and b]
+        as_typed = ((typed(a), typed(b)) for a, b in pairs)
+        pairs = [(ta, tb) for (a, b), (ta, tb) in zip(pairs, as_typed) if (ta, tb) != (a, b) and ta and tb]
     return pairs
 
 
@@ -110,8 +110,8 @@ def typed(text: str) -> str:
     their marks, which carry meaning, and so do an ellipsis and a sentence with several exclamations."""
     if text.endswith(".") and not text.endswith(".."):
         return text[:-1].rstrip()
-    if text.endswith("!") and text.count("!") == 1 and text.count("¡") <= 1 and not text.rstrip("!").endswith("?"):
-        return text[:-1].replace("¡", "", 1).strip() if text.startswith("¡") or "¡" not in text else text
+    if text.endswith("!") and text.count("!") == 1 and "¡" not in text[1:] and not text[:-1].endswith("?"):
+        return text[1 if text.startswith("¡") else 0 : -1].strip()
     return text
 
 
@@ -134,13 +134,13 @@ def build_mix(spec: MixSpec, out: Path, base: Path = Path(".")):
         parts_record.append(_describe(part, "excluded", pairs))
     train, dropped = [], []
     seen: set[tuple[str, str]] = set()
-    held_out_typed = {typed(text) for text in held_out}  # "Hola" is held out where "¡Hola!" is
+    held_out_as_typed = held_out | {typed(text) for text in held_out}  # "Hola" is held out where "¡Hola!" is
     for part in spec.train:
         pairs = read_part(part, spec.languages, base)
-        held = held_out_typed if part.typed else held_out
+        held = held_out_as_typed if part.typed else held_out
         kept, duplicates = [], 0
         for i, (a, b) in enumerate(pairs):
-            if a in held_out or b in held_out or a in held or b in held:
+            if a in held or b in held:
                 dropped.append(DroppedRecord(id=f"{part.name}:{i + 1}", reason="in valid, test or excluded"))
             elif (a, b) in seen:
                 duplicates += 1

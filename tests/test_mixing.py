@@ -5,6 +5,13 @@ from __future__ import annotations
 from carousel.data.corpus import read_split
 
 
+def write_pairs(directory, es: list[str], en: list[str]) -> dict:
+    """Two line-aligned files, as a mix part's `files`."""
+    for language, lines in (("es", es), ("en", en)):
+        (directory / f"t.{language}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"es": directory / "t.es", "en": directory / "t.en"}
+
+
 def test_a_mix_part_can_take_only_short_pairs_and_weigh_them_up_before_the_full_part(tmp_path):
     """`max_words`: a part of the short pairs, repeated, placed before the part they come from; the full
     part then leaves those pairs out, so nothing is counted twice."""
@@ -12,9 +19,7 @@ def test_a_mix_part_can_take_only_short_pairs_and_weigh_them_up_before_the_full_
 
     es = ["Hola.", "Buenos días.", "El tren sale de la estación a las ocho.", "Gracias."]
     en = ["Hello.", "Good morning.", "The train leaves the station at eight.", "Thank you."]
-    (tmp_path / "t.es").write_text("\n".join(es) + "\n", encoding="utf-8")
-    (tmp_path / "t.en").write_text("\n".join(en) + "\n", encoding="utf-8")
-    files = {"es": tmp_path / "t.es", "en": tmp_path / "t.en"}
+    files = write_pairs(tmp_path, es, en)
     spec = MixSpec.model_validate({
         "name": "m", "languages": ["es", "en"],
         "train": [{"name": "short", "files": files, "max_words": 2, "repeat": 3}, {"name": "all", "files": files}],
@@ -37,9 +42,7 @@ def test_a_typed_part_holds_the_pairs_as_people_type_them_without_closing_punctu
     assert typed("¡Hola, Juan! ¿Qué tal?") == "¡Hola, Juan! ¿Qué tal?"  # not a closing mark: kept whole
     es = ["¡Hola!", "Buenos días.", "¿Cómo estás?", "Gracias"]
     en = ["Hi!", "Good morning.", "How are you?", "Thanks"]
-    (tmp_path / "t.es").write_text("\n".join(es) + "\n", encoding="utf-8")
-    (tmp_path / "t.en").write_text("\n".join(en) + "\n", encoding="utf-8")
-    files = {"es": tmp_path / "t.es", "en": tmp_path / "t.en"}
+    files = write_pairs(tmp_path, es, en)
     spec = MixSpec.model_validate({
         "name": "m", "languages": ["es", "en"],
         "train": [{"name": "all", "files": files}, {"name": "typed", "files": files, "typed": True, "repeat": 2}],
