@@ -270,9 +270,10 @@ class Trainer:
 
     def initialise_from(self, model_dir: Path, loaded=None) -> None:
         """Start a new run from an exported model's weights (fresh optimizer and schedule); `loaded`: that
-        directory already read by `load_model_dir`."""
-        loaded = load_model_dir(model_dir) if loaded is None else loaded
-        refuse_unusable_start(loaded, model_dir, self.config)
+        directory already read by `load_model_dir` and checked by `refuse_unusable_start`."""
+        if loaded is None:
+            loaded = load_model_dir(model_dir)
+            refuse_unusable_start(loaded, model_dir, self.config)
         if loaded.config.architecture() != self.model_config.architecture():
             raise UserError(f"{model_dir} has a different architecture or vocabulary than this config")
         # Same vocabulary sizes are not the same vocabulary: a subword model trained on another corpus
