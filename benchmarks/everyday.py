@@ -21,7 +21,8 @@ from pathlib import Path
 from carousel.data.mixing import load_spec, read_part
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = [ROOT / "data" / "mixes" / name for name in ("general-es-en.yaml", "general-v2-es-en.yaml", "general-v3-es-en.yaml")]
+SPECS = [ROOT / "data" / "mixes" / name for name in ("general-es-en.yaml", "general-v2-es-en.yaml", "general-v3-es-en.yaml",
+                                                           "general-v4-es-en.yaml")]
 
 
 def normalised(text: str) -> str:
