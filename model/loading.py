@@ -174,4 +174,5 @@ def card_shortlist(loaded: LoadedModel) -> Shortlist | None:
         raise ModelLoadError(f"{path} is missing: card.json records a shortlist; rebuild it with `carousel shortlist`")
     if sha256_file(path) != entry["sha256"]:
         raise ModelLoadError(f"{path} does not match the checksum card.json records for it")
-    return load_shortlist(path)
+    # Cards written before `whole_vocabulary_below` keep their lists for every sentence.
+    return load_shortlist(path, loaded.config.tgt_vocab_size, int(entry.get("whole_vocabulary_below", 0)))

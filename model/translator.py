@@ -261,8 +261,9 @@ class Translator:
             lengths = torch.tensor([len(seq) for seq in sequences], device=self.device)
             shortlist = allowed = None
             if self.shortlist is not None and search.shortlist:
-                shortlist = self.shortlist.vocabulary(src)
-                allowed = self.shortlist.allowed(src, shortlist) if self.shortlist_per_sentence else None
+                shortlist = self.shortlist.vocabulary(src, self.shortlist_per_sentence)
+                if shortlist is not None and self.shortlist_per_sentence:
+                    allowed = self.shortlist.allowed(src, shortlist)
             with torch.inference_mode():
                 hypotheses = beam_search(self.model, src, lengths, beam, shortlist=shortlist, allowed=allowed)
             for index, hyps in zip(indices, hypotheses):

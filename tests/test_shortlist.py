@@ -71,22 +71,45 @@ def test_a_search_over_a_shortlist_outputs_only_its_ids_and_still_ends():
             assert len(pairs) == len(set(pairs)), "the n-gram ban holds in shortlist columns"
 
 
-@pytest.mark.parametrize("ngram_ban", [0, 2])
-def test_each_sentence_of_a_batch_is_searched_over_its_own_shortlist_as_if_alone(ngram_ban):
+@pytest.mark.parametrize("ngram_ban,whole_below", [(0, 0), (2, 0), (0, 6), (2, 6)])
+def test_each_sentence_of_a_batch_is_searched_over_its_own_shortlist_as_if_alone(ngram_ban, whole_below):
     model = small_model(seed=6)
+    with torch.no_grad():  # a short sentence alone searches the full layer, which normalises over the specials too
+        model.decoder.output_projection.bias[SPECIALS] = -50.0
     translations = torch.randint(4, 30, (40, 3), generator=torch.Generator().manual_seed(2))
-    shortlist = Shortlist(frequent=torch.tensor([4, 5]), translations=translations, copy_source=False)
-    src, lengths = batch_of([7, 3, 9, 5])
+    shortlist = Shortlist(frequent=torch.tensor([4, 5]), translations=translations, copy_source=False,
+                          target_size=model.config.tgt_vocab_size, whole_below=whole_below)
+    src, lengths = batch_of([7, 3, 9, 5])  # with whole_below 6: two short sentences, two long
     config = SearchConfig(beam_size=3, nbest=3, no_repeat_ngram=ngram_ban)
-    ids = shortlist.vocabulary(src)
+    ids = shortlist.vocabulary(src, per_sentence=True)
     together = beam_search(model, src, lengths, config, shortlist=ids, allowed=shortlist.allowed(src, ids))
     for row, length in enumerate(lengths.tolist()):
         one = src[row : row + 1, :length]
-        alone = beam_search(model, one, lengths[row : row + 1], config, shortlist=shortlist.vocabulary(one))[0]
+        own = shortlist.vocabulary(one, per_sentence=True)
+        assert (own is None) == (length < whole_below)
+        alone = beam_search(model, one, lengths[row : row + 1], config, shortlist=own)[0]
         assert [h.tokens for h in together[row]] == [h.tokens for h in alone]
         assert [h.log_prob for h in together[row]] == pytest.approx([h.log_prob for h in alone], abs=1e-4)
-        own = set(shortlist.vocabulary(one).tolist())
-        assert all(set(h.tokens) <= own for h in together[row])
+        if own is not None:
+            assert all(set(h.tokens) <= set(own.tolist()) for h in together[row])
+
+
+def test_a_short_sentence_may_use_the_whole_vocabulary_and_a_long_one_keeps_its_list():
+    translations = torch.full((12, 1), 9)
+    shortlist = Shortlist(frequent=torch.tensor([5]), translations=translations, copy_source=False,
+                          target_size=20, whole_below=3)
+    short, long = torch.tensor([[7, EOS_ID, PAD_ID, PAD_ID]]), torch.tensor([[7, 8, 10, EOS_ID]])
+    assert shortlist.vocabulary(short) is None, "the output layer as it is"
+    assert shortlist.vocabulary(long).tolist() == [EOS_ID, 5, 9]
+    both = torch.cat([short, long])
+    assert shortlist.vocabulary(both) is None, "a batch's one list: the whole vocabulary for both"
+    ids = shortlist.vocabulary(both, per_sentence=True)
+    assert ids.tolist() == [i for i in range(20) if i not in SPECIALS]
+    allowed = shortlist.allowed(both, ids)
+    assert allowed[0].all()
+    assert ids[allowed[1]].tolist() == [EOS_ID, 5, 9]
+    with pytest.raises(ValueError, match="target_size"):
+        Shortlist(frequent=torch.tensor([5]), translations=translations, copy_source=False, whole_below=3)
 
 
 def test_the_shortlist_file_round_trips(tmp_path):
@@ -105,13 +128,22 @@ def test_carousel_shortlist_gives_a_model_directory_a_checked_shortlist_that_tra
     assert done.returncode == 0, done.stderr
     card = json.loads((model / "card.json").read_text())
     assert card["shortlist"]["file"] == "shortlist.safetensors" and card["shortlist"]["per_source"] == 5
+    assert card["shortlist"]["whole_vocabulary_below"] == 24, "the default, recorded"
 
     translator = load_translator(model)
-    assert translator.shortlist is not None
+    assert translator.shortlist is not None and translator.shortlist.whole_below == 24
+    assert translator.shortlist.target_size == translator.model.config.tgt_vocab_size
     sentences = ["En el principio creó Dios los cielos y la tierra.", "Y dijo Dios: Sea la luz."]
     with_list = translator.translate(sentences, SearchConfig(beam_size=3))
     without = translator.translate(sentences, SearchConfig(beam_size=3, shortlist=False))
     assert all(t[0].text for t in with_list) and all(t[0].text for t in without)
+
+    del card["shortlist"]["whole_vocabulary_below"]  # a card from before: every sentence keeps the list
+    (model / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    assert load_translator(model).shortlist.whole_below == 0
+    refused = subprocess.run([sys.executable, "-m", "carousel", "shortlist", "--model", str(model), "--whole-below", "-1"],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "--whole-below" in refused.stderr and "Traceback" not in refused.stderr
 
     (model / "shortlist.safetensors").write_bytes(b"not the file the card names")
     with pytest.raises(ModelLoadError, match="checksum"):
