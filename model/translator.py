@@ -254,7 +254,8 @@ class Translator:
         encoded = [self.encode_source(s) for s in sentences]
         results: list[list[Translation]] = [[] for _ in sentences]
         to_search = [i for i, s in enumerate(sentences) if s.strip()]
-        for batch in batches_by_tokens([encoded[i] for i in to_search], max(1, batch_tokens // search.beam_size)):
+        batches = batches_by_tokens([encoded[i] for i in to_search], max(1, batch_tokens // search.beam_size))
+        for batch in self._short_apart(batches, [len(encoded[i]) for i in to_search], search):
             indices = [to_search[i] for i in batch]
             sequences = [encoded[i] for i in indices]
             src = pad(sequences).to(self.device)
@@ -287,6 +288,19 @@ class Translator:
             if not sentence.strip():  # nothing to translate: no search, no hallucinated output
                 results[index] = [Translation("", 0.0, [], [], [] if search.return_alignment else None)]
         return results
+
+    def _short_apart(self, batches: list[list[int]], lengths: list[int], search: SearchConfig) -> list[list[int]]:
+        """Each batch cut in two where it holds sentences short enough for the whole vocabulary and longer
+        ones (model/shortlist.py): searched together, the long ones would lose their shortlist too, which
+        cost the service about a tenth of its throughput at the shipped thresholds."""
+        below = self.shortlist.whole_below if self.shortlist is not None and search.shortlist else 0
+        if not below:
+            return batches
+        apart = []
+        for batch in batches:
+            short, long = [i for i in batch if lengths[i] < below], [i for i in batch if lengths[i] >= below]
+            apart += [part for part in (short, long) if part]
+        return apart
 
     def translate_texts(
         self, texts: list[str], search: SearchConfig = SearchConfig(), batch_tokens: int = 12000,

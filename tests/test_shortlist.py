@@ -128,10 +128,10 @@ def test_carousel_shortlist_gives_a_model_directory_a_checked_shortlist_that_tra
     assert done.returncode == 0, done.stderr
     card = json.loads((model / "card.json").read_text())
     assert card["shortlist"]["file"] == "shortlist.safetensors" and card["shortlist"]["per_source"] == 5
-    assert card["shortlist"]["whole_vocabulary_below"] == 24, "the default, recorded"
+    assert card["shortlist"]["whole_vocabulary_below"] == 16, "the default, recorded"
 
     translator = load_translator(model)
-    assert translator.shortlist is not None and translator.shortlist.whole_below == 24
+    assert translator.shortlist is not None and translator.shortlist.whole_below == 16
     assert translator.shortlist.target_size == translator.model.config.tgt_vocab_size
     sentences = ["En el principio creó Dios los cielos y la tierra.", "Y dijo Dios: Sea la luz."]
     with_list = translator.translate(sentences, SearchConfig(beam_size=3))
@@ -170,3 +170,33 @@ def test_an_int8_model_searches_a_whole_vocabulary_shortlist_as_its_full_int8_ou
     full = beam_search(model, src, lengths, config)
     cut = beam_search(model, src, lengths, config, shortlist=everything)
     assert [n[0].tokens for n in full] == [n[0].tokens for n in cut]
+
+
+def test_short_and_long_sentences_are_searched_apart_so_the_long_keep_their_list(tmp_path, tiny_model_dir, monkeypatch):
+    import carousel.model.translator as translator_module
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    sentences = ["Amén.", "Jesús lloró.", "Y dijo Dios: Sea la luz.",
+                 "En el principio creó Dios los cielos y la tierra, y la tierra estaba desordenada y vacía."]
+    translator = load_translator(model)  # int8: one list per batch
+    lengths = sorted(len(translator.encode_source(s)) for s in sentences)
+    below = lengths[2]  # two short sentences, two long
+    done = subprocess.run([sys.executable, "-m", "carousel", "shortlist", "--model", str(model), "--per-source", "3",
+                           "--frequent", "10", "--whole-below", str(below)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    translator = load_translator(model)
+    searched = []
+    real_search = translator_module.beam_search
+
+    def recording(model, src, lengths, config, shortlist=None, allowed=None):
+        searched.append((lengths.tolist(), shortlist is None))
+        return real_search(model, src, lengths, config, shortlist=shortlist, allowed=allowed)
+
+    monkeypatch.setattr(translator_module, "beam_search", recording)
+    results = translator.translate(sentences, SearchConfig(beam_size=2))
+    assert all(nbest[0].text for nbest in results)
+    assert sorted(length for batch, _ in searched for length in batch) == lengths
+    for batch, uncut in searched:
+        assert all(length < below for length in batch) == uncut, "short ones uncut, long ones on their list"
+        assert all(length < below for length in batch) or all(length >= below for length in batch)

@@ -17,9 +17,9 @@ from carousel.errors import UserError
 from carousel.commands.options import corpus_settings, non_negative_int, positive_int
 
 # Chosen on validation data translated one sentence at a time (typed Tatoeba, Debian valid, FLORES dev):
-# below 24 pieces the whole vocabulary gained 0.6–7.5 chrF per length band, above it 0.1–0.3, at a cost
-# in speed that grows with length (docs/general-models.md, **Short sentences and the shortlist**).
-WHOLE_BELOW = 24
+# below 16 pieces the whole vocabulary gained 0.2–7.5 chrF per length band; from 16 to 23 es→en 0.6 and
+# en→es nothing, for twice the service's cost (docs/general-models.md, **Short sentences and the shortlist**).
+WHOLE_BELOW = 16
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
