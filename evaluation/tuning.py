@@ -93,7 +93,7 @@ def choose_beam(best_by_beam: dict[int, dict], tolerance: float) -> int:
 def tune_decoding(translator, score, beams: list[int], length_penalties: list[float], channel_weights: list[float],
                   member_weights: list[list[float]] | None, model_dir: Path, channel_dir: Path | None,
                   split: str = "valid", report=print, ngram_bans: list[int] | None = None,
-                  beam_tolerance: float = 0.0, chrf_within: float = 0.0) -> dict:
+                  beam_tolerance: float = 0.0, chrf_within: float = 0.0, keep_off: bool = False) -> dict:
     """The `decoding` record of card.json: member weights (ensembles, when candidates are given, at the
     widest beam), then per beam the length penalty and the n-gram repeat ban at that penalty (when
     candidates are given), then the beam (`choose_beam`, with several), then the channel weight at that
@@ -128,18 +128,30 @@ def tune_decoding(translator, score, beams: list[int], length_penalties: list[fl
     if channel_dir is None:
         keep_untuned(translator.card, decoding, "channel")
         return decoding
-    weights = sweep(score, "channel_weight", channel_weights, beam, report, length_penalty=decoding["length_penalty"],
-                    no_repeat_ngram=decoding.get("no_repeat_ngram", 0))
+    decoding["channel"] = tune_channel(translator, score, channel_weights, decoding, model_dir, channel_dir,
+                                       split, report, keep_off)
+    return decoding
+
+
+def tune_channel(translator, score, channel_weights: list[float], decoding: dict, model_dir: Path, channel_dir: Path,
+                 split: str = "valid", report=print, keep_off: bool = False) -> dict:
+    """The `decoding.channel` record: the channel weight swept at `decoding`'s beam, length penalty and
+    n-gram ban. With `keep_off`, the best weight is recorded as `best_on_valid` and the weight stays 0:
+    reranking is then an option (`--channel-weight`) rather than the default, for models where its
+    cost in time outweighs what it gains."""
+    weights = sweep(score, "channel_weight", channel_weights, decoding["beam"], report,
+                    length_penalty=decoding["length_penalty"], no_repeat_ngram=decoding.get("no_repeat_ngram", 0))
     weight = choose(weights, neutral=0.0)
-    report(f"best on {split}: channel weight {weight} (BLEU {weights[weight]['bleu']:.2f})")
-    decoding["channel"] = {
+    report(f"best on {split}: channel weight {weight} (BLEU {weights[weight]['bleu']:.2f})"
+           + ("; recorded, left off" if keep_off else ""))
+    return {
         "model": os.path.relpath(Path(channel_dir).resolve(), Path(model_dir).resolve()),  # they move together
-        "weight": weight,
+        "weight": 0.0 if keep_off else weight,
+        "best_on_valid": weight,
         "model_card_name": translator.channel.card.get("name"),
         "model_checksums": translator.channel.card.get("checksums"),
         "sweep": scores_by_value(weights),
     }
-    return decoding
 
 
 def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: list[int] | None, split: str,

@@ -114,7 +114,8 @@ def load_channel(loaded: LoadedModel, quantization: str, even_if_off: bool = Fal
     if settings is None or (settings[1] == 0 and not even_if_off):  # tuned to off: no need to load it
         return None
     card_path = loaded.directory / "card.json"
-    retune = f"re-run `carousel tune --model {loaded.directory} --channel-model DIR --update-card`"
+    retune = (f"re-tune its weight with `carousel tune --model {loaded.directory} --channel-model DIR --channel-only "
+              "--update-card`")
     path = loaded.directory / settings[0]
     if not path.is_dir():
         raise ModelLoadError(f"{card_path}: decoding.channel.model {settings[0]!r} is not a "
@@ -175,4 +176,4 @@ def card_shortlist(loaded: LoadedModel) -> Shortlist | None:
     if sha256_file(path) != entry["sha256"]:
         raise ModelLoadError(f"{path} does not match the checksum card.json records for it")
     # Cards written before `whole_vocabulary_below` keep their lists for every sentence.
-    return load_shortlist(path, loaded.config.tgt_vocab_size, int(entry.get("whole_vocabulary_below", 0)))
+    return load_shortlist(path, int(entry.get("whole_vocabulary_below", 0)))

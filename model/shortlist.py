@@ -17,7 +17,11 @@ full projection. The log-probabilities are normalised over the shortlist, as in 
 A short sentence (fewer than `whole_below` source pieces) is searched over the whole vocabulary. Its
 few pieces bring too narrow a list: alone, with the shipped es→en model, "Adiós." came out "You loved."
 (its pieces "▁A d ió s" bring no "Goodbye") and 322 typed Tatoeba validation sentences of under 8 pieces
-lost 3.4 chrF; and a short sentence has few steps, so the whole output layer costs it little.
+lost 3.4 chrF; and a short sentence has few steps, so the whole output layer costs it little. A wider
+fixed list would not do: the words of everyday speech are rare in this software-heavy vocabulary
+("▁meet" is the 3,926th piece by the SentencePiece model's own score, "▁cumpleaños" the 10,039th of
+12,000). A batch that holds a short sentence gets the whole layer, so callers search short and long
+sentences apart (`Translator._short_apart`), and a long sentence keeps its list.
 
 The batch's ids are the union of its sentences' own vocabularies, and `Shortlist.allowed` says which of
 them each sentence's own vocabulary holds: the search gives the others no probability, so each sentence
@@ -52,30 +56,18 @@ class Shortlist:
     frequent: Tensor  # [F] target ids every batch may use
     translations: Tensor  # [source vocabulary, K] target ids each source piece brings
     copy_source: bool  # a joint vocabulary: the source's own pieces may be output as they are
-    target_size: int = 0  # the target vocabulary's size, for `whole_below`
-    whole_below: int = 0  # sentences of fewer source pieces (EOS included) may use the whole vocabulary
-
-    def __post_init__(self):
-        if self.whole_below and self.target_size <= 0:
-            raise ValueError("a shortlist with whole_below needs target_size")
+    whole_below: int = 0  # sentences of fewer source pieces (EOS included) use the whole vocabulary
 
     def short(self, src: Tensor) -> Tensor:
         """[N] booleans: which sentences of `src` [N, S] are short enough for the whole vocabulary."""
         return (src != PAD_ID).sum(dim=1).cpu() < self.whole_below
 
-    def vocabulary(self, src: Tensor, per_sentence: bool = False) -> Tensor | None:
+    def vocabulary(self, src: Tensor) -> Tensor | None:
         """Sorted target ids a batch of sources [N, S] may use: EOS, the frequent pieces, each source
-        piece's translations and, with a joint vocabulary, the source pieces themselves.
-
-        None (the output layer as it is, not cut) where the batch holds a short sentence; with
-        `per_sentence`, where it holds only short ones, and every id but the never-output ones where it
-        mixes both, so that `allowed` can keep each long sentence to its own list."""
-        short = self.short(src)
-        if short.all() or (short.any() and not per_sentence):
+        piece's translations and, with a joint vocabulary, the source pieces themselves. None (the output
+        layer as it is, not cut) where the batch holds a short sentence."""
+        if self.short(src).any():
             return None
-        if short.any():
-            ids = torch.arange(self.target_size)
-            return ids[~torch.isin(ids, torch.tensor(NEVER_OUTPUT))]
         pieces = src.unique().cpu()
         parts = [torch.tensor([EOS_ID]), self.frequent, self.translations[pieces].flatten()]
         if self.copy_source:
@@ -95,7 +87,6 @@ class Shortlist:
         held.scatter_(1, translated.flatten(1), True)
         if self.copy_source:
             held.scatter_(1, src.masked_fill(~real, EOS_ID), True)
-        held[self.short(src)] = True  # never-output ids are not among `ids`
         return held[:, ids]
 
 
@@ -105,11 +96,11 @@ def save_shortlist(path: Path, shortlist: Shortlist) -> None:
     save_file(tensors, str(path), metadata={"copy_source": str(shortlist.copy_source).lower()})
 
 
-def load_shortlist(path: Path, target_size: int = 0, whole_below: int = 0) -> Shortlist:
+def load_shortlist(path: Path, whole_below: int = 0) -> Shortlist:
     with safe_open(str(path), framework="pt") as handle:  # one read: the tensors and the metadata
         copy_source = (handle.metadata() or {}).get("copy_source") == "true"
         return Shortlist(handle.get_tensor("frequent").long(), handle.get_tensor("translations").long(), copy_source,
-                         target_size, whole_below)
+                         whole_below)
 
 
 def build_shortlist(

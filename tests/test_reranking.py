@@ -132,8 +132,54 @@ def test_a_channel_model_changed_since_tuning_is_refused(pair, tiny_model_dir, t
     assert load_translator(forward).channel is not None
     shutil.rmtree(reverse)
     save_perturbed_copy(tiny_model_dir, reverse, noise=0.3, src_lang="en", tgt_lang="es")  # retrained, say
-    with pytest.raises(ModelLoadError, match="has changed since its weight was tuned"):
+    with pytest.raises(ModelLoadError, match="has changed since its weight was tuned.*--channel-only"):
         load_translator(forward)
+
+
+def test_channel_only_re_tunes_the_weight_for_a_changed_channel_model_and_keeps_the_rest(pair, tiny_model_dir,
+                                                                                          tiny_corpus, capsys):
+    forward, reverse = pair
+    assert main(["tune", "--model", str(forward), "--corpus", str(tiny_corpus), "--beams", "2", "3",
+                 "--length-penalties", "0.8", "1.2", "--no-repeat-ngrams", "0", "3", "--channel-model", str(reverse),
+                 "--channel-weights", "0.5", "--update-card", "--quiet"]) == 0
+    before = json.loads((forward / "card.json").read_text(encoding="utf-8"))["decoding"]
+    shutil.rmtree(reverse)
+    save_perturbed_copy(tiny_model_dir, reverse, noise=0.3, src_lang="en", tgt_lang="es")  # retrained, say
+    capsys.readouterr()
+    assert main(["tune", "--model", str(forward), "--corpus", str(tiny_corpus), "--channel-model", str(reverse),
+                 "--channel-only", "--channel-weights", "0", "0.5", "2", "--update-card", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "length penalty" not in out, "only the channel weight is swept"
+    after = json.loads((forward / "card.json").read_text(encoding="utf-8"))["decoding"]
+    channel = after.pop("channel")
+    assert after == {k: v for k, v in before.items() if k != "channel"}, "beam, penalty, ban and their evidence kept"
+    assert set(channel["sweep"]) == {"0.0", "0.5", "2.0"} and channel["weight"] == channel["best_on_valid"]
+    assert channel["command"].startswith("carousel tune") and "--channel-only" in channel["command"]
+    assert channel["split"] == "valid" and channel["split_sha256"] == before["split_sha256"]
+    translator = load_translator(forward)  # the new checksums load
+    assert translator.channel_weight == channel["weight"] and translator.beam_size == before["beam"]
+
+
+def test_channel_off_records_the_best_weight_and_leaves_reranking_off(pair, tiny_corpus):
+    forward, reverse = pair
+    assert main(["tune", "--model", str(forward), "--corpus", str(tiny_corpus), "--beam", "2", "--length-penalties",
+                 "1.0", "--channel-model", str(reverse), "--channel-weights", "0.5", "--channel-off",
+                 "--update-card", "--quiet"]) == 0
+    channel = json.loads((forward / "card.json").read_text(encoding="utf-8"))["decoding"]["channel"]
+    assert channel["weight"] == 0.0 and channel["best_on_valid"] == 0.5
+    assert load_translator(forward).channel is None
+    assert load_translator(forward, channel="named").channel is not None, "`--channel-weight` can still turn it on"
+
+
+@pytest.mark.parametrize("extra,message", [([], "--channel-model"), (["--channel-model", "M", "--beams", "3", "5"],
+                                                                     "keeps the card's beam")])
+def test_channel_only_without_a_channel_model_or_with_other_sweeps_is_refused(pair, tiny_corpus, capsys, extra,
+                                                                              message):
+    forward, reverse = pair
+    extra = [str(reverse) if part == "M" else part for part in extra]
+    assert main(["tune", "--model", str(forward), "--corpus", str(tiny_corpus), "--channel-only", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 def test_tune_runs_on_a_model_whose_channel_model_has_moved_and_keeps_its_record(pair, tiny_corpus):

@@ -71,45 +71,32 @@ def test_a_search_over_a_shortlist_outputs_only_its_ids_and_still_ends():
             assert len(pairs) == len(set(pairs)), "the n-gram ban holds in shortlist columns"
 
 
-@pytest.mark.parametrize("ngram_ban,whole_below", [(0, 0), (2, 0), (0, 6), (2, 6)])
-def test_each_sentence_of_a_batch_is_searched_over_its_own_shortlist_as_if_alone(ngram_ban, whole_below):
+@pytest.mark.parametrize("ngram_ban", [0, 2])
+def test_each_sentence_of_a_batch_is_searched_over_its_own_shortlist_as_if_alone(ngram_ban):
     model = small_model(seed=6)
-    with torch.no_grad():  # a short sentence alone searches the full layer, which normalises over the specials too
-        model.decoder.output_projection.bias[SPECIALS] = -50.0
     translations = torch.randint(4, 30, (40, 3), generator=torch.Generator().manual_seed(2))
-    shortlist = Shortlist(frequent=torch.tensor([4, 5]), translations=translations, copy_source=False,
-                          target_size=model.config.tgt_vocab_size, whole_below=whole_below)
-    src, lengths = batch_of([7, 3, 9, 5])  # with whole_below 6: two short sentences, two long
+    shortlist = Shortlist(frequent=torch.tensor([4, 5]), translations=translations, copy_source=False)
+    src, lengths = batch_of([7, 3, 9, 5])
     config = SearchConfig(beam_size=3, nbest=3, no_repeat_ngram=ngram_ban)
-    ids = shortlist.vocabulary(src, per_sentence=True)
+    ids = shortlist.vocabulary(src)
     together = beam_search(model, src, lengths, config, shortlist=ids, allowed=shortlist.allowed(src, ids))
     for row, length in enumerate(lengths.tolist()):
         one = src[row : row + 1, :length]
-        own = shortlist.vocabulary(one, per_sentence=True)
-        assert (own is None) == (length < whole_below)
+        own = shortlist.vocabulary(one)
         alone = beam_search(model, one, lengths[row : row + 1], config, shortlist=own)[0]
         assert [h.tokens for h in together[row]] == [h.tokens for h in alone]
         assert [h.log_prob for h in together[row]] == pytest.approx([h.log_prob for h in alone], abs=1e-4)
-        if own is not None:
-            assert all(set(h.tokens) <= set(own.tolist()) for h in together[row])
+        assert all(set(h.tokens) <= set(own.tolist()) for h in together[row])
 
 
-def test_a_short_sentence_may_use_the_whole_vocabulary_and_a_long_one_keeps_its_list():
+def test_a_batch_with_a_short_sentence_gets_the_whole_vocabulary_and_a_long_one_alone_keeps_its_list():
     translations = torch.full((12, 1), 9)
-    shortlist = Shortlist(frequent=torch.tensor([5]), translations=translations, copy_source=False,
-                          target_size=20, whole_below=3)
+    shortlist = Shortlist(frequent=torch.tensor([5]), translations=translations, copy_source=False, whole_below=3)
     short, long = torch.tensor([[7, EOS_ID, PAD_ID, PAD_ID]]), torch.tensor([[7, 8, 10, EOS_ID]])
     assert shortlist.vocabulary(short) is None, "the output layer as it is"
     assert shortlist.vocabulary(long).tolist() == [EOS_ID, 5, 9]
-    both = torch.cat([short, long])
-    assert shortlist.vocabulary(both) is None, "a batch's one list: the whole vocabulary for both"
-    ids = shortlist.vocabulary(both, per_sentence=True)
-    assert ids.tolist() == [i for i in range(20) if i not in SPECIALS]
-    allowed = shortlist.allowed(both, ids)
-    assert allowed[0].all()
-    assert ids[allowed[1]].tolist() == [EOS_ID, 5, 9]
-    with pytest.raises(ValueError, match="target_size"):
-        Shortlist(frequent=torch.tensor([5]), translations=translations, copy_source=False, whole_below=3)
+    assert shortlist.vocabulary(torch.cat([short, long])) is None, "a batch's one list: the whole vocabulary"
+    assert shortlist.short(torch.cat([short, long])).tolist() == [True, False]
 
 
 def test_the_shortlist_file_round_trips(tmp_path):
@@ -132,7 +119,6 @@ def test_carousel_shortlist_gives_a_model_directory_a_checked_shortlist_that_tra
 
     translator = load_translator(model)
     assert translator.shortlist is not None and translator.shortlist.whole_below == 16
-    assert translator.shortlist.target_size == translator.model.config.tgt_vocab_size
     sentences = ["En el principio creó Dios los cielos y la tierra.", "Y dijo Dios: Sea la luz."]
     with_list = translator.translate(sentences, SearchConfig(beam_size=3))
     without = translator.translate(sentences, SearchConfig(beam_size=3, shortlist=False))

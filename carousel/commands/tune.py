@@ -14,6 +14,11 @@ With --channel-model DIR (a model of the reverse direction), it then sweeps the 
 score in reranking the beam (model/reranking.py) at the chosen length penalty, and records both the
 directory (relative to the tuned one, so the two move together) and the weight under
 `decoding.channel`. A weight of 0 (reranking did not help) is recorded too, and then nothing is loaded.
+--channel-off records the sweep and its best weight (`best_on_valid`) but leaves the weight at 0, for a
+model whose reranking costs more time than its gain is worth: `--channel-weight` then turns it on. A
+channel weight is tuned for one reverse model, and loading refuses it once that model's files change:
+--channel-only re-tunes just the weight, at the beam, length penalty and n-gram ban the card records,
+and keeps the rest of the card's `decoding`.
 
 With --beams 3 4 5 it tunes the length penalty (and the n-gram ban) at each beam and records the smallest
 beam whose BLEU is within --beam-tolerance of the best as `decoding.beam`: the model's default beam in
@@ -81,6 +86,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--channel-weights", type=float, nargs="+", default=DEFAULT_CHANNEL_SWEEP, metavar="WEIGHT",
         help=f"channel weights to try (default: {' '.join(map(str, DEFAULT_CHANNEL_SWEEP))})",
     )
+    parser.add_argument("--channel-off", action="store_true",
+                        help="record the channel sweep and its best weight, but leave reranking off (weight 0)")
+    parser.add_argument("--channel-only", action="store_true",
+                        help="with --channel-model: sweep only the channel weight, at the decoding the card records, "
+                        "and keep the rest of it (after the reverse model changed)")
     parser.add_argument(
         "--no-repeat-ngrams", type=int, nargs="+", default=None, metavar="N",
         help="also sweep the ban on repeating N subwords the source does not repeat (0 = off), e.g. 0 3 4 5 "
@@ -96,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from carousel.data.corpus import split_sha256
     from carousel.model.card import update_card
     from carousel.model.loading import load_translator
-    from carousel.evaluation.tuning import load_channel_model, tune_decoding
+    from carousel.evaluation.tuning import load_channel_model, tune_channel, tune_decoding
     from carousel.model.search import (
         MAX_BEAM_SIZE, MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, MAX_NGRAM_BAN, is_valid_beam_size, is_valid_channel_weight,
         is_valid_length_penalty, is_valid_ngram_ban,
@@ -117,6 +127,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--chrf-within must be between 0 and 100 BLEU, got {args.chrf_within}")
     if args.no_repeat_ngrams and not all(map(is_valid_ngram_ban, args.no_repeat_ngrams)):
         raise UserError(f"--no-repeat-ngrams must be 0 or from 2 to {MAX_NGRAM_BAN}, got {args.no_repeat_ngrams}")
+    if args.channel_only and args.channel_model is None:
+        raise UserError("--channel-only re-tunes the channel weight: name the reverse model with --channel-model DIR")
+    if args.channel_only and (args.beams or args.member_weights or args.no_repeat_ngrams):
+        raise UserError("--channel-only keeps the card's beam, length penalty, n-gram ban and member weights: "
+                        "drop --beams, --member-weights and --no-repeat-ngrams, or drop --channel-only")
     corpus, src, refs = corpus_settings(args)
     sources, references = read_references(corpus, args.split, src, refs)
     # The forward model alone: a channel model the card names may have moved, and this run either
@@ -130,13 +145,22 @@ def run(args: argparse.Namespace) -> int:
                                          progress=not args.quiet and sys.stderr.isatty())
         return score_system(hypotheses, references)
 
-    decoding = tune_decoding(translator, score, beams, args.length_penalties, args.channel_weights,
-                             args.member_weights, args.model, args.channel_model,
-                             split=args.split, report=lambda line: print(line, flush=True),
-                             ngram_bans=args.no_repeat_ngrams, beam_tolerance=args.beam_tolerance,
-                             chrf_within=args.chrf_within)
-    decoding.update(quantize=args.quantize, corpus=str(corpus), split=args.split,
-                    split_sha256=split_sha256(corpus, args.split), command=shlex.join(args.command_line))
+    record = dict(quantize=args.quantize, corpus=str(corpus), split=args.split,
+                  split_sha256=split_sha256(corpus, args.split), command=shlex.join(args.command_line))
+    report = lambda line: print(line, flush=True)  # noqa: E731
+    if args.channel_only:
+        decoding = dict(translator.card.get("decoding", {}))
+        at = {"beam": translator.beam_size, "length_penalty": translator.length_penalty,
+              "no_repeat_ngram": translator.no_repeat_ngram}
+        decoding["channel"] = {**tune_channel(translator, score, args.channel_weights, at, args.model,
+                                              args.channel_model, args.split, report, args.channel_off), **record}
+    else:
+        decoding = tune_decoding(translator, score, beams, args.length_penalties, args.channel_weights,
+                                 args.member_weights, args.model, args.channel_model,
+                                 split=args.split, report=report, ngram_bans=args.no_repeat_ngrams,
+                                 beam_tolerance=args.beam_tolerance, chrf_within=args.chrf_within,
+                                 keep_off=args.channel_off)
+        decoding.update(record)
 
     if args.update_card:
         update_card(args.model, decoding=decoding)
