@@ -215,3 +215,20 @@ def test_the_cli_weight_overrides_the_card_and_needs_a_channel_model(pair, tiny_
     reranked = load_translator(forward, channel="named")
     expected = reranked.translate_texts([s for s, _ in tiny_test_pairs[:5]], SearchConfig(beam_size=5, channel_weight=5.0))
     assert capsys.readouterr().out.splitlines() == [n[0][0] for n in expected]
+
+
+def test_every_shipped_channel_record_names_the_reverse_model_as_it_is_now():
+    """A shipped card whose channel model was retrained since its weight was tuned would refuse
+    `--channel-weight` (as general-en-es did after general-es-en's typed fine-tune)."""
+    from pathlib import Path
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    checked = 0
+    for card_path in sorted(models.glob("*/card.json")):
+        channel = json.loads(card_path.read_text(encoding="utf-8")).get("decoding", {}).get("channel")
+        if channel is None:
+            continue
+        reverse = json.loads((card_path.parent / channel["model"] / "card.json").read_text(encoding="utf-8"))
+        assert channel["model_checksums"] == reverse["checksums"], f"{card_path}: re-tune with --channel-only"
+        checked += 1
+    assert checked >= 2, "both general models name their reverse model"
