@@ -71,6 +71,7 @@ def main() -> None:
     seen = training_sentences([spec for spec in args.spec if spec.exists()])
     search = SearchConfig(beam_size=args.beam, shortlist=args.shortlist)
     right = counted = 0
+    by_direction = {d: (0, 0) for d, _, _ in items}
     for direction in sorted({d for d, _, _ in items}):
         source_lang, target_lang = direction.split("-")
         translator = load_default_translator(source_lang, target_lang, search=search)
@@ -84,8 +85,11 @@ def main() -> None:
                 continue
             ok = normalised(output) in {normalised(a) for a in accepted}
             right, counted = right + ok, counted + 1
+            by_direction[direction] = (by_direction[direction][0] + ok, by_direction[direction][1] + 1)
             print(f"{direction}  {'right' if ok else 'WRONG'}  {source} -> {output}")
-    print(f"\n{right} of {counted} right ({args.set.name}, beam {args.beam or 'of each model'}, the shipped models behind the router)")
+    each = ", ".join(f"{d} {r} of {n}" for d, (r, n) in sorted(by_direction.items()))
+    print(f"\n{right} of {counted} right ({each}; {args.set.name}, beam {args.beam or 'of each model'}, "
+          "the shipped models behind the router)")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ itself (`--max-requests` bounds it too). For each configuration the script start
 - on2: batching on, with two batching workers of one torch thread each (`--batch-workers 2`).
 
 It prints requests/s, sentences/s, p50/p95/p99 latency, errors by status, the mean batch the server
-formed (from /metrics), and "service / offline": verses/s against `Translator.translate_texts` on the
-same verses in one call in this process (same beam, same threads). The client runs in this process too,
+formed (from /metrics), and "service / offline": sentences/s against `Translator.translate_texts` on the
+same sentences in one call in this process (same beam, same threads). The client runs in this process too,
 so on a machine with few cores it takes CPU from the server: measure on an idle machine. Each client
 holds one keep-alive HTTP/1.1 connection of its own (`KeepAliveConnection`, a few dozen lines), which
 spends far less CPU per request than httpx (`--client httpx`, about 2 ms per request here, a tenth of 2
@@ -320,7 +320,7 @@ class Server:
 
 
 def offline_rate(model_dir: Path, sentences: list[str], beam: int | None, threads: int, quantize: str) -> float:
-    """Verses/s of one `Translator.translate_texts` call on all the verses, in this process."""
+    """Sentences/s of one `Translator.translate_texts` call on all the sentences, in this process."""
     import torch
 
     from carousel.model.search import SearchConfig
@@ -477,7 +477,7 @@ def main() -> None:
     offline = None
     if not args.single and not args.no_offline and (model_dir / "config.json").is_file():
         offline = offline_rate(model_dir, sentences, args.beam, args.threads, args.quantize)
-        print(f"offline: Translator.translate_texts on all {len(sentences)} verses: {offline:.1f} verses/s")
+        print(f"offline: Translator.translate_texts on all {len(sentences)} sentences: {offline:.1f} sentences/s")
 
     targets = [("as configured", None)] if args.url else [(name, CONFIGS[name]) for name in args.configs.split(",")]
     for name, extra in targets:
