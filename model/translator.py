@@ -292,8 +292,8 @@ class Translator:
     def _short_apart(self, batches: list[list[int]], lengths: list[int], search: SearchConfig) -> list[list[int]]:
         """Each batch cut in two where it holds sentences short enough for the whole vocabulary and longer
         ones (model/shortlist.py): searched together, the long ones would lose their shortlist too, and so
-        come out as they would not alone (service-sized batches of FLORES devtest, es→en, short below 24 pieces: 16 sentences/s mixed, 19
-        apart, 22 with the list for every sentence; docs/general-models.md)."""
+        come out as they would not alone (service-sized batches of FLORES devtest, es→en, short below 24
+        pieces: 16 sentences/s mixed, 19 apart, 22 with the list for every sentence; docs/general-models.md)."""
         below = self.shortlist.whole_below if self.shortlist is not None and search.shortlist else 0
         if not below:
             return batches

@@ -147,7 +147,10 @@ def run(args: argparse.Namespace) -> int:
 
     record = dict(quantize=args.quantize, corpus=str(corpus), split=args.split,
                   split_sha256=split_sha256(corpus, args.split), command=shlex.join(args.command_line))
-    report = lambda line: print(line, flush=True)  # noqa: E731
+
+    def report(line: str) -> None:
+        print(line, flush=True)
+
     if args.channel_only:
         decoding = dict(translator.card.get("decoding", {}))
         at = {"beam": translator.beam_size, "length_penalty": translator.length_penalty,
