@@ -93,11 +93,14 @@ def choose_beam(best_by_beam: dict[int, dict], tolerance: float) -> int:
 def tune_decoding(translator, score, beams: list[int], length_penalties: list[float], channel_weights: list[float],
                   member_weights: list[list[float]] | None, model_dir: Path, channel_dir: Path | None,
                   split: str = "valid", report=print, ngram_bans: list[int] | None = None,
-                  beam_tolerance: float = 0.0, chrf_within: float = 0.0, keep_off: bool = False) -> dict:
+                  beam_tolerance: float = 0.0, chrf_within: float = 0.0, keep_off: bool = False,
+                  patiences: list[float] | None = None) -> dict:
     """The `decoding` record of card.json: member weights (ensembles, when candidates are given, at the
     widest beam), then per beam the length penalty and the n-gram repeat ban at that penalty (when
     candidates are given), then the beam (`choose_beam`, with several), then the channel weight at that
-    beam (when `translator` has a channel model). Settings this run does not tune are kept from the card."""
+    beam (when `translator` has a channel model). With `patiences`, the length penalty and n-gram ban are
+    tuned at each patience, and the patience is chosen among them like a length penalty. Settings this run
+    does not tune are kept from the card."""
     beams = list(dict.fromkeys(beams))
     decoding: dict = {}
     if member_weights:
@@ -110,8 +113,12 @@ def tune_decoding(translator, score, beams: list[int], length_penalties: list[fl
     for beam in beams:
         if len(beams) > 1:
             report(f"beam {beam}:")
-        by_beam[beam], best[beam], reached[beam] = _tune_at_beam(score, beam, length_penalties, ngram_bans, split,
-                                                                 report, chrf_within)
+        if patiences:
+            by_beam[beam], best[beam], reached[beam] = _tune_patience(score, beam, patiences, length_penalties,
+                                                                      ngram_bans, split, report, chrf_within)
+        else:
+            by_beam[beam], best[beam], reached[beam] = _tune_at_beam(score, beam, length_penalties, ngram_bans, split,
+                                                                     report, chrf_within)
     # A beam is judged by the best BLEU any setting reached with it, not by the setting `chrf_within` chose:
     # the beam is a speed-for-quality trade, and trading a little BLEU for chrF must not also buy a wider beam.
     beam = choose_beam(reached, beam_tolerance)
@@ -120,11 +127,13 @@ def tune_decoding(translator, score, beams: list[int], length_penalties: list[fl
         report(f"best on {split}: beam {beam} (best BLEU {reached[beam]['bleu']:.2f}; the best beam "
                f"{max(r['bleu'] for r in reached.values()):.2f}, tolerance {beam_tolerance:g})")
         decoding.update(beam_tolerance=beam_tolerance, beam_sweep={
-            str(b): {"bleu": best[b]["bleu"], "chrf": best[b]["chrf"], "length_penalty": by_beam[b]["length_penalty"],
-                     "no_repeat_ngram": by_beam[b].get("no_repeat_ngram", 0), "best_bleu": reached[b]["bleu"]}
+            str(b): {"bleu": best[b]["bleu"], "chrf": best[b]["chrf"], **_settings_tuned(by_beam[b]),
+                     "best_bleu": reached[b]["bleu"]}
             for b in beams})
     if not ngram_bans:
         keep_untuned(translator.card, decoding, "no_repeat_ngram", "no_repeat_ngram_sweep")
+    if not patiences:
+        keep_untuned(translator.card, decoding, "patience", "patience_sweep")
     if channel_dir is None:
         keep_untuned(translator.card, decoding, "channel")
         return decoding
@@ -140,7 +149,8 @@ def tune_channel(translator, score, channel_weights: list[float], decoding: dict
     reranking is then an option (`--channel-weight`) rather than the default, for models where its
     cost in time outweighs what it gains."""
     weights = sweep(score, "channel_weight", channel_weights, decoding["beam"], report,
-                    length_penalty=decoding["length_penalty"], no_repeat_ngram=decoding.get("no_repeat_ngram", 0))
+                    length_penalty=decoding["length_penalty"], no_repeat_ngram=decoding.get("no_repeat_ngram", 0),
+                    patience=decoding.get("patience", 1.0))
     weight = choose(weights, neutral=0.0)
     report(f"best on {split}: channel weight {weight} (BLEU {weights[weight]['bleu']:.2f})"
            + ("; recorded, left off" if keep_off else ""))
@@ -154,11 +164,28 @@ def tune_channel(translator, score, channel_weights: list[float], decoding: dict
     }
 
 
+def _tune_patience(score, beam: int, patiences: list[float], length_penalties: list[float],
+                   ngram_bans: list[int] | None, split: str, report, chrf_within: float) -> tuple[dict, dict, dict]:
+    """`_tune_at_beam` at each patience, and the patience whose chosen setting wins as a length penalty
+    would (nearest 1, the usual rule, on ties): its record with `patience` and `patience_sweep`, its
+    chosen scores, and the highest BLEU any patience reached."""
+    records, chosen, reached = {}, {}, {}
+    for patience in dict.fromkeys(patiences):
+        report(f"patience {patience}:")
+        records[patience], chosen[patience], reached[patience] = _tune_at_beam(
+            score, beam, length_penalties, ngram_bans, split, report, chrf_within, patience=patience)
+    patience = choose(chosen, neutral=1.0, chrf_within=chrf_within)
+    report(f"best on {split}: patience {patience} (BLEU {chosen[patience]['bleu']:.2f}, chrF {chosen[patience]['chrf']:.2f})")
+    record = dict(records[patience], patience=patience, patience_sweep={
+        str(p): {"bleu": chosen[p]["bleu"], "chrf": chosen[p]["chrf"], **_settings_tuned(records[p])} for p in records})
+    return record, chosen[patience], max(reached.values(), key=lambda scores: scores["bleu"])
+
+
 def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: list[int] | None, split: str,
-                  report, chrf_within: float = 0.0) -> tuple[dict, dict, dict]:
+                  report, chrf_within: float = 0.0, patience: float | None = None) -> tuple[dict, dict, dict]:
     """The length penalty, then the n-gram ban at it, at one beam: the decoding record, the scores of the
     settings chosen, and the scores of the highest BLEU any setting reached."""
-    penalties = sweep(score, "length_penalty", length_penalties, beam, report, channel_weight=0.0)
+    penalties = sweep(score, "length_penalty", length_penalties, beam, report, channel_weight=0.0, patience=patience)
     penalty = choose(penalties, neutral=1.0, chrf_within=chrf_within)
     report(f"best on {split}: length penalty {penalty} (BLEU {penalties[penalty]['bleu']:.2f}, "
            f"chrF {penalties[penalty]['chrf']:.2f})")
@@ -166,11 +193,18 @@ def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: l
     record = dict(length_penalty=penalty, chosen_by=chosen_by, beam=beam, sweep=scores_by_value(penalties))
     if not ngram_bans:
         return record, penalties[penalty], _highest_bleu(penalties)
-    bans = sweep(score, "no_repeat_ngram", ngram_bans, beam, report, length_penalty=penalty, channel_weight=0.0)
+    bans = sweep(score, "no_repeat_ngram", ngram_bans, beam, report, length_penalty=penalty, channel_weight=0.0,
+                 patience=patience)
     ban = int(choose(bans, neutral=0, chrf_within=chrf_within))
     report(f"best on {split}: no repeat ngram {ban} (BLEU {bans[ban]['bleu']:.2f}, chrF {bans[ban]['chrf']:.2f})")
     record.update(no_repeat_ngram=ban, no_repeat_ngram_sweep=scores_by_value(bans))
     return record, bans[ban], _highest_bleu(penalties, bans)
+
+
+def _settings_tuned(record: dict) -> dict:
+    """The settings a beam's (or patience's) record chose: those this run swept, and no others (an n-gram ban
+    not swept is the card's, whatever the sweep record would say)."""
+    return {key: record[key] for key in ("patience", "length_penalty", "no_repeat_ngram") if key in record}
 
 
 def _highest_bleu(*sweeps: dict) -> dict:

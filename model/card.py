@@ -19,10 +19,12 @@ from carousel.model.search import (
     MAX_CHANNEL_WEIGHT,
     MAX_LENGTH_PENALTY,
     MAX_NGRAM_BAN,
+    MAX_PATIENCE,
     is_valid_beam_size,
     is_valid_channel_weight,
     is_valid_length_penalty,
     is_valid_ngram_ban,
+    is_valid_patience,
 )
 
 CARD_JSON, CARD_MD = "card.json", "card.md"
@@ -116,6 +118,16 @@ def tuned_beam_size(card: dict) -> int:
         raise ModelLoadError(f"card.json decoding.beam must be a whole number from 1 to {MAX_BEAM_SIZE}, got {value!r}; "
                              "fix or remove it")
     return value
+
+
+def tuned_patience(card: dict) -> float:
+    """The beam search patience `carousel tune` chose (card.json `decoding.patience`), else 1 (the usual rule)."""
+    decoding = card.get("decoding") or {}
+    value = decoding.get("patience", 1.0) if isinstance(decoding, dict) else 1.0
+    if not is_valid_patience(value):
+        raise ModelLoadError(f"card.json decoding.patience must be a number from 1 to {MAX_PATIENCE:g}, got {value!r}; "
+                             "fix or remove it")
+    return float(value)
 
 
 def tuned_ngram_ban(card: dict) -> int:

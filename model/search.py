@@ -31,6 +31,7 @@ MAX_CHANNEL_WEIGHT = 10.0  # the reverse model's score would drown the forward m
 
 
 MAX_NGRAM_BAN = 10  # subwords; longer repeats are phrases a source may well have
+MAX_PATIENCE = 8.0  # finished hypotheses per beam slot; past this the search only runs to its length cap
 
 
 def is_valid_ngram_ban(value: int) -> bool:
@@ -45,13 +46,17 @@ def is_valid_channel_weight(value: float) -> bool:
     return 0 <= value <= MAX_CHANNEL_WEIGHT
 
 
+def is_valid_patience(value: float) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 1 <= value <= MAX_PATIENCE
+
+
 def is_valid_beam_size(value: int) -> bool:
     return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= MAX_BEAM_SIZE
 
 
 def search_settings_problem(
     beam_size: int | None, nbest: int = 1, length_penalty: float | None = None, channel_weight: float | None = None,
-    max_length_ratio: float = 1.5, no_repeat_ngram: int | None = None,
+    max_length_ratio: float = 1.5, no_repeat_ngram: int | None = None, patience: float | None = None,
 ) -> tuple[str, str] | None:
     """The first out-of-range decoding setting as (field, what is wrong), or None: the one check that
     `SearchConfig`, the command-line flags and the service's request validation share."""
@@ -67,6 +72,8 @@ def search_settings_problem(
         return "max_length_ratio", f"must be positive, got {max_length_ratio}"
     if no_repeat_ngram is not None and not is_valid_ngram_ban(no_repeat_ngram):
         return "no_repeat_ngram", f"must be 0 (off) or from 2 to {MAX_NGRAM_BAN}, got {no_repeat_ngram}"
+    if patience is not None and not is_valid_patience(patience):
+        return "patience", f"must be between 1 and {MAX_PATIENCE:g}, got {patience}"
     return None
 
 
@@ -99,11 +106,15 @@ class SearchConfig:
     # Not used by the search itself: the Translator hands it the batch's lexical shortlist
     # (model/shortlist.py) where the model directory has one.
     shortlist: bool = True
+    # A sentence's search ends once it holds patience × K finished hypotheses (Kasai et al. 2022, "A Call
+    # for Clarity in Beam Search"): 1 is the usual rule; more lets longer hypotheses finish too, where the
+    # usual rule stops before the length penalty can prefer them. None: the model's own, else 1.
+    patience: float | None = None
 
     def __post_init__(self):
         problem = search_settings_problem(
             self.beam_size, self.nbest, self.length_penalty, self.channel_weight, self.max_length_ratio,
-            self.no_repeat_ngram,
+            self.no_repeat_ngram, self.patience,
         )
         if problem is not None:
             raise ValueError(f"{problem[0]} {problem[1]}")
@@ -115,6 +126,10 @@ class SearchConfig:
     @property
     def ngram_ban(self) -> int:
         return self.no_repeat_ngram or 0
+
+    @property
+    def patience_factor(self) -> float:
+        return 1.0 if self.patience is None else self.patience
 
     @property
     def alpha(self) -> float:
@@ -211,6 +226,7 @@ def beam_search(
     tokens = torch.empty(batch * k, 0, dtype=torch.long, device=device)
     alignment = torch.empty(batch * k, 0, src.size(1), device=device) if config.return_alignment else None
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    enough = max(k, round(config.patience_factor * k))  # finished hypotheses that end a sentence's search
     may_repeat = _repeats_an_ngram(src, src_lengths, config.ngram_ban) if config.ngram_ban else None
 
     for t in range(int(max_lengths.max())):
@@ -233,7 +249,7 @@ def beam_search(
             top_token = output.ids[top_token]
         is_eos = top_token == EOS_ID
 
-        _collect_finished(finished, alive, t, k, top_scores, top_beam, is_eos, tokens, step_alignment, config)
+        _collect_finished(finished, alive, t, k, enough, top_scores, top_beam, is_eos, tokens, step_alignment, config)
 
         # Continue with the K best candidates that did not end (there are always K among 2K).
         keep_rank = torch.sort(is_eos.to(torch.uint8), dim=1, stable=True).indices[:, :k]
@@ -241,7 +257,7 @@ def beam_search(
         next_tokens = top_token.gather(1, keep_rank)
         origin = top_beam.gather(1, keep_rank) + (torch.arange(len(alive), device=device) * k).unsqueeze(1)
 
-        done = torch.tensor([len(finished[s]) >= k for s in alive.tolist()], device=device) | ((t + 1) >= max_lengths[alive])
+        done = torch.tensor([len(finished[s]) >= enough for s in alive.tolist()], device=device) | ((t + 1) >= max_lengths[alive])
         if bool(done.all()):
             break
         still = (~done).nonzero().squeeze(1)
@@ -285,12 +301,14 @@ def best_candidates(candidates: Tensor, count: int) -> tuple[Tensor, Tensor]:
     return scores, (where // count) * vocab + tokens.gather(1, where % count)
 
 
-def _collect_finished(finished, alive, t, k, top_scores, top_beam, is_eos, tokens, step_alignment, config) -> None:
-    """Move candidates that end with EOS among the top K into their sentence's finished list."""
+def _collect_finished(finished, alive, t, k, enough, top_scores, top_beam, is_eos, tokens, step_alignment,
+                      config) -> None:
+    """Move candidates that end with EOS among the top K into their sentence's finished list (until it
+    holds `enough`)."""
     eos_rank = (is_eos[:, :k] & torch.isfinite(top_scores[:, :k])).nonzero().tolist()
     for a, rank in eos_rank:
         sentence = int(alive[a])
-        if len(finished[sentence]) >= k:
+        if len(finished[sentence]) >= enough:
             continue
         row = a * k + int(top_beam[a, rank])
         log_prob = float(top_scores[a, rank])

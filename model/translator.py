@@ -17,7 +17,9 @@ import torch
 
 from carousel.model.padding import batches_by_tokens, cut_into_batches, pad
 from carousel.model.normalize import Normalizer
-from carousel.model.card import ModelLoadError, channel_settings, tuned_beam_size, tuned_length_penalty, tuned_ngram_ban
+from carousel.model.card import (
+    ModelLoadError, channel_settings, tuned_beam_size, tuned_length_penalty, tuned_ngram_ban, tuned_patience,
+)
 from carousel.model.checkpoint import LoadedModel
 from carousel.model.confidence import (
     Calibration,
@@ -76,18 +78,20 @@ class TranslatorInfo:
     length_penalty: float
     channel_weight: float
     no_repeat_ngram: int
+    patience: float
     source_sp: spm.SentencePieceProcessor = field(repr=False)
     normalizer: Normalizer = field(repr=False)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
-        return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram)
+        return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram,
+                              self.patience)
 
     def encode_source(self, sentence: str) -> list[int]:
         return _encode_source(self.source_sp, self.normalizer, self.max_source_tokens, sentence)
 
 
 def _with_defaults(search: SearchConfig, beam_size: int, length_penalty: float, channel_weight: float,
-                   no_repeat_ngram: int) -> SearchConfig:
+                   no_repeat_ngram: int, patience: float) -> SearchConfig:
     """`search` with these settings wherever it leaves them unset (the beam widened to its nbest)."""
     if search.beam_size is None:
         search = replace(search, beam_size=max(beam_size, search.nbest))
@@ -97,6 +101,8 @@ def _with_defaults(search: SearchConfig, beam_size: int, length_penalty: float, 
         search = replace(search, channel_weight=channel_weight)
     if search.no_repeat_ngram is None:
         search = replace(search, no_repeat_ngram=no_repeat_ngram)
+    if search.patience is None:
+        search = replace(search, patience=patience)
     return search
 
 
@@ -137,6 +143,7 @@ class Translator:
         self.beam_size = tuned_beam_size(self.card)
         self.length_penalty = tuned_length_penalty(self.card)
         self.no_repeat_ngram = tuned_ngram_ban(self.card)
+        self.patience = tuned_patience(self.card)
         # The reverse-direction model that reranks the beam, and its weight (0 without one).
         self.channel = channel
         settings = channel_settings(self.card)
@@ -188,9 +195,10 @@ class Translator:
         self.model.set_weights(weights)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
-        """`search` with the model's own beam (widened to its nbest), length penalty, channel weight and n-gram
-        ban wherever it leaves them unset."""
-        return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram)
+        """`search` with the model's own beam (widened to its nbest), length penalty, channel weight, n-gram
+        ban and patience wherever it leaves them unset."""
+        return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram,
+                              self.patience)
 
     def encode_source(self, sentence: str) -> list[int]:
         return _encode_source(self.source_sp, self.normalizer, self.max_source_tokens, sentence)
@@ -200,7 +208,7 @@ class Translator:
         return TranslatorInfo(
             src_lang=self.src_lang, tgt_lang=self.tgt_lang, card=self.card, has_confidence=self.has_confidence,
             max_source_tokens=self.max_source_tokens, beam_size=self.beam_size, length_penalty=self.length_penalty,
-            channel_weight=self.channel_weight, no_repeat_ngram=self.no_repeat_ngram,
+            channel_weight=self.channel_weight, no_repeat_ngram=self.no_repeat_ngram, patience=self.patience,
             source_sp=self.source_sp, normalizer=self.normalizer,
         )
 

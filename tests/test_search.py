@@ -194,3 +194,29 @@ def test_a_config_without_a_beam_leaves_it_to_the_model_and_checks_what_it_can()
         SearchConfig(beam_size=2, nbest=3)
     with pytest.raises(ValueError, match="beam_size must be between 1 and 64"):
         SearchConfig(beam_size=65)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 3.0])
+def test_more_patience_only_adds_finished_hypotheses_so_the_best_score_never_falls(alpha):
+    """Kasai et al. 2022: the search runs as with patience 1 until K hypotheses have finished, then goes on,
+    so the best of the larger finished set scores at least as well. With a strong length penalty the usual
+    rule stops before longer hypotheses can finish and win: here it keeps one-token outputs."""
+    model = small_model(seed=1)
+    with torch.no_grad():  # EOS likely: short hypotheses finish first
+        model.decoder.output_projection.bias[EOS_ID] = 1.0
+    src, lengths = batch_of([6, 8, 4, 9, 7], seed=5)
+    usual = beam_search(model, src, lengths, SearchConfig(beam_size=3, nbest=3, length_penalty=alpha))
+    patient = beam_search(model, src, lengths, SearchConfig(beam_size=3, nbest=3, length_penalty=alpha, patience=3))
+    assert SearchConfig().patience is None and SearchConfig().patience_factor == 1.0
+    assert usual == beam_search(model, src, lengths, SearchConfig(beam_size=3, nbest=3, length_penalty=alpha,
+                                                                   patience=1)), "patience 1 is the usual rule"
+    for u, p in zip(usual, patient):
+        assert len(p) == 3 and p[0].score >= u[0].score - 1e-6
+    if alpha == 3.0:
+        assert all(len(p[0].tokens) > len(u[0].tokens) for u, p in zip(usual, patient))
+
+
+@pytest.mark.parametrize("patience", [0.5, 0, 9, True])
+def test_a_patience_out_of_range_is_refused(patience):
+    with pytest.raises(ValueError, match="patience must be between 1 and 8"):
+        SearchConfig(patience=patience)

@@ -146,8 +146,7 @@ def test_with_chrf_within_a_beam_is_judged_by_the_best_bleu_it_reached_not_by_th
     decoding = tune_decoding(SimpleNamespace(card={}, is_ensemble=False), score, [3, 5], [0.8, 2.0], [], None,
                              Path("m"), None, report=lambda line: None, beam_tolerance=0.1, chrf_within=0.1)
     assert decoding["beam"] == 3 and decoding["length_penalty"] == 2.0
-    assert decoding["beam_sweep"]["3"] == {"bleu": 15.59, "chrf": 46.71, "length_penalty": 2.0, "no_repeat_ngram": 0,
-                                           "best_bleu": 15.69}
+    assert decoding["beam_sweep"]["3"] == {"bleu": 15.59, "chrf": 46.71, "length_penalty": 2.0, "best_bleu": 15.69}
     assert decoding["chosen_by"].startswith("chrF among settings within 0.1 BLEU")
 
 
@@ -158,7 +157,7 @@ def test_tune_over_beams_records_the_chosen_beam_and_every_beams_evidence(model_
     assert code == 0, err
     decoding = _card(model_copy)["decoding"]
     assert set(decoding["beam_sweep"]) == {"1", "3"} and decoding["beam_tolerance"] == 100
-    assert set(decoding["beam_sweep"]["3"]) == {"bleu", "chrf", "length_penalty", "no_repeat_ngram", "best_bleu"}
+    assert set(decoding["beam_sweep"]["3"]) == {"bleu", "chrf", "length_penalty", "best_bleu"}, "no n-gram ban swept"
     assert decoding["beam"] == 1  # every beam is within 100 BLEU of the best: the smallest is kept
     assert decoding["length_penalty"] == decoding["beam_sweep"]["1"]["length_penalty"]
     assert "best on valid: beam 1 " in out
@@ -193,3 +192,37 @@ def test_evaluate_reports_and_records_the_models_beam(model_copy, tiny_corpus, c
     report = json.loads(capsys.readouterr().out)
     assert report["search"]["beam"] == 2
     assert "--beam 2 " in _card(model_copy)["evaluation"]["test"]["command"]
+
+
+def test_tune_over_patiences_tunes_the_penalty_at_each_and_records_the_chosen_patience(model_copy, tiny_corpus, capsys):
+    code = main(["tune", "--model", str(model_copy), "--corpus", str(tiny_corpus), "--beam", "3", "--patiences", "1",
+                 "2", "--length-penalties", "1.0", "3.0", "--update-card", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    decoding = _card(model_copy)["decoding"]
+    assert set(decoding["patience_sweep"]) == {"1.0", "2.0"} and out.count("length penalty 3.0") == 2
+    chosen = {float(p): scores for p, scores in decoding["patience_sweep"].items()}
+    assert decoding["patience"] == choose(chosen)
+    assert decoding["length_penalty"] == decoding["patience_sweep"][str(decoding["patience"])]["length_penalty"]
+    assert f"best on valid: patience {decoding['patience']} " in out
+    assert load_translator(model_copy).with_model_defaults(SearchConfig()).patience == decoding["patience"]
+
+    # Re-tuning without --patiences keeps the record and sweeps the penalty at the card's patience.
+    assert main(["tune", "--model", str(model_copy), "--corpus", str(tiny_corpus), "--beam", "3",
+                 "--length-penalties", "1.0", "--update-card", "--quiet"]) == 0
+    again = _card(model_copy)["decoding"]
+    assert again["patience"] == decoding["patience"] and again["patience_sweep"] == decoding["patience_sweep"]
+
+
+def test_a_patience_out_of_range_is_refused_by_tune_translate_and_the_card(model_copy, tiny_test_pairs, tmp_path,
+                                                                          capsys):
+    assert main(["tune", "--model", str(model_copy), "--patiences", "1", "0.5"]) == 2
+    assert "--patiences must lie between 1 and 8" in capsys.readouterr().err
+    path = tmp_path / "in.txt"
+    path.write_text(tiny_test_pairs[0][0] + "\n", encoding="utf-8")
+    assert main(["translate", "--model", str(model_copy), "--patience", "9", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "--patience must be between 1 and 8, got 9.0" in err and "Traceback" not in err
+    update_card(model_copy, decoding={"patience": "long"})
+    with pytest.raises(ModelLoadError, match="decoding.patience"):
+        load_translator(model_copy)

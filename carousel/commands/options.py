@@ -57,6 +57,11 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the model's own, chosen by `carousel tune`, else off)",
     )
     parser.add_argument(
+        "--patience", type=float, default=None, metavar="P",
+        help="end a sentence's beam search once P × beam hypotheses have finished; 1 is the usual rule "
+        "(default: the model's own, chosen by `carousel tune --patiences`, else 1)",
+    )
+    parser.add_argument(
         "--max-length-ratio", type=float, default=1.5,
         help="output length cap: ratio × source tokens + 10 (default: %(default)s)",
     )
@@ -87,7 +92,7 @@ def search_config(args: argparse.Namespace, nbest: int = 1, confidence: bool = F
     problem = search_settings_problem(
         beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty,
         channel_weight=args.channel_weight, max_length_ratio=args.max_length_ratio,
-        no_repeat_ngram=args.no_repeat_ngram,
+        no_repeat_ngram=args.no_repeat_ngram, patience=getattr(args, "patience", None),
     )
     if problem is not None:
         field, message = problem
@@ -97,6 +102,7 @@ def search_config(args: argparse.Namespace, nbest: int = 1, confidence: bool = F
         beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty, max_length_ratio=args.max_length_ratio,
         channel_weight=args.channel_weight, no_repeat_ngram=args.no_repeat_ngram, return_confidence=confidence,
         repair_spans=getattr(args, "repair_spans", True), shortlist=getattr(args, "shortlist", True),
+        patience=getattr(args, "patience", None),
     )
 
 

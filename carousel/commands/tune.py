@@ -86,6 +86,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--channel-weights", type=float, nargs="+", default=DEFAULT_CHANNEL_SWEEP, metavar="WEIGHT",
         help=f"channel weights to try (default: {' '.join(map(str, DEFAULT_CHANNEL_SWEEP))})",
     )
+    parser.add_argument(
+        "--patiences", type=float, nargs="+", metavar="P",
+        help="also sweep the beam search's patience (it stops once P × beam hypotheses have finished; 1 is the "
+        "usual rule), tuning the length penalty at each, e.g. 1 1.5 2 (default: keep the card's)",
+    )
     parser.add_argument("--channel-off", action="store_true",
                         help="record the channel sweep and its best weight, but leave reranking off (weight 0)")
     parser.add_argument("--channel-only", action="store_true",
@@ -108,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
     from carousel.model.loading import load_translator
     from carousel.evaluation.tuning import load_channel_model, tune_channel, tune_decoding
     from carousel.model.search import (
-        MAX_BEAM_SIZE, MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, MAX_NGRAM_BAN, is_valid_beam_size, is_valid_channel_weight,
-        is_valid_length_penalty, is_valid_ngram_ban,
+        MAX_BEAM_SIZE, MAX_CHANNEL_WEIGHT, MAX_LENGTH_PENALTY, MAX_NGRAM_BAN, MAX_PATIENCE, is_valid_beam_size,
+        is_valid_channel_weight, is_valid_length_penalty, is_valid_ngram_ban, is_valid_patience,
     )
 
     if args.split == "test":
@@ -127,11 +132,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--chrf-within must be between 0 and 100 BLEU, got {args.chrf_within}")
     if args.no_repeat_ngrams and not all(map(is_valid_ngram_ban, args.no_repeat_ngrams)):
         raise UserError(f"--no-repeat-ngrams must be 0 or from 2 to {MAX_NGRAM_BAN}, got {args.no_repeat_ngrams}")
+    if args.patiences and not all(map(is_valid_patience, args.patiences)):
+        raise UserError(f"--patiences must lie between 1 and {MAX_PATIENCE:g}, got {args.patiences}")
     if args.channel_only and args.channel_model is None:
         raise UserError("--channel-only re-tunes the channel weight: name the reverse model with --channel-model DIR")
-    if args.channel_only and (args.beams or args.member_weights or args.no_repeat_ngrams):
-        raise UserError("--channel-only keeps the card's beam, length penalty, n-gram ban and member weights: "
-                        "drop --beams, --member-weights and --no-repeat-ngrams, or drop --channel-only")
+    if args.channel_only and (args.beams or args.member_weights or args.no_repeat_ngrams or args.patiences):
+        raise UserError("--channel-only keeps the card's beam, length penalty, n-gram ban, patience and member "
+                        "weights: drop --beams, --member-weights, --no-repeat-ngrams and --patiences, or drop --channel-only")
     corpus, src, refs = corpus_settings(args)
     sources, references = read_references(corpus, args.split, src, refs)
     # The forward model alone: a channel model the card names may have moved, and this run either
@@ -154,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if args.channel_only:
         decoding = dict(translator.card.get("decoding", {}))
         at = {"beam": translator.beam_size, "length_penalty": translator.length_penalty,
-              "no_repeat_ngram": translator.no_repeat_ngram}
+              "no_repeat_ngram": translator.no_repeat_ngram, "patience": translator.patience}
         decoding["channel"] = {**tune_channel(translator, score, args.channel_weights, at, args.model,
                                               args.channel_model, args.split, report, args.channel_off), **record}
     else:
@@ -162,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
                                  args.member_weights, args.model, args.channel_model,
                                  split=args.split, report=report, ngram_bans=args.no_repeat_ngrams,
                                  beam_tolerance=args.beam_tolerance, chrf_within=args.chrf_within,
-                                 keep_off=args.channel_off)
+                                 keep_off=args.channel_off, patiences=args.patiences)
         decoding.update(record)
 
     if args.update_card:
