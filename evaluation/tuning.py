@@ -178,7 +178,7 @@ def _tune_patience(score, beam: int, patiences: list[float], length_penalties: l
     report(f"best on {split}: patience {patience} (BLEU {chosen[patience]['bleu']:.2f}, chrF {chosen[patience]['chrf']:.2f})")
     record = dict(records[patience], patience=patience, patience_sweep={
         str(p): {"bleu": chosen[p]["bleu"], "chrf": chosen[p]["chrf"], **_settings_tuned(records[p])} for p in records})
-    return record, chosen[patience], max(reached.values(), key=lambda scores: scores["bleu"])
+    return record, chosen[patience], _highest_bleu(reached)
 
 
 def _tune_at_beam(score, beam: int, length_penalties: list[float], ngram_bans: list[int] | None, split: str,

@@ -104,39 +104,36 @@ def tuned_length_penalty(card: dict) -> float:
     decoding = card.get("decoding") or {}
     if not isinstance(decoding, dict):
         raise ModelLoadError(f"card.json decoding must be an object, got {decoding!r}; fix or remove it")
-    value = decoding.get("length_penalty", DEFAULT_LENGTH_PENALTY)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_valid_length_penalty(value):
-        raise ModelLoadError(f"card.json decoding.length_penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g}, got {value!r}; fix or remove it")
-    return float(value)
+    return float(_tuned_setting(card, "length_penalty", DEFAULT_LENGTH_PENALTY, _is_length_penalty,
+                                f"a number from 0 to {MAX_LENGTH_PENALTY:g}"))
+
+
+def _is_length_penalty(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and is_valid_length_penalty(value)
 
 
 def tuned_beam_size(card: dict) -> int:
     """The beam `carousel tune` chose, or tuned the other settings at (card.json `decoding.beam`), else 5."""
-    decoding = card.get("decoding") or {}
-    value = decoding.get("beam", DEFAULT_BEAM_SIZE) if isinstance(decoding, dict) else DEFAULT_BEAM_SIZE
-    if not is_valid_beam_size(value):
-        raise ModelLoadError(f"card.json decoding.beam must be a whole number from 1 to {MAX_BEAM_SIZE}, got {value!r}; "
-                             "fix or remove it")
-    return value
+    return _tuned_setting(card, "beam", DEFAULT_BEAM_SIZE, is_valid_beam_size, f"a whole number from 1 to {MAX_BEAM_SIZE}")
 
 
 def tuned_patience(card: dict) -> float:
     """The beam search patience `carousel tune` chose (card.json `decoding.patience`), else 1 (the usual rule)."""
-    decoding = card.get("decoding") or {}
-    value = decoding.get("patience", 1.0) if isinstance(decoding, dict) else 1.0
-    if not is_valid_patience(value):
-        raise ModelLoadError(f"card.json decoding.patience must be a number from 1 to {MAX_PATIENCE:g}, got {value!r}; "
-                             "fix or remove it")
-    return float(value)
+    return float(_tuned_setting(card, "patience", 1.0, is_valid_patience, f"a number from 1 to {MAX_PATIENCE:g}"))
 
 
 def tuned_ngram_ban(card: dict) -> int:
     """The n-gram repeat ban `carousel tune` chose (card.json `decoding.no_repeat_ngram`), else 0 (off)."""
+    return _tuned_setting(card, "no_repeat_ngram", 0, is_valid_ngram_ban, f"0 or from 2 to {MAX_NGRAM_BAN}")
+
+
+def _tuned_setting(card: dict, key: str, default, is_valid, expected: str):
+    """card.json `decoding.<key>` as `carousel tune` recorded it, else `default`; a value `is_valid` refuses
+    is a load error that says what was `expected`."""
     decoding = card.get("decoding") or {}
-    value = decoding.get("no_repeat_ngram", 0) if isinstance(decoding, dict) else 0
-    if not is_valid_ngram_ban(value):
-        raise ModelLoadError(f"card.json decoding.no_repeat_ngram must be 0 or from 2 to {MAX_NGRAM_BAN}, got {value!r}; "
-                             "fix or remove it")
+    value = decoding.get(key, default) if isinstance(decoding, dict) else default
+    if not is_valid(value):
+        raise ModelLoadError(f"card.json decoding.{key} must be {expected}, got {value!r}; fix or remove it")
     return value
 
 
