@@ -12,16 +12,37 @@ import gzip
 from collections import Counter
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from carousel.errors import UserError
 from carousel.fileio import write_atomically
 
 SPLITS = ("train", "valid", "test")
 MANIFEST_NAME = "corpus.json"
+
+
+class LanguageColumns(BaseModel):
+    """The two language codes of an import's config, which name the corpus's columns (each subclass
+    declares `source_language` and `target_language`, with its own defaults)."""
+
+    @field_validator("source_language", "target_language", check_fields=False)
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", value):
+            raise ValueError(f"{value!r} is not a language code such as es, en or pt-BR")
+        if value == "id":  # Indonesian: the code would collide with the record-id column
+            raise ValueError("'id' names the record-id column; use the ISO 639-3 code 'ind' for Indonesian")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_languages(self):
+        if self.source_language == self.target_language:
+            raise ValueError("source and target languages must differ: they name the corpus columns")
+        return self
 
 
 class SplitInfo(BaseModel):

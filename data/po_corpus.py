@@ -31,11 +31,11 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import polib
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field
 
 from carousel.data.catalog_files import CatalogInput, MemberFile, input_stem, read_catalog_input
 from carousel.data.cleaning import length_ratio
-from carousel.data.corpus import CorpusManifest, DroppedRecord, write_corpus
+from carousel.data.corpus import CorpusManifest, DroppedRecord, LanguageColumns, write_corpus
 from carousel.data.gettext import (
     catalog_pairs,
     looks_english,
@@ -52,7 +52,7 @@ Markup = Literal["auto", "rest", "xml", "text", "strings"]
 UNLIMITED = 10**9
 
 
-class PoConfig(BaseModel):
+class PoConfig(LanguageColumns):
     """Everything `carousel prepare po` needs to build a corpus."""
 
     model_config = ConfigDict(extra="forbid")
@@ -76,19 +76,6 @@ class PoConfig(BaseModel):
     seed: int = 1
     skip_unreadable: bool = False  # record an unreadable catalog as dropped instead of stopping
     dropped_examples: int = Field(50, ge=0, description="dropped records listed in corpus.json per reason")
-
-    @field_validator("source_language", "target_language")
-    @classmethod
-    def _language_code(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", value) or value == "id":
-            raise ValueError(f"{value!r} is not a language code such as es, en or pt-BR")
-        return value
-
-    @model_validator(mode="after")
-    def _distinct_languages(self) -> "PoConfig":
-        if self.source_language == self.target_language:
-            raise ValueError("source and target languages must differ: they name the corpus columns")
-        return self
 
     def licence_for(self, catalog_path: str) -> str:
         return next((licence for pattern, licence in self.licence_of if fnmatch.fnmatchcase(catalog_path, pattern)),

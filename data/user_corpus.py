@@ -8,16 +8,15 @@ valid sets are removed from the training data, so no evaluation sentence is trai
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Literal, Union
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field
 
 from carousel.errors import UserError
 from carousel.data.cleaning import CleaningConfig, Pair, clean_pairs
-from carousel.data.corpus import CorpusManifest, DroppedRecord, write_corpus
+from carousel.data.corpus import CorpusManifest, DroppedRecord, LanguageColumns, write_corpus
 from carousel.data.readers import read_text_pairs, read_tmx_pairs, read_tsv_pairs
 
 
@@ -67,7 +66,7 @@ class SplitConfig(BaseModel):
     seed: int = 1
 
 
-class ImportConfig(BaseModel):
+class ImportConfig(LanguageColumns):
     """Everything `carousel prepare tsv|text|tmx` needs to build a corpus."""
 
     name: str
@@ -78,21 +77,6 @@ class ImportConfig(BaseModel):
     test_paths: tuple[Path, ...] | None = None
     cleaning: CleaningConfig = CleaningConfig()
     split: SplitConfig = SplitConfig()
-
-    @field_validator("source_language", "target_language")
-    @classmethod
-    def _language_code(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", value):
-            raise ValueError(f"{value!r} is not a language code such as es, en or pt-BR")
-        if value == "id":  # Indonesian: the code would collide with the record-id column
-            raise ValueError("'id' names the record-id column; use the ISO 639-3 code 'ind' for Indonesian")
-        return value
-
-    @model_validator(mode="after")
-    def _distinct_languages(self) -> "ImportConfig":
-        if self.source_language == self.target_language:
-            raise ValueError("source and target languages must differ: they name the corpus columns")
-        return self
 
 
 def import_corpus(config: ImportConfig, out_dir: Path) -> tuple[CorpusManifest, dict[str, list[tuple[str, ...]]]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polib
 import pytest
+from pydantic import ValidationError
 
 from carousel.cli import main
 from carousel.data import catalog_files
@@ -19,6 +20,7 @@ from carousel.data.debian import gettext as debian_gettext
 from carousel.data.gettext import catalog_pairs
 from carousel.data.markup import UNRESOLVED, plain_text
 from carousel.data.po_corpus import PoConfig, build_po_corpus, detect_markup
+from carousel.data.user_corpus import ImportConfig
 from carousel.errors import UserError
 
 HEADER = {"Content-Type": "text/plain; charset=UTF-8", "Plural-Forms": "nplurals=2; plural=(n != 1);", "Language": "es"}
@@ -332,3 +334,16 @@ def test_cli_rejects_a_malformed_licence_rule(tmp_path, capsys):
     _catalog(tmp_path / "d/a.po", [_entry("Open.", "Abrir.")])
     err = _cli_error(["prepare", "po", str(tmp_path / "d"), "--tgt-lang", "es", "--licence-of", "GFDL"], capsys)
     assert "GLOB=TEXT" in err
+
+
+@pytest.mark.parametrize("config", [lambda **kw: PoConfig(name="proj", **kw),
+                                    lambda **kw: ImportConfig(name="proj", source={"kind": "text", "paths": ["x.es", "x.en"]}, **kw)])
+def test_both_importers_refuse_the_same_language_codes(config):
+    # The codes name the corpus's columns, beside the record-id column "id".
+    with pytest.raises(ValidationError, match="use the ISO 639-3 code 'ind'"):
+        config(source_language="en", target_language="id")
+    with pytest.raises(ValidationError, match="is not a language code"):
+        config(source_language="en", target_language="es es")
+    with pytest.raises(ValidationError, match="must differ"):
+        config(source_language="es", target_language="es")
+    assert config(source_language="en", target_language="pt-BR").target_language == "pt-BR"
