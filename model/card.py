@@ -122,6 +122,11 @@ def tuned_patience(card: dict) -> float:
     return float(_tuned_setting(card, "patience", 1.0, is_valid_patience, f"a number from 1 to {MAX_PATIENCE:g}"))
 
 
+def tuned_close_open(card: dict) -> bool:
+    """Whether the model reads an unpunctuated sentence closed where that is likelier (model/closing.py)."""
+    return _tuned_setting(card, "close_open", False, lambda value: isinstance(value, bool), "true or false")
+
+
 def tuned_ngram_ban(card: dict) -> int:
     """The n-gram repeat ban `carousel tune` chose (card.json `decoding.no_repeat_ngram`), else 0 (off)."""
     return _tuned_setting(card, "no_repeat_ngram", 0, is_valid_ngram_ban, f"0 or from 2 to {MAX_NGRAM_BAN}")

@@ -110,6 +110,10 @@ class SearchConfig:
     # for Clarity in Beam Search"): 1 is the usual rule; more lets longer hypotheses finish too, where the
     # usual rule stops before the length penalty can prefer them. None: the model's own, else 1.
     patience: float | None = None
+    # Not used by the search itself: the Translator also translates a sentence that lacks closing
+    # punctuation closed with a full stop, and keeps the likelier reading (model/closing.py).
+    # None: the model's own, else off.
+    close_open: bool | None = None
 
     def __post_init__(self):
         problem = search_settings_problem(

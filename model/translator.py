@@ -18,9 +18,10 @@ import torch
 from carousel.model.padding import batches_by_tokens, cut_into_batches, pad
 from carousel.model.normalize import Normalizer
 from carousel.model.card import (
-    ModelLoadError, channel_settings, tuned_beam_size, tuned_length_penalty, tuned_ngram_ban, tuned_patience,
+    ModelLoadError, channel_settings, tuned_beam_size, tuned_close_open, tuned_length_penalty, tuned_ngram_ban, tuned_patience,
 )
 from carousel.model.checkpoint import LoadedModel
+from carousel.model.closing import closed, has_stop_of_its_own, is_open, without_added_stop
 from carousel.model.confidence import (
     Calibration,
     sentence_features,
@@ -79,19 +80,20 @@ class TranslatorInfo:
     channel_weight: float
     no_repeat_ngram: int
     patience: float
+    close_open: bool
     source_sp: spm.SentencePieceProcessor = field(repr=False)
     normalizer: Normalizer = field(repr=False)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
         return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram,
-                              self.patience)
+                              self.patience, self.close_open)
 
     def encode_source(self, sentence: str) -> list[int]:
         return _encode_source(self.source_sp, self.normalizer, self.max_source_tokens, sentence)
 
 
 def _with_defaults(search: SearchConfig, beam_size: int, length_penalty: float, channel_weight: float,
-                   no_repeat_ngram: int, patience: float) -> SearchConfig:
+                   no_repeat_ngram: int, patience: float, close_open: bool) -> SearchConfig:
     """`search` with these settings wherever it leaves them unset (the beam widened to its nbest)."""
     if search.beam_size is None:
         search = replace(search, beam_size=max(beam_size, search.nbest))
@@ -103,6 +105,8 @@ def _with_defaults(search: SearchConfig, beam_size: int, length_penalty: float, 
         search = replace(search, no_repeat_ngram=no_repeat_ngram)
     if search.patience is None:
         search = replace(search, patience=patience)
+    if search.close_open is None:
+        search = replace(search, close_open=close_open)
     return search
 
 
@@ -144,6 +148,7 @@ class Translator:
         self.length_penalty = tuned_length_penalty(self.card)
         self.no_repeat_ngram = tuned_ngram_ban(self.card)
         self.patience = tuned_patience(self.card)
+        self.close_open = tuned_close_open(self.card)
         # The reverse-direction model that reranks the beam, and its weight (0 without one).
         self.channel = channel
         settings = channel_settings(self.card)
@@ -196,9 +201,9 @@ class Translator:
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
         """`search` with the model's own beam (widened to its nbest), length penalty, channel weight, n-gram
-        ban and patience wherever it leaves them unset."""
+        ban, patience and reading of unpunctuated sentences wherever it leaves them unset."""
         return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram,
-                              self.patience)
+                              self.patience, self.close_open)
 
     def encode_source(self, sentence: str) -> list[int]:
         return _encode_source(self.source_sp, self.normalizer, self.max_source_tokens, sentence)
@@ -209,7 +214,7 @@ class Translator:
             src_lang=self.src_lang, tgt_lang=self.tgt_lang, card=self.card, has_confidence=self.has_confidence,
             max_source_tokens=self.max_source_tokens, beam_size=self.beam_size, length_penalty=self.length_penalty,
             channel_weight=self.channel_weight, no_repeat_ngram=self.no_repeat_ngram, patience=self.patience,
-            source_sp=self.source_sp, normalizer=self.normalizer,
+            close_open=self.close_open, source_sp=self.source_sp, normalizer=self.normalizer,
         )
 
     def encode_target(self, sentence: str) -> list[int]:
@@ -247,6 +252,28 @@ class Translator:
         if any(t.elements for t in tagged):
             return self._translate_tagged(sentences, tagged, search, batch_tokens, glossaries)
         search = self.with_model_defaults(search)
+        results = self._translate_plain(sentences, search, batch_tokens, glossaries)
+        if search.close_open:
+            self._read_open_sentences_closed(sentences, results, search, batch_tokens, glossaries)
+        return results
+
+    def _read_open_sentences_closed(self, sentences: list[str], results: list[list[Translation]], search: SearchConfig,
+                                    batch_tokens: int, glossaries: list[Glossary | None] | None) -> None:
+        """Each sentence without closing punctuation translated again with a full stop; where the model
+        finds that reading's output likelier, it replaces the one as typed, its added stop taken off
+        (model/closing.py)."""
+        open_ = [index for index, sentence in enumerate(sentences) if is_open(sentence)]
+        if not open_:
+            return
+        closed_glossaries = [glossaries[i] for i in open_] if glossaries is not None else None
+        readings = self._translate_plain([closed(sentences[i]) for i in open_], search, batch_tokens, closed_glossaries)
+        for index, nbest in zip(open_, readings):
+            if nbest and has_stop_of_its_own(nbest[0]) and _per_token(nbest[0]) >= _per_token(results[index][0]):
+                results[index] = [without_added_stop(t) for t in nbest]
+
+    def _translate_plain(self, sentences: list[str], search: SearchConfig, batch_tokens: int,
+                         glossaries: list[Glossary | None] | None) -> list[list[Translation]]:
+        """`translate` for sentences without inline tags, each read as it stands, `search` complete."""
         if search.channel_weight and self.channel is None:
             raise ValueError("channel_weight needs a channel model: choose one with `carousel tune --channel-model`")
         if search.return_confidence and self.reverse is None:
@@ -451,6 +478,12 @@ def token_mean(translation: Translation) -> float | None:
     if translation.log_prob is None or not translation.target_tokens:
         return None
     return translation.log_prob / len(translation.target_tokens)  # target_tokens end with </s>
+
+
+def _per_token(translation: Translation) -> float:
+    """`token_mean`, with a translation no search made (an empty source's) ranked last."""
+    mean = token_mean(translation)
+    return float("-inf") if mean is None else mean
 
 
 def _with_spans_repaired(source: str, translation: Translation) -> Translation:

@@ -77,6 +77,12 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         "them (default: each one of the source exactly once, put back where the model lost it)",
     )
     parser.add_argument(
+        "--close-open", action=argparse.BooleanOptionalAction, default=None,
+        help="also translate a sentence that lacks closing punctuation (\"Hola\", \"Save file\") closed with a full "
+        "stop, and keep the reading the model finds likelier (default: the model's own, its card's "
+        "decoding.close_open, else off)",
+    )
+    parser.add_argument(
         "--no-shortlist", dest="shortlist", action="store_false",
         help="score the whole target vocabulary at every step, even where the model has a lexical "
         "shortlist (`carousel shortlist`; default: use it)",
@@ -102,7 +108,7 @@ def search_config(args: argparse.Namespace, nbest: int = 1, confidence: bool = F
         beam_size=args.beam, nbest=nbest, length_penalty=args.length_penalty, max_length_ratio=args.max_length_ratio,
         channel_weight=args.channel_weight, no_repeat_ngram=args.no_repeat_ngram, return_confidence=confidence,
         repair_spans=getattr(args, "repair_spans", True), shortlist=getattr(args, "shortlist", True),
-        patience=getattr(args, "patience", None),
+        patience=getattr(args, "patience", None), close_open=getattr(args, "close_open", None),
     )
 
 
