@@ -1,14 +1,14 @@
 """Reading an input that lacks its closing punctuation as a sentence, where the model finds that likelier.
 
 Written corpora punctuate; people typing into a box often do not. Trained on punctuated text, a model
-reads a short input without its full stop as a heading, a name or a dictionary entry: es→en copied a
-typed "Hola", en→es wrote "buena mañana" for "Good morning". Closed with a full stop, the same words
-read as the sentence they are. Headings and interface strings ("Managing Identities") are often better
-read as they stand. So the Translator translates an open sentence both ways and keeps the reading whose
-best output the model gives the higher mean log-probability per token (`Translator`); the full stop added
-for the closed reading comes off its output again (`without_added_stop`). Measured on validation data
-(README, **Short inputs**): held-out typed Tatoeba pairs translated exactly, en→es 154 → 190 of 365 and
-es→en 215 → 234, Debian valid BLEU +0.08 and −0.09, FLORES dev (7 open sentences of 997) unchanged.
+reads a short input without its full stop as a heading, a name or a dictionary entry: es→en gave
+"Good days" for a typed "Buenos días", en→es "buena mañana" for "Good morning". Closed with a full stop,
+the same words read as the sentence they are. Headings and interface strings ("Managing Identities") are
+often better read as they stand. So the Translator translates an open sentence both ways and keeps the
+reading whose best output it gives the higher mean log-probability per token; the full stop added for
+the closed reading comes off that output again (`without_added_stop`). Measured on validation data
+(README, **Reading unpunctuated input closed**): held-out typed Tatoeba pairs translated exactly, en→es
+154 → 190 of 365 and es→en 215 → 234; Debian valid BLEU +0.08 and −0.09; FLORES dev unchanged.
 """
 
 from __future__ import annotations
