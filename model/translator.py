@@ -45,7 +45,7 @@ from carousel.model.shortlist import Shortlist
 
 __all__ = [  # the interface the service, the commands and the evaluation use
     "Translator", "TranslatorInfo", "Translation", "SearchConfig", "ModelLoadError",
-    "SplitText", "split_sentences", "join_nbest", "has_words", "text_confidence",
+    "SplitText", "split_sentences", "join_nbest", "has_words", "is_open", "text_confidence",
     "Glossary", "GlossaryError", "read_glossary_tsv", "MAX_GLOSSARY_TERMS",
 ]
 

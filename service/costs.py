@@ -3,7 +3,8 @@
 A beam search's work grows with the source's subword tokens (the decoder runs about 1.5 steps per
 source token, and attends over all of them) times the beam, and a confidence decodes once more with
 the reverse model: `decoding_cost` is tokens × beam (× 2 with confidence), the unit of the batching
-queue's `max_batch_tokens`. The cost of a request is the sum over its sentences, and the server bounds
+queue's `max_batch_tokens`. The cost of a request is the sum over its sentences (`sentence_cost`: twice
+for a sentence the model also reads closed with a full stop, model/closing.py), and the server bounds
 it (`max_decoding_cost`).
 
 Sentences are cut at 400 characters (model/sentences.py), but 400 characters without spaces are 400
@@ -20,7 +21,7 @@ from dataclasses import replace
 from collections.abc import Callable
 
 from carousel.formats.html import HtmlText
-from carousel.model.translator import SearchConfig, SplitText
+from carousel.model.translator import SearchConfig, SplitText, is_open
 
 Tokens = Callable[[str], int]  # subword tokens of a sentence, EOS included
 _WHITESPACE = re.compile(r"\s+")
@@ -28,6 +29,15 @@ _WHITESPACE = re.compile(r"\s+")
 
 def decoding_cost(tokens: int, search: SearchConfig) -> int:
     return tokens * search.beam * (2 if search.return_confidence else 1)
+
+
+def sentence_cost(sentence: str, tokens: int, search: SearchConfig) -> int:
+    """`decoding_cost` of one sentence: twice where it is searched twice, as typed and closed."""
+    return decoding_cost(tokens, search) * (2 if read_twice(sentence, search) else 1)
+
+
+def read_twice(sentence: str, search: SearchConfig) -> bool:
+    return bool(search.close_open) and is_open(sentence)
 
 
 def cut_long_sentences(document: SplitText | HtmlText, tokens: Tokens, cap: int) -> SplitText | HtmlText:

@@ -31,7 +31,7 @@ from fastapi import Request
 
 from carousel.model.translator import Glossary, SearchConfig, Translation, has_words, join_nbest, text_confidence
 from carousel.service.access import retry_after_header
-from carousel.service.costs import cut_long_sentences, decoding_cost
+from carousel.service.costs import cut_long_sentences, read_twice, sentence_cost
 from carousel.service.database import DatabaseError
 from carousel.service.memory import TranslationMemory
 from carousel.service.queue import QueueClosed, QueueFull
@@ -183,14 +183,18 @@ def _check_budget(items: list[_Item], settings: ServiceSettings, search: SearchC
     if sentences > settings.max_sentences:
         raise ApiError(413, f"q holds {sentences} sentences; the limit is {settings.max_sentences} per request")
     tokens = cost = 0
+    twice = False
     for item in items:
         item.tokens = [item.model.sentence_tokens(s) for s in item.document.sentences]
         tokens += sum(item.tokens)
         if tokens > settings.max_source_tokens:
             raise ApiError(413, f"q holds more than {settings.max_source_tokens} source tokens, the limit per request")
-        cost += decoding_cost(sum(item.tokens), item.model.search_for(search))
+        model_search = item.model.search_for(search)
+        cost += sum(sentence_cost(s, t, model_search) for s, t in zip(item.document.sentences, item.tokens))
+        twice = twice or any(read_twice(s, model_search) for s in item.document.sentences)
     if cost > settings.max_decoding_cost:
-        unit = "source tokens × beam size" + (" × 2 for the confidence" if search.return_confidence else "")
+        unit = ("source tokens × beam size" + (" × 2 for the confidence" if search.return_confidence else "")
+                + (", twice for a sentence without closing punctuation (read as typed and closed)" if twice else ""))
         raise ApiError(413, f"q would cost {cost} to decode ({unit}); the limit is {settings.max_decoding_cost} "
                             "per request: send less text or a smaller beam_size")
 
@@ -313,7 +317,7 @@ async def _translate_items(
                 model = group[0].model
                 model_search = model.search_for(
                     search if calibrated or not search.return_confidence else replace(search, return_confidence=False))
-                costs = [decoding_cost(item.tokens[i], model_search) for item, i in slots]
+                costs = [sentence_cost(s, item.tokens[i], model_search) for s, (item, i) in zip(sentences, slots)]
                 terms = glossary if glossary is not None and (glossary.source_lang, glossary.target_lang) == (
                     model.src_lang, model.tgt_lang) else None
                 futures.append((slots, model.queue.submit(sentences, model_search, costs, glossary=terms)))

@@ -211,6 +211,20 @@ def test_without_a_default_beam_each_model_decodes_and_is_charged_at_its_own(tmp
         assert response.json()["translatedText"] == alone(reference, SPANISH, beam=1)
         assert translate(client, q=SPANISH, source="es", target="en", beam_size=3).status_code == 413
 
+
+def test_a_sentence_read_as_typed_and_closed_is_charged_twice(tmp_path, tiny_model_dir, reference):
+    from carousel.model.card import update_card
+
+    shutil.copytree(tiny_model_dir, tmp_path / "tiny-es-en")
+    update_card(tmp_path / "tiny-es-en", decoding={"beam": 1, "close_open": True})  # model/closing.py
+    closed, open_ = "Y dijo Dios.", "Y dijo Dios"
+    settings = ServiceSettings(models_dir=tmp_path, quantize="none",
+                               max_decoding_cost=len(reference.encode_source(closed)))
+    with running(create_app(settings)) as client:
+        assert translate(client, q=closed, source="es", target="en").status_code == 200
+        refused = translate(client, q=open_, source="es", target="en")  # one piece less, searched twice
+        assert refused.status_code == 413 and "twice for a sentence without closing punctuation" in refused.json()["error"]
+
 # -- the other routes -------------------------------------------------------------------------------
 
 
