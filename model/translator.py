@@ -247,6 +247,8 @@ class Translator:
         search (model/glossary.py), so sentences with different glossaries share a batch; the attention of
         a translation that lacks a term comes from one forced decoding of it (no alignment is carried
         through the search for them).
+        With `search.close_open` (the model's own by default), a sentence that ends without closing
+        punctuation is also read closed with a full stop, and the likelier reading kept (model/closing.py).
         """
         tagged = [take_tags(sentence) for sentence in sentences]
         if any(t.elements for t in tagged):
