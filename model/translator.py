@@ -85,29 +85,23 @@ class TranslatorInfo:
     normalizer: Normalizer = field(repr=False)
 
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
-        return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram,
-                              self.patience, self.close_open)
+        return _with_defaults(search, self)
 
     def encode_source(self, sentence: str) -> list[int]:
         return _encode_source(self.source_sp, self.normalizer, self.max_source_tokens, sentence)
 
 
-def _with_defaults(search: SearchConfig, beam_size: int, length_penalty: float, channel_weight: float,
-                   no_repeat_ngram: int, patience: float, close_open: bool) -> SearchConfig:
-    """`search` with these settings wherever it leaves them unset (the beam widened to its nbest)."""
+# The settings a model's card supplies wherever a SearchConfig leaves them unset (None); the beam is
+# handled apart, since it is widened to the nbest asked for.
+_MODEL_SETTINGS = ("length_penalty", "channel_weight", "no_repeat_ngram", "patience", "close_open")
+
+
+def _with_defaults(search: SearchConfig, model: "Translator | TranslatorInfo") -> SearchConfig:
+    """`search` with `model`'s own settings wherever it leaves them unset (the beam widened to its nbest)."""
     if search.beam_size is None:
-        search = replace(search, beam_size=max(beam_size, search.nbest))
-    if search.length_penalty is None:
-        search = replace(search, length_penalty=length_penalty)
-    if search.channel_weight is None:
-        search = replace(search, channel_weight=channel_weight)
-    if search.no_repeat_ngram is None:
-        search = replace(search, no_repeat_ngram=no_repeat_ngram)
-    if search.patience is None:
-        search = replace(search, patience=patience)
-    if search.close_open is None:
-        search = replace(search, close_open=close_open)
-    return search
+        search = replace(search, beam_size=max(model.beam_size, search.nbest))
+    unset = {name: getattr(model, name) for name in _MODEL_SETTINGS if getattr(search, name) is None}
+    return replace(search, **unset) if unset else search
 
 
 def _encode_source(source_sp: spm.SentencePieceProcessor, normalizer: Normalizer, max_tokens: int, sentence: str) -> list[int]:
@@ -202,8 +196,7 @@ class Translator:
     def with_model_defaults(self, search: SearchConfig) -> SearchConfig:
         """`search` with the model's own beam (widened to its nbest), length penalty, channel weight, n-gram
         ban, patience and reading of unpunctuated sentences wherever it leaves them unset."""
-        return _with_defaults(search, self.beam_size, self.length_penalty, self.channel_weight, self.no_repeat_ngram,
-                              self.patience, self.close_open)
+        return _with_defaults(search, self)
 
     def encode_source(self, sentence: str) -> list[int]:
         return _encode_source(self.source_sp, self.normalizer, self.max_source_tokens, sentence)

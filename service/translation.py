@@ -183,7 +183,6 @@ def _check_budget(items: list[_Item], settings: ServiceSettings, search: SearchC
     if sentences > settings.max_sentences:
         raise ApiError(413, f"q holds {sentences} sentences; the limit is {settings.max_sentences} per request")
     tokens = cost = 0
-    twice = False
     for item in items:
         item.tokens = [item.model.sentence_tokens(s) for s in item.document.sentences]
         tokens += sum(item.tokens)
@@ -191,8 +190,8 @@ def _check_budget(items: list[_Item], settings: ServiceSettings, search: SearchC
             raise ApiError(413, f"q holds more than {settings.max_source_tokens} source tokens, the limit per request")
         model_search = item.model.search_for(search)
         cost += sum(sentence_cost(s, t, model_search) for s, t in zip(item.document.sentences, item.tokens))
-        twice = twice or any(read_twice(s, model_search) for s in item.document.sentences)
     if cost > settings.max_decoding_cost:
+        twice = any(read_twice(s, item.model.search_for(search)) for item in items for s in item.document.sentences)
         unit = ("source tokens × beam size" + (" × 2 for the confidence" if search.return_confidence else "")
                 + (", twice for a sentence without closing punctuation (read as typed and closed)" if twice else ""))
         raise ApiError(413, f"q would cost {cost} to decode ({unit}); the limit is {settings.max_decoding_cost} "
